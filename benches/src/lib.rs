@@ -1,0 +1,1 @@
+//! Benchmarks for Paragon (criterion benches live in `benches/`).

@@ -1,0 +1,64 @@
+//! Paragon's core: the normalized finding model and the report documents.
+//!
+//! Paragon composes DevSecOps delivery pipelines in code: scanners before and
+//! after an OCI image build, a policy gate, a push of clean images, and a
+//! GitOps update. Every scanner's output is mapped into one model, defined
+//! here, so that findings from different tools can be counted, merged and
+//! gated together.
+//!
+//! - [`Finding`]: one problem a scanner reported — its [`FindingKind`],
+//!   id and aliases, [`Severity`], [`Cvss`] scores, [`Package`] (with a
+//!   parsed [`Purl`]), fixed versions, [`Location`]s, CWEs, references, and
+//!   the [`Source`]s (scanners) that reported it.
+//! - [`ScanReport`]: everything one scanner run produced, including an
+//!   [`Sbom`] inventory for SBOM inputs.
+//! - [`Report`]: the versioned JSON document over many scan reports
+//!   (see [`document`] for the format and its versioning rules).
+//!
+//! Parsers for each tool's report live in the `paragon-scanners` crate;
+//! `paragon-core` depends on no adapter crate.
+//!
+//! # Example
+//!
+//! ```
+//! use paragon_core::{Finding, FindingKind, Package, Report, ScanReport, ScannerInfo, Severity, Source};
+//!
+//! let mut finding = Finding::new(FindingKind::Vulnerability, "GHSA-v6rh-hp5x-86rv", Severity::High);
+//! finding.add_alias("CVE-2021-44420");
+//! finding.package = Some(
+//!     Package::new("django")
+//!         .with_version(Some("3.2.9"))
+//!         .with_purl_str(Some("pkg:pypi/django@3.2.9")),
+//! );
+//! finding.add_fixed_version("3.2.10");
+//! finding.sources.push(Source::new("grype", Severity::High, None));
+//!
+//! let mut scan = ScanReport::new(ScannerInfo::new("grype", Some("0.74.0")));
+//! scan.findings.push(finding);
+//!
+//! let report = Report::concat([scan]);
+//! assert_eq!(report.summary.by_severity.high, 1);
+//! assert_eq!(report.findings[0].cve(), Some("CVE-2021-44420"));
+//! let json = report.to_json_pretty()?;
+//! assert!(json.contains("\"schema_version\": 1"));
+//! # Ok::<(), paragon_core::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod document;
+mod error;
+pub mod finding;
+pub mod markdown;
+pub mod report;
+
+pub use document::{Report, Summary};
+pub use error::{Error, Result};
+pub use finding::{
+    is_cve, normalize_cwe, Cvss, CvssVersion, Finding, FindingKind, Location, Package, Purl,
+    Severity, Source,
+};
+pub use report::{Component, Sbom, SbomFormat, SbomSummary, ScanReport, ScannerInfo};
+
+/// The version of Paragon's JSON forms ([`Report`] and [`ScanReport`]).
+pub const SCHEMA_VERSION: u32 = 1;

@@ -1,0 +1,268 @@
+//! The error type of `paragon-scanners`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::Format;
+
+/// A specialised `Result` whose error defaults to [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A position in an input document (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub column: usize,
+}
+
+impl Position {
+    /// The position of byte `offset` in `bytes` (clamped to the input).
+    pub fn of_offset(bytes: &[u8], offset: usize) -> Position {
+        let head = &bytes[..offset.min(bytes.len())];
+        let line = head.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = head.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+        Position { line, column }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.column)
+    }
+}
+
+/// Errors from reading scanner reports.
+///
+/// Every variant names the input: the file when it is known (set by
+/// [`crate::parse_file`] or [`Error::with_file`]), otherwise "input".
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input holds nothing but white space.
+    #[error("{} is empty{}", origin(.file), expected(.format))]
+    Empty {
+        /// The format that was expected, when one was.
+        format: Option<Format>,
+        /// The file, when known.
+        file: Option<PathBuf>,
+    },
+    /// The content matches no supported report format.
+    #[error("{} is not a report format Paragon recognises (starts with {start:?})", origin(.file))]
+    UnknownFormat {
+        /// The file, when known.
+        file: Option<PathBuf>,
+        /// The first few characters, for the message.
+        start: String,
+    },
+    /// The input is of a different supported format than the parser's.
+    #[error("{} is a {found} report, not {expected}", origin(.file))]
+    WrongFormat {
+        /// The format the parser reads.
+        expected: Format,
+        /// The format detected in the input.
+        found: Format,
+        /// The file, when known.
+        file: Option<PathBuf>,
+    },
+    /// The document declares a version of its format that is not supported.
+    #[error("{} is {format} version `{version}`, which is not supported (supported: {supported})", origin(.file))]
+    UnsupportedVersion {
+        /// The format.
+        format: Format,
+        /// The version the document declares.
+        version: String,
+        /// The versions that are supported.
+        supported: &'static str,
+        /// The file, when known.
+        file: Option<PathBuf>,
+    },
+    /// The input is not a well-formed report of the format: bad syntax,
+    /// truncation, or a missing or mistyped field.
+    #[error("malformed {format} in {}{}: {reason}", origin(.file), at(.position))]
+    Malformed {
+        /// The format being read.
+        format: Format,
+        /// The file, when known.
+        file: Option<PathBuf>,
+        /// Where the problem is, when the parser knows.
+        position: Option<Position>,
+        /// What is wrong, in a few words (the detail is in `source`).
+        reason: String,
+        /// The underlying parser error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// Support for the format was not compiled in.
+    #[error("{} is a {format} report, but support for it is not compiled in (enable the `{feature}` feature of paragon-scanners)", origin(.file))]
+    FeatureDisabled {
+        /// The format.
+        format: Format,
+        /// The cargo feature that enables it.
+        feature: &'static str,
+        /// The file, when known.
+        file: Option<PathBuf>,
+    },
+    /// A report file could not be read.
+    #[error("cannot read report `{}`", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn origin(file: &Option<PathBuf>) -> String {
+    match file {
+        Some(path) => format!("`{}`", path.display()),
+        None => "input".to_owned(),
+    }
+}
+
+fn expected(format: &Option<Format>) -> String {
+    match format {
+        Some(f) => format!(" (expected a {f} report)"),
+        None => String::new(),
+    }
+}
+
+fn at(position: &Option<Position>) -> String {
+    match position {
+        Some(p) => format!(" at {p}"),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    /// Names the file the input came from (replacing any file already set).
+    #[must_use]
+    pub fn with_file(mut self, path: &Path) -> Error {
+        match &mut self {
+            Error::Empty { file, .. }
+            | Error::UnknownFormat { file, .. }
+            | Error::WrongFormat { file, .. }
+            | Error::UnsupportedVersion { file, .. }
+            | Error::Malformed { file, .. }
+            | Error::FeatureDisabled { file, .. } => *file = Some(path.to_owned()),
+            Error::Io { .. } => {}
+        }
+        self
+    }
+
+    /// The file the error is about, when known.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Error::Empty { file, .. }
+            | Error::UnknownFormat { file, .. }
+            | Error::WrongFormat { file, .. }
+            | Error::UnsupportedVersion { file, .. }
+            | Error::Malformed { file, .. }
+            | Error::FeatureDisabled { file, .. } => file.as_deref(),
+            Error::Io { path, .. } => Some(path),
+        }
+    }
+
+    /// The position in the input, for malformed input.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            Error::Malformed { position, .. } => *position,
+            _ => None,
+        }
+    }
+
+    /// True when the input ended early (a truncated file).
+    pub fn is_truncated(&self) -> bool {
+        matches!(self, Error::Malformed { reason, .. } if reason.starts_with(TRUNCATED))
+    }
+
+    pub(crate) fn malformed(format: Format, reason: impl Into<String>) -> Error {
+        Error::Malformed {
+            format,
+            file: None,
+            position: None,
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn json(format: Format, err: serde_json::Error) -> Error {
+        use serde_json::error::Category;
+        let reason = match err.classify() {
+            Category::Eof => TRUNCATED,
+            Category::Syntax => "invalid JSON syntax",
+            Category::Data => "unexpected content for this format",
+            Category::Io => "read error",
+        };
+        let position = (err.line() > 0).then(|| Position {
+            line: err.line(),
+            column: err.column(),
+        });
+        Error::Malformed {
+            format,
+            file: None,
+            position,
+            reason: reason.to_owned(),
+            source: Some(Box::new(err)),
+        }
+    }
+
+    #[cfg(any(feature = "dependency-check", feature = "cyclonedx"))]
+    pub(crate) fn xml(format: Format, err: roxmltree::Error) -> Error {
+        let pos = err.pos();
+        let reason = if matches!(err, roxmltree::Error::UnexpectedEndOfStream) {
+            TRUNCATED
+        } else {
+            "invalid XML"
+        };
+        Error::Malformed {
+            format,
+            file: None,
+            position: Some(Position {
+                line: pos.row as usize,
+                column: pos.col as usize,
+            }),
+            reason: reason.to_owned(),
+            source: Some(Box::new(err)),
+        }
+    }
+}
+
+const TRUNCATED: &str = "unexpected end of input (truncated?)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_send_sync_static() {
+        fn assert_bounds<T: Send + Sync + 'static>() {}
+        assert_bounds::<Error>();
+    }
+
+    #[test]
+    fn messages_name_file_format_and_position() {
+        let err = serde_json::from_slice::<serde_json::Value>(b"{\n  \"a\": [1,").unwrap_err();
+        let err = Error::json(Format::TrivyJson, err).with_file(Path::new("scan.json"));
+        let msg = err.to_string();
+        assert!(msg.contains("`scan.json`"), "{msg}");
+        assert!(msg.contains("Trivy JSON"), "{msg}");
+        assert!(msg.contains("line 2"), "{msg}");
+        assert!(err.is_truncated());
+        assert_eq!(err.file(), Some(Path::new("scan.json")));
+    }
+
+    #[test]
+    fn position_of_offset() {
+        assert_eq!(
+            Position::of_offset(b"ab\ncd", 4),
+            Position { line: 2, column: 2 }
+        );
+        assert_eq!(
+            Position::of_offset(b"ab", 99),
+            Position { line: 1, column: 3 }
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! Scanner report parsers for Paragon.
+//!
+//! Every supported tool's report is turned into a [`paragon_core::ScanReport`]
+//! of normalized [`paragon_core::Finding`]s by a pure function from bytes.
+//! [`detect`] recognises a format from content, [`parse_any`] detects and
+//! parses, [`parse_file`] reads a file and names it in any error.
+//!
+//! | format | module | cargo feature | what becomes findings |
+//! |---|---|---|---|
+//! | Trivy JSON (schema 2, legacy list, `trivy k8s`) | [`trivy`] | `trivy` | vulnerabilities, failed misconfigurations, secrets, licences |
+//! | Grype JSON | [`grype`] | `grype` | every match (related CVEs as aliases) |
+//! | Dependency-Check XML and JSON (`reportSchema` 1.1) | [`dependency_check`] | `dependency-check` | every non-suppressed vulnerability |
+//! | CycloneDX JSON 1.2–1.7, XML 1.0–1.6 | [`cyclonedx`] | `cyclonedx` | one per `vulnerabilities[].affects[]`; components → SBOM |
+//! | SPDX 2.x JSON and tag-value | [`spdx`] | `spdx` | `SECURITY advisory` refs; packages → SBOM |
+//! | Syft JSON | [`syft`] | `syft` | none; artifacts → SBOM |
+//! | SonarQube issues/hotspots API pages, `sonar-report` | [`sonarqube`] | `sonarqube` | weaknesses |
+//! | SARIF 2.1.0 | [`sarif`] | `sarif` | every result, as a weakness |
+//!
+//! All features are on by default. A detected format whose feature is off
+//! gives [`Error::FeatureDisabled`].
+//!
+//! # Bad input
+//!
+//! No parser panics. Empty, truncated, garbage, wrong-tool and
+//! wrong-version input give a typed [`Error`] naming the format, the file
+//! (when known) and the position (when the parser knows it); a document
+//! that is not of the expected format is never returned as an empty report.
+//!
+//! # Example
+//!
+//! ```
+//! use paragon_scanners::{detect, parse_any, Format};
+//!
+//! let grype = br#"{"matches": [{
+//!     "vulnerability": {"id": "GHSA-v6rh-hp5x-86rv", "severity": "High",
+//!                       "fix": {"versions": ["3.2.10"]}},
+//!     "relatedVulnerabilities": [{"id": "CVE-2021-44420"}],
+//!     "artifact": {"name": "Django", "version": "3.2.9", "purl": "pkg:pypi/django@3.2.9"}}],
+//!   "descriptor": {"name": "grype", "version": "0.74.0"}}"#;
+//! assert_eq!(detect(grype), Some(Format::GrypeJson));
+//! let report = parse_any(grype)?;
+//! assert_eq!(report.findings[0].cve(), Some("CVE-2021-44420"));
+//!
+//! let err = parse_any(b"{\"matches\": [").unwrap_err();
+//! assert!(err.to_string().contains("malformed Grype JSON"));
+//! # Ok::<(), paragon_scanners::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod format;
+mod util;
+
+#[cfg(feature = "cyclonedx")]
+pub mod cyclonedx;
+#[cfg(feature = "dependency-check")]
+pub mod dependency_check;
+#[cfg(feature = "grype")]
+pub mod grype;
+#[cfg(feature = "sarif")]
+pub mod sarif;
+#[cfg(feature = "sonarqube")]
+pub mod sonarqube;
+#[cfg(feature = "spdx")]
+pub mod spdx;
+#[cfg(feature = "syft")]
+pub mod syft;
+#[cfg(feature = "trivy")]
+pub mod trivy;
+
+use std::path::Path;
+
+pub use error::{Error, Position, Result};
+pub use format::{detect, Format};
+use paragon_core::ScanReport;
+
+/// Detects the format of `bytes` and parses them.
+///
+/// # Errors
+///
+/// [`Error::Empty`] for blank input, [`Error::UnknownFormat`] when no format
+/// matches, otherwise what [`Format::parse`] returns.
+pub fn parse_any(bytes: &[u8]) -> Result<ScanReport> {
+    match detect(bytes) {
+        Some(format) => format.parse(bytes),
+        None if format::trim_start(bytes).is_empty() => Err(Error::Empty {
+            format: None,
+            file: None,
+        }),
+        None => Err(Error::UnknownFormat {
+            file: None,
+            start: util::snippet(bytes, 40),
+        }),
+    }
+}
+
+/// Reads a report file, detects its format and parses it; errors name the file.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be read, otherwise what
+/// [`parse_any`] returns, with the file set.
+pub fn parse_file(path: impl AsRef<Path>) -> Result<ScanReport> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_any(&bytes).map_err(|e| e.with_file(path))
+}
+
+/// Reads a report file as a given format; errors name the file.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be read, otherwise what
+/// [`Format::parse`] returns, with the file set.
+pub fn parse_file_as(format: Format, path: impl AsRef<Path>) -> Result<ScanReport> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    format.parse(&bytes).map_err(|e| e.with_file(path))
+}
