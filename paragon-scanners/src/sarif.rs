@@ -2,7 +2,8 @@
 //! static-analysis interchange format, read with `serde-sarif`.
 //!
 //! Every result of every run becomes a `weakness` finding: the id is the
-//! rule id, the scanner is the run's `tool.driver.name` (lower-cased), the
+//! rule id, the scanner is the run's `tool.driver.name` (lower-cased, spaces as
+//! `-`: `Semgrep OSS` → `semgrep-oss`), the
 //! locations are the results' physical locations (artifact URI and line
 //! range). Results with `kind` `pass`, `notApplicable` or `informational`,
 //! and results with suppressions, are not findings.
@@ -45,7 +46,12 @@ pub fn parse(bytes: &[u8]) -> Result<ScanReport> {
     let mut out: Option<ScanReport> = None;
     for run in log.runs {
         let driver = run.tool.driver;
-        let scanner = driver.name.to_ascii_lowercase();
+        let scanner = driver
+            .name
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join("-")
+            .to_ascii_lowercase();
         let report = out.get_or_insert_with(|| {
             ScanReport::new(ScannerInfo::new(
                 scanner.clone(),
@@ -179,7 +185,7 @@ mod tests {
               {"ruleId": "style.rule", "level": "note", "message": {"text": "style"}},
               {"ruleId": "style.rule", "kind": "pass", "message": {"text": "ok"}}]}]}"#;
         let r = parse(log).unwrap();
-        assert_eq!(r.scanner.name, "semgrep oss");
+        assert_eq!(r.scanner.name, "semgrep-oss");
         assert_eq!(r.scanner.version.as_deref(), Some("1.50.0"));
         assert_eq!(r.findings.len(), 2);
         let f = &r.findings[0];

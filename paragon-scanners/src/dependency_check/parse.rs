@@ -114,10 +114,12 @@ pub(super) fn report(
                 }
             }
             f.package = package.clone();
-            if !f.id.starts_with("CVE-") {
-                // OSS Index names its entries after the CWE ("CWE-400: …").
+            if v.name
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("CWE-"))
+            {
+                // OSS Index names some entries after their CWE ("CWE-400: …").
                 f.add_cwe(&v.name);
-                f.cwes.retain(|c| c.starts_with("CWE-") && c.len() < 12);
             }
             for cwe in &v.cwes {
                 f.add_cwe(cwe);

@@ -1,0 +1,129 @@
+//! The `aggregate` example as a user runs it: exit codes, JSON contract,
+//! error messages.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The example binary, built by `cargo test` next to this test's binary.
+fn aggregate() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("examples").join("aggregate");
+    assert!(bin.is_file(), "{} not built", bin.display());
+    bin
+}
+
+fn reports() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reports")
+}
+
+fn run(args: &[&Path]) -> Output {
+    Command::new(aggregate()).args(args).output().unwrap()
+}
+
+#[test]
+fn shipped_reports_aggregate_to_the_json_contract() {
+    let files: Vec<PathBuf> = std::fs::read_dir(reports())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let args: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let out = run(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    let summary = &v["summary"];
+    assert_eq!(summary["total"], 10);
+    assert_eq!(summary["by_kind"]["vulnerability"], 5);
+    assert_eq!(summary["by_kind"]["secret"], 1);
+    assert_eq!(summary["by_severity"]["critical"], 2);
+    assert_eq!(summary["by_scanner"]["trivy"], 4);
+    assert_eq!(summary["by_scanner"]["semgrep-oss"], 1);
+    assert_eq!(summary["sbom"]["components"], 4);
+    assert_eq!(summary["sbom"]["components_with_purl"], 4);
+    let findings = v["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 10);
+    for f in findings {
+        for key in [
+            "kind",
+            "id",
+            "aliases",
+            "severity",
+            "package",
+            "fixed_versions",
+            "locations",
+            "sources",
+        ] {
+            assert!(f.get(key).is_some(), "finding lacks {key}: {f}");
+        }
+        assert!(f["sources"][0]["scanner"].is_string());
+        assert!(f["sources"][0].get("target").is_some());
+    }
+    let django = findings
+        .iter()
+        .find(|f| f["id"] == "GHSA-v6rh-hp5x-86rv")
+        .unwrap();
+    assert_eq!(django["aliases"][0], "CVE-2021-44420");
+    assert_eq!(django["package"]["purl"], "pkg:pypi/django@3.2.9");
+    assert_eq!(django["fixed_versions"][0], "3.2.10");
+    let secret = findings.iter().find(|f| f["kind"] == "secret").unwrap();
+    assert!(secret["package"].is_null());
+    // The masked match of the secret is never copied.
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("GITHUB_TOKEN"));
+}
+
+#[test]
+fn markdown_and_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("summary.md");
+    let trivy = reports().join("trivy-fs.json");
+    let out = Command::new(aggregate())
+        .arg("--format")
+        .arg("markdown")
+        .arg("--output")
+        .arg(&out_file)
+        .arg(&trivy)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    let md = std::fs::read_to_string(&out_file).unwrap();
+    assert!(md.contains("| critical | 1 |"), "{md}");
+    assert!(md.contains("CVE-2021-44420"), "{md}");
+}
+
+#[test]
+fn input_errors_exit_2_and_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("truncated-grype.json");
+    std::fs::write(&bad, br#"{"matches": [{"vulnerability": {"id": "CVE-1"#).unwrap();
+    let good = reports().join("grype-image.json");
+    let out = run(&[&good, &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "no report on input error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("truncated-grype.json"), "{err}");
+    assert!(err.contains("Grype JSON"), "{err}");
+    assert!(err.contains("line 1"), "{err}");
+
+    let unknown = dir.path().join("notes.txt");
+    std::fs::write(&unknown, "just some notes").unwrap();
+    let out = run(&[&unknown]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("notes.txt"));
+
+    let out = run(&[Path::new("/nonexistent/report.json")]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = Command::new(aggregate()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "no files is a usage error");
+    let out = Command::new(aggregate())
+        .args(["--format", "yaml", "x.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,312 @@
+//! Empty, truncated, garbage, wrong-tool and wrong-version input: typed
+//! errors naming the format, file and position, never a panic and never an
+//! empty report presented as success.
+
+use std::path::Path;
+
+use paragon_scanners::{detect, parse_any, parse_file, parse_file_as, Error, Format};
+use proptest::prelude::*;
+
+use crate::support::fixture;
+
+/// A small real report of every format (fixtures), for truncation tests.
+const SAMPLES: [(&str, Format); 11] = [
+    (
+        "trivy/misconfigurations_and_secrets.json",
+        Format::TrivyJson,
+    ),
+    ("anchore_grype/check_all_fields.json", Format::GrypeJson),
+    (
+        "dependency_check/version-6.5.3.xml",
+        Format::DependencyCheckXml,
+    ),
+    (
+        "dependency_check_json/reportWithCvssV4/dependency-check-report.json",
+        Format::DependencyCheckJson,
+    ),
+    ("cyclonedx/log4j.json", Format::CycloneDxJson),
+    ("cyclonedx/log4j.xml", Format::CycloneDxXml),
+    ("spdx/spdx_many_vuln.json", Format::SpdxJson),
+    ("spdx/spdx_one_vuln.spdx", Format::SpdxTagValue),
+    ("syft/syftjson/TestImageEncoder.golden", Format::SyftJson),
+    ("sonarqube/findings_over_api.json", Format::SonarQubeJson),
+    (
+        "sonarqube/findings_over_api_hotspots.json",
+        Format::SonarQubeJson,
+    ),
+];
+
+const SARIF: &str = r#"{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "semgrep",
+  "rules": [{"id": "r1", "defaultConfiguration": {"level": "error"}}]}},
+  "results": [{"ruleId": "r1", "message": {"text": "m"},
+    "locations": [{"physicalLocation": {"artifactLocation": {"uri": "a.py"}, "region": {"startLine": 3}}}]}]}]}"#;
+
+fn samples() -> Vec<(Vec<u8>, Format)> {
+    let mut out: Vec<(Vec<u8>, Format)> = SAMPLES
+        .iter()
+        .filter_map(|(rel, f)| Some((std::fs::read(fixture(rel)?).unwrap(), *f)))
+        .collect();
+    out.push((SARIF.as_bytes().to_vec(), Format::Sarif));
+    out
+}
+
+#[test]
+fn empty_input_is_an_error_for_every_format() {
+    for input in [&b""[..], b"   \n\t ", b"\xEF\xBB\xBF"] {
+        assert!(matches!(parse_any(input), Err(Error::Empty { .. })));
+        for format in Format::ALL {
+            let err = format.parse(input).unwrap_err();
+            assert!(
+                matches!(err, Error::Empty { format: Some(f), .. } if f == format),
+                "{format}: {err:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_empty_object_is_not_an_empty_report() {
+    for format in Format::ALL {
+        let input = if matches!(format, Format::SpdxTagValue) {
+            &b"DataLicense: CC0-1.0\n"[..]
+        } else if matches!(format, Format::CycloneDxXml | Format::DependencyCheckXml) {
+            &b"<other/>"[..]
+        } else {
+            &b"{}"[..]
+        };
+        let result = format.parse(input);
+        assert!(
+            result.is_err(),
+            "{format} accepted {:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+    assert!(matches!(parse_any(b"{}"), Err(Error::UnknownFormat { .. })));
+    assert!(matches!(parse_any(b"[]"), Err(Error::UnknownFormat { .. })));
+}
+
+#[test]
+fn truncated_reports_fail_with_a_position() {
+    for (bytes, format) in samples() {
+        assert!(format.parse(&bytes).is_ok(), "{format} sample parses whole");
+        let end = bytes.trim_ascii_end().len();
+        for cut in [1, end / 3, end / 2, end - 1] {
+            let head = &bytes[..cut];
+            if format == Format::SpdxTagValue {
+                // Line-based tag-value cannot tell a cut at a line end from
+                // a complete document (only an open `<text>` block shows
+                // truncation); a cut document must at least not gain packages.
+                if let Ok(r) = format.parse(head) {
+                    let whole = format.parse(&bytes).unwrap();
+                    assert!(
+                        r.sbom.unwrap().components.len() <= whole.sbom.unwrap().components.len()
+                    );
+                }
+                continue;
+            }
+            let err = format
+                .parse(head)
+                .expect_err(&format!("{format} cut at {cut} must fail"));
+            match &err {
+                Error::Malformed { position, .. } => {
+                    assert!(position.is_some(), "{format}: {err}");
+                }
+                // A tag-value document cut before its version line, or a
+                // document cut so early that it reads as another format.
+                Error::Empty { .. }
+                | Error::WrongFormat { .. }
+                | Error::UnsupportedVersion { .. } => {}
+                other => panic!("{format} cut at {cut}: unexpected {other:?}"),
+            }
+            assert!(
+                err.to_string().contains(format.name()) || !matches!(err, Error::Malformed { .. })
+            );
+        }
+    }
+}
+
+#[test]
+fn truncated_json_says_truncated() {
+    let Some(path) = fixture("anchore_grype/check_all_fields.json") else {
+        return;
+    };
+    let bytes = std::fs::read(path).unwrap();
+    let err = parse_any(&bytes[..bytes.len() / 2]).unwrap_err();
+    assert!(err.is_truncated(), "{err}");
+    assert!(err.position().unwrap().line > 1);
+}
+
+#[test]
+fn garbage_is_unknown_format() {
+    for input in [
+        &b"hello world"[..],
+        b"\x00\x01\x02\xff",
+        b"{\"a\": 1}",
+        b"<html><body/></html>",
+        b"PK\x03\x04zipped",
+        b"42",
+    ] {
+        let err = parse_any(input).unwrap_err();
+        assert!(matches!(err, Error::UnknownFormat { .. }), "{err:?}");
+        assert!(err.to_string().contains("not a report format"), "{err}");
+    }
+}
+
+#[test]
+fn wrong_tool_is_named() {
+    let Some(path) = fixture("anchore_grype/check_all_fields.json") else {
+        return;
+    };
+    let err = parse_file_as(Format::TrivyJson, &path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::WrongFormat {
+                expected: Format::TrivyJson,
+                found: Format::GrypeJson,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("check_all_fields.json") && msg.contains("Grype JSON"),
+        "{msg}"
+    );
+
+    let path = fixture("trivy/kubernetes.json").unwrap();
+    let err = parse_file_as(Format::CycloneDxJson, &path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::WrongFormat {
+                found: Format::TrivyJson,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let path = fixture("cyclonedx/log4j.xml").unwrap();
+    let err = parse_file_as(Format::DependencyCheckXml, &path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::WrongFormat {
+                found: Format::CycloneDxXml,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn wrong_versions_are_unsupported() {
+    let cases: [(&[u8], Format); 6] = [
+        (br#"{"SchemaVersion": 3, "Results": []}"#, Format::TrivyJson),
+        (
+            br#"{"bomFormat": "CycloneDX", "specVersion": "2.0"}"#,
+            Format::CycloneDxJson,
+        ),
+        (
+            b"<bom xmlns=\"http://cyclonedx.org/schema/bom/2.0\"/>",
+            Format::CycloneDxXml,
+        ),
+        (
+            br#"{"spdxVersion": "SPDX-3.0", "packages": []}"#,
+            Format::SpdxJson,
+        ),
+        (br#"{"version": "2.0.0", "runs": []}"#, Format::Sarif),
+        (
+            br#"{"reportSchema": "2.0", "dependencies": []}"#,
+            Format::DependencyCheckJson,
+        ),
+    ];
+    for (input, format) in cases {
+        assert_eq!(
+            detect(input),
+            Some(format),
+            "{}",
+            String::from_utf8_lossy(input)
+        );
+        let err = parse_any(input).unwrap_err();
+        assert!(
+            matches!(err, Error::UnsupportedVersion { .. }),
+            "{format}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken-trivy.json");
+    std::fs::write(
+        &file,
+        br#"{"SchemaVersion": 2, "Results": [{"Target": 1}]}"#,
+    )
+    .unwrap();
+    let err = parse_file(&file).unwrap_err();
+    assert_eq!(err.file(), Some(file.as_path()));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("broken-trivy.json") && msg.contains("Trivy JSON") && msg.contains("line 1"),
+        "{msg}"
+    );
+
+    let err = parse_file(Path::new("/nonexistent/report.json")).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }));
+    assert!(err.to_string().contains("/nonexistent/report.json"));
+}
+
+#[test]
+fn malformed_xml_has_line_and_column() {
+    let err = Format::CycloneDxXml
+        .parse(b"<bom xmlns=\"http://cyclonedx.org/schema/bom/1.4\">\n  <components>\n  </bom>")
+        .unwrap_err();
+    let pos = err.position().expect("position");
+    assert_eq!(pos.line, 3, "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Arbitrary bytes never panic detection or any parser.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = detect(&bytes);
+        let _ = parse_any(&bytes);
+        for format in Format::ALL {
+            let _ = format.parse(&bytes);
+        }
+    }
+
+    /// JSON-ish and XML-ish text built from report tokens never panics either.
+    #[test]
+    fn token_soup_never_panics(tokens in proptest::collection::vec(prop::sample::select(vec![
+        "{", "}", "[", "]", ",", ":", "\"SchemaVersion\"", "\"Results\"", "\"matches\"", "null",
+        "\"bomFormat\"", "\"CycloneDX\"", "\"specVersion\"", "\"1.5\"", "\"vulnerabilities\"",
+        "\"affects\"", "\"ref\"", "\"runs\"", "\"version\"", "\"2.1.0\"", "\"issues\"", "2", "-1",
+        "1e999", "\"\\u0000\"", "<bom>", "</bom>", "<analysis>", "<dependency>", "SPDXVersion: SPDX-2.3\n",
+        "PackageName: x\n", "<text>",
+    ]), 0..64)) {
+        let text = tokens.concat();
+        let _ = parse_any(text.as_bytes());
+        for format in Format::ALL {
+            let _ = format.parse(text.as_bytes());
+        }
+    }
+
+    /// Real reports with one byte changed, or cut anywhere, never panic.
+    #[test]
+    fn mutated_real_reports_never_panic(pick in 0usize..12, at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<bool>()) {
+        let samples = samples();
+        let (bytes, format) = &samples[pick % samples.len()];
+        let mut bytes = bytes.clone();
+        let i = at.index(bytes.len());
+        if cut { bytes.truncate(i) } else { bytes[i] = byte }
+        let _ = format.parse(&bytes);
+        let _ = parse_any(&bytes);
+    }
+}
