@@ -49,7 +49,9 @@
 pub mod document;
 mod error;
 pub mod finding;
+pub mod identity;
 pub mod markdown;
+pub mod merge;
 pub mod report;
 
 pub use document::{Report, Summary};
@@ -58,6 +60,7 @@ pub use finding::{
     is_cve, normalize_cwe, Cvss, CvssVersion, Finding, FindingKind, Location, Package, Purl,
     Severity, Source,
 };
+pub use merge::Merger;
 pub use report::{Component, Sbom, SbomFormat, SbomSummary, ScanReport, ScannerInfo};
 
 /// The version of Paragon's JSON forms ([`Report`] and [`ScanReport`]).

@@ -1,0 +1,547 @@
+//! The merge: many scanners' findings become one deduplicated report.
+//!
+//! ```
+//! use paragon_core::{Finding, FindingKind, Merger, Package, ScanReport, ScannerInfo, Severity, Source};
+//!
+//! fn report(scanner: &str, id: &str, alias: Option<&str>, name: &str) -> ScanReport {
+//!     let mut f = Finding::new(FindingKind::Vulnerability, id, Severity::High);
+//!     if let Some(a) = alias {
+//!         f.add_alias(a);
+//!     }
+//!     f.package = Some(Package::new(name).with_version(Some("3.2.9")).with_ecosystem(Some("pip")));
+//!     f.sources.push(Source::new(scanner, Severity::High, None));
+//!     let mut r = ScanReport::new(ScannerInfo::new(scanner, None::<String>));
+//!     r.findings.push(f);
+//!     r
+//! }
+//!
+//! let mut merger = Merger::new();
+//! merger.add(report("trivy", "CVE-2021-44420", None, "Django"));
+//! merger.add(report("grype", "GHSA-v6rh-hp5x-86rv", Some("CVE-2021-44420"), "django"));
+//! let merged = merger.finish();
+//! assert_eq!(merged.findings.len(), 1);
+//! let f = &merged.findings[0];
+//! assert_eq!(f.id, "CVE-2021-44420");
+//! assert_eq!(f.aliases, ["GHSA-v6rh-hp5x-86rv"]);
+//! assert_eq!(f.sources.len(), 2);
+//! ```
+//!
+//! # Keys
+//!
+//! | kind | merged on |
+//! |---|---|
+//! | vulnerability | canonical id, [package identity](crate::identity), installed version |
+//! | misconfiguration | rule id, file (or target), resource (or first line) |
+//! | secret | rule id, file, line |
+//! | weakness | rule id, file, line range |
+//! | license | licence, package identity |
+//!
+//! The canonical id of a vulnerability is its CVE. Ids are joined through
+//! aliases transitively across every report added (a Grype GHSA whose
+//! `relatedVulnerabilities` names a CVE is the same vulnerability as a Trivy
+//! finding with that CVE). A group of joined ids that holds two different
+//! CVEs (advisories such as RHSA or DSA cover several) is not collapsed:
+//! a finding naming a CVE keeps its own CVE, one naming none keeps its own
+//! id. Without any CVE the canonical id is the group's GHSA, then its
+//! lexically smallest id.
+//!
+//! # What a merged finding holds
+//!
+//! Every source (scanner, its own severity, its target), every location, the
+//! highest severity, and the union of aliases, CVSS entries, fixed versions,
+//! CWEs and references, each sorted. The package is the one with a purl when
+//! sources disagree; the title is the lexically smallest given and the
+//! description the longest, so that the result does not depend on order.
+//!
+//! # Properties
+//!
+//! The merge is linear in the number of findings (hash maps keyed by
+//! interned strings, one union-find over ids), independent of the order of
+//! reports and of findings, and idempotent: adding the same reports again
+//! changes no finding. The output is sorted by severity (descending), then
+//! id, then package, then kind and location.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use rustc_hash::FxHasher;
+
+use crate::document::{InputSummary, Report, SbomTotals, Summary};
+use crate::finding::{is_cve, Cvss, Finding, FindingKind, Package};
+use crate::identity::write_identity;
+use crate::report::ScanReport;
+use crate::SCHEMA_VERSION;
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// No string (an absent package, version or location part).
+const NONE: u32 = u32::MAX;
+
+/// Interns strings to dense `u32` symbols.
+#[derive(Default)]
+struct Interner {
+    map: FxMap<Box<str>, u32>,
+    strings: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&sym) = self.map.get(s) {
+            return sym;
+        }
+        let sym = u32::try_from(self.strings.len()).expect("fewer than 2^32 distinct strings");
+        let boxed: Box<str> = s.into();
+        self.strings.push(boxed.clone());
+        self.map.insert(boxed, sym);
+        sym
+    }
+
+    fn get(&self, sym: u32) -> &str {
+        &self.strings[sym as usize]
+    }
+}
+
+/// Union-find over id symbols.
+#[derive(Default)]
+struct Aliases {
+    parent: Vec<u32>,
+}
+
+impl Aliases {
+    fn ensure(&mut self, sym: u32) {
+        let needed = sym as usize + 1;
+        if self.parent.len() < needed {
+            let start = self.parent.len() as u32;
+            self.parent.extend(start..needed as u32);
+        }
+    }
+
+    fn find(&mut self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            let grand = self.parent[self.parent[x as usize] as usize];
+            self.parent[x as usize] = grand;
+            x = grand;
+        }
+        x
+    }
+
+    fn union(&mut self, a: u32, b: u32) {
+        self.ensure(a.max(b));
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            // Deterministic: the smaller symbol becomes the root.
+            let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
+            self.parent[hi as usize] = lo;
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    kind: FindingKind,
+    id: u32,
+    package: u32,
+    version: u32,
+    place: u32,
+}
+
+/// A finding folded from one or more inputs with equal pre-merge keys.
+struct Entry {
+    key: Key,
+    finding: Finding,
+    /// Every id symbol the folded findings named (vulnerabilities only).
+    ids: Vec<u32>,
+}
+
+/// Folds scan reports into one merged [`Report`], one report at a time.
+///
+/// See the [module docs](self) for the keys and guarantees.
+#[derive(Default)]
+pub struct Merger {
+    ids: Interner,
+    strings: Interner,
+    aliases: Aliases,
+    entries: Vec<Entry>,
+    index: FxMap<Key, u32>,
+    inputs: Vec<InputSummary>,
+    sbom: SbomTotals,
+    scratch: String,
+}
+
+impl std::fmt::Debug for Merger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Merger")
+            .field("inputs", &self.inputs.len())
+            .field("entries", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Merger {
+    /// An empty merger.
+    pub fn new() -> Merger {
+        Merger::default()
+    }
+
+    /// Adds one scan report: its findings are folded in and the report itself
+    /// is dropped (only its summary is kept).
+    pub fn add(&mut self, report: ScanReport) {
+        let sbom = report.sbom.as_ref().map(|s| s.summary());
+        if let Some(s) = &sbom {
+            self.sbom.documents += 1;
+            self.sbom.components += s.components;
+            self.sbom.components_with_purl += s.components_with_purl;
+        }
+        self.inputs.push(InputSummary {
+            scanner: report.scanner,
+            target: report.target,
+            findings: report.findings.len(),
+            sbom,
+        });
+        self.entries.reserve(report.findings.len());
+        for finding in report.findings {
+            self.add_finding(finding);
+        }
+    }
+
+    /// Adds findings that did not come with a report.
+    pub fn add_findings(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        for finding in findings {
+            self.add_finding(finding);
+        }
+    }
+
+    fn place(&mut self, finding: &Finding) -> u32 {
+        let loc = finding.locations.iter().min();
+        let Some(loc) = loc else { return NONE };
+        let file = loc.path.as_deref().or(loc.target.as_deref()).unwrap_or("");
+        let line = |l: Option<u32>| l.map(|l| l.to_string()).unwrap_or_default();
+        let text = match finding.kind {
+            FindingKind::Misconfiguration => match &loc.resource {
+                Some(r) => format!("{file}\u{1f}r:{r}"),
+                None => format!("{file}\u{1f}l:{}", line(loc.start_line)),
+            },
+            FindingKind::Secret => format!("{file}\u{1f}{}", line(loc.start_line)),
+            FindingKind::Weakness => format!(
+                "{file}\u{1f}{}-{}",
+                line(loc.start_line),
+                line(loc.end_line)
+            ),
+            FindingKind::Vulnerability | FindingKind::License => return NONE,
+        };
+        self.strings.intern(&text)
+    }
+
+    fn add_finding(&mut self, mut finding: Finding) {
+        let kind = finding.kind;
+        let id = self.ids.intern(&finding.id);
+        let mut ids = Vec::new();
+        if kind == FindingKind::Vulnerability {
+            self.aliases.ensure(id);
+            ids.reserve(1 + finding.aliases.len());
+            ids.push(id);
+            for alias in &finding.aliases {
+                let a = self.ids.intern(alias);
+                self.aliases.union(id, a);
+                ids.push(a);
+            }
+        }
+        let (package, version) = match (&finding.package, kind) {
+            (Some(pkg), FindingKind::Vulnerability | FindingKind::License) => {
+                write_identity(pkg, &mut self.scratch);
+                let p = self.strings.intern(&self.scratch);
+                let v = match (&pkg.version, kind) {
+                    (Some(v), FindingKind::Vulnerability) => self.strings.intern(v.trim()),
+                    _ => NONE,
+                };
+                (p, v)
+            }
+            _ => (NONE, NONE),
+        };
+        let place = self.place(&finding);
+        let key = Key {
+            kind,
+            id,
+            package,
+            version,
+            place,
+        };
+        match self.index.get(&key) {
+            Some(&i) => {
+                let entry = &mut self.entries[i as usize];
+                entry.ids.extend(ids);
+                fold(&mut entry.finding, finding);
+            }
+            None => {
+                finding.severity = finding
+                    .sources
+                    .iter()
+                    .map(|s| s.severity)
+                    .fold(finding.severity, Ord::max);
+                let i = u32::try_from(self.entries.len()).expect("fewer than 2^32 findings");
+                self.index.insert(key, i);
+                self.entries.push(Entry { key, finding, ids });
+            }
+        }
+    }
+
+    /// Completes the merge: joins ids through aliases, folds what they
+    /// join, and returns the sorted report.
+    pub fn finish(mut self) -> Report {
+        let canon = self.canonical_ids();
+        let mut groups: FxMap<Key, usize> = FxMap::default();
+        let mut merged: Vec<(Entry, u32)> = Vec::with_capacity(self.entries.len());
+        for (entry, canonical) in self.entries.into_iter().zip(canon) {
+            let key = Key {
+                id: canonical,
+                ..entry.key
+            };
+            match groups.get(&key) {
+                Some(&i) => {
+                    let (into, _) = &mut merged[i];
+                    into.ids.extend(entry.ids);
+                    fold(&mut into.finding, entry.finding);
+                }
+                None => {
+                    groups.insert(key, merged.len());
+                    merged.push((entry, canonical));
+                }
+            }
+        }
+        drop(groups);
+        let ids = &self.ids;
+        let mut findings: Vec<Finding> = merged
+            .into_iter()
+            .map(|(entry, canonical)| {
+                let mut f = entry.finding;
+                if f.kind == FindingKind::Vulnerability {
+                    let canonical_str = ids.get(canonical);
+                    if f.id != canonical_str {
+                        f.id = canonical_str.to_owned();
+                    }
+                    f.aliases.clear();
+                    let mut syms = entry.ids;
+                    syms.sort_unstable();
+                    syms.dedup();
+                    f.aliases.extend(
+                        syms.into_iter()
+                            .filter(|&s| s != canonical)
+                            .map(|s| ids.get(s).to_owned()),
+                    );
+                }
+                finalize(&mut f);
+                f
+            })
+            .collect();
+        sort_findings(&mut findings);
+        let mut summary = Summary::of_findings(&findings);
+        summary.sbom = self.sbom;
+        Report {
+            schema_version: SCHEMA_VERSION,
+            summary,
+            inputs: self.inputs,
+            findings,
+        }
+    }
+
+    /// The canonical id symbol of every entry (see the module docs).
+    fn canonical_ids(&mut self) -> Vec<u32> {
+        // Per alias group: how many distinct CVEs, and its best id.
+        #[derive(Clone, Copy)]
+        struct Group {
+            cves: u8,
+            cve: u32,
+            best: u32,
+        }
+        let n = self.aliases.parent.len();
+        let mut groups: Vec<Option<Group>> = vec![None; n];
+        for sym in 0..n as u32 {
+            let root = self.aliases.find(sym) as usize;
+            let s = self.ids.get(sym);
+            let g = groups[root].get_or_insert(Group {
+                cves: 0,
+                cve: NONE,
+                best: sym,
+            });
+            if is_cve(s) {
+                g.cves = g.cves.saturating_add(1);
+                if g.cve == NONE || self.ids.get(g.cve) > s {
+                    g.cve = sym;
+                }
+            }
+            if better(s, self.ids.get(g.best)) {
+                g.best = sym;
+            }
+        }
+        let mut out = Vec::with_capacity(self.entries.len());
+        for entry in &self.entries {
+            if entry.key.kind != FindingKind::Vulnerability {
+                out.push(entry.key.id);
+                continue;
+            }
+            let own_cve = entry
+                .ids
+                .iter()
+                .copied()
+                .filter(|&s| is_cve(self.ids.get(s)))
+                .min_by(|&a, &b| self.ids.get(a).cmp(self.ids.get(b)));
+            let root = self.aliases.find(entry.key.id) as usize;
+            let g = groups[root].expect("every id has a group");
+            let canonical = match own_cve {
+                Some(cve) => cve,
+                None if g.cves == 1 => g.cve,
+                None if g.cves == 0 => g.best,
+                None => entry
+                    .ids
+                    .iter()
+                    .copied()
+                    .reduce(|a, b| {
+                        if better(self.ids.get(b), self.ids.get(a)) {
+                            b
+                        } else {
+                            a
+                        }
+                    })
+                    .unwrap_or(entry.key.id),
+            };
+            out.push(canonical);
+        }
+        out
+    }
+}
+
+/// Ranks ids for the canonical choice: CVE, then GHSA, then any other;
+/// within a rank the lexically smaller.
+fn better(a: &str, b: &str) -> bool {
+    fn rank(s: &str) -> u8 {
+        if is_cve(s) {
+            0
+        } else if s.starts_with("GHSA-") {
+            1
+        } else {
+            2
+        }
+    }
+    (rank(a), a) < (rank(b), b)
+}
+
+/// Folds `from` into `into`. Lists are only appended to here; [`finalize`]
+/// sorts and deduplicates them once.
+fn fold(into: &mut Finding, from: Finding) {
+    into.severity = from
+        .sources
+        .iter()
+        .map(|s| s.severity)
+        .fold(into.severity.max(from.severity), Ord::max);
+    if from.id != into.id {
+        into.aliases.push(from.id);
+    }
+    into.aliases.extend(from.aliases);
+    into.cvss.extend(from.cvss);
+    into.fixed_versions.extend(from.fixed_versions);
+    into.locations.extend(from.locations);
+    into.cwes.extend(from.cwes);
+    into.references.extend(from.references);
+    into.sources.extend(from.sources);
+    if from.package.is_some() && pkg_rank(from.package.as_ref()) > pkg_rank(into.package.as_ref()) {
+        into.package = from.package;
+    }
+    if let Some(t) = from.title {
+        if into.title.as_ref().is_none_or(|cur| t < *cur) {
+            into.title = Some(t);
+        }
+    }
+    if let Some(d) = from.description {
+        let longer = into
+            .description
+            .as_ref()
+            .is_none_or(|cur| (d.len(), Reverse(&d)) > (cur.len(), Reverse(cur)));
+        if longer {
+            into.description = Some(d);
+        }
+    }
+}
+
+fn cmp_cvss(a: &Cvss, b: &Cvss) -> Ordering {
+    (a.version, &a.source, &a.vector, a.score.map(f64::to_bits)).cmp(&(
+        b.version,
+        &b.source,
+        &b.vector,
+        b.score.map(f64::to_bits),
+    ))
+}
+
+/// Sorts and deduplicates every list of a merged finding.
+fn finalize(f: &mut Finding) {
+    fn sort_dedup<T: Ord>(v: &mut Vec<T>) {
+        if v.len() > 1 {
+            v.sort_unstable();
+            v.dedup();
+        }
+    }
+    sort_dedup(&mut f.aliases);
+    f.aliases.retain(|a| *a != f.id);
+    sort_dedup(&mut f.fixed_versions);
+    sort_dedup(&mut f.locations);
+    sort_dedup(&mut f.cwes);
+    sort_dedup(&mut f.references);
+    sort_dedup(&mut f.sources);
+    if f.cvss.len() > 1 {
+        f.cvss.sort_unstable_by(cmp_cvss);
+        f.cvss.dedup_by(|a, b| cmp_cvss(a, b) == Ordering::Equal);
+    }
+}
+
+/// The report order: severity descending, then id, then package, then
+/// kind and first location.
+pub(crate) fn sort_findings(findings: &mut [Finding]) {
+    fn package_key(f: &Finding) -> (&str, &str) {
+        f.package.as_ref().map_or(("", ""), |p| {
+            (p.name.as_str(), p.version.as_deref().unwrap_or(""))
+        })
+    }
+    findings.sort_unstable_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| package_key(a).cmp(&package_key(b)))
+            .then_with(|| a.kind.cmp(&b.kind))
+            .then_with(|| a.locations.cmp(&b.locations))
+            .then_with(|| pkg_rank(a.package.as_ref()).cmp(&pkg_rank(b.package.as_ref())))
+            .then_with(|| a.sources.cmp(&b.sources))
+    });
+}
+
+/// A total order on packages: with a purl first, then by name, purl,
+/// ecosystem and version (smaller first).
+type PkgRank<'a> = (
+    bool,
+    Reverse<&'a str>,
+    Reverse<Option<&'a str>>,
+    Reverse<Option<&'a str>>,
+    Reverse<Option<&'a str>>,
+);
+
+fn pkg_rank(p: Option<&Package>) -> Option<PkgRank<'_>> {
+    p.map(|p| {
+        (
+            p.purl.is_some(),
+            Reverse(p.name.as_str()),
+            Reverse(p.purl.as_ref().map(|u| u.as_str())),
+            Reverse(p.ecosystem.as_deref()),
+            Reverse(p.version.as_deref()),
+        )
+    })
+}
+
+impl Report {
+    /// Merges scan reports into one report (see [`Merger`]).
+    pub fn merge(reports: impl IntoIterator<Item = ScanReport>) -> Report {
+        let mut m = Merger::new();
+        for r in reports {
+            m.add(r);
+        }
+        m.finish()
+    }
+}

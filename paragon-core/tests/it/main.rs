@@ -1,0 +1,3 @@
+//! Integration tests of paragon-core's public API.
+
+mod merge;
