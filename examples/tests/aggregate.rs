@@ -37,8 +37,10 @@ fn shipped_reports_aggregate_to_the_json_contract() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["schema_version"], 1);
     let summary = &v["summary"];
-    assert_eq!(summary["total"], 10);
-    assert_eq!(summary["by_kind"]["vulnerability"], 5);
+    // Trivy's CVE-2021-44420 and Grype's GHSA-v6rh-hp5x-86rv (which names
+    // it) in django 3.2.9 merge: 10 findings in, 9 out.
+    assert_eq!(summary["total"], 9);
+    assert_eq!(summary["by_kind"]["vulnerability"], 4);
     assert_eq!(summary["by_kind"]["secret"], 1);
     assert_eq!(summary["by_severity"]["critical"], 2);
     assert_eq!(summary["by_scanner"]["trivy"], 4);
@@ -46,7 +48,7 @@ fn shipped_reports_aggregate_to_the_json_contract() {
     assert_eq!(summary["sbom"]["components"], 4);
     assert_eq!(summary["sbom"]["components_with_purl"], 4);
     let findings = v["findings"].as_array().unwrap();
-    assert_eq!(findings.len(), 10);
+    assert_eq!(findings.len(), 9);
     for f in findings {
         for key in [
             "kind",
@@ -65,11 +67,29 @@ fn shipped_reports_aggregate_to_the_json_contract() {
     }
     let django = findings
         .iter()
-        .find(|f| f["id"] == "GHSA-v6rh-hp5x-86rv")
+        .find(|f| f["id"] == "CVE-2021-44420")
         .unwrap();
-    assert_eq!(django["aliases"][0], "CVE-2021-44420");
+    assert_eq!(django["aliases"][0], "GHSA-v6rh-hp5x-86rv");
     assert_eq!(django["package"]["purl"], "pkg:pypi/django@3.2.9");
-    assert_eq!(django["fixed_versions"][0], "3.2.10");
+    assert_eq!(
+        django["fixed_versions"],
+        serde_json::json!(["2.2.25", "3.1.14", "3.2.10"])
+    );
+    let scanners: Vec<&str> = django["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["scanner"].as_str().unwrap())
+        .collect();
+    assert_eq!(scanners, ["grype", "trivy"]);
+    assert_eq!(django["locations"].as_array().unwrap().len(), 2);
+    // Sorted by severity, descending.
+    let sevs: Vec<&str> = findings
+        .iter()
+        .map(|f| f["severity"].as_str().unwrap())
+        .collect();
+    assert_eq!(sevs[0], "critical");
+    assert_eq!(sevs[sevs.len() - 1], "info");
     let secret = findings.iter().find(|f| f["kind"] == "secret").unwrap();
     assert!(secret["package"].is_null());
     // The masked match of the secret is never copied.
@@ -126,4 +146,135 @@ fn input_errors_exit_2_and_name_the_file() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+fn sample_reports() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(reports())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+fn run_with(args: &[&str]) -> Output {
+    let files = sample_reports();
+    Command::new(aggregate())
+        .args(args)
+        .args(&files)
+        .output()
+        .unwrap()
+}
+
+fn policies() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
+#[test]
+fn the_gate_sets_the_exit_code() {
+    let strict = policies().join("strict.toml");
+    let out = run_with(&["--policy", strict.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verdict = &v["verdict"];
+    assert_eq!(verdict["passed"], false);
+    let failing: Vec<&str> = verdict["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failing,
+        [
+            "github-pat",
+            "pythonsecurity:S3649",
+            "CVE-2021-44420",
+            "DS002"
+        ]
+    );
+    let suppressed = verdict["suppressed"].as_array().unwrap();
+    assert_eq!(suppressed.len(), 2);
+    assert!(suppressed
+        .iter()
+        .any(|s| s["by"]["type"] == "vex" && s["id"] == "CVE-2021-23337"));
+    assert!(suppressed
+        .iter()
+        .any(|s| s["by"]["type"] == "ignore" && s["id"] == "CVE-2023-32681"));
+
+    let lenient = policies().join("lenient.yaml");
+    let out = run_with(&[
+        "--policy",
+        lenient.to_str().unwrap(),
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("**Gate: passed**"));
+}
+
+#[test]
+fn bad_policies_exit_2_with_field_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("policy.toml");
+    std::fs::write(&bad, "fail_on = \"severe\"\n").unwrap();
+    let out = run_with(&["--policy", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("policy.toml") && err.contains("fail_on") && err.contains("line 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_output_format() {
+    // SARIF
+    let out = run_with(&["--format", "sarif"]);
+    assert!(out.status.success());
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), 9);
+    // JUnit
+    let out = run_with(&["--format", "junit"]);
+    assert!(out.status.success());
+    let xml = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        xml.starts_with("<?xml") && xml.contains("<testsuites name=\"paragon\" tests=\"9\""),
+        "{xml}"
+    );
+    // CycloneDX, read back by Paragon's own parser.
+    let out = run_with(&["--format", "cyclonedx"]);
+    assert!(out.status.success());
+    let back = paragon_scanners::parse_any(&out.stdout).unwrap();
+    assert_eq!(back.findings.len(), 4, "the vulnerability findings");
+    assert_eq!(back.scanner.name, "paragon");
+    let django = back
+        .findings
+        .iter()
+        .find(|f| f.id == "CVE-2021-44420")
+        .unwrap();
+    assert_eq!(django.aliases, ["GHSA-v6rh-hp5x-86rv"]);
+    assert_eq!(
+        django
+            .package
+            .as_ref()
+            .unwrap()
+            .purl
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "pkg:pypi/django@3.2.9"
+    );
 }

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::finding::{Finding, FindingKind, Severity};
+use crate::policy::{Policy, Verdict};
 use crate::report::{SbomSummary, ScanReport, ScannerInfo};
 use crate::SCHEMA_VERSION;
 
@@ -179,6 +180,9 @@ pub struct Report {
     pub inputs: Vec<InputSummary>,
     /// The findings.
     pub findings: Vec<Finding>,
+    /// The gate's verdict, when a policy was applied ([`Report::apply_policy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
 }
 
 impl Report {
@@ -209,7 +213,13 @@ impl Report {
             summary,
             inputs,
             findings,
+            verdict: None,
         }
+    }
+
+    /// Evaluates a policy on the findings and records the verdict.
+    pub fn apply_policy(&mut self, policy: &Policy) -> &Verdict {
+        self.verdict.insert(policy.evaluate(&self.findings))
     }
 
     /// The report as pretty-printed JSON.

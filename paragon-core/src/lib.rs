@@ -48,11 +48,14 @@
 
 pub mod document;
 mod error;
+pub mod export;
 pub mod finding;
 pub mod identity;
 pub mod markdown;
 pub mod merge;
+pub mod policy;
 pub mod report;
+pub mod vex;
 
 pub use document::{Report, Summary};
 pub use error::{Error, Result};
@@ -61,7 +64,9 @@ pub use finding::{
     Severity, Source,
 };
 pub use merge::Merger;
+pub use policy::{Policy, Verdict};
 pub use report::{Component, Sbom, SbomFormat, SbomSummary, ScanReport, ScannerInfo};
+pub use vex::VexDocument;
 
 /// The version of Paragon's JSON forms ([`Report`] and [`ScanReport`]).
 pub const SCHEMA_VERSION: u32 = 1;

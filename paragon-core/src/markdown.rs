@@ -21,6 +21,60 @@ impl Report {
             s.total,
             self.inputs.len()
         );
+        if let Some(v) = &self.verdict {
+            let _ = writeln!(
+                out,
+                "**Gate: {}** — {} failing, {} suppressed (policy evaluated on {}).\n",
+                if v.passed { "passed" } else { "FAILED" },
+                v.failures.len(),
+                v.suppressed.len(),
+                v.evaluated_on
+            );
+            if !v.failures.is_empty() {
+                out.push_str("| failing | package | severity | rule |\n|---|---|---|---|\n");
+                for f in v.failures.iter().take(top.max(1)) {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} | {} |",
+                        cell(&f.id),
+                        cell(f.package.as_deref().unwrap_or("")),
+                        f.severity,
+                        cell(&f.rule)
+                    );
+                }
+                if v.failures.len() > top.max(1) {
+                    let _ = writeln!(
+                        out,
+                        "\n…and {} more failing.",
+                        v.failures.len() - top.max(1)
+                    );
+                }
+                out.push('\n');
+            }
+            if !v.suppressed.is_empty() {
+                out.push_str("| suppressed | package | by |\n|---|---|---|\n");
+                for s in &v.suppressed {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} |",
+                        cell(&s.id),
+                        cell(s.package.as_deref().unwrap_or("")),
+                        cell(&s.by.to_string())
+                    );
+                }
+                out.push('\n');
+            }
+            for e in &v.expired_ignores {
+                let _ = writeln!(
+                    out,
+                    "- expired ignore rule for `{}` (reason: {}) no longer suppresses `{}`",
+                    e.rule.id, e.rule.reason, e.id
+                );
+            }
+            if !v.expired_ignores.is_empty() {
+                out.push('\n');
+            }
+        }
         out.push_str("| severity | count |\n|---|---:|\n");
         for sev in Severity::DESCENDING {
             let _ = writeln!(out, "| {sev} | {} |", s.by_severity.get(sev));

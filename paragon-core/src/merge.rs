@@ -342,6 +342,7 @@ impl Merger {
             summary,
             inputs: self.inputs,
             findings,
+            verdict: None,
         }
     }
 

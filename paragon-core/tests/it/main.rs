@@ -1,3 +1,4 @@
 //! Integration tests of paragon-core's public API.
 
+mod export;
 mod merge;

@@ -3,5 +3,6 @@
 
 mod bad_input;
 mod fixtures;
+mod merge;
 mod real_tools;
 mod support;
