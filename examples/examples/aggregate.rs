@@ -3,16 +3,23 @@
 //!
 //! ```text
 //! cargo run -p examples --example aggregate -- \
-//!     [--policy FILE] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] REPORT...
+//!     [--policy FILE] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] [--pretty] REPORT...
 //! ```
+//!
+//! JSON is written compact (`--pretty` indents it): a fleet's merged report
+//! is large, and machines read it.
 //!
 //! Formats are detected from content. The report goes to standard output
 //! (or `--output`); progress and errors go to standard error, naming the
 //! file. Exit status: 0 on success (the gate passed, or no policy), 1 when
 //! the gate fails, 2 on any input or usage error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use std::io::{BufWriter, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use paragon_core::markdown::DEFAULT_TOP;
 use paragon_core::{export, Merger, Policy, Report, ScanReport};
@@ -30,10 +37,11 @@ struct Args {
     format: OutputFormat,
     output: Option<PathBuf>,
     policy: Option<PathBuf>,
+    pretty: bool,
     files: Vec<PathBuf>,
 }
 
-const USAGE: &str = "usage: aggregate [--policy FILE] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] REPORT_FILE...";
+const USAGE: &str = "usage: aggregate [--policy FILE] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] [--pretty] REPORT_FILE...";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args_os().skip(1);
@@ -41,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
         format: OutputFormat::Json,
         output: None,
         policy: None,
+        pretty: false,
         files: Vec::new(),
     };
     while let Some(arg) = args.next() {
@@ -65,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
             Some("--output" | "-o") => {
                 out.output = Some(args.next().ok_or("--output needs a file")?.into());
             }
+            Some("--pretty") => out.pretty = true,
             Some("--help" | "-h") => return Err(USAGE.to_owned()),
             Some(flag) if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             _ => out.files.push(arg.into()),
@@ -85,66 +95,91 @@ fn print_error(e: &dyn std::error::Error) {
     }
 }
 
-/// Parses every file (on all cores) and merges the findings; on any
-/// failure, prints every error and returns `None`.
+/// Parses the files on every core and merges each report as soon as it is
+/// parsed (the merge does not depend on order), so that only a few parsed
+/// reports are held at once. On any failure, prints every error (in the
+/// order of the files) and returns `None`.
 fn read_reports(files: &[PathBuf]) -> Option<Report> {
-    let parsed = parse_parallel(files);
-    let mut merger = Merger::new();
-    let mut failed = false;
-    for (file, result) in files.iter().zip(parsed) {
-        match result {
-            Ok(r) => {
-                eprintln!(
-                    "read {}: {} {} finding(s){}",
-                    file.display(),
-                    r.scanner.name,
-                    r.findings.len(),
-                    r.sbom
-                        .as_ref()
-                        .map(|s| format!(", {} SBOM component(s)", s.components.len()))
-                        .unwrap_or_default()
-                );
-                if !failed {
-                    merger.add(r);
-                }
-            }
-            Err(e) => {
-                failed = true;
-                print_error(&e);
-            }
-        }
-    }
-    (!failed).then(|| merger.finish())
-}
-
-/// Parses the files on as many threads as there are cores, keeping order.
-fn parse_parallel(files: &[PathBuf]) -> Vec<paragon_scanners::Result<ScanReport>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<paragon_scanners::Result<ScanReport>>> =
-        (0..files.len()).map(|_| None).collect();
-    let slots = std::sync::Mutex::new(&mut results);
+    let next = AtomicUsize::new(0);
+    // A small bound keeps parsed reports from piling up ahead of the merge.
+    let (tx, rx) = mpsc::sync_channel::<(usize, paragon_scanners::Result<ScanReport>)>(0);
+    let mut merger = Merger::new();
+    let mut errors: Vec<(usize, paragon_scanners::Error)> = Vec::new();
     std::thread::scope(|scope| {
         for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(file) = files.get(i) else { break };
-                let r = paragon_scanners::parse_file(file);
-                slots.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || {
+                // One read buffer per thread, reused: fresh multi-megabyte
+                // buffers per file would cost a page fault per page.
+                let mut buf = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(file) = files.get(i) else { break };
+                    if tx.send((i, parse_file(file, &mut buf))).is_err() {
+                        break;
+                    }
+                }
             });
         }
+        drop(tx);
+        for (i, result) in rx {
+            match result {
+                Ok(r) => {
+                    eprintln!(
+                        "read {}: {} {} finding(s){}",
+                        files[i].display(),
+                        r.scanner.name,
+                        r.findings.len(),
+                        r.sbom
+                            .as_ref()
+                            .map(|s| format!(", {} SBOM component(s)", s.components.len()))
+                            .unwrap_or_default()
+                    );
+                    if errors.is_empty() {
+                        merger.add(r);
+                    }
+                }
+                Err(e) => errors.push((i, e)),
+            }
+        }
     });
-    results
-        .into_iter()
-        .map(|r| r.expect("every file parsed"))
-        .collect()
+    errors.sort_by_key(|(i, _)| *i);
+    for (_, e) in &errors {
+        print_error(e);
+    }
+    errors.is_empty().then(|| merger.finish())
 }
 
-fn render(report: &Report, format: OutputFormat) -> Result<String, paragon_core::Error> {
+/// Writes the report in the chosen format. JSON streams straight to the
+/// writer; the other formats are rendered first.
+/// Reads and parses one report, reusing `buf`; errors name the file.
+fn parse_file(path: &Path, buf: &mut Vec<u8>) -> paragon_scanners::Result<ScanReport> {
+    use std::io::Read;
+    buf.clear();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(buf))
+        .map_err(|source| paragon_scanners::Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    paragon_scanners::parse_any(buf).map_err(|e| e.with_file(path))
+}
+
+fn write_report(
+    report: &Report,
+    format: OutputFormat,
+    pretty: bool,
+    mut out: impl Write,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut text = match format {
-        OutputFormat::Json => report.to_json_pretty()?,
+        OutputFormat::Json => {
+            report.write_json(&mut out, pretty)?;
+            "\n".to_owned()
+        }
         OutputFormat::Sarif => export::to_sarif(report)?,
         OutputFormat::Markdown => report.to_markdown(DEFAULT_TOP),
         OutputFormat::Junit => export::to_junit(report),
@@ -153,8 +188,15 @@ fn render(report: &Report, format: OutputFormat) -> Result<String, paragon_core:
     if !text.ends_with('\n') {
         text.push('\n');
     }
-    Ok(text)
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
+
+// The report is built from many small allocations; mimalloc serves them
+// faster than the system allocator, across threads.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = match parse_args() {
@@ -192,23 +234,20 @@ fn main() -> ExitCode {
         }
         None => true,
     };
-    let text = match render(&report, args.format) {
-        Ok(t) => t,
-        Err(e) => {
-            print_error(&e);
-            return ExitCode::from(2);
-        }
-    };
     let written = match &args.output {
-        Some(path) => {
-            std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
-        }
-        None => {
-            use std::io::Write;
-            std::io::stdout()
-                .write_all(text.as_bytes())
-                .map_err(|e| format!("cannot write to standard output: {e}"))
-        }
+        Some(path) => std::fs::File::create(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+            .and_then(|f| {
+                write_report(&report, args.format, args.pretty, BufWriter::new(f))
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))
+            }),
+        None => write_report(
+            &report,
+            args.format,
+            args.pretty,
+            BufWriter::new(std::io::stdout().lock()),
+        )
+        .map_err(|e| format!("cannot write to standard output: {e}")),
     };
     if let Err(msg) = written {
         eprintln!("error: {msg}");

@@ -222,6 +222,30 @@ impl Report {
         self.verdict.insert(policy.evaluate(&self.findings))
     }
 
+    /// The report as compact JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`] if serialization fails (it does not for reports built by Paragon).
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|source| Error::Json { source })
+    }
+
+    /// Writes the report as JSON (compact, or indented when `pretty`)
+    /// without building it in memory first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`] if writing fails (the source holds the I/O error).
+    pub fn write_json<W: std::io::Write>(&self, writer: W, pretty: bool) -> Result<()> {
+        let r = if pretty {
+            serde_json::to_writer_pretty(writer, self)
+        } else {
+            serde_json::to_writer(writer, self)
+        };
+        r.map_err(|source| Error::Json { source })
+    }
+
     /// The report as pretty-printed JSON.
     ///
     /// # Errors

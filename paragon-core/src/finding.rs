@@ -241,16 +241,20 @@ pub struct Cvss {
 /// A parsed [package URL](https://github.com/package-url/purl-spec).
 ///
 /// Displays and serializes as its canonical string form; equality,
-/// ordering and hashing are those of that canonical string.
+/// ordering and hashing are those of that canonical string. Cloning is
+/// cheap (the parsed form is shared), so parsers can reuse one `Purl` for
+/// every finding of a package.
 #[derive(Clone)]
-pub struct Purl {
+pub struct Purl(std::sync::Arc<PurlInner>);
+
+struct PurlInner {
     canonical: String,
     parsed: PackageUrl<'static>,
 }
 
 impl PartialEq for Purl {
     fn eq(&self, other: &Self) -> bool {
-        self.canonical == other.canonical
+        self.0.canonical == other.0.canonical
     }
 }
 
@@ -258,7 +262,7 @@ impl Eq for Purl {}
 
 impl std::hash::Hash for Purl {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.canonical.hash(state);
+        self.0.canonical.hash(state);
     }
 }
 
@@ -270,7 +274,7 @@ impl PartialOrd for Purl {
 
 impl Ord for Purl {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.canonical.cmp(&other.canonical)
+        self.0.canonical.cmp(&other.0.canonical)
     }
 }
 
@@ -282,9 +286,11 @@ impl Purl {
     /// [`Error::InvalidPurl`] when the string is not a valid package URL.
     pub fn parse(s: &str) -> Result<Purl> {
         PackageUrl::from_str(s)
-            .map(|parsed| Purl {
-                canonical: parsed.to_string(),
-                parsed,
+            .map(|parsed| {
+                Purl(std::sync::Arc::new(PurlInner {
+                    canonical: parsed.to_string(),
+                    parsed,
+                }))
             })
             .map_err(|source| Error::InvalidPurl {
                 purl: s.to_owned(),
@@ -294,45 +300,45 @@ impl Purl {
 
     /// The purl type (`npm`, `pypi`, `maven`, `deb`, `golang`…).
     pub fn ty(&self) -> &str {
-        self.parsed.ty()
+        self.0.parsed.ty()
     }
 
     /// The namespace (`@angular` for npm scopes, the Maven group, the distro
     /// vendor for OS packages), when present.
     pub fn namespace(&self) -> Option<&str> {
-        self.parsed.namespace()
+        self.0.parsed.namespace()
     }
 
     /// The package name.
     pub fn name(&self) -> &str {
-        self.parsed.name()
+        self.0.parsed.name()
     }
 
     /// The version, when present.
     pub fn version(&self) -> Option<&str> {
-        self.parsed.version()
+        self.0.parsed.version()
     }
 
     /// The canonical string form.
     pub fn as_str(&self) -> &str {
-        &self.canonical
+        &self.0.canonical
     }
 
     /// The underlying [`PackageUrl`].
     pub fn as_package_url(&self) -> &PackageUrl<'static> {
-        &self.parsed
+        &self.0.parsed
     }
 }
 
 impl fmt::Display for Purl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.canonical)
+        f.write_str(&self.0.canonical)
     }
 }
 
 impl fmt::Debug for Purl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Purl({})", self.canonical)
+        write!(f, "Purl({})", self.0.canonical)
     }
 }
 
@@ -346,7 +352,7 @@ impl FromStr for Purl {
 
 impl Serialize for Purl {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.canonical)
+        serializer.serialize_str(&self.0.canonical)
     }
 }
 
@@ -406,6 +412,16 @@ impl Package {
                 self.ecosystem = Some(purl.ty().to_owned());
             }
             self.purl = Some(purl);
+        }
+        self
+    }
+
+    /// Sets an already parsed purl; the ecosystem becomes its type.
+    #[must_use]
+    pub fn with_purl(mut self, purl: Option<Purl>) -> Package {
+        if let Some(p) = purl {
+            self.ecosystem = Some(p.ty().to_owned());
+            self.purl = Some(p);
         }
         self
     }

@@ -436,14 +436,27 @@ fn fold(into: &mut Finding, from: Finding) {
         .map(|s| s.severity)
         .fold(into.severity.max(from.severity), Ord::max);
     if from.id != into.id {
-        into.aliases.push(from.id);
+        push_new(&mut into.aliases, from.id);
     }
-    into.aliases.extend(from.aliases);
-    into.cvss.extend(from.cvss);
-    into.fixed_versions.extend(from.fixed_versions);
+    // Small lists (bounded by the vulnerability's metadata) are deduplicated
+    // as they grow; locations and sources grow with the fleet and are sorted
+    // and deduplicated once, in `finalize`.
+    for a in from.aliases {
+        push_new(&mut into.aliases, a);
+    }
+    for c in from.cvss {
+        push_new(&mut into.cvss, c);
+    }
+    for v in from.fixed_versions {
+        push_new(&mut into.fixed_versions, v);
+    }
+    for c in from.cwes {
+        push_new(&mut into.cwes, c);
+    }
+    for r in from.references {
+        push_new(&mut into.references, r);
+    }
     into.locations.extend(from.locations);
-    into.cwes.extend(from.cwes);
-    into.references.extend(from.references);
     into.sources.extend(from.sources);
     if from.package.is_some() && pkg_rank(from.package.as_ref()) > pkg_rank(into.package.as_ref()) {
         into.package = from.package;
@@ -461,6 +474,12 @@ fn fold(into: &mut Finding, from: Finding) {
         if longer {
             into.description = Some(d);
         }
+    }
+}
+
+fn push_new<T: PartialEq>(list: &mut Vec<T>, item: T) {
+    if !list.contains(&item) {
+        list.push(item);
     }
 }
 

@@ -28,7 +28,38 @@ pub(crate) fn from_json<'a, T: Deserialize<'a>>(format: Format, bytes: &'a [u8])
             file: None,
         });
     }
-    serde_json::from_slice(bytes).map_err(|e| Error::json(format, e))
+    // Validating UTF-8 once over the whole document is faster than
+    // serde_json checking every string it hands out; invalid input goes
+    // through `from_slice` for an error with its position.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
+    .map_err(|e| Error::json(format, e))
+}
+
+/// Parses purls once per document: packages recur across findings, and a
+/// parsed [`Purl`](paragon_core::Purl) is cheap to clone.
+#[derive(Default)]
+pub(crate) struct PurlCache {
+    map: std::collections::HashMap<
+        Box<str>,
+        Option<paragon_core::Purl>,
+        std::hash::BuildHasherDefault<rustc_hash::FxHasher>,
+    >,
+}
+
+impl PurlCache {
+    /// The parsed purl, or `None` when it is empty or invalid.
+    pub(crate) fn get(&mut self, purl: Option<&str>) -> Option<paragon_core::Purl> {
+        let purl = purl.filter(|p| !p.is_empty())?;
+        if let Some(p) = self.map.get(purl) {
+            return p.clone();
+        }
+        let parsed = paragon_core::Purl::parse(purl).ok();
+        self.map.insert(purl.into(), parsed.clone());
+        parsed
+    }
 }
 
 /// `Some(s)` unless `s` is empty or only white space.

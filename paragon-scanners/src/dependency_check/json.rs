@@ -1,10 +1,9 @@
 //! The JSON report (`reportSchema` 1.1).
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use paragon_core::{CvssVersion, ScanReport};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::parse::{cvss_from_metrics, report, Dependency, Vulnerability};
 use crate::error::{Error, Result};
@@ -15,14 +14,15 @@ const FORMAT: Format = Format::DependencyCheckJson;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Document {
+struct Document<'a> {
     report_schema: Option<String>,
     #[serde(default)]
     scan_info: Option<ScanInfo>,
     #[serde(default)]
     project_info: Option<ProjectInfo>,
     #[serde(default, deserialize_with = "nullable")]
-    dependencies: Option<Vec<JsonDependency>>,
+    #[serde(borrow)]
+    dependencies: Option<Vec<JsonDependency<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -40,7 +40,7 @@ struct ProjectInfo {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct JsonDependency {
+struct JsonDependency<'a> {
     #[serde(default)]
     file_name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
@@ -48,7 +48,8 @@ struct JsonDependency {
     #[serde(default, deserialize_with = "nullable")]
     vulnerability_ids: Vec<Identifier>,
     #[serde(default, deserialize_with = "nullable")]
-    vulnerabilities: Vec<JsonVulnerability>,
+    #[serde(borrow)]
+    vulnerabilities: Vec<JsonVulnerability<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -57,22 +58,128 @@ struct Identifier {
 }
 
 #[derive(Deserialize)]
-struct JsonVulnerability {
+struct JsonVulnerability<'a> {
     name: String,
     #[serde(default)]
     severity: Option<String>,
-    #[serde(default)]
-    cvssv2: Option<HashMap<String, Value>>,
-    #[serde(default)]
-    cvssv3: Option<HashMap<String, Value>>,
-    #[serde(default)]
-    cvssv4: Option<HashMap<String, Value>>,
+    #[serde(default, borrow)]
+    cvssv2: Option<JsonCvss<'a>>,
+    #[serde(default, borrow)]
+    cvssv3: Option<JsonCvss<'a>>,
+    #[serde(default, borrow)]
+    cvssv4: Option<JsonCvss<'a>>,
     #[serde(default, deserialize_with = "nullable")]
     cwes: Vec<String>,
     #[serde(default)]
     description: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     references: Vec<Reference>,
+}
+
+/// The CVSS fields Dependency-Check writes (v2, v3 and v4 share one shape
+/// here; each version fills its own).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct JsonCvss<'a> {
+    #[serde(borrow)]
+    score: Option<Text<'a>>,
+    #[serde(borrow)]
+    base_score: Option<Text<'a>>,
+    #[serde(borrow)]
+    version: Option<Text<'a>>,
+    #[serde(borrow)]
+    vector_string: Option<Text<'a>>,
+    #[serde(borrow)]
+    source: Option<Text<'a>>,
+    #[serde(borrow)]
+    access_vector: Option<Text<'a>>,
+    #[serde(borrow)]
+    access_complexity: Option<Text<'a>>,
+    #[serde(borrow)]
+    authenticationr: Option<Text<'a>>,
+    #[serde(borrow)]
+    authentication: Option<Text<'a>>,
+    #[serde(borrow)]
+    confidential_impact: Option<Text<'a>>,
+    #[serde(borrow)]
+    confidentiality_impact: Option<Text<'a>>,
+    #[serde(borrow)]
+    integrity_impact: Option<Text<'a>>,
+    #[serde(borrow)]
+    availability_impact: Option<Text<'a>>,
+    #[serde(borrow)]
+    attack_vector: Option<Text<'a>>,
+    #[serde(borrow)]
+    attack_complexity: Option<Text<'a>>,
+    #[serde(borrow)]
+    privileges_required: Option<Text<'a>>,
+    #[serde(borrow)]
+    user_interaction: Option<Text<'a>>,
+    #[serde(borrow)]
+    scope: Option<Text<'a>>,
+}
+
+impl JsonCvss<'_> {
+    /// A field by the name Dependency-Check gives it.
+    fn get(&self, key: &str) -> Option<&str> {
+        let field = match key {
+            "score" => &self.score,
+            "baseScore" => &self.base_score,
+            "version" => &self.version,
+            "vectorString" => &self.vector_string,
+            "source" => &self.source,
+            "accessVector" => &self.access_vector,
+            "accessComplexity" => &self.access_complexity,
+            "authenticationr" => &self.authenticationr,
+            "authentication" => &self.authentication,
+            "confidentialImpact" => &self.confidential_impact,
+            "confidentialityImpact" => &self.confidentiality_impact,
+            "integrityImpact" => &self.integrity_impact,
+            "availabilityImpact" => &self.availability_impact,
+            "attackVector" => &self.attack_vector,
+            "attackComplexity" => &self.attack_complexity,
+            "privilegesRequired" => &self.privileges_required,
+            "userInteraction" => &self.user_interaction,
+            "scope" => &self.scope,
+            _ => return None,
+        };
+        field.as_ref().map(|t| t.0.as_ref())
+    }
+}
+
+/// A string, or a number kept as its text (Dependency-Check writes scores
+/// both ways).
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -115,7 +222,7 @@ pub fn parse_json(bytes: &[u8]) -> Result<ScanReport> {
     ))
 }
 
-fn dependency(d: JsonDependency) -> Dependency {
+fn dependency(d: JsonDependency<'_>) -> Dependency {
     Dependency {
         file_name: d.file_name,
         purl: d
@@ -133,20 +240,15 @@ fn dependency(d: JsonDependency) -> Dependency {
     }
 }
 
-fn vulnerability(v: JsonVulnerability) -> Vulnerability {
+fn vulnerability(v: JsonVulnerability<'_>) -> Vulnerability {
     let mut cvss = Vec::new();
     for (map, hint, score_keys) in [
         (&v.cvssv2, CvssVersion::V2, &["score", "baseScore"][..]),
         (&v.cvssv3, CvssVersion::V3_1, &["baseScore"][..]),
         (&v.cvssv4, CvssVersion::V4_0, &["baseScore"][..]),
     ] {
-        if let Some(map) = map {
-            let text: HashMap<&str, String> = map
-                .iter()
-                .filter_map(|(k, v)| value_text(v).map(|t| (k.as_str(), t)))
-                .collect();
-            let get = |k: &str| text.get(k).map(String::as_str);
-            cvss.extend(cvss_from_metrics(hint, get, score_keys));
+        if let Some(fields) = map {
+            cvss.extend(cvss_from_metrics(hint, |k| fields.get(k), score_keys));
         }
     }
     Vulnerability {
@@ -156,14 +258,5 @@ fn vulnerability(v: JsonVulnerability) -> Vulnerability {
         cwes: v.cwes,
         description: v.description,
         references: v.references.into_iter().filter_map(|r| r.url).collect(),
-    }
-}
-
-/// Numbers are written both as JSON numbers and as strings; both are read.
-fn value_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }

@@ -1,5 +1,7 @@
 //! Grype's report → [`ScanReport`].
 
+use std::borrow::Cow;
+
 use paragon_core::{
     CvssVersion, Finding, FindingKind, Location, Package, ScanReport, ScannerInfo, Severity, Source,
 };
@@ -7,7 +9,7 @@ use paragon_core::{
 use super::report::{Cvss, Document, Match, Target};
 use super::SCANNER;
 use crate::error::{Error, Result};
-use crate::util::{cvss, from_json};
+use crate::util::{cvss, from_json, PurlCache};
 use crate::Format;
 
 const FORMAT: Format = Format::GrypeJson;
@@ -33,14 +35,15 @@ pub fn parse(bytes: &[u8]) -> Result<ScanReport> {
     });
     let mut out = ScanReport::new(ScannerInfo::new(SCANNER, version)).with_target(target);
     out.findings.reserve(matches.len());
+    let mut purls = PurlCache::default();
     for m in matches {
-        let f = finding(m, &out.target);
+        let f = finding(m, &out.target, &mut purls);
         out.findings.push(f);
     }
     Ok(out)
 }
 
-fn finding(m: Match, target: &Option<String>) -> Finding {
+fn finding(m: Match<'_>, target: &Option<String>, purls: &mut PurlCache) -> Finding {
     let v = m.vulnerability;
     let sev = v
         .severity
@@ -77,17 +80,13 @@ fn finding(m: Match, target: &Option<String>) -> Finding {
         f.add_fixed_version(fixed);
     }
     let a = m.artifact;
-    f.package = Some(
-        Package::new(a.name)
-            .with_version(a.version)
-            .with_purl_str(a.purl.as_deref())
-            .with_ecosystem(a.ty),
-    );
-    if let Some(pkg) = &mut f.package {
-        if let Some(p) = &pkg.purl {
-            pkg.ecosystem = Some(p.ty().to_owned());
-        }
-    }
+    let purl = purls.get(a.purl.as_deref());
+    let package = Package::new(a.name).with_version(a.version);
+    f.package = Some(if purl.is_some() {
+        package.with_purl(purl)
+    } else {
+        package.with_ecosystem(a.ty.map(Cow::into_owned))
+    });
     for loc in a.locations {
         f.add_location(
             Location::new()

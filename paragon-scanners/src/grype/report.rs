@@ -1,12 +1,15 @@
 //! Serde model of Grype's JSON report (only the fields Paragon reads).
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 
 use crate::util::nullable;
 
 #[derive(Deserialize)]
-pub(super) struct Document {
-    pub matches: Option<Vec<Match>>,
+pub(super) struct Document<'a> {
+    #[serde(borrow)]
+    pub matches: Option<Vec<Match<'a>>>,
     #[serde(default)]
     pub source: Option<GrypeSource>,
     #[serde(default)]
@@ -38,19 +41,21 @@ pub(super) enum Target {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct Match {
-    pub vulnerability: Vulnerability,
+pub(super) struct Match<'a> {
+    #[serde(borrow)]
+    pub vulnerability: Vulnerability<'a>,
     #[serde(default, deserialize_with = "nullable")]
     pub related_vulnerabilities: Vec<Related>,
-    pub artifact: Artifact,
+    #[serde(borrow)]
+    pub artifact: Artifact<'a>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct Vulnerability {
+pub(super) struct Vulnerability<'a> {
     pub id: String,
-    #[serde(default)]
-    pub severity: Option<String>,
+    #[serde(default, borrow)]
+    pub severity: Option<Cow<'a, str>>,
     #[serde(default)]
     pub namespace: Option<String>,
     #[serde(default)]
@@ -123,16 +128,16 @@ pub(super) struct Fix {
 }
 
 #[derive(Deserialize)]
-pub(super) struct Artifact {
+pub(super) struct Artifact<'a> {
     pub name: String,
     #[serde(default)]
     pub version: Option<String>,
-    #[serde(default, rename = "type")]
-    pub ty: Option<String>,
+    #[serde(default, rename = "type", borrow)]
+    pub ty: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "nullable")]
     pub locations: Vec<ArtifactLocation>,
-    #[serde(default)]
-    pub purl: Option<String>,
+    #[serde(default, borrow)]
+    pub purl: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]

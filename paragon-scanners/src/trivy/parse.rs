@@ -8,7 +8,7 @@ use super::report::{Document, License, Misconfiguration, Secret, TrivyResult, Vu
 use super::SCANNER;
 use crate::error::{Error, Result};
 use crate::format::trim_start;
-use crate::util::{cvss, from_json, split_versions};
+use crate::util::{cvss, from_json, split_versions, PurlCache};
 use crate::Format;
 
 const FORMAT: Format = Format::TrivyJson;
@@ -31,8 +31,9 @@ pub fn parse(bytes: &[u8]) -> Result<ScanReport> {
             let results: Option<Vec<TrivyResult>> = from_json(FORMAT, bytes)?;
             let mut out = ScanReport::new(ScannerInfo::new(SCANNER, None::<String>));
             let ctx = Ctx::default();
+            let mut purls = PurlCache::default();
             for r in results.unwrap_or_default() {
-                push_result(&mut out.findings, &r, &ctx);
+                push_result(&mut out.findings, r, &ctx, &mut purls);
             }
             Ok(out)
         }
@@ -68,14 +69,15 @@ fn parse_document(doc: Document) -> Result<ScanReport> {
         artifact: target,
         resource: None,
     };
-    for r in doc.results.iter().flatten() {
-        push_result(&mut out.findings, r, &ctx);
+    let mut purls = PurlCache::default();
+    for r in doc.results.into_iter().flatten() {
+        push_result(&mut out.findings, r, &ctx, &mut purls);
     }
     let resources = doc
         .vulnerabilities
-        .iter()
-        .chain(&doc.misconfigurations)
-        .chain(&doc.resources)
+        .into_iter()
+        .chain(doc.misconfigurations)
+        .chain(doc.resources)
         .flatten();
     for res in resources {
         let ctx = Ctx {
@@ -90,8 +92,8 @@ fn parse_document(doc: Document) -> Result<ScanReport> {
             )
             .filter(|s| !s.is_empty()),
         };
-        for r in &res.results {
-            push_result(&mut out.findings, r, &ctx);
+        for r in res.results {
+            push_result(&mut out.findings, r, &ctx, &mut purls);
         }
     }
     Ok(out)
@@ -112,124 +114,123 @@ impl Ctx {
     }
 }
 
-fn push_result(out: &mut Vec<Finding>, r: &TrivyResult, ctx: &Ctx) {
-    out.reserve(
-        r.vulnerabilities.len() + r.misconfigurations.len() + r.secrets.len() + r.licenses.len(),
-    );
-    out.extend(r.vulnerabilities.iter().map(|v| vulnerability(v, r, ctx)));
+/// The result a finding belongs to.
+struct Head<'r> {
+    target: &'r str,
+    ty: Option<&'r str>,
+}
+
+fn push_result(out: &mut Vec<Finding>, r: TrivyResult, ctx: &Ctx, purls: &mut PurlCache) {
+    let TrivyResult {
+        target,
+        ty,
+        vulnerabilities,
+        misconfigurations,
+        secrets,
+        licenses,
+    } = r;
+    let head = Head {
+        target: &target,
+        ty: ty.as_deref(),
+    };
+    out.reserve(vulnerabilities.len() + misconfigurations.len() + secrets.len() + licenses.len());
     out.extend(
-        r.misconfigurations
+        vulnerabilities
+            .into_iter()
+            .map(|v| vulnerability(v, &head, ctx, purls)),
+    );
+    out.extend(
+        misconfigurations
             .iter()
             .filter(|m| {
                 m.status
                     .as_deref()
                     .is_none_or(|s| s.eq_ignore_ascii_case("FAIL"))
             })
-            .map(|m| misconfiguration(m, r, ctx)),
+            .map(|m| misconfiguration(m, &head, ctx)),
     );
-    out.extend(r.secrets.iter().map(|s| secret(s, r, ctx)));
-    out.extend(r.licenses.iter().map(|l| license(l, r, ctx)));
+    out.extend(secrets.iter().map(|s| secret(s, &head, ctx)));
+    out.extend(licenses.iter().map(|l| license(l, &head, ctx)));
 }
 
-fn severity(s: &Option<String>) -> Severity {
-    s.as_deref()
-        .map_or(Severity::Unknown, Severity::from_lenient)
+fn severity(s: Option<&str>) -> Severity {
+    s.map_or(Severity::Unknown, Severity::from_lenient)
 }
 
-fn vulnerability(v: &Vulnerability, r: &TrivyResult, ctx: &Ctx) -> Finding {
-    let sev = severity(&v.severity);
+fn vulnerability(v: Vulnerability, r: &Head<'_>, ctx: &Ctx, purls: &mut PurlCache) -> Finding {
+    let sev = severity(v.severity.as_deref());
     // An entry without an id is still reported, under a placeholder, rather
     // than dropped: the package is known to be affected by something.
     let id = v
         .vulnerability_id
-        .clone()
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| UNIDENTIFIED.to_owned());
     let mut f = Finding::new(FindingKind::Vulnerability, id, sev);
-    for id in &v.vendor_ids {
-        f.add_alias(id.clone());
+    for id in v.vendor_ids {
+        f.add_alias(id);
     }
-    for (source, c) in &v.cvss {
-        let src = Some(source.clone());
+    for (source, c) in v.cvss {
+        let src = Some(source);
         f.cvss.extend(
             [
-                cvss(
-                    Some(CvssVersion::V2),
-                    c.v2_score,
-                    c.v2_vector.clone(),
-                    src.clone(),
-                ),
+                cvss(Some(CvssVersion::V2), c.v2_score, c.v2_vector, src.clone()),
                 cvss(
                     Some(CvssVersion::V3_1),
                     c.v3_score,
-                    c.v3_vector.clone(),
+                    c.v3_vector,
                     src.clone(),
                 ),
-                cvss(
-                    Some(CvssVersion::V4_0),
-                    c.v40_score,
-                    c.v40_vector.clone(),
-                    src,
-                ),
+                cvss(Some(CvssVersion::V4_0), c.v40_score, c.v40_vector, src),
             ]
             .into_iter()
             .flatten(),
         );
     }
-    let purl = v.pkg_identifier.as_ref().and_then(|p| p.purl.as_deref());
-    f.package = Some(
-        Package::new(v.pkg_name.clone())
-            .with_version(v.installed_version.clone())
-            .with_purl_str(purl)
-            .with_ecosystem(f_ecosystem(r)),
-    );
-    if let Some(pkg) = &mut f.package {
-        // The purl type wins over Trivy's result type when both are known.
-        if let Some(p) = &pkg.purl {
-            pkg.ecosystem = Some(p.ty().to_owned());
-        }
-    }
+    // The purl type wins over Trivy's result type when both are known.
+    let purl = purls.get(v.pkg_identifier.as_ref().and_then(|p| p.purl.as_deref()));
+    let package = Package::new(v.pkg_name).with_version(v.installed_version);
+    f.package = Some(if purl.is_some() {
+        package.with_purl(purl)
+    } else {
+        package.with_ecosystem(r.ty)
+    });
     for fixed in v.fixed_version.iter().flat_map(|s| split_versions(s)) {
         f.add_fixed_version(fixed);
     }
     f.add_location(
         Location::new()
-            .with_target(Some(r.target.clone()))
-            .with_path(v.pkg_path.clone())
+            .with_target(Some(r.target))
+            .with_path(v.pkg_path)
             .with_resource(ctx.resource.clone()),
     );
     for cwe in &v.cwe_ids {
         f.add_cwe(cwe);
     }
-    f.title = v.title.clone();
-    f.description = v.description.clone();
-    if let Some(url) = &v.primary_url {
-        f.add_reference(url.clone());
+    f.title = v.title;
+    f.description = v.description;
+    if let Some(url) = v.primary_url {
+        f.add_reference(url);
     }
-    for url in &v.references {
-        f.add_reference(url.clone());
+    for url in v.references {
+        f.add_reference(url);
     }
     f.sources.push(ctx.source(sev));
     f
 }
 
-fn f_ecosystem(r: &TrivyResult) -> Option<String> {
-    r.ty.clone()
-}
-
-fn config_location(r: &TrivyResult, ctx: &Ctx, start: Option<u32>, end: Option<u32>) -> Location {
+fn config_location(r: &Head<'_>, ctx: &Ctx, start: Option<u32>, end: Option<u32>) -> Location {
     let loc = Location::new().with_lines(start, end);
     if ctx.resource.is_some() {
         // `trivy k8s`: the result target is the workload, not a file.
-        loc.with_target(Some(r.target.clone()))
+        loc.with_target(Some(r.target))
             .with_resource(ctx.resource.clone())
     } else {
-        loc.with_path(Some(r.target.clone()))
+        loc.with_path(Some(r.target))
     }
 }
 
-fn misconfiguration(m: &Misconfiguration, r: &TrivyResult, ctx: &Ctx) -> Finding {
-    let sev = severity(&m.severity);
+fn misconfiguration(m: &Misconfiguration, r: &Head<'_>, ctx: &Ctx) -> Finding {
+    let sev = severity(m.severity.as_deref());
     let mut f = Finding::new(FindingKind::Misconfiguration, m.id.clone(), sev);
     if let Some(avd) = &m.avd_id {
         f.add_alias(avd.clone());
@@ -266,8 +267,8 @@ fn misconfiguration(m: &Misconfiguration, r: &TrivyResult, ctx: &Ctx) -> Finding
     f
 }
 
-fn secret(s: &Secret, r: &TrivyResult, ctx: &Ctx) -> Finding {
-    let sev = severity(&s.severity);
+fn secret(s: &Secret, r: &Head<'_>, ctx: &Ctx) -> Finding {
+    let sev = severity(s.severity.as_deref());
     let mut f = Finding::new(FindingKind::Secret, s.rule_id.clone(), sev);
     f.add_location(config_location(r, ctx, s.start_line, s.end_line));
     f.title = s.title.clone().or_else(|| s.category.clone());
@@ -276,8 +277,8 @@ fn secret(s: &Secret, r: &TrivyResult, ctx: &Ctx) -> Finding {
     f
 }
 
-fn license(l: &License, r: &TrivyResult, ctx: &Ctx) -> Finding {
-    let sev = severity(&l.severity);
+fn license(l: &License, r: &Head<'_>, ctx: &Ctx) -> Finding {
+    let sev = severity(l.severity.as_deref());
     let mut f = Finding::new(FindingKind::License, l.name.clone(), sev);
     f.package = l
         .pkg_name
@@ -286,7 +287,7 @@ fn license(l: &License, r: &TrivyResult, ctx: &Ctx) -> Finding {
         .map(Package::new);
     f.add_location(
         Location::new()
-            .with_target(Some(r.target.clone()))
+            .with_target(Some(r.target))
             .with_path(l.file_path.clone())
             .with_resource(ctx.resource.clone()),
     );
