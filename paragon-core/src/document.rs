@@ -27,7 +27,8 @@
 //! `fixed_versions`, `locations` (`target`, `path`, `start_line`,
 //! `end_line`, `resource`), `cwes`, `title`, `description`, `references` and
 //! `sources` (`scanner`, `severity`, `target`). Optional values are `null`
-//! when absent and lists are empty, never missing.
+//! when absent and lists are empty, never missing — except inside a
+//! location, whose absent fields are left out.
 
 use std::collections::BTreeMap;
 

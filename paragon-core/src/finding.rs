@@ -435,24 +435,27 @@ impl Package {
 }
 
 /// Where a finding was found.
+///
+/// In the JSON form, absent fields are left out (a fleet's merged report
+/// holds a great many locations).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Location {
     /// What was scanned at this place: an image (`alpine:3.19 (alpine 3.19.1)`),
     /// a manifest file (`go.mod`, `package-lock.json`), a Kubernetes workload.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// A file path inside the target.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// First line (1-based), for code, configuration and secret findings.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_line: Option<u32>,
     /// Last line (1-based, inclusive).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_line: Option<u32>,
     /// A resource inside the target (`default/Deployment/redis`, a Terraform resource).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
 }
 

@@ -441,21 +441,11 @@ fn fold(into: &mut Finding, from: Finding) {
     // Small lists (bounded by the vulnerability's metadata) are deduplicated
     // as they grow; locations and sources grow with the fleet and are sorted
     // and deduplicated once, in `finalize`.
-    for a in from.aliases {
-        push_new(&mut into.aliases, a);
-    }
-    for c in from.cvss {
-        push_new(&mut into.cvss, c);
-    }
-    for v in from.fixed_versions {
-        push_new(&mut into.fixed_versions, v);
-    }
-    for c in from.cwes {
-        push_new(&mut into.cwes, c);
-    }
-    for r in from.references {
-        push_new(&mut into.references, r);
-    }
+    union_into(&mut into.aliases, from.aliases);
+    union_into(&mut into.cvss, from.cvss);
+    union_into(&mut into.fixed_versions, from.fixed_versions);
+    union_into(&mut into.cwes, from.cwes);
+    union_into(&mut into.references, from.references);
     into.locations.extend(from.locations);
     into.sources.extend(from.sources);
     if from.package.is_some() && pkg_rank(from.package.as_ref()) > pkg_rank(into.package.as_ref()) {
@@ -474,6 +464,18 @@ fn fold(into: &mut Finding, from: Finding) {
         if longer {
             into.description = Some(d);
         }
+    }
+}
+
+/// Adds the items not yet in `list`. The same scanner's record of one
+/// vulnerability usually repeats exactly across a fleet: equal lists are
+/// recognised in one comparison per item.
+fn union_into<T: PartialEq>(list: &mut Vec<T>, items: Vec<T>) {
+    if *list == items {
+        return;
+    }
+    for item in items {
+        push_new(list, item);
     }
 }
 

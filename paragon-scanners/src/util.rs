@@ -38,6 +38,34 @@ pub(crate) fn from_json<'a, T: Deserialize<'a>>(format: Format, bytes: &'a [u8])
     .map_err(|e| Error::json(format, e))
 }
 
+/// Like [`from_json`], with a seed: for parsers that convert elements while
+/// they are read instead of materializing the whole document first.
+pub(crate) fn from_json_seed<'a, S: serde::de::DeserializeSeed<'a>>(
+    format: Format,
+    bytes: &'a [u8],
+    seed: S,
+) -> Result<S::Value> {
+    if trim_start(bytes).is_empty() {
+        return Err(Error::Empty {
+            format: Some(format),
+            file: None,
+        });
+    }
+    fn run<'a, R: serde_json::de::Read<'a>, S: serde::de::DeserializeSeed<'a>>(
+        mut de: serde_json::Deserializer<R>,
+        seed: S,
+    ) -> serde_json::Result<S::Value> {
+        let value = seed.deserialize(&mut de)?;
+        de.end()?;
+        Ok(value)
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => run(serde_json::Deserializer::from_str(text), seed),
+        Err(_) => run(serde_json::Deserializer::from_slice(bytes), seed),
+    }
+    .map_err(|e| Error::json(format, e))
+}
+
 /// Parses purls once per document: packages recur across findings, and a
 /// parsed [`Purl`](paragon_core::Purl) is cheap to clone.
 #[derive(Default)]

@@ -6,10 +6,10 @@ use paragon_core::{
     CvssVersion, Finding, FindingKind, Location, Package, ScanReport, ScannerInfo, Severity, Source,
 };
 
-use super::report::{Cvss, Document, Match, Target};
+use super::report::{Cvss, DocumentSeed, Match, Target};
 use super::SCANNER;
 use crate::error::{Error, Result};
-use crate::util::{cvss, from_json, PurlCache};
+use crate::util::{cvss, from_json_seed, PurlCache};
 use crate::Format;
 
 const FORMAT: Format = Format::GrypeJson;
@@ -21,8 +21,9 @@ const FORMAT: Format = Format::GrypeJson;
 /// [`Error::Empty`], or [`Error::Malformed`] with the position for bad JSON
 /// or a document without Grype's `matches` list.
 pub fn parse(bytes: &[u8]) -> Result<ScanReport> {
-    let doc: Document = from_json(FORMAT, bytes)?;
-    let Some(matches) = doc.matches else {
+    let mut purls = PurlCache::default();
+    let doc = from_json_seed(FORMAT, bytes, DocumentSeed { purls: &mut purls })?;
+    let Some(mut findings) = doc.findings else {
         return Err(Error::malformed(
             FORMAT,
             "not a Grype report: the `matches` list is missing",
@@ -33,17 +34,26 @@ pub fn parse(bytes: &[u8]) -> Result<ScanReport> {
         Target::Path(p) => Some(p),
         Target::Image { user_input } => user_input,
     });
-    let mut out = ScanReport::new(ScannerInfo::new(SCANNER, version)).with_target(target);
-    out.findings.reserve(matches.len());
-    let mut purls = PurlCache::default();
-    for m in matches {
-        let f = finding(m, &out.target, &mut purls);
-        out.findings.push(f);
+    // `source` comes after `matches` in Grype's output: the scanned target
+    // is set on each finding once the document is read.
+    for f in &mut findings {
+        for loc in &mut f.locations {
+            loc.target.clone_from(&target);
+        }
+        if f.locations.is_empty() {
+            f.add_location(Location::new().with_target(target.clone()));
+        }
+        for s in &mut f.sources {
+            s.target.clone_from(&target);
+        }
     }
+    let mut out = ScanReport::new(ScannerInfo::new(SCANNER, version)).with_target(target);
+    out.findings = findings;
     Ok(out)
 }
 
-fn finding(m: Match<'_>, target: &Option<String>, purls: &mut PurlCache) -> Finding {
+/// One match as a finding, without the scanned target (set by [`parse`]).
+pub(super) fn finding(m: Match<'_>, purls: &mut PurlCache) -> Finding {
     let v = m.vulnerability;
     let sev = v
         .severity
@@ -87,17 +97,11 @@ fn finding(m: Match<'_>, target: &Option<String>, purls: &mut PurlCache) -> Find
     } else {
         package.with_ecosystem(a.ty.map(Cow::into_owned))
     });
+    f.locations.reserve(a.locations.len());
     for loc in a.locations {
-        f.add_location(
-            Location::new()
-                .with_target(target.clone())
-                .with_path(loc.path),
-        );
+        f.add_location(Location::new().with_path(loc.path));
     }
-    if f.locations.is_empty() {
-        f.add_location(Location::new().with_target(target.clone()));
-    }
-    f.sources.push(Source::new(SCANNER, sev, target.clone()));
+    f.sources.push(Source::new(SCANNER, sev, None));
     f
 }
 

@@ -1,19 +1,104 @@
 //! Serde model of Grype's JSON report (only the fields Paragon reads).
 
 use std::borrow::Cow;
+use std::fmt;
 
+use paragon_core::Finding;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::util::nullable;
+use crate::util::{nullable, PurlCache};
 
-#[derive(Deserialize)]
-pub(super) struct Document<'a> {
-    #[serde(borrow)]
-    pub matches: Option<Vec<Match<'a>>>,
-    #[serde(default)]
+/// The top level, read with [`DocumentSeed`]: matches become findings as
+/// they are read, so the document's matches are never all held at once.
+pub(super) struct Document {
+    /// `None` when the document has no `matches` list.
+    pub findings: Option<Vec<Finding>>,
     pub source: Option<GrypeSource>,
-    #[serde(default)]
     pub descriptor: Option<Descriptor>,
+}
+
+pub(super) struct DocumentSeed<'p> {
+    pub purls: &'p mut PurlCache,
+}
+
+impl<'de> DeserializeSeed<'de> for DocumentSeed<'_> {
+    type Value = Document;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Document, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DocumentSeed<'_> {
+    type Value = Document;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Grype report object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Document, A::Error> {
+        let mut doc = Document {
+            findings: None,
+            source: None,
+            descriptor: None,
+        };
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "matches" => {
+                    doc.findings = map.next_value_seed(MatchesSeed {
+                        purls: &mut *self.purls,
+                    })?;
+                }
+                "source" => doc.source = map.next_value()?,
+                "descriptor" => doc.descriptor = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(doc)
+    }
+}
+
+struct MatchesSeed<'p> {
+    purls: &'p mut PurlCache,
+}
+
+impl<'de> DeserializeSeed<'de> for MatchesSeed<'_> {
+    type Value = Option<Vec<Finding>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MatchesSeed<'_> {
+    type Value = Option<Vec<Finding>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of matches")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(m) = seq.next_element::<Match<'de>>()? {
+            out.push(super::parse::finding(m, self.purls));
+        }
+        Ok(Some(out))
+    }
 }
 
 #[derive(Deserialize)]
