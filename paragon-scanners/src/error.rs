@@ -178,6 +178,8 @@ impl Error {
         matches!(self, Error::Malformed { reason, .. } if reason.starts_with(TRUNCATED))
     }
 
+    // Used by every parser but SARIF's (serde-sarif reports its own errors).
+    #[allow(dead_code)]
     pub(crate) fn malformed(format: Format, reason: impl Into<String>) -> Error {
         Error::Malformed {
             format,

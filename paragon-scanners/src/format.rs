@@ -117,6 +117,20 @@ impl Format {
         }
     }
 
+    // With every parser feature off, `bytes` is not used.
+    #[cfg_attr(
+        not(any(
+            feature = "trivy",
+            feature = "grype",
+            feature = "dependency-check",
+            feature = "cyclonedx",
+            feature = "spdx",
+            feature = "syft",
+            feature = "sonarqube",
+            feature = "sarif"
+        )),
+        allow(unused_variables)
+    )]
     fn dispatch(self, bytes: &[u8]) -> Result<ScanReport> {
         let disabled = || Error::FeatureDisabled {
             format: self,

@@ -51,6 +51,8 @@
 mod error;
 mod format;
 mod util;
+#[cfg(any(feature = "dependency-check", feature = "cyclonedx"))]
+mod xml;
 
 #[cfg(feature = "cyclonedx")]
 pub mod cyclonedx;

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use paragon_core::ScanReport;
-use roxmltree::{Document, Node, NodeId};
+use roxmltree::{Node, NodeId};
 
 use super::parse::{report, Bom, Component, Rating, Vulnerability};
 use crate::error::{Error, Result};
-use crate::format::trim_start;
+use crate::xml::{self, child, child_text, children, is, texts};
 use crate::Format;
 
 const FORMAT: Format = Format::CycloneDxXml;
@@ -22,31 +22,9 @@ const VULN_EXT_NS: &str = "http://cyclonedx.org/schema/ext/vulnerability/";
 /// or a root element other than `bom`, [`Error::UnsupportedVersion`] for a
 /// namespace version outside 1.x.
 pub fn parse_xml(bytes: &[u8]) -> Result<ScanReport> {
-    let text = trim_start(bytes);
-    if text.is_empty() {
-        return Err(Error::Empty {
-            format: Some(FORMAT),
-            file: None,
-        });
-    }
-    let text = std::str::from_utf8(text).map_err(|e| Error::Malformed {
-        format: FORMAT,
-        file: None,
-        position: Some(crate::Position::of_offset(text, e.valid_up_to())),
-        reason: "not UTF-8 text".to_owned(),
-        source: Some(Box::new(e)),
-    })?;
-    let doc = Document::parse(text).map_err(|e| Error::xml(FORMAT, e))?;
+    let text = xml::text_of(FORMAT, bytes)?;
+    let doc = xml::parse(FORMAT, text, "bom", "a CycloneDX BOM")?;
     let root = doc.root_element();
-    if root.tag_name().name() != "bom" {
-        return Err(Error::malformed(
-            FORMAT,
-            format!(
-                "not a CycloneDX BOM: the root element is `{}`, not `bom`",
-                root.tag_name().name()
-            ),
-        ));
-    }
     let spec = root
         .tag_name()
         .namespace()
@@ -98,36 +76,6 @@ pub fn parse_xml(bytes: &[u8]) -> Result<ScanReport> {
         }
     }
     Ok(report(bom, bytes))
-}
-
-fn is(n: &Node<'_, '_>, name: &str) -> bool {
-    n.is_element() && n.tag_name().name() == name
-}
-
-fn children<'a, 'i>(node: Node<'a, 'i>, name: &'static str) -> impl Iterator<Item = Node<'a, 'i>> {
-    node.children().filter(move |n| is(n, name))
-}
-
-fn child<'a, 'i>(node: Node<'a, 'i>, name: &'static str) -> Option<Node<'a, 'i>> {
-    children(node, name).next()
-}
-
-fn text(node: Node<'_, '_>) -> Option<String> {
-    node.text()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-}
-
-fn child_text(node: Node<'_, '_>, name: &'static str) -> Option<String> {
-    child(node, name).and_then(text)
-}
-
-fn texts(node: Option<Node<'_, '_>>, name: &'static str) -> Vec<String> {
-    node.into_iter()
-        .flat_map(|n| children(n, name))
-        .filter_map(text)
-        .collect()
 }
 
 fn component(c: Node<'_, '_>) -> Component {

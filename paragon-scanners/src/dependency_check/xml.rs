@@ -1,11 +1,11 @@
 //! The XML report (schemas 1.x and 2.x).
 
 use paragon_core::{CvssVersion, ScanReport};
-use roxmltree::{Document, Node};
+use roxmltree::Node;
 
 use super::parse::{cvss_from_metrics, report, Dependency, Vulnerability};
-use crate::error::{Error, Result};
-use crate::format::trim_start;
+use crate::error::Result;
+use crate::xml::{self, child, child_text, children, text};
 use crate::Format;
 
 const FORMAT: Format = Format::DependencyCheckXml;
@@ -17,31 +17,9 @@ const FORMAT: Format = Format::DependencyCheckXml;
 /// [`Error::Empty`], [`Error::Malformed`] with line and column for bad XML
 /// or a document whose root is not `analysis`.
 pub fn parse_xml(bytes: &[u8]) -> Result<ScanReport> {
-    let text = trim_start(bytes);
-    if text.is_empty() {
-        return Err(Error::Empty {
-            format: Some(FORMAT),
-            file: None,
-        });
-    }
-    let text = std::str::from_utf8(text).map_err(|e| Error::Malformed {
-        format: FORMAT,
-        file: None,
-        position: Some(crate::Position::of_offset(text, e.valid_up_to())),
-        reason: "not UTF-8 text".to_owned(),
-        source: Some(Box::new(e)),
-    })?;
-    let doc = Document::parse(text).map_err(|e| Error::xml(FORMAT, e))?;
+    let text = xml::text_of(FORMAT, bytes)?;
+    let doc = xml::parse(FORMAT, text, "analysis", "a Dependency-Check report")?;
     let root = doc.root_element();
-    if root.tag_name().name() != "analysis" {
-        return Err(Error::malformed(
-            FORMAT,
-            format!(
-                "not a Dependency-Check report: the root element is `{}`, not `analysis`",
-                root.tag_name().name()
-            ),
-        ));
-    }
     let version = child(root, "scanInfo").and_then(|s| child_text(s, "engineVersion"));
     let project = child(root, "projectInfo").and_then(|p| child_text(p, "name"));
     let deps = child(root, "dependencies")
@@ -50,26 +28,6 @@ pub fn parse_xml(bytes: &[u8]) -> Result<ScanReport> {
         .map(dependency)
         .collect();
     Ok(report(version, project, deps))
-}
-
-fn children<'a, 'i>(node: Node<'a, 'i>, name: &'static str) -> impl Iterator<Item = Node<'a, 'i>> {
-    node.children()
-        .filter(move |n| n.is_element() && n.tag_name().name() == name)
-}
-
-fn child<'a, 'i>(node: Node<'a, 'i>, name: &'static str) -> Option<Node<'a, 'i>> {
-    children(node, name).next()
-}
-
-fn text(node: Node<'_, '_>) -> Option<String> {
-    node.text()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-}
-
-fn child_text(node: Node<'_, '_>, name: &'static str) -> Option<String> {
-    child(node, name).and_then(text)
 }
 
 /// Descendants of the dependency's own identifier sections (not of its
