@@ -53,6 +53,75 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A component was configured wrongly (a builder's `build()` refused it).
+    #[error("invalid {component} configuration: {message}")]
+    InvalidConfig {
+        /// The component (`trivy`, `syft`…).
+        component: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A tool's executable was not found.
+    #[error("{tool} not found (looked for `{}`); {hint}", program.display())]
+    ToolNotFound {
+        /// The tool (`trivy`, `syft`…).
+        tool: String,
+        /// The executable that was looked for.
+        program: std::path::PathBuf,
+        /// How to install it.
+        hint: String,
+    },
+    /// A tool ran and failed.
+    #[error("{tool} failed ({status}){}", if stderr_tail.is_empty() { String::new() } else { format!(": {stderr_tail}") })]
+    ToolFailed {
+        /// The tool.
+        tool: String,
+        /// Its exit status (`exit code 2`, `killed by signal 9`).
+        status: String,
+        /// The end of its standard error, with credentials redacted.
+        stderr_tail: String,
+    },
+    /// A tool ran longer than allowed and was killed.
+    #[error("{tool} timed out after {after:?} and was stopped")]
+    TimedOut {
+        /// The tool.
+        tool: String,
+        /// The limit.
+        after: std::time::Duration,
+    },
+    /// The run was cancelled; the tool was stopped.
+    #[error("{tool} was cancelled")]
+    Cancelled {
+        /// The tool.
+        tool: String,
+    },
+    /// A scanner was given a kind of target it does not scan.
+    #[error("{scanner} cannot scan {target}")]
+    UnsupportedTarget {
+        /// The scanner.
+        scanner: String,
+        /// The kind of target.
+        target: crate::scanner::TargetKind,
+    },
+    /// The target to scan does not exist.
+    #[error("{scanner}: target `{}` does not exist", path.display())]
+    TargetNotFound {
+        /// The scanner.
+        scanner: String,
+        /// The missing path.
+        path: std::path::PathBuf,
+    },
+    /// A tool ran but its output could not be read.
+    #[error("the output of {tool}{} could not be read", version.as_ref().map(|v| format!(" {v}")).unwrap_or_default())]
+    ToolOutput {
+        /// The tool.
+        tool: String,
+        /// Its version, when it could be asked.
+        version: Option<String>,
+        /// Why the output could not be read.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A report could not be exported.
     #[error("cannot export the report as {format}: {message}")]
     Export {
@@ -68,6 +137,27 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+}
+
+impl Error {
+    /// True when something was not found: a tool, a target, a file.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Error::ToolNotFound { .. } | Error::TargetNotFound { .. } => true,
+            Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            _ => false,
+        }
+    }
+
+    /// True when trying again may succeed (a timeout).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::TimedOut { .. })
+    }
+
+    /// True when the run was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled { .. })
+    }
 }
 
 #[cfg(test)]

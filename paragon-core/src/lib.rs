@@ -54,7 +54,10 @@ pub mod identity;
 pub mod markdown;
 pub mod merge;
 pub mod policy;
+pub mod process;
 pub mod report;
+pub mod scanner;
+mod secret;
 pub mod vex;
 
 pub use document::{Report, Summary};
@@ -66,7 +69,15 @@ pub use finding::{
 pub use merge::Merger;
 pub use policy::{Policy, Verdict};
 pub use report::{Component, Sbom, SbomFormat, SbomSummary, ScanReport, ScannerInfo};
+pub use scanner::{CannedScanner, ScanContext, ScanTarget, Scanner, TargetKind};
+pub use secret::Secret;
 pub use vex::VexDocument;
 
 /// The version of Paragon's JSON forms ([`Report`] and [`ScanReport`]).
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// Re-exported so that adapters implement the traits with the same macro.
+pub use async_trait::async_trait;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;

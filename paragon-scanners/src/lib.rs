@@ -19,6 +19,22 @@
 //! All features are on by default. A detected format whose feature is off
 //! gives [`Error::FeatureDisabled`].
 //!
+//! # Scanners that run the tools
+//!
+//! Besides the parsers, adapters implement [`paragon_core::Scanner`] by
+//! running the real tool on a target (a directory, an OCI layout, an SBOM)
+//! through [`paragon_core::process`] — timeouts and cancellation kill the
+//! tool, output is bounded, credentials are redacted — and parsing the
+//! report it writes to a scratch directory:
+//!
+//! | scanner | targets | tool |
+//! |---|---|---|
+//! | [`trivy::Trivy`] | directory (`fs`, or `config`), OCI layout (`image --input`), SBOM (`sbom`) | `trivy` |
+//! | [`syft::Syft`] | directory (`dir:`), OCI layout (`oci-dir:`) | `syft`, CycloneDX JSON out |
+//!
+//! Each passes `paragon_core::conformance::scanner` against the real tool
+//! in this crate's tests.
+//!
 //! # Bad input
 //!
 //! No parser panics. Empty, truncated, garbage, wrong-tool and
@@ -50,6 +66,8 @@
 
 mod error;
 mod format;
+#[cfg(any(feature = "trivy", feature = "syft"))]
+mod runner;
 mod util;
 #[cfg(any(feature = "dependency-check", feature = "cyclonedx"))]
 mod xml;

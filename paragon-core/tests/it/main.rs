@@ -2,3 +2,5 @@
 
 mod export;
 mod merge;
+#[cfg(feature = "conformance")]
+mod scanner;

@@ -1,8 +1,14 @@
-//! Syft (<https://github.com/anchore/syft>): the native JSON SBOM parser.
+//! Syft (<https://github.com/anchore/syft>): the native JSON SBOM parser,
+//! and [`Syft`], the scanner that runs it (writing CycloneDX, so the `syft`
+//! feature enables `cyclonedx`).
 //!
 //! `syft … -o json` lists `artifacts`; each becomes an SBOM component (name,
 //! version, purl, type). A Syft SBOM holds no findings. (Syft's CycloneDX
 //! and SPDX outputs are read by [`crate::cyclonedx`] and [`crate::spdx`].)
+
+mod run;
+
+pub use run::{Syft, SyftBuilder};
 
 use bytes::Bytes;
 use paragon_core::{Sbom, SbomFormat, ScanReport, ScannerInfo};

@@ -1,4 +1,5 @@
-//! Trivy (<https://trivy.dev>): the JSON report parser.
+//! Trivy (<https://trivy.dev>): the JSON report parser, and [`Trivy`], the
+//! scanner that runs it.
 //!
 //! Reads `trivy … --format json` output in every shape Trivy has written:
 //!
@@ -16,8 +17,10 @@
 
 mod parse;
 mod report;
+mod run;
 
 pub use parse::{parse, UNIDENTIFIED};
+pub use run::{Trivy, TrivyBuilder};
 
 /// The scanner name Trivy's findings carry.
 pub const SCANNER: &str = "trivy";

