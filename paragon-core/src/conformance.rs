@@ -77,7 +77,8 @@ pub mod scanner {
     }
 
     /// A cancelled context stops the scan with `Cancelled`, promptly — both
-    /// when cancelled before the scan and while it runs.
+    /// when cancelled before the scan and while it runs (a scan that ends
+    /// within 100 ms may finish instead).
     pub async fn honours_cancellation(s: &dyn Scanner, target: &ScanTarget) {
         let ctx = ScanContext::new();
         ctx.cancel.cancel();
@@ -103,8 +104,9 @@ pub mod scanner {
                 s.name(),
                 started.elapsed()
             ),
-            // A scan that finishes within 5 ms cannot be cancelled midway.
-            Ok(_) if started.elapsed() < Duration::from_millis(5) => {}
+            // A scan that is over (nearly) as soon as it starts cannot be
+            // cancelled midway; cancellation matters for long scans.
+            Ok(_) if started.elapsed() < Duration::from_millis(100) => {}
             other => panic!("{}: cancelling mid-scan gave {other:?}", s.name()),
         }
     }

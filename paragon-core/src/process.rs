@@ -37,6 +37,7 @@ pub struct ToolCommand {
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
     secret_envs: Vec<(OsString, Secret)>,
+    redacted: Vec<Secret>,
     cwd: Option<PathBuf>,
     hint: String,
     capture: usize,
@@ -62,6 +63,7 @@ impl ToolCommand {
             args: Vec::new(),
             envs: Vec::new(),
             secret_envs: Vec::new(),
+            redacted: Vec::new(),
             cwd: None,
             hint: "install it or set its path".to_owned(),
             capture: DEFAULT_CAPTURE,
@@ -97,6 +99,14 @@ impl ToolCommand {
         self
     }
 
+    /// Redacts a credential the tool may print (one it reads from a file,
+    /// say) from the captured output, without passing it.
+    #[must_use]
+    pub fn redacting(mut self, secret: Secret) -> ToolCommand {
+        self.redacted.push(secret);
+        self
+    }
+
     /// Runs in a directory.
     #[must_use]
     pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> ToolCommand {
@@ -127,7 +137,9 @@ impl ToolCommand {
     pub fn redact(&self, text: &str) -> String {
         self.secret_envs
             .iter()
-            .fold(text.to_owned(), |t, (_, s)| s.redact(&t))
+            .map(|(_, s)| s)
+            .chain(&self.redacted)
+            .fold(text.to_owned(), |t, s| s.redact(&t))
     }
 }
 

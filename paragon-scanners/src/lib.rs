@@ -31,6 +31,9 @@
 //! |---|---|---|
 //! | [`trivy::Trivy`] | directory (`fs`, or `config`), OCI layout (`image --input`), SBOM (`sbom`) | `trivy` |
 //! | [`syft::Syft`] | directory (`dir:`), OCI layout (`oci-dir:`) | `syft`, CycloneDX JSON out |
+//! | [`grype::Grype`] | directory, OCI layout, SBOM | `grype -o json` |
+//! | [`dependency_check::DependencyCheck`] | directory | `dependency-check.sh --format JSON` |
+//! | [`command::CommandScanner`] | configurable | any command writing a supported report (Semgrep's SARIF…) |
 //!
 //! Each passes `paragon_core::conformance::scanner` against the real tool
 //! in this crate's tests.
@@ -64,9 +67,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod command;
 mod error;
 mod format;
-#[cfg(any(feature = "trivy", feature = "syft"))]
 mod runner;
 mod util;
 #[cfg(any(feature = "dependency-check", feature = "cyclonedx"))]

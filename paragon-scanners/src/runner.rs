@@ -32,6 +32,8 @@ pub(crate) fn read_report(
 }
 
 /// The tool's version (first line of `--version`), for error messages.
+// Used by the feature-gated tool adapters.
+#[allow(dead_code)]
 pub(crate) async fn version(tool: &str, binary: &Path) -> Option<String> {
     let cmd = ToolCommand::new(tool, binary)
         .arg("--version")
@@ -46,6 +48,7 @@ pub(crate) async fn version(tool: &str, binary: &Path) -> Option<String> {
 }
 
 /// Wraps a parse error of the tool's output, with the tool's version.
+#[allow(dead_code)]
 pub(crate) async fn unreadable(tool: &str, binary: &Path, e: crate::Error) -> CoreError {
     CoreError::ToolOutput {
         tool: tool.to_owned(),
@@ -56,6 +59,7 @@ pub(crate) async fn unreadable(tool: &str, binary: &Path, e: crate::Error) -> Co
 
 /// The binary to run: an explicit path, else `env` when set, else `name`
 /// (looked up on `PATH`).
+#[allow(dead_code)]
 pub(crate) fn binary(explicit: Option<PathBuf>, env: &str, name: &str) -> PathBuf {
     explicit
         .or_else(|| std::env::var_os(env).map(PathBuf::from))

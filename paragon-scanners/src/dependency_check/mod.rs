@@ -14,9 +14,11 @@
 
 mod json;
 mod parse;
+mod run;
 mod xml;
 
 pub use json::parse_json;
+pub use run::{DependencyCheck, DependencyCheckBuilder};
 pub use xml::parse_xml;
 
 /// The scanner name Dependency-Check's findings carry.

@@ -14,7 +14,7 @@ const FORMAT: Format = Format::DependencyCheckXml;
 ///
 /// # Errors
 ///
-/// [`Error::Empty`], [`Error::Malformed`] with line and column for bad XML
+/// [`Error::Empty`](crate::Error::Empty), [`Error::Malformed`](crate::Error::Malformed) with line and column for bad XML
 /// or a document whose root is not `analysis`.
 pub fn parse_xml(bytes: &[u8]) -> Result<ScanReport> {
     let text = xml::text_of(FORMAT, bytes)?;

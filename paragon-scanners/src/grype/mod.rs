@@ -1,4 +1,5 @@
-//! Grype (<https://github.com/anchore/grype>): the JSON report parser.
+//! Grype (<https://github.com/anchore/grype>): the JSON report parser, and
+//! [`Grype`], the scanner that runs it.
 //!
 //! Reads `grype … -o json`, from the 0.7 era (`cvssV2`/`cvssV3`, `links`)
 //! to current releases (`cvss[]`, `urls`, `fix.versions`, EPSS). Each
@@ -9,8 +10,10 @@
 
 mod parse;
 mod report;
+mod run;
 
 pub use parse::parse;
+pub use run::{Grype, GrypeBuilder};
 
 /// The scanner name Grype's findings carry.
 pub const SCANNER: &str = "grype";

@@ -164,3 +164,252 @@ fn make_executable(path: &Path) {
     p.set_mode(0o755);
     std::fs::set_permissions(path, p).unwrap();
 }
+
+/// A stand-in executable: records its arguments (one per line) to
+/// `args.txt` beside it, copies `report` to the path that follows
+/// `output_flag` (or into the directory after it, as `file_name`), and exits
+/// with `code`.
+fn stand_in(
+    dir: &Path,
+    name: &str,
+    report: &Path,
+    output_flag: &str,
+    file_name: &str,
+    code: i32,
+) -> std::path::PathBuf {
+    let script = dir.join(name);
+    let log = dir.join(format!("{name}.args"));
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+: > "{log}"
+for a in "$@"; do printf '%s\n' "$a" >> "{log}"; done
+out=""
+prev=""
+for a in "$@"; do
+  if [ "$prev" = "{flag}" ]; then out="$a"; fi
+  prev="$a"
+done
+if [ -d "$out" ]; then out="$out/{file}"; fi
+cp "{report}" "$out"
+exit {code}
+"#,
+            log = log.display(),
+            flag = output_flag,
+            file = file_name,
+            report = report.display(),
+            code = code
+        ),
+    )
+    .unwrap();
+    make_executable(&script);
+    script
+}
+
+fn args_of(dir: &Path, name: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join(format!("{name}.args")))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn grype_runner_arguments_and_report() {
+    use paragon_scanners::grype::Grype;
+    let Some(fixture) = crate::support::fixture("anchore_grype/check_all_fields.json") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let bin = stand_in(dir.path(), "grype", &fixture, "--file", "grype.json", 0);
+    let grype = Grype::builder()
+        .with_binary(&bin)
+        .offline(true)
+        .only_fixed(true)
+        .build()
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let target = ScanTarget::OciLayout(work.path().to_owned());
+    let report = conformance::scanner::scans(&grype, &target).await;
+    assert_eq!(report.findings.len(), 6);
+    let args = args_of(dir.path(), "grype");
+    assert_eq!(args[0], format!("oci-dir:{}", work.path().display()));
+    assert!(
+        args.windows(2).any(|w| w == ["--output", "json"]),
+        "{args:?}"
+    );
+    assert!(args.contains(&"--only-fixed".to_owned()));
+    conformance::scanner::names_itself(&grype).await;
+    conformance::scanner::rejects_missing_targets(&grype).await;
+    conformance::scanner::honours_cancellation(&grype, &target).await;
+
+    // A non-zero exit is a failure, even with a report written.
+    let failing = stand_in(
+        dir.path(),
+        "grype-fails",
+        &fixture,
+        "--file",
+        "grype.json",
+        2,
+    );
+    let err = Grype::builder()
+        .with_binary(&failing)
+        .build()
+        .unwrap()
+        .scan(&target, &ScanContext::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ToolFailed { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn dependency_check_runner_keeps_the_key_off_the_command_line() {
+    use paragon_core::Secret;
+    use paragon_scanners::dependency_check::DependencyCheck;
+    let Some(fixture) = crate::support::fixture(
+        "dependency_check_json/reportWithCvssV4/dependency-check-report.json",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = "0b5c2f1e-nvd-key-9d8e7f6a";
+    let bin = stand_in(
+        dir.path(),
+        "dc.sh",
+        &fixture,
+        "--out",
+        "dependency-check-report.json",
+        0,
+    );
+    let dc = DependencyCheck::builder()
+        .with_binary(&bin)
+        .with_nvd_api_key(Secret::new(key))
+        .with_data_dir(dir.path().join("data"))
+        .offline(true)
+        .build()
+        .unwrap();
+    assert!(!format!("{dc:?}").contains(key), "Debug shows the key");
+    let project = tempfile::tempdir().unwrap();
+    let target = ScanTarget::Directory(project.path().to_owned());
+    let report = conformance::scanner::scans(&dc, &target).await;
+    assert_eq!(report.findings.len(), 1);
+    let args = args_of(dir.path(), "dc.sh");
+    assert!(
+        args.iter().all(|a| !a.contains(key)),
+        "the key is on the command line"
+    );
+    assert!(args.contains(&"--noupdate".to_owned()));
+    assert!(args
+        .windows(2)
+        .any(|w| w[0] == "--format" && w[1] == "JSON"));
+    assert!(args.contains(&"--propertyfile".to_owned()));
+
+    // failOnCVSS: exit 1 with a report is the threshold, not a failure.
+    let over = stand_in(
+        dir.path(),
+        "dc-threshold.sh",
+        &fixture,
+        "--out",
+        "dependency-check-report.json",
+        1,
+    );
+    let dc = DependencyCheck::builder()
+        .with_binary(&over)
+        .fail_on_cvss(7.0)
+        .build()
+        .unwrap();
+    let report = dc.scan(&target, &ScanContext::new()).await.unwrap();
+    assert_eq!(report.findings.len(), 1);
+    assert!(args_of(dir.path(), "dc-threshold.sh")
+        .windows(2)
+        .any(|w| w == ["--failOnCVSS", "7"]));
+    // Without failOnCVSS the same exit is a failure.
+    let dc = DependencyCheck::builder()
+        .with_binary(&over)
+        .build()
+        .unwrap();
+    assert!(matches!(
+        dc.scan(&target, &ScanContext::new()).await,
+        Err(Error::ToolFailed { .. })
+    ));
+    // A stand-in that prints the key: it is redacted from the error.
+    let leaky = dir.path().join("dc-leaky.sh");
+    std::fs::write(
+        &leaky,
+        format!("#!/bin/sh\necho 'auth failed for key {key}' >&2\nexit 4\n"),
+    )
+    .unwrap();
+    make_executable(&leaky);
+    let dc = DependencyCheck::builder()
+        .with_binary(&leaky)
+        .with_nvd_api_key(Secret::new(key))
+        .build()
+        .unwrap();
+    let err = dc.scan(&target, &ScanContext::new()).await.unwrap_err();
+    assert!(!err.to_string().contains(key), "{err}");
+    assert!(err.to_string().contains("***"), "{err}");
+    // Missing binary, timeout.
+    let missing = DependencyCheck::builder()
+        .with_binary("/nonexistent/dependency-check.sh")
+        .build()
+        .unwrap();
+    assert!(missing
+        .scan(&target, &ScanContext::new())
+        .await
+        .unwrap_err()
+        .is_not_found());
+}
+
+#[tokio::test]
+async fn command_scanner_runs_a_sarif_tool() {
+    use paragon_scanners::command::CommandScanner;
+    use paragon_scanners::Format;
+    let Some(bin) = tool("trivy", "PARAGON_TRIVY").or_else(|| skip("trivy is not installed"))
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let sarif = CommandScanner::builder("trivy-sarif", &bin)
+        .args([
+            "fs",
+            "--quiet",
+            "--skip-check-update",
+            "--skip-db-update",
+            "--scanners",
+            "secret,misconfig",
+            "--format",
+            "sarif",
+            "--output",
+            "{output}",
+            "{target}",
+        ])
+        .format(Format::Sarif)
+        .build()
+        .unwrap();
+    let target = ScanTarget::Directory(dir.path().to_owned());
+    let report = conformance::scanner::all(&sarif, &target).await;
+    assert!(report.findings.len() >= 2);
+    // From standard output, format detected.
+    let stdout = CommandScanner::builder("trivy-json", &bin)
+        .args([
+            "fs",
+            "--quiet",
+            "--skip-check-update",
+            "--skip-db-update",
+            "--scanners",
+            "secret",
+            "--format",
+            "json",
+            "{target}",
+        ])
+        .build()
+        .unwrap();
+    let report = stdout.scan(&target, &ScanContext::new()).await.unwrap();
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.kind == FindingKind::Secret));
+    assert!(CommandScanner::builder("Bad Name", "x").build().is_err());
+}
