@@ -122,6 +122,20 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A service answered an HTTP request with an error status.
+    #[error("{service} answered {status} to {method} {url}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Http {
+        /// The service (`sonarqube`, `harbor`…).
+        service: String,
+        /// The request method.
+        method: String,
+        /// The URL, without credentials or query secrets.
+        url: String,
+        /// The HTTP status code (0 when no response came).
+        status: u16,
+        /// What the service said, shortened.
+        message: String,
+    },
     /// A report could not be exported.
     #[error("cannot export the report as {format}: {message}")]
     Export {
@@ -144,14 +158,31 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         match self {
             Error::ToolNotFound { .. } | Error::TargetNotFound { .. } => true,
+            Error::Http { status: 404, .. } => true,
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             _ => false,
         }
     }
 
-    /// True when trying again may succeed (a timeout).
+    /// True when trying again may succeed (a timeout, a 5xx or 429 answer,
+    /// no answer at all).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::TimedOut { .. })
+        match self {
+            Error::TimedOut { .. } => true,
+            Error::Http { status, .. } => *status == 0 || *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// True when a service refused the credentials (HTTP 401 or 403).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(
+            self,
+            Error::Http {
+                status: 401 | 403,
+                ..
+            }
+        )
     }
 
     /// True when the run was cancelled.

@@ -68,7 +68,7 @@ pub use finding::{
 };
 pub use merge::Merger;
 pub use policy::{Policy, Verdict};
-pub use report::{Component, Sbom, SbomFormat, SbomSummary, ScanReport, ScannerInfo};
+pub use report::{Component, QualityGate, Sbom, SbomFormat, SbomSummary, ScanReport, ScannerInfo};
 pub use scanner::{CannedScanner, ScanContext, ScanTarget, Scanner, TargetKind};
 pub use secret::Secret;
 pub use vex::VexDocument;

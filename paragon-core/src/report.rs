@@ -168,6 +168,34 @@ pub struct ScanReport {
     /// For SBOM inputs: the component inventory and the raw document.
     #[serde(default)]
     pub sbom: Option<Sbom>,
+    /// For scanners with a quality gate of their own (SonarQube): its status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_gate: Option<QualityGate>,
+}
+
+/// A scanner's own quality gate result (SonarQube's `project_status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct QualityGate {
+    /// The status as the scanner gives it (`OK`, `WARN`, `ERROR`, `NONE`).
+    pub status: String,
+    /// The conditions that did not pass, in words.
+    pub failed_conditions: Vec<String>,
+}
+
+impl QualityGate {
+    /// A gate result.
+    pub fn new(status: impl Into<String>, failed_conditions: Vec<String>) -> QualityGate {
+        QualityGate {
+            status: status.into(),
+            failed_conditions,
+        }
+    }
+
+    /// True when the scanner's gate passed (`OK`, or no gate configured).
+    pub fn passed(&self) -> bool {
+        matches!(self.status.as_str(), "OK" | "NONE")
+    }
 }
 
 impl ScanReport {
@@ -179,6 +207,7 @@ impl ScanReport {
             target: None,
             findings: Vec::new(),
             sbom: None,
+            quality_gate: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! SonarQube (<https://www.sonarsource.com/products/sonarqube/>): issue and
-//! hotspot JSON parsers.
+//! hotspot JSON parsers, and [`SonarQube`], the scanner that reads an
+//! analysis' results from SonarQube's web API.
 //!
 //! Reads what SonarQube's web API answers and what is exported from it:
 //!
@@ -24,8 +25,10 @@
 //! the CWE and the score (which that plugin reports as CVSS v3).
 
 mod parse;
+mod run;
 
 pub use parse::{parse, severity};
+pub use run::{SonarQube, SonarQubeBuilder};
 
 /// The scanner name SonarQube's findings carry.
 pub const SCANNER: &str = "sonarqube";

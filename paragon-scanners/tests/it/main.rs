@@ -6,4 +6,5 @@ mod bad_input;
 mod fixtures;
 mod merge;
 mod real_tools;
+mod sonarqube_api;
 mod support;
