@@ -104,7 +104,8 @@ impl TrivyBuilder {
     }
 
     /// Run without network: `--skip-db-update --skip-check-update
-    /// --skip-java-db-update --offline-scan`. Default: off.
+    /// --skip-java-db-update --offline-scan` (`--skip-check-update` alone in
+    /// config mode). Default: off.
     pub fn offline(mut self, offline: bool) -> Self {
         self.offline = offline;
         self
@@ -208,12 +209,17 @@ impl Trivy {
             cmd = cmd.arg("--cache-dir").arg(dir.as_os_str());
         }
         if self.offline {
-            cmd = cmd.args([
-                "--skip-db-update",
-                "--skip-check-update",
-                "--skip-java-db-update",
-                "--offline-scan",
-            ]);
+            // `trivy config` has no vulnerability database to skip.
+            cmd = if self.config_only {
+                cmd.arg("--skip-check-update")
+            } else {
+                cmd.args([
+                    "--skip-db-update",
+                    "--skip-check-update",
+                    "--skip-java-db-update",
+                    "--offline-scan",
+                ])
+            };
         }
         cmd.env("TRIVY_NO_PROGRESS", "true")
     }

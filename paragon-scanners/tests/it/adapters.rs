@@ -413,3 +413,116 @@ async fn command_scanner_runs_a_sarif_tool() {
         .any(|f| f.kind == FindingKind::Secret));
     assert!(CommandScanner::builder("Bad Name", "x").build().is_err());
 }
+
+#[tokio::test]
+async fn oci_layouts_and_config_mode() {
+    let (Some(trivy_bin), Some(syft)) = (
+        tool("trivy", "PARAGON_TRIVY").or_else(|| skip("trivy is not installed")),
+        syft(),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    crate::real_tools::write_oci_layout(&layout);
+    let target = ScanTarget::OciLayout(layout.clone());
+    let report = conformance::scanner::scans(&syft, &target).await;
+    let purls: Vec<String> = report
+        .sbom
+        .unwrap()
+        .components
+        .iter()
+        .filter_map(|c| c.purl.as_ref().map(|p| p.to_string()))
+        .collect();
+    assert!(
+        purls.iter().any(|p| p == "pkg:npm/lodash@4.17.20"),
+        "{purls:?}"
+    );
+
+    // `trivy image --input` on the layout (secret scanning works offline).
+    let trivy = Trivy::builder()
+        .with_binary(&trivy_bin)
+        .with_scanners(&["secret"])
+        .offline(true)
+        .build()
+        .unwrap();
+    let report = conformance::scanner::scans(&trivy, &target).await;
+    assert_eq!(report.scanner.name, "trivy");
+
+    // `trivy config` on a directory: misconfigurations only.
+    let project_dir = tempfile::tempdir().unwrap();
+    project(project_dir.path());
+    let config = Trivy::builder()
+        .with_binary(&trivy_bin)
+        .config_only()
+        .offline(true)
+        .build()
+        .unwrap();
+    assert_eq!(config.targets(), [paragon_core::TargetKind::Directory]);
+    let report = config
+        .scan(
+            &ScanTarget::Directory(project_dir.path().to_owned()),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap();
+    assert!(report
+        .findings
+        .iter()
+        .all(|f| f.kind == FindingKind::Misconfiguration));
+    assert!(report.findings.iter().any(|f| f.id == "DS002"));
+}
+
+#[tokio::test]
+async fn sonar_scanner_gets_the_token_in_its_environment() {
+    use paragon_core::Secret;
+    use paragon_scanners::sonarqube::SonarQube;
+    let dir = tempfile::tempdir().unwrap();
+    let token = "squ_env_only_77aa";
+    // A stand-in sonar-scanner: records its arguments and environment, and
+    // writes a report-task.txt naming a task the (absent) server would run.
+    let bin = dir.path().join("sonar-scanner");
+    std::fs::write(
+        &bin,
+        format!(
+            "#!/bin/sh\necho \"$@\" > {args}\necho \"$SONAR_TOKEN\" > {env}\nmkdir -p .scannerwork\n\
+             printf 'projectKey=demo\\nceTaskId=T1\\n' > .scannerwork/report-task.txt\n",
+            args = dir.path().join("args").display(),
+            env = dir.path().join("env").display()
+        ),
+    )
+    .unwrap();
+    make_executable(&bin);
+    let project_dir = tempfile::tempdir().unwrap();
+    let s = SonarQube::builder()
+        .with_url("http://127.0.0.1:9/")
+        .with_token(Secret::new(token))
+        .run_scanner(&bin)
+        .build()
+        .unwrap();
+    // The server is unreachable: the scan fails after the analysis ran.
+    let err = s
+        .scan(
+            &ScanTarget::Directory(project_dir.path().to_owned()),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "no answer is retryable: {err:?}");
+    let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
+    assert!(
+        args.contains("-Dsonar.host.url=http://127.0.0.1:9"),
+        "{args}"
+    );
+    assert!(!args.contains(token), "the token is on the command line");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("env"))
+            .unwrap()
+            .trim(),
+        token
+    );
+    assert!(project_dir
+        .path()
+        .join(".scannerwork/report-task.txt")
+        .is_file());
+}

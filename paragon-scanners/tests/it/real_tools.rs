@@ -224,7 +224,7 @@ fn trivy_secret_and_misconfiguration_scan() {
 
 /// A minimal OCI image layout with one uncompressed layer holding the
 /// project's lock files under /app (written by hand with `tar`).
-fn write_oci_layout(layout: &Path) {
+pub(crate) fn write_oci_layout(layout: &Path) {
     use std::io::Write;
     let staging = layout.with_extension("rootfs");
     std::fs::create_dir_all(staging.join("app")).unwrap();
