@@ -45,6 +45,7 @@ pub struct Trivy {
     offline: bool,
     timeout: Duration,
     config_only: bool,
+    exit_code: Option<i32>,
 }
 
 /// Builds a [`Trivy`] scanner.
@@ -58,6 +59,7 @@ pub struct TrivyBuilder {
     offline: bool,
     timeout: Option<Duration>,
     config_only: bool,
+    exit_code: Option<i32>,
 }
 
 impl Trivy {
@@ -124,12 +126,21 @@ impl TrivyBuilder {
         self
     }
 
+    /// Pass `--exit-code <code>`: Trivy then exits with `code` when it finds
+    /// something. That exit, with a report written, is a result, not a
+    /// failure: the report is returned (the gate decides); any other
+    /// non-zero exit is [`CoreError::ToolFailed`]. Default: not passed.
+    pub fn with_exit_code(mut self, code: i32) -> Self {
+        self.exit_code = Some(code);
+        self
+    }
+
     /// Validates and builds.
     ///
     /// # Errors
     ///
-    /// [`CoreError::InvalidConfig`] for an unknown or empty scanner list, or
-    /// a zero timeout.
+    /// [`CoreError::InvalidConfig`] for an unknown or empty scanner list, a
+    /// zero timeout, or an exit code of 0.
     pub fn build(self) -> Result<Trivy, CoreError> {
         let scanners = self
             .scanners
@@ -158,6 +169,12 @@ impl TrivyBuilder {
                 message: "the timeout must be longer than zero".to_owned(),
             });
         }
+        if self.exit_code == Some(0) {
+            return Err(CoreError::InvalidConfig {
+                component: SCANNER.to_owned(),
+                message: "an exit code for findings must not be 0".to_owned(),
+            });
+        }
         Ok(Trivy {
             binary: runner::binary(self.binary, "PARAGON_TRIVY", "trivy"),
             scanners,
@@ -166,6 +183,7 @@ impl TrivyBuilder {
             offline: self.offline,
             timeout,
             config_only: self.config_only,
+            exit_code: self.exit_code,
         })
     }
 }
@@ -221,6 +239,9 @@ impl Trivy {
                 ])
             };
         }
+        if let Some(code) = self.exit_code {
+            cmd = cmd.arg("--exit-code").arg(code.to_string());
+        }
         cmd.env("TRIVY_NO_PROGRESS", "true")
     }
 }
@@ -250,7 +271,14 @@ impl Scanner for Trivy {
         let timeout = ctx.timeout_or(self.timeout);
         let cmd = self.command(target, &output, timeout);
         let ctx = ctx.clone().with_timeout(timeout);
-        let out = process::run(&cmd, &ctx).await?.require_success(SCANNER)?;
+        let out = process::run(&cmd, &ctx).await?;
+        // `--exit-code` findings exit, with a report, is a result.
+        let found = self.exit_code.is_some() && out.code == self.exit_code && output.is_file();
+        let out = if found {
+            out
+        } else {
+            out.require_success(SCANNER)?
+        };
         let bytes = runner::read_report(SCANNER, &output, out.stderr_tail(20))?;
         match super::parse(&bytes) {
             Ok(mut report) => {

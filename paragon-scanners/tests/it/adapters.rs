@@ -526,3 +526,74 @@ async fn sonar_scanner_gets_the_token_in_its_environment() {
         .join(".scannerwork/report-task.txt")
         .is_file());
 }
+
+#[tokio::test]
+async fn exit_codes_missing_binaries_and_timeouts() {
+    use paragon_scanners::dependency_check::DependencyCheck;
+    use paragon_scanners::grype::Grype;
+    let Some(trivy_bin) = tool("trivy", "PARAGON_TRIVY").or_else(|| skip("trivy is not installed"))
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let target = ScanTarget::Directory(dir.path().to_owned());
+    // Trivy's `--exit-code`: findings exit with the code, and that is a result.
+    let trivy = Trivy::builder()
+        .with_binary(&trivy_bin)
+        .with_scanners(&["secret"])
+        .offline(true)
+        .with_exit_code(5)
+        .build()
+        .unwrap();
+    let report = trivy.scan(&target, &ScanContext::new()).await.unwrap();
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.kind == FindingKind::Secret));
+    assert!(Trivy::builder().with_exit_code(0).build().is_err());
+    // A crash is still a failure: a non-existent target flag.
+    let crash = dir.path().join("trivy-crash");
+    std::fs::write(
+        &crash,
+        "#!/bin/sh\necho 'panic: runtime error' >&2\nexit 2\n",
+    )
+    .unwrap();
+    make_executable(&crash);
+    let crashing = Trivy::builder()
+        .with_binary(&crash)
+        .with_exit_code(5)
+        .build()
+        .unwrap();
+    assert!(matches!(
+        crashing.scan(&target, &ScanContext::new()).await,
+        Err(Error::ToolFailed { .. })
+    ));
+
+    let hang = dir.path().join("hangs");
+    std::fs::write(&hang, "#!/bin/sh\nsleep 30\n").unwrap();
+    make_executable(&hang);
+    let quick = ScanContext::new().with_timeout(Duration::from_millis(300));
+    let grype = Grype::builder().with_binary(&hang).build().unwrap();
+    assert!(matches!(
+        grype.scan(&target, &quick).await,
+        Err(Error::TimedOut { .. })
+    ));
+    let dc = DependencyCheck::builder()
+        .with_binary(&hang)
+        .build()
+        .unwrap();
+    assert!(matches!(
+        dc.scan(&target, &quick).await,
+        Err(Error::TimedOut { .. })
+    ));
+    let missing = Grype::builder()
+        .with_binary("/nonexistent/grype")
+        .build()
+        .unwrap();
+    let err = missing
+        .scan(&target, &ScanContext::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ToolNotFound { .. }), "{err:?}");
+}
