@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use paragon_core::process::{self, ToolCommand};
-use paragon_core::{Error as CoreError, ScanContext};
+use paragon_core::process::{self, ToolCommand, ToolOutput};
+use paragon_core::{Error as CoreError, ScanContext, ScanReport};
 
 /// A scratch directory for one scan's output, removed when dropped.
 pub(crate) fn scratch(tool: &str) -> Result<tempfile::TempDir, CoreError> {
@@ -64,4 +64,36 @@ pub(crate) fn binary(explicit: Option<PathBuf>, env: &str, name: &str) -> PathBu
     explicit
         .or_else(|| std::env::var_os(env).map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// Runs a tool that writes its report to `output`, then parses the report:
+/// the sequence every tool-running scanner shares. The context's timeout
+/// (or `default_timeout`) applies; a non-zero exit is a failure unless
+/// `accept` says it is a result (Trivy's `--exit-code`, Dependency-Check's
+/// `--failOnCVSS`) and the report was written; unreadable output is
+/// [`CoreError::ToolOutput`] with the tool's version.
+#[allow(dead_code)] // used by the feature-gated tool adapters
+pub(crate) async fn run_to_report(
+    cmd: &ToolCommand,
+    binary: &Path,
+    ctx: &ScanContext,
+    default_timeout: Duration,
+    output: &Path,
+    accept: impl Fn(&ToolOutput) -> bool,
+    parse: impl Fn(&[u8]) -> crate::Result<ScanReport>,
+) -> Result<ScanReport, CoreError> {
+    let tool = cmd.tool().to_owned();
+    let ctx = ctx.clone().with_timeout(ctx.timeout_or(default_timeout));
+    let out = process::run(cmd, &ctx).await?;
+    let out = if !out.success && accept(&out) && output.is_file() {
+        tracing::info!(status = %out.status(), "a findings exit; the report is kept");
+        out
+    } else {
+        out.require_success(&tool)?
+    };
+    let bytes = read_report(&tool, output, out.stderr_tail(20))?;
+    match parse(&bytes) {
+        Ok(report) => Ok(report),
+        Err(e) => Err(unreadable(&tool, binary, e).await),
+    }
 }

@@ -236,24 +236,23 @@ impl Scanner for DependencyCheck {
             // The tool reads it from the file; redact it from anything it prints.
             cmd = cmd.redacting(key.clone());
         }
-        let ctx = ctx.clone().with_timeout(ctx.timeout_or(self.timeout));
-        let out = process::run(&cmd, &ctx).await?;
-        let threshold_reached = !out.success && self.fail_on_cvss.is_some() && output.is_file();
-        let out = if threshold_reached {
-            tracing::info!(status = %out.status(), "failOnCVSS reached; the report is kept");
-            out
-        } else {
-            out.require_success(SCANNER)?
-        };
-        let bytes = runner::read_report(SCANNER, &output, out.stderr_tail(20))?;
-        match super::parse_json(&bytes) {
-            Ok(mut report) => {
-                if report.target.is_none() {
-                    report.target = Some(target.path().display().to_string());
-                }
-                Ok(report)
-            }
-            Err(e) => Err(runner::unreadable(SCANNER, &self.binary, e).await),
+        // With `--failOnCVSS`, a non-zero exit that left a report is the
+        // threshold being reached.
+        let threshold = |_: &process::ToolOutput| self.fail_on_cvss.is_some();
+        let parse = super::parse_json;
+        let mut report = runner::run_to_report(
+            &cmd,
+            &self.binary,
+            ctx,
+            self.timeout,
+            &output,
+            threshold,
+            parse,
+        )
+        .await?;
+        if report.target.is_none() {
+            report.target = Some(target.path().display().to_string());
         }
+        Ok(report)
     }
 }

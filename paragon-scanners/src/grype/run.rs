@@ -145,17 +145,20 @@ impl Scanner for Grype {
         let scratch = runner::scratch(SCANNER)?;
         let output = scratch.path().join("grype.json");
         let cmd = self.command(target, &output);
-        let ctx = ctx.clone().with_timeout(ctx.timeout_or(self.timeout));
-        let out = process::run(&cmd, &ctx).await?.require_success(SCANNER)?;
-        let bytes = runner::read_report(SCANNER, &output, out.stderr_tail(20))?;
-        match super::parse(&bytes) {
-            Ok(mut report) => {
-                if report.target.is_none() {
-                    report.target = Some(target.path().display().to_string());
-                }
-                Ok(report)
-            }
-            Err(e) => Err(runner::unreadable(SCANNER, &self.binary, e).await),
+        let never = |_: &process::ToolOutput| false;
+        let mut report = runner::run_to_report(
+            &cmd,
+            &self.binary,
+            ctx,
+            self.timeout,
+            &output,
+            never,
+            super::parse,
+        )
+        .await?;
+        if report.target.is_none() {
+            report.target = Some(target.path().display().to_string());
         }
+        Ok(report)
     }
 }

@@ -98,18 +98,15 @@ impl Scanner for Syft {
             .args(["scan", "--quiet", &source, "--output"])
             .arg(format!("cyclonedx-json={}", output.display()))
             .env("SYFT_CHECK_FOR_APP_UPDATE", "false");
-        let ctx = ctx.clone().with_timeout(ctx.timeout_or(self.timeout));
-        let out = process::run(&cmd, &ctx).await?.require_success(SCANNER)?;
-        let bytes = runner::read_report(SCANNER, &output, out.stderr_tail(20))?;
-        match crate::cyclonedx::parse_json(&bytes) {
-            Ok(mut report) => {
-                // The SBOM names its tool; the scanner's name is the contract.
-                let version = report.scanner.version.take();
-                report.scanner = ScannerInfo::new(SCANNER, version);
-                report.target = Some(target.path().display().to_string());
-                Ok(report)
-            }
-            Err(e) => Err(runner::unreadable(SCANNER, &self.binary, e).await),
-        }
+        let never = |_: &process::ToolOutput| false;
+        let parse = crate::cyclonedx::parse_json;
+        let mut report =
+            runner::run_to_report(&cmd, &self.binary, ctx, self.timeout, &output, never, parse)
+                .await?;
+        // The SBOM names its tool; the scanner's name is the contract.
+        let version = report.scanner.version.take();
+        report.scanner = ScannerInfo::new(SCANNER, version);
+        report.target = Some(target.path().display().to_string());
+        Ok(report)
     }
 }

@@ -270,24 +270,22 @@ impl Scanner for Trivy {
         let output = scratch.path().join("trivy.json");
         let timeout = ctx.timeout_or(self.timeout);
         let cmd = self.command(target, &output, timeout);
-        let ctx = ctx.clone().with_timeout(timeout);
-        let out = process::run(&cmd, &ctx).await?;
-        // `--exit-code` findings exit, with a report, is a result.
-        let found = self.exit_code.is_some() && out.code == self.exit_code && output.is_file();
-        let out = if found {
-            out
-        } else {
-            out.require_success(SCANNER)?
-        };
-        let bytes = runner::read_report(SCANNER, &output, out.stderr_tail(20))?;
-        match super::parse(&bytes) {
-            Ok(mut report) => {
-                if report.target.is_none() {
-                    report.target = Some(target.path().display().to_string());
-                }
-                Ok(report)
-            }
-            Err(e) => Err(runner::unreadable(SCANNER, &self.binary, e).await),
+        // With `--exit-code`, that exit (with a report) is a result.
+        let found =
+            |out: &process::ToolOutput| self.exit_code.is_some() && out.code == self.exit_code;
+        let mut report = runner::run_to_report(
+            &cmd,
+            &self.binary,
+            ctx,
+            timeout,
+            &output,
+            found,
+            super::parse,
+        )
+        .await?;
+        if report.target.is_none() {
+            report.target = Some(target.path().display().to_string());
         }
+        Ok(report)
     }
 }
