@@ -97,3 +97,20 @@ pub(crate) async fn run_to_report(
         Err(e) => Err(unreadable(&tool, binary, e).await),
     }
 }
+
+/// A builder's timeout: the one set, or `default`; zero is refused.
+#[allow(dead_code)] // used by the feature-gated tool adapters
+pub(crate) fn timeout(
+    component: &str,
+    set: Option<Duration>,
+    default: Duration,
+) -> Result<Duration, CoreError> {
+    let timeout = set.unwrap_or(default);
+    if timeout.is_zero() {
+        return Err(CoreError::InvalidConfig {
+            component: component.to_owned(),
+            message: "the timeout must be longer than zero".to_owned(),
+        });
+    }
+    Ok(timeout)
+}

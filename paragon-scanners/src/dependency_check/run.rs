@@ -136,10 +136,7 @@ impl DependencyCheckBuilder {
             component: SCANNER.to_owned(),
             message: message.to_owned(),
         };
-        let timeout = self.timeout.unwrap_or(Duration::from_secs(1800));
-        if timeout.is_zero() {
-            return Err(invalid("the timeout must be longer than zero"));
-        }
+        let timeout = runner::timeout(SCANNER, self.timeout, Duration::from_secs(1800))?;
         if self
             .fail_on_cvss
             .is_some_and(|s| !(0.0..=11.0).contains(&s))

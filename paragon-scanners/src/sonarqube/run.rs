@@ -194,10 +194,7 @@ impl SonarQubeBuilder {
                 "page size {page_size} is not within 1–500"
             )));
         }
-        let timeout = self.timeout.unwrap_or(Duration::from_secs(600));
-        if timeout.is_zero() {
-            return Err(invalid("the timeout must be longer than zero".to_owned()));
-        }
+        let timeout = crate::runner::timeout(SCANNER, self.timeout, Duration::from_secs(600))?;
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(20))
             .user_agent(concat!("paragon/", env!("CARGO_PKG_VERSION")))

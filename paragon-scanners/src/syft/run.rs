@@ -61,13 +61,7 @@ impl SyftBuilder {
     ///
     /// [`CoreError::InvalidConfig`] for a zero timeout.
     pub fn build(self) -> Result<Syft, CoreError> {
-        let timeout = self.timeout.unwrap_or(Duration::from_secs(600));
-        if timeout.is_zero() {
-            return Err(CoreError::InvalidConfig {
-                component: SCANNER.to_owned(),
-                message: "the timeout must be longer than zero".to_owned(),
-            });
-        }
+        let timeout = runner::timeout(SCANNER, self.timeout, Duration::from_secs(600))?;
         Ok(Syft {
             binary: runner::binary(self.binary, "PARAGON_SYFT", "syft"),
             timeout,

@@ -162,13 +162,7 @@ impl TrivyBuilder {
                 ),
             });
         }
-        let timeout = self.timeout.unwrap_or(Duration::from_secs(600));
-        if timeout.is_zero() {
-            return Err(CoreError::InvalidConfig {
-                component: SCANNER.to_owned(),
-                message: "the timeout must be longer than zero".to_owned(),
-            });
-        }
+        let timeout = runner::timeout(SCANNER, self.timeout, Duration::from_secs(600))?;
         if self.exit_code == Some(0) {
             return Err(CoreError::InvalidConfig {
                 component: SCANNER.to_owned(),
