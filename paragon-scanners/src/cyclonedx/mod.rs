@@ -14,20 +14,21 @@
 //!   become the SBOM inventory; the raw document is kept. Syft's and
 //!   Trivy's SBOM output is CycloneDX.
 //!
-//! # Why not `cyclonedx-bom` here
+//! # Where `cyclonedx-bom` reads, and where it does not
 //!
-//! The `cyclonedx-bom` crate (0.8.1) reads and validates CycloneDX 1.3–1.5
-//! only: it rejects the 1.6 and 1.7 JSON that current Syft and Trivy emit
-//! ("Unsupported Spec Version"), and 1.0–1.2 XML. Paragon therefore reads
-//! every version with one lenient reader of the fields it uses, which are
-//! compatible across versions, so a BOM yields the same findings whatever its
-//! version. For the versions `cyclonedx-bom` does read, the test suite
-//! parses the same fixtures with it and checks that both agree on the
-//! components and vulnerabilities; `cyclonedx-bom` remains Paragon's writer
-//! for validated 1.5 output.
+//! JSON BOMs of spec 1.3, 1.4 and 1.5 are read with the `cyclonedx-bom`
+//! crate (0.8.1), the typed model Paragon also writes its 1.5 output with.
+//! It does not read the rest: it rejects the 1.6 and 1.7 JSON that current
+//! Syft and Trivy emit ("Unsupported Spec Version"), 1.2 JSON, and every
+//! XML version (1.0–1.2 in particular). Those — and any 1.3–1.5 document it
+//! refuses, such as one with a malformed optional field — are read by a
+//! lenient reader of the fields Paragon uses, which are compatible across
+//! versions. Both paths feed the same mapping, and the test suite checks
+//! that they agree on the fixtures.
 
 mod json;
 mod parse;
+mod typed;
 mod xml;
 
 pub use json::parse_json;
