@@ -14,7 +14,7 @@
 //! file. Exit status: 0 on success (the gate passed, or no policy), 1 when
 //! the gate fails, 2 on any input or usage error.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use std::io::{BufWriter, Write};
@@ -119,7 +119,10 @@ fn read_reports(files: &[PathBuf]) -> Option<Report> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(file) = files.get(i) else { break };
-                    if tx.send((i, parse_file(file, &mut buf))).is_err() {
+                    if tx
+                        .send((i, paragon_scanners::parse_file_with(file, &mut buf)))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -156,19 +159,6 @@ fn read_reports(files: &[PathBuf]) -> Option<Report> {
 
 /// Writes the report in the chosen format. JSON streams straight to the
 /// writer; the other formats are rendered first.
-/// Reads and parses one report, reusing `buf`; errors name the file.
-fn parse_file(path: &Path, buf: &mut Vec<u8>) -> paragon_scanners::Result<ScanReport> {
-    use std::io::Read;
-    buf.clear();
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(buf))
-        .map_err(|source| paragon_scanners::Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    paragon_scanners::parse_any(buf).map_err(|e| e.with_file(path))
-}
-
 fn write_report(
     report: &Report,
     format: OutputFormat,

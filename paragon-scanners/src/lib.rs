@@ -125,12 +125,19 @@ pub fn parse_any(bytes: &[u8]) -> Result<ScanReport> {
 /// [`Error::Io`] when the file cannot be read, otherwise what
 /// [`parse_any`] returns, with the file set.
 pub fn parse_file(path: impl AsRef<Path>) -> Result<ScanReport> {
+    parse_file_with(path, &mut Vec::new())
+}
+
+/// Like [`parse_file`], reading into `buf` (cleared first): a caller that
+/// parses many files reuses one buffer instead of allocating one per file.
+///
+/// # Errors
+///
+/// As [`parse_file`].
+pub fn parse_file_with(path: impl AsRef<Path>, buf: &mut Vec<u8>) -> Result<ScanReport> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_any(&bytes).map_err(|e| e.with_file(path))
+    read_into(path, buf)?;
+    parse_any(buf).map_err(|e| e.with_file(path))
 }
 
 /// Reads a report file as a given format; errors name the file.
@@ -141,9 +148,19 @@ pub fn parse_file(path: impl AsRef<Path>) -> Result<ScanReport> {
 /// [`Format::parse`] returns, with the file set.
 pub fn parse_file_as(format: Format, path: impl AsRef<Path>) -> Result<ScanReport> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    format.parse(&bytes).map_err(|e| e.with_file(path))
+    let mut buf = Vec::new();
+    read_into(path, &mut buf)?;
+    format.parse(&buf).map_err(|e| e.with_file(path))
+}
+
+fn read_into(path: &Path, buf: &mut Vec<u8>) -> Result<()> {
+    use std::io::Read;
+    buf.clear();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(buf))
+        .map(drop)
+        .map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })
 }

@@ -11,11 +11,17 @@ use crate::Format;
 
 const FORMAT: Format = Format::CycloneDxJson;
 
+/// What decides how a document is read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Header {
+    bom_format: Option<String>,
+    spec_version: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Document {
-    bom_format: Option<String>,
-    spec_version: Option<String>,
     #[serde(default)]
     metadata: Option<Metadata>,
     #[serde(default, deserialize_with = "nullable")]
@@ -139,7 +145,9 @@ struct Affects {
 /// a document whose `bomFormat` is not `CycloneDX`,
 /// [`Error::UnsupportedVersion`] for a `specVersion` outside 1.x.
 pub fn parse_json(bytes: &[u8]) -> Result<ScanReport> {
-    let doc: Document = from_json(FORMAT, bytes)?;
+    // The header first (no allocation beyond two strings), so that each
+    // document is read in full once, by one reader.
+    let doc: Header = from_json(FORMAT, bytes)?;
     if !doc
         .bom_format
         .as_deref()
@@ -165,6 +173,7 @@ pub fn parse_json(bytes: &[u8]) -> Result<ScanReport> {
             return Ok(report(bom, bytes));
         }
     }
+    let doc: Document = from_json(FORMAT, bytes)?;
     let mut bom = Bom {
         spec_version: Some(spec),
         ..Bom::default()
