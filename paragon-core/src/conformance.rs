@@ -161,3 +161,175 @@ pub mod scanner {
         scans(s, target).await
     }
 }
+
+/// The [`Registry`](crate::image::Registry) contract.
+///
+/// The checks create their own small images (see
+/// [`image::testing`](crate::image::testing)) under `scratch` and push to
+/// `repository`, which should be fresh for each run (a registry can be
+/// shared between tests when each uses its own repository).
+pub mod registry {
+    use std::path::Path;
+
+    use crate::error::Error;
+    use crate::image::testing::minimal_image;
+    use crate::image::{BuiltImage, Registry};
+    use crate::oci::OciLayout;
+    use crate::scanner::ScanContext;
+
+    fn tags(t: &[&str]) -> Vec<String> {
+        t.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn image(scratch: &Path, seed: &str) -> BuiltImage {
+        let dir = scratch.join(format!("conformance-{seed}"));
+        minimal_image(&dir, seed).expect("a minimal image can be written")
+    }
+
+    /// The name is non-empty and lower-case; the location is non-empty.
+    pub async fn names_itself(r: &dyn Registry) {
+        assert!(!r.name().is_empty(), "{r:?}: empty name");
+        assert_eq!(r.name(), r.name().to_lowercase(), "{r:?}: upper-case name");
+        assert!(!r.location().is_empty(), "{}: empty location", r.name());
+    }
+
+    /// A push lands under every tag at the layout's digest; a second push
+    /// moves `latest` and leaves the first version's tag alone; pushing the
+    /// same image again changes nothing.
+    pub async fn pushes_tags_and_moves_latest(r: &dyn Registry, scratch: &Path, repository: &str) {
+        let name = r.name().to_owned();
+        let ctx = ScanContext::new();
+        let a = image(scratch, "a");
+        let b = image(scratch, "b");
+        assert_ne!(a.digest, b.digest);
+        let pushed = r
+            .push(&a, repository, &tags(&["1.0.0", "latest"]), &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: push failed: {e}"));
+        assert_eq!(pushed.digest, a.digest, "{name}: pushed digest");
+        assert_eq!(pushed.repository, repository);
+        for t in ["1.0.0", "latest"] {
+            assert_eq!(
+                r.resolve(repository, t).await.unwrap(),
+                Some(a.digest.clone()),
+                "{name}: {t} after the first push"
+            );
+        }
+        r.push(&b, repository, &tags(&["1.0.1", "latest"]), &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: second push failed: {e}"));
+        assert_eq!(
+            r.resolve(repository, "latest").await.unwrap(),
+            Some(b.digest.clone())
+        );
+        assert_eq!(
+            r.resolve(repository, "1.0.0").await.unwrap(),
+            Some(a.digest.clone())
+        );
+        let again = r
+            .push(&b, repository, &tags(&["1.0.1"]), &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: repeated push failed: {e}"));
+        assert_eq!(again.digest, b.digest);
+        let listed = r.list_tags(repository).await.unwrap();
+        assert_eq!(listed, tags(&["1.0.0", "1.0.1", "latest"]), "{name}: tags");
+    }
+
+    /// Unknown tags resolve to `None`; unknown repositories have no tags.
+    pub async fn unknown_is_empty(r: &dyn Registry, repository: &str) {
+        let name = r.name();
+        assert_eq!(
+            r.resolve(repository, "no-such-tag").await.unwrap(),
+            None,
+            "{name}: an unknown tag"
+        );
+        let missing = format!("{repository}-missing");
+        assert_eq!(
+            r.list_tags(&missing).await.unwrap(),
+            Vec::<String>::new(),
+            "{name}: an unknown repository"
+        );
+    }
+
+    /// Invalid tags and repository names are refused before anything is
+    /// pushed.
+    pub async fn rejects_invalid_names(r: &dyn Registry, scratch: &Path, repository: &str) {
+        let name = r.name();
+        let a = image(scratch, "invalid");
+        let ctx = ScanContext::new();
+        match r.push(&a, repository, &tags(&["bad tag"]), &ctx).await {
+            Err(Error::InvalidConfig { .. }) => {}
+            other => panic!("{name}: an invalid tag should be refused, got {other:?}"),
+        }
+        match r.push(&a, "Bad/Name", &tags(&["1"]), &ctx).await {
+            Err(Error::InvalidConfig { .. }) => {}
+            other => panic!("{name}: an invalid repository should be refused, got {other:?}"),
+        }
+        assert!(
+            r.list_tags(repository).await.unwrap().is_empty(),
+            "{name}: a refused push created tags"
+        );
+    }
+
+    /// An image whose layout lacks a blob is refused and no tag names it.
+    pub async fn rejects_incomplete_layouts(r: &dyn Registry, scratch: &Path, repository: &str) {
+        let name = r.name();
+        let broken = image(scratch, "broken");
+        let layout = OciLayout::open(&broken.layout).unwrap();
+        std::fs::remove_file(layout.blob_path(&broken.config_digest)).unwrap();
+        let res = r
+            .push(&broken, repository, &tags(&["broken"]), &ScanContext::new())
+            .await;
+        assert!(res.is_err(), "{name}: an incomplete image was pushed");
+        assert_eq!(
+            r.resolve(repository, "broken").await.unwrap(),
+            None,
+            "{name}: a tag points at an incomplete image"
+        );
+    }
+
+    /// A cancelled push fails with `Cancelled` and creates no tag.
+    pub async fn honours_cancellation(r: &dyn Registry, scratch: &Path, repository: &str) {
+        let name = r.name();
+        let a = image(scratch, "cancelled");
+        let ctx = ScanContext::new();
+        ctx.cancel.cancel();
+        match r.push(&a, repository, &tags(&["cancelled"]), &ctx).await {
+            Err(e) if e.is_cancelled() => {}
+            other => panic!("{name}: a cancelled push should fail, got {other:?}"),
+        }
+        assert_eq!(r.resolve(repository, "cancelled").await.unwrap(), None);
+    }
+
+    /// Deleting a tag removes it (others stay) or is `Unsupported`.
+    pub async fn deletes_tags(r: &dyn Registry, scratch: &Path, repository: &str) {
+        let name = r.name();
+        let a = image(scratch, "delete");
+        r.push(
+            &a,
+            repository,
+            &tags(&["keep", "drop"]),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name}: push failed: {e}"));
+        match r.delete_tag(repository, "drop").await {
+            Ok(()) => {
+                assert_eq!(r.resolve(repository, "drop").await.unwrap(), None, "{name}");
+            }
+            Err(Error::Unsupported { .. }) => {}
+            Err(e) => panic!("{name}: delete_tag failed: {e}"),
+        }
+    }
+
+    /// Every check, each on its own repository under `repository`.
+    pub async fn all(r: &dyn Registry, scratch: &Path, repository: &str) {
+        names_itself(r).await;
+        pushes_tags_and_moves_latest(r, scratch, &format!("{repository}/push")).await;
+        unknown_is_empty(r, &format!("{repository}/push")).await;
+        rejects_invalid_names(r, scratch, &format!("{repository}/invalid")).await;
+        rejects_incomplete_layouts(r, scratch, &format!("{repository}/broken")).await;
+        honours_cancellation(r, scratch, &format!("{repository}/cancel")).await;
+        deletes_tags(r, scratch, &format!("{repository}/delete")).await;
+    }
+}

@@ -136,6 +136,46 @@ pub enum Error {
         /// What the service said, shortened.
         message: String,
     },
+    /// An OCI image layout on disk is missing or invalid.
+    #[error("OCI layout `{}`: {message}", path.display())]
+    Layout {
+        /// The layout directory (or the file in it).
+        path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A registry refused the credentials (or required some and got none).
+    #[error("{service} at {host} refused the credentials{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Unauthorized {
+        /// The service (`registry`, `harbor`, `git`…).
+        service: String,
+        /// The host (and port) that refused.
+        host: String,
+        /// What it said, shortened and without credentials.
+        message: String,
+    },
+    /// A registry operation failed (other than by refusing the credentials).
+    #[error("registry {host}: {operation} failed{}: {message}", status.map(|s| format!(" ({s})")).unwrap_or_default())]
+    Registry {
+        /// The registry's host (and port), or the layout's path.
+        host: String,
+        /// What was being done (`push blob sha256:…`, `list tags of app`).
+        operation: String,
+        /// The HTTP status, when one came back.
+        status: Option<u16>,
+        /// What went wrong.
+        message: String,
+        /// Whether trying again may succeed (no answer, a 5xx or 429).
+        retryable: bool,
+    },
+    /// An adapter does not support an operation (deleting tags, say).
+    #[error("{component} does not support {operation}")]
+    Unsupported {
+        /// The adapter.
+        component: String,
+        /// The operation.
+        operation: String,
+    },
     /// A report could not be exported.
     #[error("cannot export the report as {format}: {message}")]
     Export {
@@ -159,6 +199,9 @@ impl Error {
         match self {
             Error::ToolNotFound { .. } | Error::TargetNotFound { .. } => true,
             Error::Http { status: 404, .. } => true,
+            Error::Registry {
+                status: Some(404), ..
+            } => true,
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             _ => false,
         }
@@ -170,6 +213,7 @@ impl Error {
         match self {
             Error::TimedOut { .. } => true,
             Error::Http { status, .. } => *status == 0 || *status == 429 || *status >= 500,
+            Error::Registry { retryable, .. } => *retryable,
             _ => false,
         }
     }
@@ -181,7 +225,7 @@ impl Error {
             Error::Http {
                 status: 401 | 403,
                 ..
-            }
+            } | Error::Unauthorized { .. }
         )
     }
 

@@ -51,8 +51,10 @@ mod error;
 pub mod export;
 pub mod finding;
 pub mod identity;
+pub mod image;
 pub mod markdown;
 pub mod merge;
+pub mod oci;
 pub mod policy;
 pub mod process;
 pub mod report;
@@ -66,7 +68,9 @@ pub use finding::{
     is_cve, normalize_cwe, Cvss, CvssVersion, Finding, FindingKind, Location, Package, Purl,
     Severity, Source,
 };
+pub use image::{BuildSpec, Builder, BuiltImage, MemoryRegistry, Pushed, Registry};
 pub use merge::Merger;
+pub use oci::{Digest, OciLayout, Platform};
 pub use policy::{Policy, Verdict};
 pub use report::{Component, QualityGate, Sbom, SbomFormat, SbomSummary, ScanReport, ScannerInfo};
 pub use scanner::{CannedScanner, ScanContext, ScanTarget, Scanner, TargetKind};

@@ -1,0 +1,920 @@
+//! The OCI distribution adapter: any registry speaking the
+//! [distribution spec](https://github.com/opencontainers/distribution-spec)
+//! (CNCF distribution, Harbor, GHCR, ECR, Artifactory…), on `oci-client`.
+//!
+//! A push uploads every blob the image needs (skipping those the registry
+//! already has, mounting from other repositories where configured), then
+//! the manifests, then one manifest PUT per tag, and finally checks that
+//! every tag resolves to the digest the layout holds. Tags are moved by
+//! manifest PUT, so `latest` moves on registries (Harbor) whose tag API
+//! refuses existing tags.
+//!
+//! Transient failures (no answer, 5xx, 429) are retried with exponential
+//! backoff, a bounded number of times; 401/403/404 never are. Plain http is
+//! used for loopback hosts by default and for other hosts only with
+//! [`DistributionRegistry::new_allowing_http`].
+//!
+//! ```no_run
+//! # async fn demo(image: paragon_core::BuiltImage) -> paragon_core::Result<()> {
+//! use paragon_core::image::Registry;
+//! use paragon_core::{ScanContext, Secret};
+//! use paragon_registry::{Credentials, DistributionRegistry};
+//!
+//! let registry = DistributionRegistry::new("registry.example.com")?
+//!     .with_credentials(Credentials::basic("ci", Secret::new("…")));
+//! let tags = ["1.4.2".to_string(), "latest".to_string()];
+//! let pushed = registry.push(&image, "shop/app", &tags, &ScanContext::new()).await?;
+//! println!("{}", pushed.reference());
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::{Client, Reference, RegistryOperation};
+use paragon_core::image::{validate_repository, validate_tag, BuiltImage, Pushed, Registry};
+use paragon_core::oci::{
+    Descriptor, Digest, OciLayout, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST,
+    MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
+};
+use paragon_core::{Error, Result, ScanContext};
+use reqwest::header::{HeaderValue, ACCEPT, LINK, WWW_AUTHENTICATE};
+use reqwest::{Method, StatusCode};
+
+use crate::credentials::Credentials;
+
+const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// How often and how patiently to retry transient failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all (1: no retry).
+    pub attempts: u32,
+    /// The first wait; doubled after each failure.
+    pub initial: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 4,
+            initial: Duration::from_millis(250),
+            max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A registry speaking the OCI distribution API (see the [module docs](self)).
+#[derive(Clone)]
+pub struct DistributionRegistry {
+    host: String,
+    scheme: &'static str,
+    allow_http: bool,
+    credentials: Credentials,
+    retry: RetryPolicy,
+    page_size: usize,
+    mount_from: Vec<String>,
+    timeout: Duration,
+    client: std::sync::Arc<Client>,
+    http: reqwest::Client,
+}
+
+impl fmt::Debug for DistributionRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DistributionRegistry")
+            .field("host", &self.host)
+            .field("scheme", &self.scheme)
+            .field("credentials", &self.credentials)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h);
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl DistributionRegistry {
+    /// A registry at `address`: `host[:port]` or a URL
+    /// (`https://registry.example.com`, `http://127.0.0.1:5000`). Without a
+    /// scheme, https is used, except for loopback hosts (plain http).
+    pub fn new(address: &str) -> Result<DistributionRegistry> {
+        DistributionRegistry::create(address, false)
+    }
+
+    /// Like [`new`](Self::new), but an `http://` address of a host that is
+    /// not loopback is allowed (credentials and images then cross the
+    /// network unencrypted).
+    pub fn new_allowing_http(address: &str) -> Result<DistributionRegistry> {
+        DistributionRegistry::create(address, true)
+    }
+
+    fn create(address: &str, allow_http: bool) -> Result<DistributionRegistry> {
+        let invalid = |message: String| Error::InvalidConfig {
+            component: "registry".into(),
+            message,
+        };
+        let (scheme, rest) = if let Some(r) = address.strip_prefix("https://") {
+            ("https", r)
+        } else if let Some(r) = address.strip_prefix("http://") {
+            ("http", r)
+        } else if address.contains("://") {
+            return Err(invalid(format!(
+                "`{address}`: only http:// and https:// registries are supported"
+            )));
+        } else {
+            ("", address)
+        };
+        if rest.contains('@') {
+            return Err(invalid(
+                "give credentials with `with_credentials`, not in the registry address".into(),
+            ));
+        }
+        let host = rest.trim_end_matches('/').to_owned();
+        if host.is_empty() || host.contains('/') || host.contains(char::is_whitespace) {
+            return Err(invalid(format!(
+                "`{address}` is not a registry address (`host[:port]` or `https://host[:port]`)"
+            )));
+        }
+        let scheme = match scheme {
+            "" if is_loopback(&host) => "http",
+            "" => "https",
+            s => s,
+        };
+        let mut registry = DistributionRegistry {
+            host,
+            scheme,
+            allow_http,
+            credentials: Credentials::Anonymous,
+            retry: RetryPolicy::default(),
+            page_size: 100,
+            mount_from: Vec::new(),
+            timeout: Duration::from_secs(300),
+            client: std::sync::Arc::new(Client::default()),
+            http: reqwest::Client::new(),
+        };
+        registry.rebuild()?;
+        Ok(registry)
+    }
+
+    fn rebuild(&mut self) -> Result<()> {
+        if self.scheme == "http" && !is_loopback(&self.host) && !self.allow_http {
+            return Err(Error::InvalidConfig {
+                component: "registry".into(),
+                message: format!(
+                    "plain http to {} is refused; use https, or DistributionRegistry::new_allowing_http",
+                    self.host
+                ),
+            });
+        }
+        let protocol = if self.scheme == "http" {
+            ClientProtocol::HttpsExcept(vec![self.host.clone()])
+        } else {
+            ClientProtocol::Https
+        };
+        let config = ClientConfig {
+            protocol,
+            use_monolithic_push: true,
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(self.timeout),
+            ..ClientConfig::default()
+        };
+        self.client = std::sync::Arc::new(Client::new(config));
+        self.http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(self.timeout)
+            // reqwest is built without its `cookies` feature: no cookie is ever kept.
+            .build()
+            .map_err(|e| Error::InvalidConfig {
+                component: "registry".into(),
+                message: format!("cannot create the HTTP client: {e}"),
+            })?;
+        Ok(())
+    }
+
+    /// Sets the credentials.
+    pub fn with_credentials(mut self, credentials: Credentials) -> DistributionRegistry {
+        self.credentials = credentials;
+        // A fresh client: oci-client keeps the first credentials it saw.
+        self.rebuild().expect("settings already checked");
+        self
+    }
+
+    /// Takes the credentials for this host from a Docker `config.json`
+    /// (anonymous when it has none for the host).
+    pub fn with_docker_config(self, path: &std::path::Path) -> Result<DistributionRegistry> {
+        let found = Credentials::from_docker_config(path, &self.host)?;
+        Ok(self.with_credentials(found.unwrap_or_default()))
+    }
+
+    /// Sets the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> DistributionRegistry {
+        self.retry = RetryPolicy {
+            attempts: retry.attempts.max(1),
+            ..retry
+        };
+        self
+    }
+
+    /// Sets how many tags to ask for per page when listing (default 100).
+    pub fn with_page_size(mut self, n: usize) -> DistributionRegistry {
+        self.page_size = n.max(1);
+        self
+    }
+
+    /// Tries to mount missing blobs from these repositories of the same
+    /// registry before uploading them (cross-repository blob mount).
+    pub fn with_mount_from(mut self, repositories: &[&str]) -> DistributionRegistry {
+        self.mount_from = repositories.iter().map(|r| (*r).to_owned()).collect();
+        self
+    }
+
+    /// The timeout of one request (default 300 s, uploads included).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Result<DistributionRegistry> {
+        self.timeout = timeout;
+        self.rebuild()?;
+        Ok(self)
+    }
+
+    /// `host[:port]`.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn base(&self) -> String {
+        format!("{}://{}", self.scheme, self.host)
+    }
+
+    fn reference(&self, repository: &str, tag: &str) -> Reference {
+        Reference::with_tag(self.host.clone(), repository.to_owned(), tag.to_owned())
+    }
+
+    fn reference_digest(&self, repository: &str, digest: &Digest) -> Reference {
+        Reference::with_digest(self.host.clone(), repository.to_owned(), digest.to_string())
+    }
+
+    fn redact(&self, text: &str) -> String {
+        let mut t = text.to_owned();
+        if let Some(s) = self.credentials.secret() {
+            t = s.redact(&t);
+        }
+        if t.chars().count() > 300 {
+            t = t.chars().take(297).collect::<String>() + "...";
+        }
+        t
+    }
+
+    /// Maps an `oci-client` error to Paragon's.
+    fn oci_error(&self, operation: &str, e: OciDistributionError) -> Error {
+        let unauthorized = |message: String| Error::Unauthorized {
+            service: "registry".into(),
+            host: self.host.clone(),
+            message: self.redact(&message),
+        };
+        match e {
+            OciDistributionError::UnauthorizedError { .. } => unauthorized(String::new()),
+            OciDistributionError::AuthenticationFailure(m) => unauthorized(m),
+            OciDistributionError::ServerError { code, message, .. }
+                if code == 401 || code == 403 =>
+            {
+                unauthorized(message)
+            }
+            OciDistributionError::ServerError { code, message, .. } => Error::Registry {
+                host: self.host.clone(),
+                operation: operation.into(),
+                status: Some(code),
+                message: self.redact(&message),
+                retryable: code == 429 || code >= 500,
+            },
+            OciDistributionError::RegistryError { envelope, .. } => {
+                let denied = envelope
+                    .errors
+                    .iter()
+                    .any(|e| matches!(format!("{:?}", e.code).as_str(), "Unauthorized" | "Denied"));
+                let message = envelope
+                    .errors
+                    .iter()
+                    .map(|e| format!("{:?}: {}", e.code, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if denied {
+                    unauthorized(message)
+                } else {
+                    Error::Registry {
+                        host: self.host.clone(),
+                        operation: operation.into(),
+                        status: None,
+                        message: self.redact(&message),
+                        retryable: false,
+                    }
+                }
+            }
+            OciDistributionError::RequestError(e) => self.request_error(operation, &e),
+            other => Error::Registry {
+                host: self.host.clone(),
+                operation: operation.into(),
+                status: None,
+                message: self.redact(&other.to_string()),
+                retryable: false,
+            },
+        }
+    }
+
+    fn request_error(&self, operation: &str, e: &reqwest::Error) -> Error {
+        let status = e.status().map(|s| s.as_u16());
+        if matches!(status, Some(401 | 403)) {
+            return Error::Unauthorized {
+                service: "registry".into(),
+                host: self.host.clone(),
+                message: String::new(),
+            };
+        }
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        Error::Registry {
+            host: self.host.clone(),
+            operation: operation.into(),
+            status,
+            message: self.redact(&message),
+            retryable: status.is_none_or(|s| s == 429 || s >= 500),
+        }
+    }
+
+    fn status_error(&self, operation: &str, status: StatusCode, body: &str) -> Error {
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Error::Unauthorized {
+                service: "registry".into(),
+                host: self.host.clone(),
+                message: self.redact(body.trim()),
+            };
+        }
+        let code = status.as_u16();
+        Error::Registry {
+            host: self.host.clone(),
+            operation: operation.into(),
+            status: Some(code),
+            message: self.redact(body.trim()),
+            retryable: code == 429 || code >= 500,
+        }
+    }
+
+    /// Runs `op` with the retry policy, stopping when `cancel` fires.
+    async fn retrying<T, F, Fut>(&self, operation: &str, ctx: &ScanContext, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut wait = self.retry.initial;
+        let mut attempt = 1;
+        loop {
+            if ctx.cancel.is_cancelled() {
+                return Err(Error::Cancelled {
+                    tool: format!("registry {}", self.host),
+                });
+            }
+            let result = tokio::select! {
+                r = op() => r,
+                _ = ctx.cancel.cancelled() => return Err(Error::Cancelled {
+                    tool: format!("registry {}", self.host),
+                }),
+            };
+            match result {
+                Err(e) if e.is_retryable() && attempt < self.retry.attempts => {
+                    tracing::warn!(registry = %self.host, %operation, attempt, error = %e, "retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = ctx.cancel.cancelled() => return Err(Error::Cancelled {
+                            tool: format!("registry {}", self.host),
+                        }),
+                    }
+                    wait = (wait * 2).min(self.retry.max);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One request with the registry's auth: basic or a static bearer
+    /// token first; on a bearer challenge, a token from the token service.
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        accept: Option<&str>,
+        repository: &str,
+        op: RegistryOperation,
+    ) -> std::result::Result<reqwest::Response, reqwest::Error> {
+        let build = |bearer: Option<&str>| {
+            let mut req = self.http.request(method.clone(), url);
+            if let Some(a) = accept {
+                req = req.header(ACCEPT, a);
+            }
+            match (bearer, &self.credentials) {
+                (Some(token), _) => req.bearer_auth(token),
+                (None, Credentials::Basic { username, password }) => {
+                    req.basic_auth(username, Some(password.expose()))
+                }
+                (None, Credentials::Bearer(token)) => req.bearer_auth(token.expose()),
+                (None, _) => req,
+            }
+        };
+        let res = build(None).send().await?;
+        let challenge = res
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|h| h.trim_start().to_ascii_lowercase().starts_with("bearer"));
+        if res.status() != StatusCode::UNAUTHORIZED || !challenge {
+            return Ok(res);
+        }
+        let reference = self.reference(repository, "latest");
+        match self
+            .client
+            .auth(&reference, &self.credentials.to_oci(), op)
+            .await
+        {
+            Ok(Some(token)) => build(Some(&token)).send().await,
+            _ => Ok(res),
+        }
+    }
+
+    async fn blob_exists(&self, repository: &str, digest: &Digest) -> Result<bool> {
+        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base());
+        let op = format!("check blob {digest}");
+        let res = self
+            .send(
+                Method::HEAD,
+                &url,
+                None,
+                repository,
+                RegistryOperation::Push,
+            )
+            .await
+            .map_err(|e| self.request_error(&op, &e))?;
+        match res.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            s => Err(self.status_error(&op, s, "")),
+        }
+    }
+
+    async fn head_manifest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
+        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base());
+        let op = format!("resolve {repository}:{reference}");
+        let res = self
+            .send(
+                Method::HEAD,
+                &url,
+                Some(ACCEPT_MANIFESTS),
+                repository,
+                RegistryOperation::Pull,
+            )
+            .await
+            .map_err(|e| self.request_error(&op, &e))?;
+        match res.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let header = res
+                    .headers()
+                    .get("docker-content-digest")
+                    .and_then(|h| h.to_str().ok())
+                    .ok_or_else(|| Error::Registry {
+                        host: self.host.clone(),
+                        operation: op.clone(),
+                        status: Some(s.as_u16()),
+                        message: "no Docker-Content-Digest header in the answer".into(),
+                        retryable: false,
+                    })?;
+                header.parse().map(Some)
+            }
+            s => Err(self.status_error(&op, s, "")),
+        }
+    }
+
+    async fn push_one_blob(
+        &self,
+        layout: &OciLayout,
+        repository: &str,
+        blob: &Descriptor,
+        ctx: &ScanContext,
+    ) -> Result<bool> {
+        let digest = &blob.digest;
+        let exists = self
+            .retrying(&format!("check blob {digest}"), ctx, || {
+                self.blob_exists(repository, digest)
+            })
+            .await?;
+        if exists {
+            return Ok(false);
+        }
+        let target = self.reference(repository, "latest");
+        for from in &self.mount_from {
+            if from == repository {
+                continue;
+            }
+            let source = self.reference(from, "latest");
+            if self
+                .client
+                .mount_blob(&target, &source, digest.as_str())
+                .await
+                .is_ok()
+                && self.blob_exists(repository, digest).await.unwrap_or(false)
+            {
+                tracing::debug!(%digest, %from, "blob mounted");
+                return Ok(false);
+            }
+        }
+        let data = layout.read_blob(digest)?;
+        let op = format!(
+            "upload blob {digest} ({} bytes) to {repository}",
+            data.len()
+        );
+        self.retrying(&op, ctx, || async {
+            self.client
+                .push_blob(&target, &data, digest.as_str())
+                .await
+                .map(|_| ())
+                .map_err(|e| self.oci_error(&op, e))
+        })
+        .await?;
+        Ok(true)
+    }
+
+    async fn put_manifest(
+        &self,
+        reference: &Reference,
+        body: &[u8],
+        media_type: &str,
+        ctx: &ScanContext,
+    ) -> Result<()> {
+        let op = format!(
+            "put manifest {}:{}",
+            reference.repository(),
+            reference.tag().or(reference.digest()).unwrap_or_default()
+        );
+        let content_type = HeaderValue::from_str(media_type).map_err(|_| Error::Layout {
+            path: Default::default(),
+            message: format!("invalid media type `{media_type}`"),
+        })?;
+        self.retrying(&op, ctx, || async {
+            self.client
+                .push_manifest_raw(reference, body.to_vec(), content_type.clone())
+                .await
+                .map(|_| ())
+                .map_err(|e| self.oci_error(&op, e))
+        })
+        .await
+    }
+
+    /// Points `tag` at a manifest the repository already holds (`digest`):
+    /// the manifest is fetched by digest and PUT under the tag, which moves
+    /// the tag if it exists.
+    pub async fn tag_existing(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        tag: &str,
+        ctx: &ScanContext,
+    ) -> Result<()> {
+        validate_repository(repository)?;
+        validate_tag(tag)?;
+        let op = format!("fetch manifest {repository}@{digest}");
+        let reference = self.reference_digest(repository, digest);
+        let accepted = [
+            MEDIA_TYPE_MANIFEST,
+            MEDIA_TYPE_INDEX,
+            MEDIA_TYPE_DOCKER_MANIFEST,
+            MEDIA_TYPE_DOCKER_LIST,
+        ];
+        let (body, _) = self
+            .retrying(&op, ctx, || async {
+                self.client
+                    .pull_manifest_raw(&reference, &self.credentials.to_oci(), &accepted)
+                    .await
+                    .map_err(|e| self.oci_error(&op, e))
+            })
+            .await?;
+        if Digest::of(&body) != *digest {
+            return Err(Error::Registry {
+                host: self.host.clone(),
+                operation: op,
+                status: None,
+                message: "the manifest received does not match its digest".into(),
+                retryable: false,
+            });
+        }
+        let media_type = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("mediaType")?.as_str().map(str::to_owned))
+            .unwrap_or_else(|| MEDIA_TYPE_MANIFEST.to_owned());
+        self.put_manifest(&self.reference(repository, tag), &body, &media_type, ctx)
+            .await?;
+        match self.head_manifest(repository, tag).await? {
+            Some(d) if d == *digest => Ok(()),
+            held => Err(Error::Registry {
+                host: self.host.clone(),
+                operation: format!("verify {repository}:{tag}"),
+                status: None,
+                message: format!(
+                    "the registry holds {} under the tag, not {digest}",
+                    held.map_or("nothing".into(), |d| d.to_string())
+                ),
+                retryable: false,
+            }),
+        }
+    }
+
+    /// The tags of a repository, one page at a time, following the `Link`
+    /// header of each answer (the distribution spec's pagination).
+    async fn tags_paged(&self, repository: &str) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let mut url = format!(
+            "{}/v2/{repository}/tags/list?n={}",
+            self.base(),
+            self.page_size
+        );
+        let mut tags = Vec::new();
+        let op = format!("list tags of {repository}");
+        for _ in 0..10_000 {
+            let res = self
+                .retrying(&op, &ScanContext::new(), || async {
+                    let res = self
+                        .send(Method::GET, &url, None, repository, RegistryOperation::Pull)
+                        .await
+                        .map_err(|e| self.request_error(&op, &e))?;
+                    let status = res.status();
+                    let link = res
+                        .headers()
+                        .get(LINK)
+                        .and_then(|h| h.to_str().ok())
+                        .map(str::to_owned);
+                    let body = res.text().await.map_err(|e| self.request_error(&op, &e))?;
+                    Ok((status, link, body))
+                })
+                .await?;
+            let (status, link, body) = res;
+            if status == StatusCode::NOT_FOUND {
+                return Ok(Vec::new());
+            }
+            if !status.is_success() {
+                return Err(self.status_error(&op, status, &body));
+            }
+            let page: Page = serde_json::from_str(&body).map_err(|e| Error::Registry {
+                host: self.host.clone(),
+                operation: op.clone(),
+                status: Some(status.as_u16()),
+                message: format!("invalid tag list: {e}"),
+                retryable: false,
+            })?;
+            tags.extend(page.tags.unwrap_or_default());
+            match link.as_deref().and_then(next_link) {
+                Some(next) if next.starts_with("http://") || next.starts_with("https://") => {
+                    url = next
+                }
+                Some(next) => url = format!("{}{next}", self.base()),
+                None => break,
+            }
+        }
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+}
+
+/// The target of `rel="next"` in a `Link` header.
+pub(crate) fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim().to_ascii_lowercase();
+            p == "rel=\"next\"" || p == "rel=next"
+        });
+        let target = target.trim();
+        (is_next && target.starts_with('<') && target.ends_with('>'))
+            .then(|| target[1..target.len() - 1].to_owned())
+    })
+}
+
+fn is_manifest(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        MEDIA_TYPE_MANIFEST
+            | MEDIA_TYPE_INDEX
+            | MEDIA_TYPE_DOCKER_MANIFEST
+            | MEDIA_TYPE_DOCKER_LIST
+    )
+}
+
+#[async_trait]
+impl Registry for DistributionRegistry {
+    fn name(&self) -> &str {
+        "distribution"
+    }
+
+    fn location(&self) -> String {
+        self.host.clone()
+    }
+
+    async fn push(
+        &self,
+        image: &BuiltImage,
+        repository: &str,
+        tags: &[String],
+        ctx: &ScanContext,
+    ) -> Result<Pushed> {
+        validate_repository(repository)?;
+        for t in tags {
+            validate_tag(t)?;
+        }
+        if ctx.cancel.is_cancelled() {
+            return Err(Error::Cancelled {
+                tool: format!("registry {}", self.host),
+            });
+        }
+        let span =
+            tracing::info_span!("push", registry = %self.host, %repository, digest = %image.digest);
+        let _entered = span.enter();
+        let layout = OciLayout::open(&image.layout)?;
+        let closure = layout.closure(&image.descriptor())?;
+        let mut pushed = Pushed::new(&self.host, repository, image.digest.clone(), tags.to_vec());
+        self.client
+            .store_auth_if_needed(&self.host, &self.credentials.to_oci())
+            .await;
+        // Blobs first, then child manifests by digest, then the root under
+        // each tag: no tag can name an image whose parts are missing.
+        for blob in closure.iter().filter(|d| !is_manifest(&d.media_type)) {
+            if self.push_one_blob(&layout, repository, blob, ctx).await? {
+                pushed.uploaded += 1;
+            } else {
+                pushed.skipped += 1;
+            }
+        }
+        for m in closure
+            .iter()
+            .filter(|d| is_manifest(&d.media_type) && d.digest != image.digest)
+        {
+            let body = layout.read_blob(&m.digest)?;
+            self.put_manifest(
+                &self.reference_digest(repository, &m.digest),
+                &body,
+                &m.media_type,
+                ctx,
+            )
+            .await?;
+        }
+        let body = layout.read_blob(&image.digest)?;
+        if tags.is_empty() {
+            self.put_manifest(
+                &self.reference_digest(repository, &image.digest),
+                &body,
+                &image.media_type,
+                ctx,
+            )
+            .await?;
+        }
+        for t in tags {
+            self.put_manifest(
+                &self.reference(repository, t),
+                &body,
+                &image.media_type,
+                ctx,
+            )
+            .await?;
+        }
+        for t in tags {
+            let held = self
+                .retrying(&format!("resolve {repository}:{t}"), ctx, || {
+                    self.head_manifest(repository, t)
+                })
+                .await?;
+            if held.as_ref() != Some(&image.digest) {
+                return Err(Error::Registry {
+                    host: self.host.clone(),
+                    operation: format!("verify {repository}:{t}"),
+                    status: None,
+                    message: format!(
+                        "the registry holds {} under the tag, not the pushed {}",
+                        held.map_or("nothing".into(), |d| d.to_string()),
+                        image.digest
+                    ),
+                    retryable: false,
+                });
+            }
+        }
+        tracing::info!(tags = ?tags, uploaded = pushed.uploaded, skipped = pushed.skipped, "pushed");
+        Ok(pushed)
+    }
+
+    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<Digest>> {
+        validate_repository(repository)?;
+        validate_tag(tag)?;
+        self.retrying(
+            &format!("resolve {repository}:{tag}"),
+            &ScanContext::new(),
+            || self.head_manifest(repository, tag),
+        )
+        .await
+    }
+
+    async fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
+        validate_repository(repository)?;
+        self.tags_paged(repository).await
+    }
+
+    /// Deletes the tag with `DELETE /v2/<name>/manifests/<tag>` (distribution
+    /// spec 1.1). Registries that delete manifests only by digest, which
+    /// would remove every tag naming the image, answer 400/405: that is
+    /// [`Error::Unsupported`].
+    async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
+        validate_repository(repository)?;
+        validate_tag(tag)?;
+        let url = format!("{}/v2/{repository}/manifests/{tag}", self.base());
+        let op = format!("delete tag {repository}:{tag}");
+        let res = self
+            .retrying(&op, &ScanContext::new(), || async {
+                self.send(
+                    Method::DELETE,
+                    &url,
+                    None,
+                    repository,
+                    RegistryOperation::Push,
+                )
+                .await
+                .map_err(|e| self.request_error(&op, &e))
+            })
+            .await?;
+        match res.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED => Err(Error::Unsupported {
+                component: format!("registry {}", self.host),
+                operation: "deleting a tag (it deletes manifests only by digest)".into(),
+            }),
+            s => {
+                let body = res.text().await.unwrap_or_default();
+                Err(self.status_error(&op, s, &body))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_and_schemes() {
+        let r = DistributionRegistry::new("127.0.0.1:5000").unwrap();
+        assert_eq!((r.scheme, r.host()), ("http", "127.0.0.1:5000"));
+        let r = DistributionRegistry::new("localhost").unwrap();
+        assert_eq!(r.scheme, "http");
+        let r = DistributionRegistry::new("registry.example.com").unwrap();
+        assert_eq!(r.scheme, "https");
+        let r = DistributionRegistry::new("https://registry.example.com/").unwrap();
+        assert_eq!(r.host(), "registry.example.com");
+        let err = DistributionRegistry::new("http://registry.example.com").unwrap_err();
+        assert!(err.to_string().contains("plain http"), "{err}");
+        let r = DistributionRegistry::new_allowing_http("http://registry.example.com").unwrap();
+        assert_eq!(r.scheme, "http");
+        assert!(DistributionRegistry::new("ftp://x").is_err());
+        assert!(DistributionRegistry::new("https://u:p@x").is_err());
+        assert!(DistributionRegistry::new("x/y").is_err());
+        assert!(is_loopback("[::1]:5000"));
+        assert!(!is_loopback("10.0.0.1:5000"));
+    }
+
+    #[test]
+    fn link_headers() {
+        assert_eq!(
+            next_link(r#"</v2/app/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/app/tags/list?last=b&n=2")
+        );
+        assert_eq!(
+            next_link(r#"<https://h/x?p=1>; rel="prev", <https://h/x?p=3>; rel="next""#).as_deref(),
+            Some("https://h/x?p=3")
+        );
+        assert_eq!(next_link("garbage"), None);
+    }
+}

@@ -1,0 +1,195 @@
+//! A registry that is one OCI image layout on disk: the embedded default
+//! when no registry service is configured.
+//!
+//! Every repository shares the layout's blobs; a tag is a manifest entry in
+//! `index.json` whose `org.opencontainers.image.ref.name` annotation is
+//! `repository:tag`. Pushes from one process are serialized; the index is
+//! replaced atomically (written aside, then renamed), so a reader never
+//! sees a half-written index.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use paragon_core::image::{testing::minimal_image, Registry};
+//! use paragon_core::ScanContext;
+//! use paragon_registry::LayoutRegistry;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let image = minimal_image(&dir.path().join("build"), "demo").unwrap();
+//! let registry = LayoutRegistry::new(dir.path().join("registry"));
+//! let tags = ["1.0.0".to_string(), "latest".to_string()];
+//! registry.push(&image, "shop/app", &tags, &ScanContext::new()).await.unwrap();
+//! assert_eq!(registry.list_tags("shop/app").await.unwrap(), ["1.0.0", "latest"]);
+//! # });
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use paragon_core::image::{validate_repository, validate_tag, BuiltImage, Pushed, Registry};
+use paragon_core::oci::{Digest, OciLayout};
+use paragon_core::{Error, Result, ScanContext};
+use tokio::sync::Mutex;
+
+/// A registry in one OCI layout directory (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct LayoutRegistry {
+    root: PathBuf,
+    lock: Arc<Mutex<()>>,
+}
+
+impl LayoutRegistry {
+    /// A registry at `root` (created on the first push).
+    pub fn new(root: impl Into<PathBuf>) -> LayoutRegistry {
+        LayoutRegistry {
+            root: root.into(),
+            lock: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// The layout directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The image tagged `repository:tag`, as a [`BuiltImage`] that scanners
+    /// (`trivy image --input`, `syft oci-dir:`) and other registries can use.
+    pub fn image(&self, repository: &str, tag: &str) -> Result<BuiltImage> {
+        BuiltImage::from_layout(&self.root, Some(&ref_name(repository, tag)))
+    }
+
+    fn open(&self) -> Result<Option<OciLayout>> {
+        if self.root.join("oci-layout").is_file() {
+            OciLayout::open(&self.root).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+fn ref_name(repository: &str, tag: &str) -> String {
+    format!("{repository}:{tag}")
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::InvalidConfig {
+            component: "oci-layout".into(),
+            message: format!("a layout task failed: {e}"),
+        })?
+}
+
+#[async_trait]
+impl Registry for LayoutRegistry {
+    fn name(&self) -> &str {
+        "oci-layout"
+    }
+
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    async fn push(
+        &self,
+        image: &BuiltImage,
+        repository: &str,
+        tags: &[String],
+        ctx: &ScanContext,
+    ) -> Result<Pushed> {
+        validate_repository(repository)?;
+        for t in tags {
+            validate_tag(t)?;
+        }
+        let _guard = self.lock.lock().await;
+        if ctx.cancel.is_cancelled() {
+            return Err(Error::Cancelled {
+                tool: "oci-layout registry".into(),
+            });
+        }
+        let root = self.root.clone();
+        let image = image.clone();
+        let repository = repository.to_owned();
+        let tags = tags.to_vec();
+        let cancel = ctx.cancel.clone();
+        blocking(move || {
+            let source = OciLayout::open(&image.layout)?;
+            let blobs = source.closure(&image.descriptor())?;
+            let target = OciLayout::create(&root)?;
+            let mut pushed = Pushed::new(
+                &root.display().to_string(),
+                &repository,
+                image.digest.clone(),
+                tags.clone(),
+            );
+            for blob in &blobs {
+                if cancel.is_cancelled() {
+                    return Err(Error::Cancelled {
+                        tool: "oci-layout registry".into(),
+                    });
+                }
+                if target.has_blob(&blob.digest) {
+                    pushed.skipped += 1;
+                } else {
+                    target.copy_blob_from(&source, &blob.digest)?;
+                    pushed.uploaded += 1;
+                }
+            }
+            for t in &tags {
+                target.set_ref(&ref_name(&repository, t), &image.descriptor())?;
+            }
+            Ok(pushed)
+        })
+        .await
+    }
+
+    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<Digest>> {
+        validate_repository(repository)?;
+        validate_tag(tag)?;
+        let Some(layout) = self.open()? else {
+            return Ok(None);
+        };
+        Ok(layout
+            .resolve(&ref_name(repository, tag))?
+            .map(|d| d.digest))
+    }
+
+    async fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
+        validate_repository(repository)?;
+        let Some(layout) = self.open()? else {
+            return Ok(Vec::new());
+        };
+        let prefix = format!("{repository}:");
+        let mut tags: Vec<String> = layout
+            .index()?
+            .manifests
+            .iter()
+            .filter_map(|d| d.ref_name()?.strip_prefix(&prefix).map(str::to_owned))
+            .filter(|t| !t.contains(':') && !t.contains('/'))
+            .collect();
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
+    async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
+        validate_repository(repository)?;
+        validate_tag(tag)?;
+        let _guard = self.lock.lock().await;
+        let removed = match self.open()? {
+            Some(layout) => layout.remove_ref(&ref_name(repository, tag))?,
+            None => false,
+        };
+        if removed {
+            Ok(())
+        } else {
+            Err(Error::Registry {
+                host: self.location(),
+                operation: format!("delete tag {repository}:{tag}"),
+                status: Some(404),
+                message: "no such tag".into(),
+                retryable: false,
+            })
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! The native builder (reproducibility, layer contents, config, base images,
+//! multi-platform), buildah on a real Containerfile, docker's typed errors.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use paragon_core::image::{BaseImage, BuildSpec, Builder, Copy, ImageConfig, LayerSpec};
+use paragon_core::oci::{OciLayout, Platform};
+use paragon_core::{Error, ScanContext};
+use paragon_registry::{BuildahBuilder, DockerBuilder, NativeBuilder};
+
+use crate::support::{demo_app, skip, tool};
+
+fn layer_entries(
+    layout: &OciLayout,
+    digest: &paragon_core::Digest,
+) -> BTreeMap<String, (u32, u64, u64, String)> {
+    let bytes = layout.read_blob(digest).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+    let mut out = BTreeMap::new();
+    for e in tar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let h = e.header().clone();
+        let path = e.path().unwrap().display().to_string();
+        let mut content = String::new();
+        if h.entry_type().is_file() {
+            e.read_to_string(&mut content).unwrap();
+        } else if h.entry_type().is_symlink() {
+            content = format!("-> {}", e.link_name().unwrap().unwrap().display());
+        }
+        out.insert(
+            path,
+            (
+                h.mode().unwrap(),
+                h.uid().unwrap(),
+                h.mtime().unwrap(),
+                content,
+            ),
+        );
+    }
+    out
+}
+
+#[tokio::test]
+async fn native_builds_are_reproducible() {
+    let src = tempfile::tempdir().unwrap();
+    demo_app(src.path(), "1.0.0");
+    let out = tempfile::tempdir().unwrap();
+    let build = |dir: &str| BuildSpec::new(src.path(), out.path().join(dir)).with_ref_name("1.0.0");
+    let b = NativeBuilder::new().with_epoch(1_700_000_000);
+    let one = b.build(&build("a"), &ScanContext::new()).await.unwrap();
+    let two = b.build(&build("b"), &ScanContext::new()).await.unwrap();
+    assert_eq!(one.digest, two.digest, "same inputs, same digest");
+    assert_eq!(one.config_digest, two.config_digest);
+    // Touching a file's time changes nothing; changing one byte changes the digest.
+    let f = src.path().join("config.toml");
+    std::fs::write(&f, "port = 8080\n").unwrap();
+    let three = b.build(&build("c"), &ScanContext::new()).await.unwrap();
+    assert_eq!(three.digest, one.digest);
+    std::fs::write(&f, "port = 8081\n").unwrap();
+    let four = b.build(&build("d"), &ScanContext::new()).await.unwrap();
+    assert_ne!(four.digest, one.digest, "one byte changed");
+    // Another epoch is another image.
+    std::fs::write(&f, "port = 8080\n").unwrap();
+    let five = NativeBuilder::new()
+        .with_epoch(1)
+        .build(&build("e"), &ScanContext::new())
+        .await
+        .unwrap();
+    assert_ne!(five.digest, one.digest);
+}
+
+#[tokio::test]
+async fn native_layers_hold_files_modes_owners_and_symlinks() {
+    let src = tempfile::tempdir().unwrap();
+    demo_app(src.path(), "1.0.0");
+    std::fs::write(src.path().join("extra.txt"), "extra").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let spec = BuildSpec::new(src.path(), out.path())
+        .with_layer(LayerSpec::copy(".", "/app"))
+        .with_layer(
+            LayerSpec::copy("extra.txt", "/etc/app/extra.txt").and(
+                Copy::new("config.toml", "/etc/app/config.toml")
+                    .with_owner(1000, 1000)
+                    .with_mode(0o600),
+            ),
+        )
+        .with_config(
+            ImageConfig::default()
+                .with_entrypoint(["/app/start"])
+                .with_cmd(["--serve"])
+                .with_env("APP_ENV", "prod")
+                .with_workdir("/app")
+                .with_user("1000:1000")
+                .with_exposed_port("8080"),
+        )
+        .with_label("org.example.team", "shop")
+        .with_annotation("org.opencontainers.image.version", "1.0.0")
+        .with_annotation("org.opencontainers.image.revision", "abc123");
+    let image = NativeBuilder::new()
+        .with_epoch(1_700_000_000)
+        .build(&spec, &ScanContext::new())
+        .await
+        .unwrap();
+    let layout = OciLayout::open(&image.layout).unwrap();
+    let manifest = layout.manifest(&image.digest).unwrap();
+    assert_eq!(manifest.layers.len(), 2);
+    assert_eq!(
+        manifest.annotations["org.opencontainers.image.revision"],
+        "abc123"
+    );
+    assert_eq!(
+        manifest.annotations["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+    let app = layer_entries(&layout, &manifest.layers[0].digest);
+    let names: Vec<&str> = app.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "app/",
+            "app/bin/",
+            "app/bin/server",
+            "app/config.toml",
+            "app/extra.txt",
+            "app/start"
+        ]
+    );
+    assert_eq!(app["app/bin/server"].0 & 0o777, 0o755);
+    assert_eq!(app["app/start"].3, "-> bin/server");
+    assert!(app.values().all(|e| e.1 == 0 && e.2 == 1_700_000_000));
+    let etc = layer_entries(&layout, &manifest.layers[1].digest);
+    assert_eq!(
+        etc.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "etc/",
+            "etc/app/",
+            "etc/app/config.toml",
+            "etc/app/extra.txt"
+        ]
+    );
+    assert_eq!(etc["etc/app/config.toml"].0, 0o600);
+    assert_eq!(etc["etc/app/config.toml"].1, 1000);
+    let config: serde_json::Value =
+        serde_json::from_slice(&layout.read_blob(&image.config_digest).unwrap()).unwrap();
+    let c = &config["config"];
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/app/start"]));
+    assert_eq!(c["Cmd"], serde_json::json!(["--serve"]));
+    assert_eq!(c["Env"], serde_json::json!(["APP_ENV=prod"]));
+    assert_eq!(c["WorkingDir"], "/app");
+    assert_eq!(c["User"], "1000:1000");
+    assert!(c["ExposedPorts"].get("8080/tcp").is_some());
+    assert_eq!(c["Labels"]["org.example.team"], "shop");
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn native_builds_on_a_base_image_and_for_several_platforms() {
+    let base_src = tempfile::tempdir().unwrap();
+    std::fs::write(base_src.path().join("busybox"), "not really").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let base = NativeBuilder::new()
+        .build(
+            &BuildSpec::new(base_src.path(), out.path().join("base"))
+                .with_layer(LayerSpec::copy("busybox", "/bin/busybox"))
+                .with_config(
+                    ImageConfig::default()
+                        .with_env("PATH", "/bin")
+                        .with_cmd(["/bin/sh"]),
+                ),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap();
+    let app_src = tempfile::tempdir().unwrap();
+    demo_app(app_src.path(), "2.0.0");
+    let spec = BuildSpec::new(app_src.path(), out.path().join("app"))
+        .with_base(BaseImage {
+            layout: base.layout.clone(),
+            ref_name: None,
+        })
+        .with_config(ImageConfig::default().with_env("APP", "1"))
+        .with_platforms(vec![
+            Platform::linux("amd64"),
+            "linux/arm64/v8".parse().unwrap(),
+        ]);
+    let image = NativeBuilder::new()
+        .build(&spec, &ScanContext::new())
+        .await
+        .unwrap();
+    assert_eq!(image.manifests.len(), 2, "an index of two platforms");
+    let layout = OciLayout::open(&image.layout).unwrap();
+    let index = layout.image_index(&image.digest).unwrap();
+    let arm = index
+        .manifests
+        .iter()
+        .find(|m| m.platform.as_ref().unwrap().architecture == "arm64")
+        .unwrap();
+    let m = layout.manifest(&arm.digest).unwrap();
+    assert_eq!(m.layers.len(), 2, "base layer + app layer");
+    let config: serde_json::Value =
+        serde_json::from_slice(&layout.read_blob(&m.config.digest).unwrap()).unwrap();
+    assert_eq!(config["architecture"], "arm64");
+    assert_eq!(config["variant"], "v8");
+    assert_eq!(
+        config["config"]["Env"],
+        serde_json::json!(["PATH=/bin", "APP=1"])
+    );
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["/bin/sh"]));
+    assert_eq!(config["history"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn native_build_errors_are_typed() {
+    let out = tempfile::tempdir().unwrap();
+    let err = NativeBuilder::new()
+        .build(
+            &BuildSpec::new("/nonexistent/paragon", out.path().join("x")),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TargetNotFound { .. }), "{err}");
+    let src = tempfile::tempdir().unwrap();
+    let err = NativeBuilder::new()
+        .build(
+            &BuildSpec::new(src.path(), out.path().join("y"))
+                .with_layer(LayerSpec::copy("missing.txt", "/x")),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("missing.txt"), "{err}");
+    let err = NativeBuilder::new()
+        .build(
+            &BuildSpec::new(src.path(), out.path().join("z"))
+                .with_layer(LayerSpec::copy(".", "/app/../../etc")),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(".."), "{err}");
+    let ctx = ScanContext::new();
+    ctx.cancel.cancel();
+    demo_app(src.path(), "1");
+    let err = NativeBuilder::new()
+        .build(&BuildSpec::new(src.path(), out.path().join("c")), &ctx)
+        .await
+        .unwrap_err();
+    assert!(err.is_cancelled(), "{err}");
+}
+
+#[tokio::test]
+async fn buildah_builds_from_scratch() {
+    if tool("buildah").is_none() {
+        return skip("buildah not installed (apt-get install buildah)").unwrap_or(());
+    }
+    let src = tempfile::tempdir().unwrap();
+    demo_app(src.path(), "3.0.0");
+    std::fs::write(
+        src.path().join("Containerfile"),
+        "FROM scratch AS base\nCOPY bin/server /app/server\nFROM base\nARG VERSION=0\nLABEL version=$VERSION\nCOPY config.toml /app/config.toml\nENTRYPOINT [\"/app/server\"]\n",
+    )
+    .unwrap();
+    let storage = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let builder =
+        BuildahBuilder::new().with_storage(storage.path().join("root"), storage.path().join("run"));
+    let spec = BuildSpec::new(src.path(), out.path().join("layout"))
+        .with_ref_name("3.0.0")
+        .with_build_arg("VERSION", "3.0.0")
+        .with_label("org.example.built-by", "buildah");
+    let image = builder.build(&spec, &ScanContext::new()).await.unwrap();
+    let layout = OciLayout::open(&image.layout).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&layout.read_blob(&image.config_digest).unwrap()).unwrap();
+    assert_eq!(config["config"]["Labels"]["version"], "3.0.0");
+    assert_eq!(
+        config["config"]["Labels"]["org.example.built-by"],
+        "buildah"
+    );
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/app/server"])
+    );
+    let m = layout.manifest(&image.digest).unwrap();
+    assert!(!m.layers.is_empty());
+    // A missing Containerfile and a failing build are typed errors.
+    let err = builder
+        .build(
+            &BuildSpec::new(src.path(), out.path().join("x")).with_containerfile("Nope"),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Nope"), "{err}");
+    std::fs::write(
+        src.path().join("Broken"),
+        "FROM scratch\nCOPY missing-file /x\n",
+    )
+    .unwrap();
+    let err = builder
+        .build(
+            &BuildSpec::new(src.path(), out.path().join("y")).with_containerfile("Broken"),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ToolFailed { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn missing_builders_are_typed_errors() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let spec = BuildSpec::new(src.path(), out.path().join("l"));
+    for builder in [
+        Box::new(BuildahBuilder::new().with_program("/nonexistent/buildah")) as Box<dyn Builder>,
+        Box::new(DockerBuilder::new().with_program("/nonexistent/docker")),
+    ] {
+        let err = builder.build(&spec, &ScanContext::new()).await.unwrap_err();
+        assert!(
+            matches!(err, Error::ToolNotFound { .. }),
+            "{}: {err}",
+            builder.name()
+        );
+    }
+}
+
+#[tokio::test]
+async fn docker_without_a_daemon_fails_with_its_message() {
+    let Some(docker) = tool("docker") else {
+        eprintln!("skipped: no docker client");
+        return;
+    };
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(
+        src.path().join("Dockerfile"),
+        "FROM scratch\nCOPY Dockerfile /x\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let spec = BuildSpec::new(src.path(), out.path().join("l"));
+    match DockerBuilder::new()
+        .with_program(docker)
+        .build(&spec, &ScanContext::new())
+        .await
+    {
+        // A machine with a daemon and buildx builds it.
+        Ok(image) => assert!(image.layout.join("index.json").is_file()),
+        Err(Error::ToolFailed { tool, .. }) => assert_eq!(tool, "docker"),
+        Err(e) => panic!("unexpected error: {e:?}"),
+    }
+}

@@ -1,0 +1,369 @@
+//! The distribution adapter against the real CNCF registry with htpasswd
+//! auth; skopeo checks every push independently.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use paragon_core::conformance;
+use paragon_core::image::{BuildSpec, Builder, BuiltImage, LayerSpec, Registry};
+use paragon_core::{Error, ScanContext, Secret};
+use paragon_registry::{Credentials, DistributionRegistry, NativeBuilder, RetryPolicy};
+
+use crate::support::{demo_app, skopeo_digest, skopeo_tags, TestRegistry, PASSWORD, USER};
+
+fn client(addr: &str) -> DistributionRegistry {
+    DistributionRegistry::new(addr)
+        .unwrap()
+        .with_credentials(Credentials::basic(USER, Secret::new(PASSWORD)))
+        .with_retry(RetryPolicy {
+            attempts: 3,
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(200),
+        })
+}
+
+async fn build(version: &str, dir: &std::path::Path) -> BuiltImage {
+    let src = dir.join(format!("src-{version}"));
+    demo_app(&src, version);
+    NativeBuilder::new()
+        .build(
+            &BuildSpec::new(&src, dir.join(format!("layout-{version}"))).with_ref_name(version),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap()
+}
+
+fn tags(t: &[&str]) -> Vec<String> {
+    t.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn distribution_registry_conforms() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    conformance::registry::all(&client(&registry.addr), dir.path(), "paragon/conformance").await;
+}
+
+#[tokio::test]
+async fn pushes_are_seen_by_skopeo_at_the_layout_digest() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let image = build("1.2.3", dir.path()).await;
+    let r = client(&registry.addr);
+    let pushed = r
+        .push(
+            &image,
+            "shop/app",
+            &tags(&["1.2.3", "latest"]),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pushed.digest, image.digest);
+    assert_eq!(pushed.uploaded, 2, "config and one layer");
+    for t in ["1.2.3", "latest"] {
+        assert_eq!(
+            skopeo_digest(&registry.addr, &format!("shop/app:{t}")).as_deref(),
+            Some(image.digest.as_str()),
+            "skopeo sees {t} at the pushed digest"
+        );
+    }
+    assert_eq!(
+        skopeo_tags(&registry.addr, "shop/app"),
+        tags(&["1.2.3", "latest"])
+    );
+    // Pushing again uploads nothing; a second version moves latest only.
+    let again = r
+        .push(&image, "shop/app", &tags(&["1.2.3"]), &ScanContext::new())
+        .await
+        .unwrap();
+    assert_eq!((again.uploaded, again.skipped), (0, 2));
+    let next = build("1.2.4", dir.path()).await;
+    r.push(
+        &next,
+        "shop/app",
+        &tags(&["1.2.4", "latest"]),
+        &ScanContext::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        skopeo_digest(&registry.addr, "shop/app:latest").as_deref(),
+        Some(next.digest.as_str())
+    );
+    assert_eq!(
+        skopeo_digest(&registry.addr, "shop/app:1.2.3").as_deref(),
+        Some(image.digest.as_str())
+    );
+    // Moving a tag to an image already there (a rollback of latest).
+    r.tag_existing("shop/app", &image.digest, "latest", &ScanContext::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        skopeo_digest(&registry.addr, "shop/app:latest").as_deref(),
+        Some(image.digest.as_str())
+    );
+    // Cross-repository mount: the blobs come from shop/app.
+    let mounted = client(&registry.addr)
+        .with_mount_from(&["shop/app"])
+        .push(
+            &image,
+            "shop/mirror",
+            &tags(&["1.2.3"]),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((mounted.uploaded, mounted.skipped), (0, 2));
+    assert_eq!(
+        skopeo_digest(&registry.addr, "shop/mirror:1.2.3").as_deref(),
+        Some(image.digest.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_multi_platform_index_is_pushed_whole() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    demo_app(&src, "4.0.0");
+    let image = NativeBuilder::new()
+        .build(
+            &BuildSpec::new(&src, dir.path().join("layout")).with_platforms(vec![
+                "linux/amd64".parse().unwrap(),
+                "linux/arm64".parse().unwrap(),
+            ]),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap();
+    client(&registry.addr)
+        .push(&image, "shop/multi", &tags(&["4.0.0"]), &ScanContext::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        skopeo_digest(&registry.addr, "shop/multi:4.0.0").as_deref(),
+        Some(image.digest.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_unauthorized_naming_the_host() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let image = build("1.0.0", dir.path()).await;
+    let r = DistributionRegistry::new(&registry.addr)
+        .unwrap()
+        .with_credentials(Credentials::basic(USER, Secret::new("wrong-password-123")));
+    let err = r
+        .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
+    assert!(err.is_unauthorized());
+    let text = format!("{err} {err:?}");
+    assert!(text.contains(&registry.addr), "{text}");
+    assert!(!text.contains("wrong-password-123"), "{text}");
+    let anonymous = DistributionRegistry::new(&registry.addr).unwrap();
+    let err = anonymous.list_tags("shop/app").await.unwrap_err();
+    assert!(err.is_unauthorized(), "{err}");
+}
+
+#[tokio::test]
+async fn credentials_come_from_a_docker_config() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"auths":{{"http://{}":{{"auth":"{auth}"}}}}}}"#,
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let image = build("1.0.0", dir.path()).await;
+    let r = DistributionRegistry::new(&registry.addr)
+        .unwrap()
+        .with_docker_config(&config)
+        .unwrap();
+    r.push(&image, "shop/cfg", &tags(&["1.0.0"]), &ScanContext::new())
+        .await
+        .unwrap();
+    assert_eq!(skopeo_tags(&registry.addr, "shop/cfg"), tags(&["1.0.0"]));
+}
+
+#[tokio::test]
+async fn tags_are_listed_across_pages() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let image = build("1.0.0", dir.path()).await;
+    let all = tags(&["a", "b", "c", "d", "e"]);
+    let r = client(&registry.addr).with_page_size(2);
+    r.push(&image, "shop/paged", &all, &ScanContext::new())
+        .await
+        .unwrap();
+    assert_eq!(r.list_tags("shop/paged").await.unwrap(), all);
+    assert!(r.list_tags("shop/none").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_pushes_to_one_repository_both_land() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = build("5.0.0", dir.path()).await;
+    let b = build("5.0.1", dir.path()).await;
+    let r = client(&registry.addr);
+    let (ta, tb, ctx) = (tags(&["5.0.0"]), tags(&["5.0.1"]), ScanContext::new());
+    let (x, y) = tokio::join!(
+        r.push(&a, "shop/race", &ta, &ctx),
+        r.push(&b, "shop/race", &tb, &ctx),
+    );
+    x.unwrap();
+    y.unwrap();
+    assert_eq!(
+        skopeo_digest(&registry.addr, "shop/race:5.0.0").as_deref(),
+        Some(a.digest.as_str())
+    );
+    assert_eq!(
+        skopeo_digest(&registry.addr, "shop/race:5.0.1").as_deref(),
+        Some(b.digest.as_str())
+    );
+}
+
+/// Called once, when the upload passes the threshold.
+type Hook = Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>;
+
+/// Forwards loopback connections to `target`, counting the bytes clients
+/// send; calls `on_threshold` once when they pass `threshold`.
+fn proxy(target: String, threshold: u64, on_threshold: Hook) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let sent = Arc::new(AtomicU64::new(0));
+    let fired = Arc::new(AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { break };
+            let Ok(server) = TcpStream::connect(&target) else {
+                continue;
+            };
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_read, mut c_write) = (server, client);
+            let (sent, fired, hook) = (sent.clone(), fired.clone(), on_threshold.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                loop {
+                    let n = match c_read.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let total = sent.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
+                    if total > threshold && !fired.swap(true, Ordering::SeqCst) {
+                        if let Some(f) = hook.lock().unwrap().take() {
+                            f();
+                        }
+                    }
+                    if s_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = s_write.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_read, &mut c_write);
+                let _ = c_write.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_registry_stopped_mid_push_leaves_no_tag() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let registry = Arc::new(Mutex::new(registry));
+    let dir = tempfile::tempdir().unwrap();
+    // 8 MiB of incompressible data in a second layer.
+    let src = dir.path().join("big");
+    std::fs::create_dir_all(&src).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let data: Vec<u8> = (0..8 * 1024 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(src.join("blob.bin"), &data).unwrap();
+    let image = NativeBuilder::new()
+        .build(
+            &BuildSpec::new(&src, dir.path().join("layout"))
+                .with_layer(LayerSpec::copy("blob.bin", "/data/blob.bin")),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap();
+    let addr = registry.lock().unwrap().addr.clone();
+    let stopper = registry.clone();
+    let hook: Hook = Arc::new(Mutex::new(Some(Box::new(move || {
+        stopper.lock().unwrap().stop()
+    }))));
+    let via = proxy(addr.clone(), 2 * 1024 * 1024, hook);
+    let err = client(&via)
+        .push(
+            &image,
+            "shop/partial",
+            &tags(&["1.0.0", "latest"]),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Registry { .. }), "{err:?}");
+    assert!(err.to_string().contains(&via), "{err}");
+    registry.lock().unwrap().restart();
+    let direct = client(&addr);
+    assert_eq!(direct.resolve("shop/partial", "1.0.0").await.unwrap(), None);
+    assert_eq!(
+        direct.resolve("shop/partial", "latest").await.unwrap(),
+        None
+    );
+    assert_eq!(skopeo_digest(&addr, "shop/partial:latest"), None);
+    // Once the registry is back, the same push completes.
+    direct
+        .push(
+            &image,
+            "shop/partial",
+            &tags(&["1.0.0", "latest"]),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        skopeo_digest(&addr, "shop/partial:latest").as_deref(),
+        Some(image.digest.as_str())
+    );
+}

@@ -1,0 +1,59 @@
+//! The on-disk layout registry: conformance, and the result is an OCI
+//! layout skopeo reads.
+
+use paragon_core::conformance;
+use paragon_core::image::{BuildSpec, Builder, Registry};
+use paragon_core::ScanContext;
+use paragon_registry::{LayoutRegistry, NativeBuilder};
+
+use crate::support::{demo_app, tool};
+
+#[tokio::test]
+async fn layout_registry_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = LayoutRegistry::new(dir.path().join("registry"));
+    conformance::registry::all(&registry, dir.path(), "paragon/conformance").await;
+}
+
+#[tokio::test]
+async fn layout_registry_images_are_readable_by_skopeo() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    demo_app(&src, "1.0.0");
+    let image = NativeBuilder::new()
+        .build(
+            &BuildSpec::new(&src, dir.path().join("build")),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap();
+    let registry = LayoutRegistry::new(dir.path().join("registry"));
+    let tags = vec!["1.0.0".to_string(), "latest".to_string()];
+    let pushed = registry
+        .push(&image, "shop/app", &tags, &ScanContext::new())
+        .await
+        .unwrap();
+    assert_eq!(pushed.uploaded, 3, "config, layer, manifest");
+    let again = registry
+        .push(&image, "shop/app", &tags, &ScanContext::new())
+        .await
+        .unwrap();
+    assert_eq!(again.uploaded, 0);
+    let found = registry.image("shop/app", "latest").unwrap();
+    assert_eq!(found.digest, image.digest);
+    let Some(skopeo) = tool("skopeo") else {
+        eprintln!("skipped the skopeo check: not installed");
+        return;
+    };
+    let out = std::process::Command::new(skopeo)
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:shop/app:1.0.0", registry.root().display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(paragon_core::Digest::of(&out.stdout), image.digest);
+}

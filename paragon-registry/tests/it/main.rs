@@ -1,0 +1,9 @@
+//! Integration tests of paragon-registry, against real parts: the CNCF
+//! distribution registry (`docker-registry`), skopeo, buildah; Harbor's
+//! REST API against a local server answering as its swagger documents.
+
+mod builders;
+mod distribution;
+mod harbor;
+mod layout;
+mod support;

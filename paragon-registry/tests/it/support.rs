@@ -1,0 +1,183 @@
+//! Starting a real registry; locating tools; the skip rule.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// True when `PARAGON_REQUIRE_TOOLS=1`: a missing tool fails the test.
+pub(crate) fn required() -> bool {
+    std::env::var("PARAGON_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+}
+
+/// Skips (returns `None` after a message) or, when required, fails.
+pub(crate) fn skip<T>(what: &str) -> Option<T> {
+    if required() {
+        panic!("{what} (PARAGON_REQUIRE_TOOLS=1, so this is a failure)");
+    }
+    eprintln!("skipped: {what}");
+    None
+}
+
+/// A tool on `PATH`.
+pub(crate) fn tool(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub(crate) const USER: &str = "paragon";
+pub(crate) const PASSWORD: &str = "correct-horse-battery";
+
+/// A `docker-registry serve` process with htpasswd auth on a free loopback
+/// port, storing under a temporary directory; stopped when dropped.
+pub(crate) struct TestRegistry {
+    child: Option<Child>,
+    pub(crate) addr: String,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRegistry {
+    pub(crate) fn start() -> Option<TestRegistry> {
+        let Some(bin) = tool("docker-registry") else {
+            return skip("docker-registry not installed (apt-get install docker-registry)");
+        };
+        let Some(htpasswd) = tool("htpasswd") else {
+            return skip("htpasswd not installed (apt-get install apache2-utils)");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(htpasswd)
+            .args(["-Bbn", USER, PASSWORD])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: paragon\n    path: {}\n",
+                dir.path().join("data").display(),
+                dir.path().join("htpasswd").display()
+            ),
+        )
+        .unwrap();
+        let mut r = TestRegistry {
+            child: None,
+            addr,
+            config,
+            _dir: dir,
+        };
+        r.spawn(&bin);
+        Some(r)
+    }
+
+    fn spawn(&mut self, bin: &Path) {
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&self.addr).is_err() {
+            assert!(Instant::now() < deadline, "the registry did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the registry (its storage stays).
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port and storage.
+    pub(crate) fn restart(&mut self) {
+        self.stop();
+        self.spawn(&tool("docker-registry").unwrap());
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `skopeo inspect` of `addr/repo:tag`: the manifest digest, or `None`
+/// when skopeo says the tag is not there.
+pub(crate) fn skopeo_digest(addr: &str, reference: &str) -> Option<String> {
+    let skopeo = tool("skopeo").expect("skopeo");
+    let out = Command::new(skopeo)
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("--creds={USER}:{PASSWORD}"))
+        .arg(format!("docker://{addr}/{reference}"))
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    // --raw prints the manifest exactly as stored: its digest is the sha256.
+    Some(paragon_core::oci::Digest::of(&out.stdout).to_string())
+}
+
+/// `skopeo list-tags`: the tags of `addr/repo`.
+pub(crate) fn skopeo_tags(addr: &str, repo: &str) -> Vec<String> {
+    let skopeo = tool("skopeo").expect("skopeo");
+    let out = Command::new(skopeo)
+        .args(["list-tags", "--tls-verify=false"])
+        .arg(format!("--creds={USER}:{PASSWORD}"))
+        .arg(format!("docker://{addr}/{repo}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo list-tags failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut tags: Vec<String> = v["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    tags.sort();
+    tags
+}
+
+/// Writes a small app into `dir`.
+pub(crate) fn demo_app(dir: &Path, version: &str) {
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::write(
+        dir.join("bin/server"),
+        format!("#!/bin/sh\necho {version}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("config.toml"), "port = 8080\n").unwrap();
+    std::os::unix::fs::symlink("bin/server", dir.join("start")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.join("bin/server"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+}
