@@ -386,24 +386,18 @@ impl DistributionRegistry {
         let mut attempt = 1;
         loop {
             if ctx.cancel.is_cancelled() {
-                return Err(Error::Cancelled {
-                    tool: format!("registry {}", self.host),
-                });
+                return Err(self.cancelled());
             }
             let result = tokio::select! {
                 r = op() => r,
-                _ = ctx.cancel.cancelled() => return Err(Error::Cancelled {
-                    tool: format!("registry {}", self.host),
-                }),
+                _ = ctx.cancel.cancelled() => return Err(self.cancelled()),
             };
             match result {
                 Err(e) if e.is_retryable() && attempt < self.retry.attempts => {
                     tracing::warn!(registry = %self.host, %operation, attempt, error = %e, "retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
-                        _ = ctx.cancel.cancelled() => return Err(Error::Cancelled {
-                            tool: format!("registry {}", self.host),
-                        }),
+                        _ = ctx.cancel.cancelled() => return Err(self.cancelled()),
                     }
                     wait = (wait * 2).min(self.retry.max);
                     attempt += 1;
@@ -628,18 +622,41 @@ impl DistributionRegistry {
             .unwrap_or_else(|| MEDIA_TYPE_MANIFEST.to_owned());
         self.put_manifest(&self.reference(repository, tag), &body, &media_type, ctx)
             .await?;
-        match self.head_manifest(repository, tag).await? {
-            Some(d) if d == *digest => Ok(()),
-            held => Err(Error::Registry {
-                host: self.host.clone(),
-                operation: format!("verify {repository}:{tag}"),
-                status: None,
-                message: format!(
-                    "the registry holds {} under the tag, not {digest}",
-                    held.map_or("nothing".into(), |d| d.to_string())
-                ),
-                retryable: false,
-            }),
+        self.verify_tag(repository, tag, digest, ctx).await
+    }
+
+    /// Checks that `tag` resolves to `digest` in `repository`.
+    async fn verify_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+        ctx: &ScanContext,
+    ) -> Result<()> {
+        let held = self
+            .retrying(&format!("resolve {repository}:{tag}"), ctx, || {
+                self.head_manifest(repository, tag)
+            })
+            .await?;
+        if held.as_ref() == Some(digest) {
+            return Ok(());
+        }
+        Err(Error::Registry {
+            host: self.host.clone(),
+            operation: format!("verify {repository}:{tag}"),
+            status: None,
+            message: format!(
+                "the registry holds {} under the tag, not the pushed {digest}",
+                held.map_or("nothing".into(), |d| d.to_string())
+            ),
+            retryable: false,
+        })
+    }
+
+    /// The error of a cancelled operation.
+    fn cancelled(&self) -> Error {
+        Error::Cancelled {
+            tool: format!("registry {}", self.host),
         }
     }
 
@@ -750,9 +767,7 @@ impl Registry for DistributionRegistry {
             validate_tag(t)?;
         }
         if ctx.cancel.is_cancelled() {
-            return Err(Error::Cancelled {
-                tool: format!("registry {}", self.host),
-            });
+            return Err(self.cancelled());
         }
         let span =
             tracing::info_span!("push", registry = %self.host, %repository, digest = %image.digest);
@@ -805,24 +820,7 @@ impl Registry for DistributionRegistry {
             .await?;
         }
         for t in tags {
-            let held = self
-                .retrying(&format!("resolve {repository}:{t}"), ctx, || {
-                    self.head_manifest(repository, t)
-                })
-                .await?;
-            if held.as_ref() != Some(&image.digest) {
-                return Err(Error::Registry {
-                    host: self.host.clone(),
-                    operation: format!("verify {repository}:{t}"),
-                    status: None,
-                    message: format!(
-                        "the registry holds {} under the tag, not the pushed {}",
-                        held.map_or("nothing".into(), |d| d.to_string()),
-                        image.digest
-                    ),
-                    retryable: false,
-                });
-            }
+            self.verify_tag(repository, t, &image.digest, ctx).await?;
         }
         tracing::info!(tags = ?tags, uploaded = pushed.uploaded, skipped = pushed.skipped, "pushed");
         Ok(pushed)
