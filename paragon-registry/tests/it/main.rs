@@ -2,6 +2,7 @@
 //! distribution registry (`docker-registry`), skopeo, buildah; Harbor's
 //! REST API against a local server answering as its swagger documents.
 
+mod auth;
 mod builders;
 mod distribution;
 mod harbor;

@@ -38,6 +38,8 @@ pub(crate) fn free_port() -> u16 {
 
 pub(crate) const USER: &str = "paragon";
 pub(crate) const PASSWORD: &str = "correct-horse-battery";
+pub(crate) const TOKEN_SERVICE: &str = "paragon-registry";
+pub(crate) const TOKEN_ISSUER: &str = "paragon-token-service";
 
 /// A `docker-registry serve` process with htpasswd auth on a free loopback
 /// port, storing under a temporary directory; stopped when dropped.
@@ -49,7 +51,32 @@ pub(crate) struct TestRegistry {
 }
 
 impl TestRegistry {
+    /// A registry with htpasswd (basic) auth.
     pub(crate) fn start() -> Option<TestRegistry> {
+        TestRegistry::start_with(|dir| {
+            format!(
+                "auth:\n  htpasswd:\n    realm: paragon\n    path: {}\n",
+                dir.join("htpasswd").display()
+            )
+        })
+    }
+
+    /// A registry with token auth: it sends clients to `realm` for a token
+    /// and accepts tokens signed by the key of the PEM certificate `cert`
+    /// (see [`TokenService`]).
+    pub(crate) fn start_with_token(realm: &str, cert: &Path) -> Option<TestRegistry> {
+        let (realm, cert) = (realm.to_owned(), cert.to_owned());
+        TestRegistry::start_with(move |_| {
+            format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                cert.display()
+            )
+        })
+    }
+
+    /// A registry on a free port with the `auth:` section `auth` returns
+    /// for its directory (which holds an `htpasswd` file for the test user).
+    fn start_with(auth: impl FnOnce(&Path) -> String) -> Option<TestRegistry> {
         let Some(bin) = tool("docker-registry") else {
             return skip("docker-registry not installed (apt-get install docker-registry)");
         };
@@ -69,9 +96,9 @@ impl TestRegistry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: paragon\n    path: {}\n",
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{}",
                 dir.path().join("data").display(),
-                dir.path().join("htpasswd").display()
+                auth(dir.path())
             ),
         )
         .unwrap();

@@ -1,0 +1,444 @@
+//! The bearer-token flow against the real registry configured for token
+//! auth (a local token service signs the tokens the registry verifies),
+//! and the retry rules against a proxy that answers scripted statuses
+//! before it forwards to the real registry.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use paragon_core::image::{BuildSpec, Builder, BuiltImage, Registry};
+use paragon_core::{Error, ScanContext, Secret};
+use paragon_registry::{Credentials, DistributionRegistry, NativeBuilder, RetryPolicy};
+
+use crate::support::{
+    demo_app, skopeo_digest, skopeo_tags, TestRegistry, PASSWORD, TOKEN_ISSUER, TOKEN_SERVICE, USER,
+};
+
+fn retry() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 3,
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(100),
+    }
+}
+
+fn client(addr: &str, password: &str) -> DistributionRegistry {
+    DistributionRegistry::new(addr)
+        .unwrap()
+        .with_credentials(Credentials::basic(USER, Secret::new(password)))
+        .with_retry(retry())
+}
+
+async fn build(dir: &Path) -> BuiltImage {
+    let src = dir.join("src");
+    demo_app(&src, "1.0.0");
+    NativeBuilder::new()
+        .build(
+            &BuildSpec::new(&src, dir.join("layout")),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap()
+}
+
+fn tags(t: &[&str]) -> Vec<String> {
+    t.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// A token service as the distribution token spec describes it: `GET
+/// /token?service=…&scope=repository:NAME:ACTIONS` with basic credentials
+/// answers `{"token": JWT}`, the JWT signed with an ES256 key whose
+/// self-signed certificate the registry trusts (sent in `x5c`).
+struct TokenService {
+    realm: String,
+    cert_pem: tempfile::NamedTempFile,
+    issued: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Clone)]
+struct Signer {
+    key: Arc<jsonwebtoken::EncodingKey>,
+    x5c: String,
+    issued: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(serde::Serialize)]
+struct Access {
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    actions: Vec<String>,
+}
+
+#[derive(serde::Serialize)]
+struct Claims {
+    iss: &'static str,
+    sub: &'static str,
+    aud: &'static str,
+    exp: u64,
+    nbf: u64,
+    iat: u64,
+    jti: String,
+    access: Vec<Access>,
+}
+
+async fn token(
+    State(signer): State<Signer>,
+    Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    );
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("content-type", "application/json")],
+            r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+        )
+            .into_response();
+    }
+    let service = params.iter().find(|(k, _)| k == "service");
+    assert_eq!(service.map(|(_, v)| v.as_str()), Some(TOKEN_SERVICE));
+    let access: Vec<Access> = params
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split(' ').map(str::to_owned).collect::<Vec<_>>())
+        .filter_map(|scope| {
+            let mut parts = scope.splitn(3, ':');
+            let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+            Some(Access {
+                kind: kind.to_owned(),
+                name: name.to_owned(),
+                actions: actions.split(',').map(str::to_owned).collect(),
+            })
+        })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut issued = signer.issued.lock().unwrap();
+    let claims = Claims {
+        iss: TOKEN_ISSUER,
+        sub: USER,
+        aud: TOKEN_SERVICE,
+        exp: now + 300,
+        nbf: now - 10,
+        iat: now,
+        jti: format!("token-{}", issued.len()),
+        access,
+    };
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.x5c = Some(vec![signer.x5c.clone()]);
+    let jwt = jsonwebtoken::encode(&header, &claims, &signer.key).unwrap();
+    issued.push(
+        params
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    axum::Json(serde_json::json!({ "token": jwt, "expires_in": 300 })).into_response()
+}
+
+impl TokenService {
+    async fn start() -> TokenService {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["paragon-token-service".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let mut cert_pem = tempfile::NamedTempFile::new().unwrap();
+        cert_pem.write_all(cert.pem().as_bytes()).unwrap();
+        let issued = Arc::new(Mutex::new(Vec::new()));
+        let signer = Signer {
+            key: Arc::new(
+                jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap(),
+            ),
+            x5c: base64::engine::general_purpose::STANDARD.encode(cert.der()),
+            issued: issued.clone(),
+        };
+        let app = axum::Router::new()
+            .route("/token", axum::routing::get(token))
+            .with_state(signer);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let realm = format!("http://{}/token", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        TokenService {
+            realm,
+            cert_pem,
+            issued,
+        }
+    }
+}
+
+// Multi-threaded: skopeo blocks one worker while the token service answers
+// it on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_token_flow_pushes_resolves_and_lists() {
+    let service = TokenService::start().await;
+    let Some(registry) = TestRegistry::start_with_token(&service.realm, service.cert_pem.path())
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let image = build(dir.path()).await;
+    let r = client(&registry.addr, PASSWORD);
+    let pushed = r
+        .push(
+            &image,
+            "shop/app",
+            &tags(&["1.0.0", "latest"]),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pushed.digest, image.digest);
+    assert_eq!(
+        r.resolve("shop/app", "latest").await.unwrap(),
+        Some(image.digest.clone())
+    );
+    assert_eq!(
+        r.list_tags("shop/app").await.unwrap(),
+        tags(&["1.0.0", "latest"])
+    );
+    // The registry accepted only tokens from the service, scoped to the
+    // repository.
+    let issued = service.issued.lock().unwrap().clone();
+    assert!(!issued.is_empty());
+    assert!(
+        issued
+            .iter()
+            .any(|s| s.contains("repository:shop/app:") && s.contains("push")),
+        "{issued:?}"
+    );
+    // skopeo does its own token flow and sees the same digest.
+    assert_eq!(
+        skopeo_digest(&registry.addr, "shop/app:1.0.0").as_deref(),
+        Some(image.digest.as_str())
+    );
+    assert_eq!(
+        skopeo_tags(&registry.addr, "shop/app"),
+        tags(&["1.0.0", "latest"])
+    );
+}
+
+#[tokio::test]
+async fn a_token_service_refusing_the_password_is_unauthorized() {
+    let service = TokenService::start().await;
+    let Some(registry) = TestRegistry::start_with_token(&service.realm, service.cert_pem.path())
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let image = build(dir.path()).await;
+    let wrong = "not-the-password";
+    let err = client(&registry.addr, wrong)
+        .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_unauthorized(), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&registry.addr), "{text}");
+    assert!(!text.contains(wrong) && !format!("{err:?}").contains(wrong));
+    assert!(service.issued.lock().unwrap().is_empty());
+}
+
+/// A proxy that answers the first connections with the scripted statuses
+/// (one request each, then the connection closes) and forwards every later
+/// connection to `target`. Returns its address and the numbers of scripted
+/// answers given and connections forwarded.
+fn scripted_proxy(
+    target: String,
+    script: Vec<u16>,
+) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (answered, forwarded) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (a, f) = (answered.clone(), forwarded.clone());
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { break };
+            let n = a.load(Ordering::SeqCst);
+            if let Some(status) = script.get(n) {
+                // Read the request head, then answer and close.
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match client.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => head.extend_from_slice(&buf[..k]),
+                    }
+                }
+                let reason = match status {
+                    429 => "Too Many Requests",
+                    503 => "Service Unavailable",
+                    403 => "Forbidden",
+                    404 => "Not Found",
+                    _ => "Scripted",
+                };
+                let extra = if *status == 429 {
+                    "Retry-After: 0\r\n"
+                } else {
+                    ""
+                };
+                let _ = write!(
+                    client,
+                    "HTTP/1.1 {status} {reason}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = client.shutdown(std::net::Shutdown::Both);
+                a.fetch_add(1, Ordering::SeqCst);
+                continue;
+            }
+            let Ok(server) = TcpStream::connect(&target) else {
+                continue;
+            };
+            f.fetch_add(1, Ordering::SeqCst);
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c_read, &mut s_write);
+                let _ = s_write.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_read, &mut c_write);
+                let _ = c_write.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    (addr, answered, forwarded)
+}
+
+/// A real registry, an image built for it, and a scripted proxy in front.
+struct Scripted {
+    registry: TestRegistry,
+    image: BuiltImage,
+    via: String,
+    answered: Arc<AtomicUsize>,
+    forwarded: Arc<AtomicUsize>,
+    _dir: tempfile::TempDir,
+}
+
+impl Scripted {
+    async fn start(script: Vec<u16>) -> Option<Scripted> {
+        let registry = TestRegistry::start()?;
+        let dir = tempfile::tempdir().unwrap();
+        let image = build(dir.path()).await;
+        let (via, answered, forwarded) = scripted_proxy(registry.addr.clone(), script);
+        Some(Scripted {
+            registry,
+            image,
+            via,
+            answered,
+            forwarded,
+            _dir: dir,
+        })
+    }
+
+    /// Pushes the image as `repository:1.0.0` through the proxy.
+    async fn push(&self, repository: &str) -> paragon_core::Result<()> {
+        client(&self.via, PASSWORD)
+            .push(
+                &self.image,
+                repository,
+                &tags(&["1.0.0"]),
+                &ScanContext::new(),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// (scripted answers given, connections forwarded)
+    fn counts(&self) -> (usize, usize) {
+        (
+            self.answered.load(Ordering::SeqCst),
+            self.forwarded.load(Ordering::SeqCst),
+        )
+    }
+
+    /// What skopeo, asking the registry directly, finds at `reference`.
+    fn seen(&self, reference: &str) -> Option<String> {
+        skopeo_digest(&self.registry.addr, reference)
+    }
+}
+
+#[tokio::test]
+async fn answers_503_and_429_are_retried_until_the_push_lands() {
+    let Some(s) = Scripted::start(vec![503, 429]).await else {
+        return;
+    };
+    s.push("shop/retried").await.unwrap();
+    let (answered, forwarded) = s.counts();
+    assert_eq!(answered, 2);
+    assert!(forwarded >= 1);
+    assert_eq!(
+        s.seen("shop/retried:1.0.0").as_deref(),
+        Some(s.image.digest.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_503_that_lasts_gives_up_after_the_attempts() {
+    let Some(s) = Scripted::start(vec![503; 10]).await else {
+        return;
+    };
+    let err = s.push("shop/down").await.unwrap_err();
+    match &err {
+        Error::Registry {
+            status, retryable, ..
+        } => {
+            assert_eq!(*status, Some(503));
+            assert!(*retryable);
+        }
+        other => panic!("expected a registry error, got {other:?}"),
+    }
+    assert!(err.to_string().contains(&s.via), "{err}");
+    // Three attempts (the policy), no more.
+    assert_eq!(s.counts(), (3, 0));
+    assert_eq!(s.seen("shop/down:1.0.0"), None);
+}
+
+#[tokio::test]
+async fn a_403_is_not_retried() {
+    // Were the 403 retried, the next attempt would be forwarded and land.
+    let Some(s) = Scripted::start(vec![403]).await else {
+        return;
+    };
+    let err = s.push("shop/denied").await.unwrap_err();
+    assert!(err.is_unauthorized(), "{err:?}");
+    assert!(!err.is_retryable());
+    assert_eq!(s.counts(), (1, 0));
+    assert_eq!(s.seen("shop/denied:1.0.0"), None);
+}
+
+#[tokio::test]
+async fn a_404_is_an_answer_not_a_retry() {
+    let Some(s) = Scripted::start(vec![404]).await else {
+        return;
+    };
+    client(&s.registry.addr, PASSWORD)
+        .push(&s.image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
+        .await
+        .unwrap();
+    // The tag exists: were the scripted 404 retried, the next attempt would
+    // be forwarded and find it.
+    let r = client(&s.via, PASSWORD);
+    assert_eq!(r.resolve("shop/app", "1.0.0").await.unwrap(), None);
+    assert_eq!(s.counts(), (1, 0));
+    assert_eq!(
+        r.resolve("shop/app", "1.0.0").await.unwrap(),
+        Some(s.image.digest.clone())
+    );
+}
