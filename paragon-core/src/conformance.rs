@@ -333,3 +333,159 @@ pub mod registry {
         deletes_tags(r, scratch, &format!("{repository}/delete")).await;
     }
 }
+
+/// The [`GitOpsTarget`](crate::gitops::GitOpsTarget) contract. The target
+/// must have at least two environments and start with none of them running
+/// `application`'s image.
+pub mod gitops {
+    use crate::error::Error;
+    use crate::gitops::{Deployment, GitOpsTarget, GitOpsTargetExt, Release};
+    use crate::oci::Digest;
+    use crate::scanner::ScanContext;
+
+    const REPOSITORY: &str = "registry.example/conformance/app";
+
+    fn envs(t: &dyn GitOpsTarget) -> (String, String) {
+        let e = t.environments();
+        assert!(
+            e.len() >= 2,
+            "{}: needs two environments, has {e:?}",
+            t.name()
+        );
+        (e[0].clone(), e[1].clone())
+    }
+
+    fn digest(seed: &str) -> Digest {
+        Digest::of(seed.as_bytes())
+    }
+
+    /// The name is non-empty and lower-case; the location is non-empty.
+    pub async fn names_itself(t: &dyn GitOpsTarget) {
+        assert!(!t.name().is_empty(), "{t:?}: empty name");
+        assert_eq!(t.name(), t.name().to_lowercase(), "{t:?}: upper-case name");
+        assert!(!t.location().is_empty(), "{}: empty location", t.name());
+    }
+
+    /// A deploy is read back by `current`; the change names the previous
+    /// image; deploying the same release again commits nothing; a tag that
+    /// looks like a number stays a string.
+    pub async fn deploys_and_reads_back(t: &dyn GitOpsTarget, application: &str) {
+        let name = t.name().to_owned();
+        let ctx = ScanContext::new();
+        let (env, _) = envs(t);
+        let first = Release::new(application, &env, REPOSITORY, "1.20")
+            .with_digest(digest("conformance-1"));
+        let d = t
+            .deploy(&first, &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: deploy failed: {e}"));
+        let change = d
+            .change()
+            .unwrap_or_else(|| panic!("{name}: the first deploy changed nothing"))
+            .clone();
+        assert_eq!(change.environment, env, "{name}");
+        assert_eq!(change.current, first.deployed(), "{name}");
+        assert!(!change.commit.is_empty(), "{name}: empty commit id");
+        let now = t.current(&env, &ctx).await.unwrap();
+        assert_eq!(now, Some(first.deployed()), "{name}: current after deploy");
+
+        let again = t.deploy(&first, &ctx).await.unwrap();
+        match again {
+            Deployment::Unchanged { commit, .. } => {
+                assert_eq!(commit, change.commit, "{name}: the branch moved")
+            }
+            Deployment::Changed(c) => panic!("{name}: the same release committed {}", c.commit),
+        }
+
+        let second = Release::new(application, &env, REPOSITORY, "1.21.0")
+            .with_digest(digest("conformance-2"));
+        let d = t.deploy(&second, &ctx).await.unwrap();
+        let c = d.change().expect("a new tag is a change");
+        assert_eq!(c.previous, Some(first.deployed()), "{name}: previous");
+        assert_eq!(
+            t.current(&env, &ctx).await.unwrap(),
+            Some(second.deployed())
+        );
+    }
+
+    /// `promote` carries the repository, tag and digest of one environment
+    /// to the next.
+    pub async fn promotes_exactly(t: &dyn GitOpsTarget, application: &str) {
+        let name = t.name().to_owned();
+        let ctx = ScanContext::new();
+        let (from, to) = envs(t);
+        let release = Release::new(application, &from, REPOSITORY, "2.0.0")
+            .with_digest(digest("conformance-promote"));
+        t.deploy(&release, &ctx).await.unwrap();
+        let d = t
+            .promote(application, &from, &to, &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: promote failed: {e}"));
+        assert!(d.change().is_some(), "{name}: promotion changed nothing");
+        assert_eq!(
+            t.current(&to, &ctx).await.unwrap(),
+            t.current(&from, &ctx).await.unwrap(),
+            "{name}: {to} does not run what {from} runs"
+        );
+    }
+
+    /// A rollback commits on top and restores the previous image.
+    pub async fn rolls_back(t: &dyn GitOpsTarget, application: &str) {
+        let name = t.name().to_owned();
+        let ctx = ScanContext::new();
+        let (env, _) = envs(t);
+        let before = Release::new(application, &env, REPOSITORY, "3.0.0")
+            .with_digest(digest("conformance-before"));
+        t.deploy(&before, &ctx).await.unwrap();
+        let bad = Release::new(application, &env, REPOSITORY, "3.0.1")
+            .with_digest(digest("conformance-bad"));
+        let d = t.deploy(&bad, &ctx).await.unwrap();
+        let change = d.change().expect("a new tag is a change").clone();
+        let r = t
+            .rollback(&change, &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: rollback failed: {e}"));
+        let revert = r.change().expect("a rollback commits");
+        assert_ne!(revert.commit, change.commit, "{name}: no new commit");
+        assert_eq!(
+            t.current(&env, &ctx).await.unwrap(),
+            Some(before.deployed()),
+            "{name}: the previous image is not back"
+        );
+    }
+
+    /// Unknown environments and invalid tags are typed errors.
+    pub async fn rejects_bad_releases(t: &dyn GitOpsTarget, application: &str) {
+        let name = t.name().to_owned();
+        let ctx = ScanContext::new();
+        let (env, _) = envs(t);
+        let unknown = Release::new(application, "no-such-env", REPOSITORY, "1.0.0");
+        match t.deploy(&unknown, &ctx).await {
+            Err(Error::UnknownEnvironment { environment, .. }) => {
+                assert_eq!(environment, "no-such-env", "{name}")
+            }
+            other => panic!("{name}: an unknown environment gave {other:?}"),
+        }
+        assert!(
+            matches!(
+                t.current("no-such-env", &ctx).await,
+                Err(Error::UnknownEnvironment { .. })
+            ),
+            "{name}: current of an unknown environment"
+        );
+        let bad = Release::new(application, &env, REPOSITORY, "bad tag: yes");
+        assert!(
+            matches!(t.deploy(&bad, &ctx).await, Err(Error::InvalidConfig { .. })),
+            "{name}: an invalid tag was accepted"
+        );
+    }
+
+    /// Every check.
+    pub async fn all(t: &dyn GitOpsTarget, application: &str) {
+        names_itself(t).await;
+        rejects_bad_releases(t, application).await;
+        deploys_and_reads_back(t, application).await;
+        promotes_exactly(t, application).await;
+        rolls_back(t, application).await;
+    }
+}

@@ -176,6 +176,60 @@ pub enum Error {
         /// The operation.
         operation: String,
     },
+    /// A YAML file could not be parsed.
+    #[error("invalid YAML in `{}` at line {line}, column {column}: {message}", file.display())]
+    Yaml {
+        /// The file (relative to its repository where there is one).
+        file: std::path::PathBuf,
+        /// The line (1-based).
+        line: usize,
+        /// The column (1-based).
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A path in a YAML file cannot be read or set.
+    #[error("`{}`: cannot {operation} `{path}`: {message}", file.display())]
+    YamlPath {
+        /// The file.
+        file: std::path::PathBuf,
+        /// The path (`image.tag`, `a.b[0].c`).
+        path: String,
+        /// `set` or `read`.
+        operation: &'static str,
+        /// Why (naming the nearest existing path when the path is missing).
+        message: String,
+    },
+    /// A git operation failed.
+    #[error("git {operation} on {remote} failed{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Git {
+        /// The remote, without credentials.
+        remote: String,
+        /// What was being done (`clone`, `push main`, `revert 1a2b3c`).
+        operation: String,
+        /// What git said (the tail of its stderr, redacted).
+        message: String,
+    },
+    /// A push kept being rejected because others pushed first.
+    #[error("git push to {remote} ({branch}) was rejected {attempts} times because the branch moved; giving up")]
+    Conflict {
+        /// The remote, without credentials.
+        remote: String,
+        /// The branch.
+        branch: String,
+        /// How many pushes were tried.
+        attempts: u32,
+    },
+    /// An environment a GitOps target does not know.
+    #[error("{target} has no environment `{environment}` (it has: {})", known.join(", "))]
+    UnknownEnvironment {
+        /// The target.
+        target: String,
+        /// The environment asked for.
+        environment: String,
+        /// The environments it has.
+        known: Vec<String>,
+    },
     /// A report could not be exported.
     #[error("cannot export the report as {format}: {message}")]
     Export {
@@ -214,6 +268,7 @@ impl Error {
             Error::TimedOut { .. } => true,
             Error::Http { status, .. } => *status == 0 || *status == 429 || *status >= 500,
             Error::Registry { retryable, .. } => *retryable,
+            Error::Conflict { .. } => true,
             _ => false,
         }
     }

@@ -50,6 +50,7 @@ pub mod document;
 mod error;
 pub mod export;
 pub mod finding;
+pub mod gitops;
 pub mod identity;
 pub mod image;
 pub mod markdown;
@@ -67,6 +68,9 @@ pub use error::{Error, Result};
 pub use finding::{
     is_cve, normalize_cwe, Cvss, CvssVersion, Finding, FindingKind, Location, Package, Purl,
     Severity, Source,
+};
+pub use gitops::{
+    DeployChange, Deployed, Deployment, GitOpsTarget, GitOpsTargetExt, MemoryGitOps, Release,
 };
 pub use image::{BuildSpec, Builder, BuiltImage, MemoryRegistry, Pushed, Registry};
 pub use merge::Merger;

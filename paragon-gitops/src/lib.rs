@@ -1,7 +1,47 @@
-//! GitOps adapters for Paragon.
+//! GitOps adapters for Paragon: after a push, write the new image into the
+//! repository a GitOps controller (Argo CD, Flux) watches.
 //!
-//! This crate will hold the `GitOpsTarget` adapters (format-preserving Helm
-//! values and Kustomize edits with git write-back, Argo CD status). It
-//! currently exports nothing: the GitOps stage is not part of this release,
-//! and nothing here should be taken as implemented.
+//! - [`yaml`]: format-preserving YAML edits. A value is spliced into the
+//!   original bytes, so comments, blank lines, key order, quoting, anchors,
+//!   block scalars, other documents and CRLF endings stay as they were;
+//!   tags are always written as strings (`"1.20"`, never `1.2`).
+//! - [`GitOps`]: the [`GitOpsTarget`](paragon_core::GitOpsTarget) over a git
+//!   remote, editing [`HelmValues`] (values file per environment, optional
+//!   `Chart.yaml` `appVersion` and version bump) or a [`Kustomize`] overlay's
+//!   `images:` entry. Fetch, edit on the remote head, commit, push; a
+//!   rejected push is redone on the new head with backoff; no empty
+//!   commits; rollback by a revert commit; change-request branches
+//!   ([`WriteMode::ChangeRequest`], [`ChangeRequests`]).
+//! - [`argocd`] (feature `argocd`, on by default): an application's sync
+//!   and health status, triggering a sync, waiting until Synced and Healthy.
+//!
+//! Credentials ([`GitCredentials`]) reach git through the environment of
+//! each git process; they are never written into the repository, its
+//! config, commits, logs or errors.
+//!
+//! ```no_run
+//! # async fn demo() -> paragon_core::Result<()> {
+//! use paragon_core::gitops::{GitOpsTarget, GitOpsTargetExt, Release};
+//! use paragon_core::ScanContext;
+//! use paragon_gitops::{GitOps, HelmValues};
+//!
+//! let target = GitOps::new("/srv/git/deploy.git", HelmValues::new("charts/shop"));
+//! let ctx = ScanContext::new();
+//! let dev = Release::new("shop", "dev", "harbor.example/shop/app", "1.4.0");
+//! target.deploy(&dev, &ctx).await?;
+//! // Later: test gets exactly what dev runs.
+//! target.promote("shop", "dev", "test", &ctx).await?;
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
+
+#[cfg(feature = "argocd")]
+pub mod argocd;
+pub mod git;
+pub mod manifests;
+pub mod target;
+pub mod yaml;
+
+pub use git::GitCredentials;
+pub use manifests::{ChartBump, HelmValues, Kustomize, Manifests};
+pub use target::{ChangeRequest, ChangeRequests, GitOps, PushRetry, WriteMode, DEFAULT_MESSAGE};

@@ -1,6 +1,7 @@
 //! Integration tests of paragon-core's public API.
 
 mod export;
+mod gitops;
 mod image;
 mod merge;
 #[cfg(feature = "conformance")]

@@ -1,0 +1,277 @@
+//! Argo CD's REST API (feature `argocd`): an application's sync and health
+//! status, triggering a sync, waiting until it is Synced and Healthy.
+//!
+//! Requests: `GET /api/v1/applications/{name}` (with `refresh=normal` to
+//! make Argo CD look at git now) and `POST /api/v1/applications/{name}/sync`,
+//! with `Authorization: Bearer <token>` (an API token of a local account
+//! or a project role).
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use paragon_core::{Error, Result, ScanContext, Secret};
+use serde::Deserialize;
+
+/// What Argo CD says of an application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppStatus {
+    /// `Synced`, `OutOfSync` or `Unknown`.
+    pub sync: String,
+    /// `Healthy`, `Progressing`, `Degraded`, `Suspended`, `Missing` or
+    /// `Unknown`.
+    pub health: String,
+    /// The git revision it is synced to.
+    pub revision: Option<String>,
+    /// The phase of the last operation (`Running`, `Succeeded`, `Failed`,
+    /// `Error`, `Terminating`).
+    pub operation: Option<String>,
+    /// The last operation's message.
+    pub message: Option<String>,
+}
+
+impl AppStatus {
+    /// Synced and Healthy (at `revision`, when one is given).
+    pub fn is_ready(&self, revision: Option<&str>) -> bool {
+        self.sync == "Synced"
+            && self.health == "Healthy"
+            && revision.is_none_or(|r| self.revision.as_deref() == Some(r))
+    }
+}
+
+#[derive(Deserialize)]
+struct Application {
+    #[serde(default)]
+    status: Status,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Status {
+    #[serde(default)]
+    sync: Sync,
+    #[serde(default)]
+    health: Health,
+    operation_state: Option<OperationState>,
+}
+
+#[derive(Deserialize, Default)]
+struct Sync {
+    #[serde(default)]
+    status: Option<String>,
+    revision: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Health {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OperationState {
+    phase: Option<String>,
+    message: Option<String>,
+}
+
+/// A client of one Argo CD server.
+pub struct ArgoCd {
+    base: url::Url,
+    token: Secret,
+    http: reqwest::Client,
+    poll: Duration,
+}
+
+impl fmt::Debug for ArgoCd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArgoCd")
+            .field("base", &self.base.as_str())
+            .field("token", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
+impl ArgoCd {
+    /// A client of the server at `base` (`https://argocd.example`) with an
+    /// API token. Polls every 2 s while waiting.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `base` is not an http(s) URL.
+    pub fn new(base: &str, token: Secret) -> Result<ArgoCd> {
+        let bad = |m: String| Error::InvalidConfig {
+            component: "argocd".into(),
+            message: m,
+        };
+        let mut url = url::Url::parse(base).map_err(|e| bad(format!("`{base}`: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(bad(format!("`{base}` is not an http(s) URL")));
+        }
+        if !url.path().ends_with('/') {
+            let p = format!("{}/", url.path());
+            url.set_path(&p);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(ArgoCd {
+            base: url,
+            token,
+            http,
+            poll: Duration::from_secs(2),
+        })
+    }
+
+    /// How often to ask while waiting (default 2 s).
+    #[must_use]
+    pub fn with_poll_interval(mut self, every: Duration) -> ArgoCd {
+        self.poll = every;
+        self
+    }
+
+    fn url(&self, app: &str, suffix: &str) -> String {
+        let mut u = self.base.clone();
+        u.path_segments_mut()
+            .map(|mut s| {
+                s.pop_if_empty().extend(["api", "v1", "applications", app]);
+                if !suffix.is_empty() {
+                    s.push(suffix);
+                }
+            })
+            .ok();
+        u.to_string()
+    }
+
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        url: String,
+        body: Option<serde_json::Value>,
+    ) -> Result<Application> {
+        let host = self.base.host_str().unwrap_or_default().to_owned();
+        let mut req = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(self.token.expose())
+            .header("accept", "application/json");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let http_error = |status: u16, message: String| Error::Http {
+            service: "argocd".into(),
+            method: method.to_string(),
+            url: url.clone(),
+            status,
+            message: self.token.redact(&message),
+        };
+        let res = req.send().await.map_err(|e| http_error(0, e.to_string()))?;
+        let status = res.status().as_u16();
+        let text = res
+            .text()
+            .await
+            .map_err(|e| http_error(status, e.to_string()))?;
+        if status == 401 {
+            return Err(Error::Unauthorized {
+                service: "argocd".into(),
+                host,
+                message: self.token.redact(&error_message(&text)),
+            });
+        }
+        if !(200..300).contains(&status) {
+            return Err(http_error(status, error_message(&text)));
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| http_error(status, format!("the answer is not an Application: {e}")))
+    }
+
+    /// The application's status; with `refresh`, Argo CD compares with
+    /// git first.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] on a 401; [`Error::Http`] on other error
+    /// answers (403 also for applications the token cannot see), no answer,
+    /// or an answer that is not an application.
+    pub async fn status(&self, app: &str, refresh: bool) -> Result<AppStatus> {
+        let mut url = self.url(app, "");
+        if refresh {
+            url.push_str("?refresh=normal");
+        }
+        let a = self.request(reqwest::Method::GET, url, None).await?;
+        Ok(status_of(a))
+    }
+
+    /// Asks Argo CD to sync the application (to `revision`, or the
+    /// branch's head).
+    ///
+    /// # Errors
+    /// As [`status`](ArgoCd::status).
+    pub async fn sync(&self, app: &str, revision: Option<&str>) -> Result<AppStatus> {
+        let mut body = serde_json::json!({ "prune": false, "dryRun": false });
+        if let Some(r) = revision {
+            body["revision"] = r.into();
+        }
+        let a = self
+            .request(reqwest::Method::POST, self.url(app, "sync"), Some(body))
+            .await?;
+        Ok(status_of(a))
+    }
+
+    /// Waits until the application is Synced and Healthy (at `revision`,
+    /// when given), refreshing on every poll.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`] (naming the last status) after `timeout`;
+    /// [`Error::ToolFailed`] when the sync operation failed;
+    /// [`Error::Cancelled`]; otherwise as [`status`](ArgoCd::status).
+    pub async fn wait_until_ready(
+        &self,
+        app: &str,
+        revision: Option<&str>,
+        timeout: Duration,
+        ctx: &ScanContext,
+    ) -> Result<AppStatus> {
+        let started = Instant::now();
+        loop {
+            let s = self.status(app, true).await?;
+            if s.is_ready(revision) {
+                return Ok(s);
+            }
+            if matches!(s.operation.as_deref(), Some("Failed" | "Error")) {
+                return Err(Error::ToolFailed {
+                    tool: format!("argocd sync of {app}"),
+                    status: s.operation.clone().unwrap_or_default(),
+                    stderr_tail: s.message.clone().unwrap_or_default(),
+                });
+            }
+            if started.elapsed() + self.poll > timeout {
+                tracing::warn!(%app, sync = %s.sync, health = %s.health, "argocd wait timed out");
+                return Err(Error::TimedOut {
+                    tool: format!("argocd wait for {app} (last: {}, {})", s.sync, s.health),
+                    after: timeout,
+                });
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.poll) => {}
+                _ = ctx.cancel.cancelled() => return Err(Error::Cancelled { tool: format!("argocd wait for {app}") }),
+            }
+        }
+    }
+}
+
+fn status_of(a: Application) -> AppStatus {
+    let op = a.status.operation_state;
+    AppStatus {
+        sync: a.status.sync.status.unwrap_or_else(|| "Unknown".into()),
+        health: a.status.health.status.unwrap_or_else(|| "Unknown".into()),
+        revision: a.status.sync.revision,
+        operation: op.as_ref().and_then(|o| o.phase.clone()),
+        message: op.and_then(|o| o.message),
+    }
+}
+
+/// Argo CD's error body is `{"error": …, "code": …, "message": …}`.
+fn error_message(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.chars().take(200).collect())
+}

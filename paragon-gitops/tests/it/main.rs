@@ -1,0 +1,7 @@
+//! Integration tests of paragon-gitops against real git (bare remotes in
+//! temporary directories) and Argo CD's API answered by a local server.
+
+#[cfg(feature = "argocd")]
+mod argocd;
+mod git;
+mod support;
