@@ -4,4 +4,5 @@
 #[cfg(feature = "argocd")]
 mod argocd;
 mod git;
+mod http;
 mod support;
