@@ -1,5 +1,6 @@
-//! The HTTPS-token path end to end: `git http-backend` (git's own smart
-//! HTTP server, as CGI) behind a local server that demands basic auth.
+//! Credentials end to end: an HTTPS token against `git http-backend` (git's own smart
+//! HTTP server, as CGI) behind a local server that demands basic auth; an
+//! SSH key through git's SSH transport with a stand-in `ssh`.
 
 use std::process::Stdio;
 
@@ -160,4 +161,74 @@ async fn a_wrong_token_is_a_git_error_without_the_token() {
     assert!(!t.location().contains(TOKEN));
     t.deploy(&release(), &ScanContext::new()).await.unwrap();
     assert_eq!(remote.commits("main"), 2);
+}
+
+/// An `ssh` stand-in that records its arguments and runs the git command
+/// it was asked to run on the "server" (this machine): git's real SSH
+/// transport, without an SSH daemon.
+fn fake_ssh(dir: &std::path::Path) -> std::path::PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("ssh-args");
+    std::fs::write(
+        bin.join("ssh"),
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\nfor last; do :; done\nexec sh -c \"$last\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let wrapper = dir.join("git-with-fake-ssh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nPATH='{}':$PATH exec git \"$@\"\n",
+            bin.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for f in [bin.join("ssh"), wrapper.clone()] {
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    wrapper
+}
+
+#[tokio::test]
+async fn an_ssh_key_is_passed_to_ssh_and_nowhere_else() {
+    if !have_git() {
+        return;
+    }
+    let remote = Remote::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let key = scratch.path().join("deploy key");
+    std::fs::write(
+        &key,
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n",
+    )
+    .unwrap();
+    let work = scratch.path().join("w");
+    let url = format!(
+        "ssh://git@deploy.example{}",
+        remote.dir.path().join("remote.git").display()
+    );
+    let target = GitOps::new(&url, HelmValues::new("charts/shop"))
+        .with_git(fake_ssh(scratch.path()))
+        .with_workdir(&work)
+        .with_credentials(GitCredentials::ssh_key(&key));
+    target
+        .deploy(&release(), &ScanContext::new())
+        .await
+        .unwrap();
+    assert!(remote
+        .file("charts/shop/values-dev.yaml")
+        .contains("tag: \"2.2.2\""));
+    let args = std::fs::read_to_string(scratch.path().join("ssh-args")).unwrap();
+    assert!(args.contains(&format!("-i {}", key.display())), "{args}");
+    assert!(args.contains("IdentitiesOnly=yes"), "{args}");
+    let config = std::fs::read_to_string(work.join(".git/config")).unwrap();
+    assert!(
+        !config.contains("deploy key") && !config.contains("sshCommand"),
+        "{config}"
+    );
 }
