@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use paragon_core::image::{BuildSpec, Builder, ImageConfig, Registry};
 use paragon_core::ScanContext;
-use paragon_registry::{Credentials, DistributionRegistry, LayoutRegistry, NativeBuilder};
+use paragon_registry::NativeBuilder;
 
 const USAGE: &str =
     "usage: push --context DIR [--registry URL | --layout DIR] --repository NAME --tag X.Y.Z";
@@ -73,20 +73,7 @@ async fn run(args: Args) -> Result<(), String> {
         .build(&spec, &ScanContext::new())
         .await
         .map_err(fail)?;
-    let registry: Box<dyn Registry> = match &args.registry {
-        Some(url) => Box::new(
-            DistributionRegistry::new(url)
-                .map_err(fail)?
-                .with_credentials(Credentials::from_env()),
-        ),
-        None => {
-            eprintln!(
-                "no --registry: pushing to the OCI layout at {}",
-                args.layout.display()
-            );
-            Box::new(LayoutRegistry::new(&args.layout))
-        }
-    };
+    let registry = examples::registry(args.registry.as_deref(), &args.layout)?;
     let tags = vec![args.tag.clone(), "latest".to_string()];
     eprintln!("pushing to {} as {}…", registry.location(), tags.join(", "));
     let pushed = registry

@@ -1,26 +1,11 @@
 //! The `push` example: to an on-disk layout, and to the real registry
 //! (skipped without docker-registry unless `PARAGON_REQUIRE_TOOLS=1`).
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name)
-}
+mod support;
 
-fn tool(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
-}
+use support::{example, required, tool, TestRegistry};
 
 fn app() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -76,46 +61,17 @@ fn pushes_to_an_on_disk_layout() {
 
 #[test]
 fn pushes_to_a_real_registry() {
-    let (Some(registry_bin), Some(htpasswd), Some(skopeo)) =
+    let (Some(_), Some(_), Some(skopeo)) =
         (tool("docker-registry"), tool("htpasswd"), tool("skopeo"))
     else {
-        if std::env::var("PARAGON_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
+        if required() {
             panic!("docker-registry, htpasswd and skopeo are required (PARAGON_REQUIRE_TOOLS=1)");
         }
         eprintln!("skipped: docker-registry, htpasswd or skopeo missing");
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(htpasswd)
-        .args(["-Bbn", "ci", "ci-password-1"])
-        .output()
-        .unwrap();
-    std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    std::fs::write(
-        dir.path().join("config.yml"),
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: r\n    path: {}\n",
-            dir.path().join("data").display(),
-            dir.path().join("htpasswd").display()
-        ),
-    )
-    .unwrap();
-    let mut server = Command::new(registry_bin)
-        .arg("serve")
-        .arg(dir.path().join("config.yml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    while std::net::TcpStream::connect(&addr).is_err() {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let server = TestRegistry::start("ci", "ci-password-1");
+    let addr = server.addr.clone();
     let src = app();
     let run = Command::new(example("push"))
         .args(["--context", src.path().to_str().unwrap()])
@@ -133,18 +89,9 @@ fn pushes_to_a_real_registry() {
     };
     let seen: Vec<Option<String>> = ["2.1.0", "latest"]
         .iter()
-        .map(|t| {
-            let o = Command::new(&skopeo)
-                .args(["inspect", "--tls-verify=false", "--creds=ci:ci-password-1"])
-                .arg(format!("docker://{addr}/shop/web:{t}"))
-                .output()
-                .unwrap();
-            let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
-            v["Digest"].as_str().map(str::to_owned)
-        })
+        .map(|t| server.digest(&skopeo, &format!("shop/web:{t}")))
         .collect();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let digest = digest.unwrap_or_else(|| panic!("push failed: {stderr}"));
     assert!(!stderr.contains("ci-password-1"), "{stderr}");
     assert_eq!(seen, [Some(digest.clone()), Some(digest)]);

@@ -4,15 +4,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name)
-}
+mod support;
+
+use support::example;
 
 fn have(tool: &str, env: &str) -> bool {
     std::env::var_os(env).is_some_and(|p| PathBuf::from(p).is_file())

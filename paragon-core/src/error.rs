@@ -230,6 +230,22 @@ pub enum Error {
         /// The environments it has.
         known: Vec<String>,
     },
+    /// A secret could not be had.
+    #[error("secret `{name}` from {store}: {message}")]
+    Secret {
+        /// The secret source (`env`, `vault at host`).
+        store: String,
+        /// The secret's name.
+        name: String,
+        /// Why.
+        message: String,
+    },
+    /// A pipeline is missing a part or has contradictory parts.
+    #[error("invalid pipeline: {message}")]
+    Pipeline {
+        /// What is wrong.
+        message: String,
+    },
     /// A report could not be exported.
     #[error("cannot export the report as {format}: {message}")]
     Export {

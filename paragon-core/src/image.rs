@@ -802,6 +802,44 @@ pub mod testing {
         )?;
         BuiltImage::from_layout(dir, Some("latest"))
     }
+
+    /// A [`Builder`](super::Builder) that writes [`minimal_image`] into the
+    /// spec's output, seeded by the spec's ref name and the files of its
+    /// context (so a changed source changes the digest): for engine tests
+    /// and doc examples.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct MinimalBuilder;
+
+    #[async_trait::async_trait]
+    impl super::Builder for MinimalBuilder {
+        fn name(&self) -> &str {
+            "minimal"
+        }
+
+        async fn build(
+            &self,
+            spec: &super::BuildSpec,
+            ctx: &crate::scanner::ScanContext,
+        ) -> Result<BuiltImage> {
+            if ctx.cancel.is_cancelled() {
+                return Err(crate::error::Error::Cancelled {
+                    tool: "minimal builder".into(),
+                });
+            }
+            let mut names: Vec<String> = std::fs::read_dir(&spec.context)
+                .map_err(|source| crate::error::Error::Io {
+                    path: spec.context.clone(),
+                    source,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect();
+            names.sort();
+            minimal_image(
+                &spec.output,
+                &format!("{}:{}", spec.ref_name, names.join(",")),
+            )
+        }
+    }
 }
 
 #[cfg(test)]

@@ -15,8 +15,22 @@
 //! - [`Report`]: the versioned JSON document over many scan reports
 //!   (see [`document`] for the format and its versioning rules).
 //!
+//! The engine lives here too:
+//!
+//! - the four plugin traits: [`Scanner`], [`Builder`], [`Registry`],
+//!   [`GitOpsTarget`], each with an in-memory implementation
+//!   ([`CannedScanner`], [`MemoryRegistry`], [`MemoryGitOps`]) and a
+//!   conformance suite (feature `conformance`);
+//! - the [`Merger`] and the [`Policy`] gate;
+//! - the [`pipeline::Pipeline`] that runs them in order (scans, build,
+//!   scans, gate, push, deploy and checks per environment), with
+//!   [`pipeline::Check`], [`pipeline::Notifier`] (Slack with feature
+//!   `slack`), [`pipeline::SecretSource`] (Vault with feature `vault`),
+//!   [`pipeline::RunRecord`] and [`pipeline::Metrics`].
+//!
 //! Parsers for each tool's report live in the `paragon-scanners` crate;
-//! `paragon-core` depends on no adapter crate.
+//! builders and registries in `paragon-registry`; GitOps targets in
+//! `paragon-gitops`. `paragon-core` depends on no adapter crate.
 //!
 //! # Example
 //!
@@ -56,6 +70,7 @@ pub mod image;
 pub mod markdown;
 pub mod merge;
 pub mod oci;
+pub mod pipeline;
 pub mod policy;
 pub mod process;
 pub mod report;

@@ -275,3 +275,75 @@ fn error_message(body: &str) -> String {
         .and_then(|v| v["message"].as_str().map(str::to_owned))
         .unwrap_or_else(|| body.chars().take(200).collect())
 }
+
+/// A post-deploy [`Check`](paragon_core::pipeline::Check): asks Argo CD to
+/// sync the environment's application (optionally) and waits until it is
+/// Synced and Healthy at the deployment commit.
+#[derive(Debug)]
+pub struct ArgoCdCheck {
+    client: ArgoCd,
+    application: String,
+    timeout: Duration,
+    sync: bool,
+}
+
+impl ArgoCdCheck {
+    /// Waits for `application` (`{env}` is replaced by the environment:
+    /// `shop-{env}`) for up to 10 minutes, without triggering a sync.
+    pub fn new(client: ArgoCd, application: impl Into<String>) -> ArgoCdCheck {
+        ArgoCdCheck {
+            client,
+            application: application.into(),
+            timeout: Duration::from_secs(600),
+            sync: false,
+        }
+    }
+
+    /// How long to wait (default 10 minutes).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> ArgoCdCheck {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Triggers a sync to the deployment commit first (default off: Argo
+    /// CD's automated sync picks the commit up).
+    #[must_use]
+    pub fn with_sync(mut self) -> ArgoCdCheck {
+        self.sync = true;
+        self
+    }
+}
+
+#[async_trait::async_trait]
+impl paragon_core::pipeline::Check for ArgoCdCheck {
+    fn name(&self) -> &str {
+        "argocd"
+    }
+
+    async fn run(
+        &self,
+        target: &paragon_core::pipeline::CheckTarget,
+        ctx: &ScanContext,
+    ) -> Result<paragon_core::pipeline::CheckResult> {
+        let app = self.application.replace("{env}", &target.environment);
+        let revision = Some(target.commit.as_str()).filter(|c| !c.is_empty());
+        if self.sync {
+            self.client.sync(&app, revision).await?;
+        }
+        let limit = ctx.timeout.map_or(self.timeout, |t| t.min(self.timeout));
+        let s = self
+            .client
+            .wait_until_ready(&app, revision, limit, ctx)
+            .await?;
+        Ok(paragon_core::pipeline::CheckResult {
+            passed: true,
+            detail: format!(
+                "{app}: {} and {} at {}",
+                s.sync,
+                s.health,
+                s.revision.unwrap_or_default()
+            ),
+        })
+    }
+}

@@ -4,5 +4,7 @@ mod export;
 mod gitops;
 mod image;
 mod merge;
+mod pipeline;
 #[cfg(feature = "conformance")]
 mod scanner;
+mod services;

@@ -187,3 +187,29 @@ fn bad_urls_are_config_errors() {
     )
     .contains("tok-1"));
 }
+
+#[tokio::test]
+async fn as_a_post_deploy_check_it_syncs_and_waits_for_the_commit() {
+    use paragon_core::gitops::Release;
+    use paragon_core::pipeline::{Check, CheckTarget};
+    use paragon_gitops::argocd::ArgoCdCheck;
+    let (base, state) = server(App::default()).await;
+    let check = ArgoCdCheck::new(client(&base, TOKEN), "shop-{env}").with_sync();
+    let target = CheckTarget {
+        environment: "dev".into(),
+        release: Release::new("shop", "dev", "harbor.example/shop/app", "1.0.0"),
+        commit: "abc123".into(),
+    };
+    let r = check.run(&target, &ScanContext::new()).await.unwrap();
+    assert!(
+        r.passed && r.detail.contains("Synced and Healthy at abc123"),
+        "{r:?}"
+    );
+    assert_eq!(state.lock().unwrap().syncs.len(), 1);
+    // An environment whose application the token cannot see fails.
+    let target = CheckTarget {
+        environment: "prod".into(),
+        ..target
+    };
+    assert!(check.run(&target, &ScanContext::new()).await.is_err());
+}

@@ -288,6 +288,9 @@ fn scripted_proxy(
                     404 => "Not Found",
                     _ => "Scripted",
                 };
+                // Counted before the answer goes out, so a client that has
+                // the answer sees the count.
+                a.fetch_add(1, Ordering::SeqCst);
                 let extra = if *status == 429 {
                     "Retry-After: 0\r\n"
                 } else {
@@ -298,7 +301,6 @@ fn scripted_proxy(
                     "HTTP/1.1 {status} {reason}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
                 );
                 let _ = client.shutdown(std::net::Shutdown::Both);
-                a.fetch_add(1, Ordering::SeqCst);
                 continue;
             }
             let Ok(server) = TcpStream::connect(&target) else {

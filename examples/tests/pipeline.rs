@@ -1,0 +1,367 @@
+//! The `pipeline` example end to end with real parts: the CNCF registry
+//! (checked with skopeo), a bare git remote, real syft and trivy. Skipped
+//! without them unless `PARAGON_REQUIRE_TOOLS=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+mod support;
+
+use support::{example, required, tool, TestRegistry};
+
+/// The tools the end-to-end runs need, or a skip.
+fn tools() -> Option<PathBuf> {
+    let needed = ["docker-registry", "htpasswd", "skopeo", "git"];
+    let missing: Vec<&str> = needed
+        .iter()
+        .copied()
+        .filter(|t| tool(t).is_none())
+        .collect();
+    let scanners_missing = ["trivy", "syft"].iter().any(|t| {
+        tool(t).is_none() && std::env::var_os(format!("PARAGON_{}", t.to_uppercase())).is_none()
+    });
+    if !missing.is_empty() || (required() && scanners_missing) {
+        if required() {
+            panic!("missing {missing:?} or trivy/syft (PARAGON_REQUIRE_TOOLS=1)");
+        }
+        eprintln!("skipped: missing {missing:?}");
+        return None;
+    }
+    tool("skopeo")
+}
+
+const USER: &str = "ci";
+const PASSWORD: &str = "ci-pipeline-password";
+
+type Registry = TestRegistry;
+
+fn start() -> Registry {
+    TestRegistry::start(USER, PASSWORD)
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn values(env: &str, image: &str) -> String {
+    format!("# demo in {env}\nreplicaCount: 1\n\nimage:\n  repository: {image}\n  # set by the pipeline\n  tag: \"1.0.0\"\n\nservice:\n  port: 8080\n")
+}
+
+/// A bare remote with the demo chart, every environment at 1.0.0.
+struct Remote {
+    dir: tempfile::TempDir,
+}
+
+impl Remote {
+    fn new(image: &str) -> Remote {
+        let dir = tempfile::tempdir().unwrap();
+        git(
+            dir.path(),
+            &[
+                "init",
+                "--quiet",
+                "--bare",
+                "--initial-branch=main",
+                "deploy.git",
+            ],
+        );
+        git(dir.path(), &["clone", "--quiet", "deploy.git", "seed"]);
+        let chart = dir.path().join("seed/charts/demo");
+        std::fs::create_dir_all(&chart).unwrap();
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+        )
+        .unwrap();
+        for env in ["dev", "test", "stage", "prod"] {
+            std::fs::write(chart.join(format!("values-{env}.yaml")), values(env, image)).unwrap();
+        }
+        let seed = dir.path().join("seed");
+        git(&seed, &["add", "-A"]);
+        git(&seed, &["commit", "--quiet", "-m", "seed"]);
+        git(&seed, &["push", "--quiet", "origin", "HEAD:main"]);
+        Remote { dir }
+    }
+
+    fn url(&self) -> String {
+        self.dir.path().join("deploy.git").display().to_string()
+    }
+
+    fn bare(&self) -> PathBuf {
+        self.dir.path().join("deploy.git")
+    }
+
+    fn commits(&self) -> usize {
+        git(&self.bare(), &["rev-list", "--count", "main"])
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    fn file(&self, env: &str) -> String {
+        git(
+            &self.bare(),
+            &["show", &format!("main:charts/demo/values-{env}.yaml")],
+        )
+    }
+}
+
+fn app(dir: &Path) {
+    std::fs::create_dir_all(dir.join("public")).unwrap();
+    std::fs::write(dir.join("public/index.html"), "<h1>shop</h1>\n").unwrap();
+    std::fs::write(dir.join("server.sh"), "#!/bin/sh\necho serving\n").unwrap();
+}
+
+fn pipeline(registry: &Registry, remote: &Remote, source: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(example("pipeline"));
+    cmd.args(["--source", source.to_str().unwrap()])
+        .args(["--registry", &format!("http://{}", registry.addr)])
+        .args(["--repository", "shop/web"])
+        .args(["--gitops-repo", &remote.url()])
+        .args(extra)
+        .env("PARAGON_REGISTRY_USERNAME", USER)
+        .env("PARAGON_REGISTRY_PASSWORD", PASSWORD);
+    cmd
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_clean_app_goes_all_the_way() {
+    let Some(skopeo) = tools() else { return };
+    let registry = start();
+    let image = format!("{}/shop/web", registry.addr);
+    let remote = Remote::new(&image);
+    let src = tempfile::tempdir().unwrap();
+    app(src.path());
+    let record = src.path().join("record.json");
+    let out = pipeline(
+        &registry,
+        &remote,
+        src.path(),
+        &[
+            "--version",
+            "1.4.0",
+            "--env",
+            "dev",
+            "--record",
+            record.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stderr.contains(PASSWORD) && !stdout.contains(PASSWORD));
+    // Progress on stderr, the summary on stdout.
+    assert!(
+        stderr.contains("▶ pre_build_scan") && stderr.contains("✔ deploy"),
+        "{stderr}"
+    );
+    if required() {
+        assert!(
+            stderr.contains("trivy: 0 finding(s)") && stderr.contains("syft: 0 finding(s)"),
+            "{stderr}"
+        );
+    }
+    let digest = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("digest: "))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .to_owned();
+    assert!(stdout.contains("tags: 1.4.0, latest"), "{stdout}");
+    assert!(stdout.contains("verdict: passed"), "{stdout}");
+    // skopeo sees both tags at the one digest.
+    assert_eq!(
+        registry.digest(&skopeo, "shop/web:1.4.0"),
+        Some(digest.clone())
+    );
+    assert_eq!(
+        registry.digest(&skopeo, "shop/web:latest"),
+        Some(digest.clone())
+    );
+    // One new commit, changing only the tag line of dev.
+    assert_eq!(remote.commits(), 2);
+    let diff = git(&remote.bare(), &["diff", "--unified=0", "main~1", "main"]);
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        ["-  tag: \"1.0.0\"", "+  tag: \"1.4.0\""],
+        "{diff}"
+    );
+    assert!(diff.contains("values-dev.yaml") && !diff.contains("values-test.yaml"));
+    let commit = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("commit dev: "))
+        .unwrap();
+    assert_eq!(git(&remote.bare(), &["rev-parse", "main"]).trim(), commit);
+    // The record says the same.
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(rec["outcome"], "succeeded");
+    assert_eq!(rec["pushed"]["digest"], digest.as_str());
+    assert_eq!(rec["deployments"][0]["commit"], commit);
+}
+
+#[test]
+fn a_planted_secret_fails_the_gate_and_nothing_moves() {
+    let Some(skopeo) = tools() else { return };
+    if tool("trivy").is_none() && std::env::var_os("PARAGON_TRIVY").is_none() {
+        eprintln!("skipped: trivy is needed to find the secret");
+        return;
+    }
+    let registry = start();
+    let remote = Remote::new(&format!("{}/shop/web", registry.addr));
+    let src = tempfile::tempdir().unwrap();
+    app(src.path());
+    std::fs::write(
+        src.path().join("deploy.env"),
+        "GITHUB_TOKEN=ghp_R4nd0mT0k3nV4lu3F0rT35t1ngPurp0s3sXy\n",
+    )
+    .unwrap();
+    let out = pipeline(&registry, &remote, src.path(), &["--version", "1.5.0"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("verdict: FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("github-pat"),
+        "the verdict names the secret: {stdout}"
+    );
+    assert!(
+        !stdout.contains("ghp_R4nd0m"),
+        "the secret itself is not printed"
+    );
+    assert_eq!(registry.digest(&skopeo, "shop/web:1.5.0"), None);
+    assert_eq!(registry.digest(&skopeo, "shop/web:latest"), None);
+    assert_eq!(remote.commits(), 1);
+}
+
+#[test]
+fn cancelling_mid_scan_stops_the_tools_and_leaves_nothing_half_done() {
+    let Some(skopeo) = tools() else { return };
+    let registry = start();
+    let remote = Remote::new(&format!("{}/shop/web", registry.addr));
+    let src = tempfile::tempdir().unwrap();
+    app(src.path());
+    // Enough files that the scanners are still running when cancelled.
+    for i in 0..400 {
+        let d = src.path().join(format!("assets/{}", i % 20));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join(format!("file{i}.js")),
+            format!("console.log({i});\n").repeat(200),
+        )
+        .unwrap();
+    }
+    let marker = src.path().to_str().unwrap().to_owned();
+    let mut child = pipeline(&registry, &remote, src.path(), &["--version", "1.6.0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until a scanner process works on the source, then interrupt.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let scanning = || {
+        Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let saw_scanner = loop {
+        if scanning() {
+            break true;
+        }
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    if saw_scanner {
+        assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+        assert!(stderr.contains("cancelling"), "{stderr}");
+    }
+    // No scanner outlives the run; nothing was pushed or committed.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!scanning(), "a scanner process is still running");
+    assert_eq!(registry.digest(&skopeo, "shop/web:1.6.0"), None);
+    assert_eq!(remote.commits(), 1);
+    if required() {
+        assert!(saw_scanner, "the scanners never started: {stderr}");
+    }
+}
+
+#[test]
+fn a_failing_check_stops_promotion_and_rolls_back() {
+    let Some(_) = tools() else { return };
+    let registry = start();
+    let image = format!("{}/shop/web", registry.addr);
+    let remote = Remote::new(&image);
+    let src = tempfile::tempdir().unwrap();
+    app(src.path());
+    let out = pipeline(
+        &registry,
+        &remote,
+        src.path(),
+        &[
+            "--version",
+            "2.0.0",
+            "--env",
+            "dev,test,stage",
+            "--check",
+            "test \"$PARAGON_ENVIRONMENT\" != test || { echo 'smoke test failed in test' >&2; exit 1; }",
+            "--rollback",
+        ],
+    )
+    .output()
+    .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("test: check check FAILED"), "{stderr}");
+    assert!(stdout.contains("rolled back by"), "{stdout}");
+    // dev moved, test was deployed then reverted, stage never touched.
+    assert!(remote.file("dev").contains("tag: \"2.0.0\""));
+    assert_eq!(remote.file("test"), values("test", &image));
+    assert_eq!(remote.file("stage"), values("stage", &image));
+    assert_eq!(remote.commits(), 4);
+    let subject = git(&remote.bare(), &["log", "-1", "--format=%s", "main"]);
+    assert!(
+        subject.starts_with("Revert \"deploy demo 2.0.0 to test"),
+        "{subject}"
+    );
+}

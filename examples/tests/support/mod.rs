@@ -1,0 +1,109 @@
+//! What the example tests share: finding the built examples and tools, and
+//! a real registry on a free loopback port.
+
+// Each test binary uses a part of this module.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The built example `name` (next to the test binary).
+pub(crate) fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name)
+}
+
+/// A program on `PATH`.
+pub(crate) fn tool(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// True when `PARAGON_REQUIRE_TOOLS=1`: missing tools fail the tests.
+pub(crate) fn required() -> bool {
+    std::env::var("PARAGON_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+}
+
+/// `docker-registry serve` with htpasswd auth for `user`, stopped when
+/// dropped.
+pub(crate) struct TestRegistry {
+    child: Child,
+    pub(crate) addr: String,
+    user: String,
+    password: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRegistry {
+    /// Starts one (the caller has checked `docker-registry` and `htpasswd`).
+    pub(crate) fn start(user: &str, password: &str) -> TestRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(tool("htpasswd").expect("htpasswd"))
+            .args(["-Bbn", user, password])
+            .output()
+            .unwrap();
+        std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        std::fs::write(
+            dir.path().join("config.yml"),
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: r\n    path: {}\n",
+                dir.path().join("data").display(),
+                dir.path().join("htpasswd").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(tool("docker-registry").expect("docker-registry"))
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "the registry did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TestRegistry {
+            child,
+            addr,
+            user: user.into(),
+            password: password.into(),
+            _dir: dir,
+        }
+    }
+
+    /// What `skopeo inspect` says `repo:tag` points at.
+    pub(crate) fn digest(&self, skopeo: &Path, reference: &str) -> Option<String> {
+        let o = Command::new(skopeo)
+            .args(["inspect", "--tls-verify=false"])
+            .arg(format!("--creds={}:{}", self.user, self.password))
+            .arg(format!("docker://{}/{reference}", self.addr))
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+        v["Digest"].as_str().map(str::to_owned)
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,190 @@
+//! Post-deploy checks: the [`Check`] trait and the [`CommandCheck`] that
+//! runs a command (a Playwright or Selenium suite, a k6 stress test…).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::{Error, Result};
+use crate::gitops::Release;
+use crate::process::{run, ToolCommand};
+use crate::scanner::ScanContext;
+
+/// What a check checks: the release an environment now runs.
+#[derive(Debug, Clone)]
+pub struct CheckTarget {
+    /// The environment.
+    pub environment: String,
+    /// The release deployed to it.
+    pub release: Release,
+    /// The deployment commit.
+    pub commit: String,
+}
+
+/// A check's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckResult {
+    /// Whether the environment passed.
+    pub passed: bool,
+    /// What the check said (shortened).
+    pub detail: String,
+}
+
+/// A mandatory post-deploy check of one environment.
+///
+/// # Contract
+/// `run` answers `Ok` with `passed: false` when the environment fails the
+/// check, and `Err` only when the check itself could not run (a missing
+/// program, a timeout); the pipeline treats both as a failed deployment.
+/// It honours the context's timeout and cancellation.
+#[async_trait]
+pub trait Check: fmt::Debug + Send + Sync + 'static {
+    /// Its name (`e2e`, `k6-smoke`).
+    fn name(&self) -> &str;
+
+    /// Checks the environment.
+    async fn run(&self, target: &CheckTarget, ctx: &ScanContext) -> Result<CheckResult>;
+}
+
+#[async_trait]
+impl<T: Check + ?Sized> Check for Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    async fn run(&self, target: &CheckTarget, ctx: &ScanContext) -> Result<CheckResult> {
+        (**self).run(target, ctx).await
+    }
+}
+
+#[async_trait]
+impl<T: Check + ?Sized> Check for Box<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    async fn run(&self, target: &CheckTarget, ctx: &ScanContext) -> Result<CheckResult> {
+        (**self).run(target, ctx).await
+    }
+}
+
+/// A command whose exit code decides: 0 passes. It sees the release in its
+/// environment: `PARAGON_ENVIRONMENT`, `PARAGON_IMAGE` (`repository:tag`),
+/// `PARAGON_TAG`, `PARAGON_DIGEST` (empty when unknown), `PARAGON_COMMIT`.
+#[derive(Debug, Clone)]
+pub struct CommandCheck {
+    name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+    dir: Option<PathBuf>,
+    timeout: Duration,
+}
+
+impl CommandCheck {
+    /// A check named `name` running `program` (found on `PATH` when not a
+    /// path); timeout 10 minutes.
+    pub fn new(name: impl Into<String>, program: impl Into<PathBuf>) -> CommandCheck {
+        CommandCheck {
+            name: name.into(),
+            program: program.into(),
+            args: Vec::new(),
+            envs: Vec::new(),
+            dir: None,
+            timeout: Duration::from_secs(600),
+        }
+    }
+
+    /// Its arguments.
+    #[must_use]
+    pub fn with_args<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        args: I,
+    ) -> CommandCheck {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// An environment variable.
+    #[must_use]
+    pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> CommandCheck {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// The working directory (default the current one).
+    #[must_use]
+    pub fn with_dir(mut self, dir: impl Into<PathBuf>) -> CommandCheck {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// The time limit (default 10 minutes); the run's own timeout, when
+    /// shorter, wins.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> CommandCheck {
+        self.timeout = timeout;
+        self
+    }
+}
+
+#[async_trait]
+impl Check for CommandCheck {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(&self, target: &CheckTarget, ctx: &ScanContext) -> Result<CheckResult> {
+        let r = &target.release;
+        let mut cmd = ToolCommand::new(format!("check {}", self.name), &self.program)
+            .args(self.args.iter())
+            .env("PARAGON_ENVIRONMENT", &target.environment)
+            .env("PARAGON_IMAGE", format!("{}:{}", r.repository, r.tag))
+            .env("PARAGON_TAG", &r.tag)
+            .env(
+                "PARAGON_DIGEST",
+                r.digest.as_ref().map(|d| d.to_string()).unwrap_or_default(),
+            )
+            .env("PARAGON_COMMIT", &target.commit)
+            .capture(16 * 1024);
+        for (k, v) in &self.envs {
+            cmd = cmd.env(k, v);
+        }
+        if let Some(d) = &self.dir {
+            cmd = cmd.current_dir(d);
+        }
+        let limit = ctx.timeout.map_or(self.timeout, |t| t.min(self.timeout));
+        let ctx = ctx.clone().with_timeout(limit);
+        let out = run(&cmd, &ctx).await?;
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&out.stderr);
+        let lines: Vec<&str> = text.trim_end().lines().collect();
+        let tail = lines[lines.len().saturating_sub(10)..].join("\n");
+        Ok(CheckResult {
+            passed: out.success,
+            detail: if out.success {
+                tail
+            } else {
+                format!(
+                    "{}{}",
+                    out.status(),
+                    if tail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {tail}")
+                    }
+                )
+            },
+        })
+    }
+}
+
+impl From<Error> for CheckResult {
+    fn from(e: Error) -> CheckResult {
+        CheckResult {
+            passed: false,
+            detail: e.to_string(),
+        }
+    }
+}

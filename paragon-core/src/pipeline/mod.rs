@@ -1,0 +1,1048 @@
+//! The [`Pipeline`]: the plugins composed into the delivery path: SAST and
+//! SBOM, build, scans of the image, the gate, push with a version and
+//! `latest`, then a GitOps update and post-deploy checks, environment by
+//! environment.
+//!
+//! ```text
+//! source ─► pre-build scans ─► build ─► post-build scans ─► gate ─► push ─► deploy dev ─► checks ─► deploy test …
+//!           (concurrently)              (concurrently)     (policy) (version, latest)  (GitOpsTarget) (Check)
+//! ```
+//!
+//! A failed gate stops the run before anything is pushed or committed; a
+//! scanner's error fails the run unless the scanner is optional (then it
+//! is a warning); a failed check stops promotion and, when asked, rolls
+//! the environment back with a revert commit. Every step runs under the
+//! step timeout and the run's cancellation (which stops running tools).
+//! The run answers a [`RunRecord`] and streams [`Event`]s.
+//!
+//! ```
+//! # fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! # block_on(async {
+//! use paragon_core::image::testing::MinimalBuilder;
+//! use paragon_core::pipeline::{Pipeline, VersionStrategy};
+//! use paragon_core::{CannedScanner, MemoryGitOps, MemoryRegistry, Registry, ScanContext};
+//! use paragon_core::{ScanReport, ScannerInfo};
+//!
+//! let dir = std::env::temp_dir();
+//! let registry = MemoryRegistry::new();
+//! let gitops = MemoryGitOps::new(["dev", "prod"]);
+//! let sast = CannedScanner::new(ScanReport::new(ScannerInfo::new("sast", None::<String>)));
+//! let pipeline = Pipeline::builder("shop", &dir)
+//!     .pre_build(sast)
+//!     .builder(MinimalBuilder)
+//!     .registry(registry.clone(), "shop/app")
+//!     .version(VersionStrategy::explicit("1.4.0")?)
+//!     .environment("dev", gitops.clone())
+//!     .build()?;
+//! let record = pipeline.run(&ScanContext::new()).await;
+//! assert!(record.succeeded(), "{record:?}");
+//! assert_eq!(registry.list_tags("shop/app").await?, ["1.4.0", "latest"]);
+//! # Ok::<(), paragon_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+mod check;
+mod notify;
+mod record;
+mod secrets;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+pub use check::{Check, CheckResult, CheckTarget, CommandCheck};
+#[cfg(feature = "slack")]
+pub use notify::SlackWebhook;
+pub use notify::{summary_lines, Notifier};
+pub use record::{
+    CheckRecord, DeploymentRecord, Event, Metrics, Outcome, PushRecord, RunRecord, ScannerRecord,
+    Stage, StageRecord,
+};
+#[cfg(feature = "vault")]
+pub use secrets::VaultKv2;
+pub use secrets::{EnvSecrets, SecretSource};
+
+use crate::document::{Report, Summary};
+use crate::error::{Error, Result};
+use crate::gitops::{Deployment, GitOpsTarget, Release};
+use crate::image::{BuildSpec, Builder, BuiltImage, Registry};
+use crate::merge::Merger;
+use crate::policy::Policy;
+use crate::report::ScanReport;
+use crate::scanner::{ScanContext, ScanTarget, Scanner};
+use record::millis;
+
+/// How the release's version is chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionStrategy {
+    /// This version.
+    Explicit(semver::Version),
+    /// One more than the highest semantic-version tag in the repository
+    /// (tags may start with `v`; others are ignored); from `0.0.0` when
+    /// there is none.
+    Next(Bump),
+}
+
+/// Which part of the version moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bump {
+    /// `1.2.3` → `1.2.4`.
+    Patch,
+    /// `1.2.3` → `1.3.0`.
+    Minor,
+    /// `1.2.3` → `2.0.0`.
+    Major,
+}
+
+impl VersionStrategy {
+    /// An explicit version.
+    ///
+    /// # Errors
+    /// [`Error::Pipeline`] when `v` is not a semantic version.
+    pub fn explicit(v: &str) -> Result<VersionStrategy> {
+        semver::Version::parse(v.trim_start_matches('v'))
+            .map(VersionStrategy::Explicit)
+            .map_err(|e| Error::Pipeline {
+                message: format!("`{v}` is not a semantic version: {e}"),
+            })
+    }
+
+    /// The version given the repository's tags.
+    pub fn resolve(&self, tags: &[String]) -> semver::Version {
+        match self {
+            VersionStrategy::Explicit(v) => v.clone(),
+            VersionStrategy::Next(bump) => {
+                let mut v = tags
+                    .iter()
+                    .filter_map(|t| semver::Version::parse(t.trim_start_matches('v')).ok())
+                    .max()
+                    .unwrap_or_else(|| semver::Version::new(0, 0, 0));
+                v.pre = semver::Prerelease::EMPTY;
+                v.build = semver::BuildMetadata::EMPTY;
+                match bump {
+                    Bump::Patch => v.patch += 1,
+                    Bump::Minor => {
+                        v.minor += 1;
+                        v.patch = 0;
+                    }
+                    Bump::Major => {
+                        v.major += 1;
+                        v.minor = 0;
+                        v.patch = 0;
+                    }
+                }
+                v
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ScannerSlot {
+    scanner: Arc<dyn Scanner>,
+    optional: bool,
+}
+
+impl ScannerSlot {
+    fn new(scanner: impl Scanner, optional: bool) -> ScannerSlot {
+        ScannerSlot {
+            scanner: Arc::new(scanner),
+            optional,
+        }
+    }
+}
+
+/// One environment: where its release is written and what checks it.
+#[derive(Debug, Clone)]
+struct EnvironmentSlot {
+    name: String,
+    target: Arc<dyn GitOpsTarget>,
+    checks: Vec<Arc<dyn Check>>,
+    rollback: bool,
+}
+
+/// Builds a [`Pipeline`].
+#[derive(Debug)]
+#[must_use]
+pub struct PipelineBuilder {
+    application: String,
+    source: PathBuf,
+    work_dir: Option<PathBuf>,
+    pre: Vec<ScannerSlot>,
+    post: Vec<ScannerSlot>,
+    builder: Option<Arc<dyn Builder>>,
+    spec: Option<BuildSpec>,
+    policy: Policy,
+    registry: Option<(Arc<dyn Registry>, String)>,
+    image_repository: Option<String>,
+    version: VersionStrategy,
+    latest: bool,
+    revision: Option<String>,
+    environments: Vec<EnvironmentSlot>,
+    notifiers: Vec<Arc<dyn Notifier>>,
+    step_timeout: Option<Duration>,
+    events: Option<UnboundedSender<Event>>,
+}
+
+impl PipelineBuilder {
+    /// Where built images go (default a temporary directory per run).
+    pub fn work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.work_dir = Some(dir.into());
+        self
+    }
+
+    /// A scanner of the source, run before the build.
+    pub fn pre_build(mut self, scanner: impl Scanner) -> Self {
+        self.pre.push(ScannerSlot::new(scanner, false));
+        self
+    }
+
+    /// A scanner of the built image (its OCI layout), run after the build.
+    pub fn post_build(mut self, scanner: impl Scanner) -> Self {
+        self.post.push(ScannerSlot::new(scanner, false));
+        self
+    }
+
+    /// A scanner of the source that may fail without failing the run.
+    pub fn pre_build_optional(mut self, scanner: impl Scanner) -> Self {
+        self.pre.push(ScannerSlot::new(scanner, true));
+        self
+    }
+
+    /// A scanner of the image that may fail without failing the run.
+    pub fn post_build_optional(mut self, scanner: impl Scanner) -> Self {
+        self.post.push(ScannerSlot::new(scanner, true));
+        self
+    }
+
+    /// The image builder (without one the run stops after the gate).
+    pub fn builder(mut self, builder: impl Builder) -> Self {
+        self.builder = Some(Arc::new(builder));
+        self
+    }
+
+    /// The build spec (default `BuildSpec::new(source, WORK/layout)`); its
+    /// output directory is replaced by the run's.
+    pub fn build_spec(mut self, spec: BuildSpec) -> Self {
+        self.spec = Some(spec);
+        self
+    }
+
+    /// The gate (default [`Policy::recommended`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Where to push, and the repository.
+    pub fn registry(mut self, registry: impl Registry, repository: impl Into<String>) -> Self {
+        self.registry = Some((Arc::new(registry), repository.into()));
+        self
+    }
+
+    /// The image repository written into GitOps files (default the
+    /// registry's location and the repository: `host:port/shop/app`).
+    pub fn image_repository(mut self, name: impl Into<String>) -> Self {
+        self.image_repository = Some(name.into());
+        self
+    }
+
+    /// The version (default the next patch after the highest in the
+    /// registry).
+    pub fn version(mut self, version: VersionStrategy) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Whether `latest` is pushed too (default yes).
+    pub fn latest(mut self, yes: bool) -> Self {
+        self.latest = yes;
+        self
+    }
+
+    /// Also tags the image with this git revision.
+    pub fn revision_tag(mut self, revision: impl Into<String>) -> Self {
+        self.revision = Some(revision.into());
+        self
+    }
+
+    /// An environment, after those added before (promotion order).
+    pub fn environment(mut self, name: impl Into<String>, target: impl GitOpsTarget) -> Self {
+        self.environments.push(EnvironmentSlot {
+            name: name.into(),
+            target: Arc::new(target),
+            checks: Vec::new(),
+            rollback: false,
+        });
+        self
+    }
+
+    /// A mandatory check of the environment added last (an Argo CD wait,
+    /// an end-to-end suite, a stress test), in order.
+    pub fn check(mut self, check: impl Check) -> Self {
+        if let Some(e) = self.environments.last_mut() {
+            e.checks.push(Arc::new(check));
+        }
+        self
+    }
+
+    /// Rolls the environment added last back (a revert commit) when one
+    /// of its checks fails; default off.
+    pub fn rollback_on_failure(mut self) -> Self {
+        if let Some(e) = self.environments.last_mut() {
+            e.rollback = true;
+        }
+        self
+    }
+
+    /// A notifier of finished runs.
+    pub fn notifier(mut self, notifier: impl Notifier) -> Self {
+        self.notifiers.push(Arc::new(notifier));
+        self
+    }
+
+    /// The limit of every step (a scanner, the build, the push, a deploy,
+    /// a check); default none beyond the context's.
+    pub fn step_timeout(mut self, timeout: Duration) -> Self {
+        self.step_timeout = Some(timeout);
+        self
+    }
+
+    /// Sends every [`Event`] here as it happens.
+    pub fn events(mut self, tx: UnboundedSender<Event>) -> Self {
+        self.events = Some(tx);
+        self
+    }
+
+    /// Checks the parts fit together.
+    ///
+    /// # Errors
+    /// [`Error::Pipeline`] when the application is empty, the source is
+    /// missing, an image scanner or a registry has no builder, an
+    /// environment has no registry, or two environments share a name.
+    pub fn build(self) -> Result<Pipeline> {
+        let fail = |m: String| Err(Error::Pipeline { message: m });
+        if self.application.trim().is_empty() {
+            return fail("the application name is empty".into());
+        }
+        if !self.source.is_dir() {
+            return fail(format!(
+                "the source directory `{}` does not exist",
+                self.source.display()
+            ));
+        }
+        if self.builder.is_none() && !self.post.is_empty() {
+            return fail("post-build scanners need a builder".into());
+        }
+        if self.builder.is_none() && self.registry.is_some() {
+            return fail("a registry needs a builder".into());
+        }
+        if self.registry.is_none() && !self.environments.is_empty() {
+            return fail("environments need a registry to deploy from".into());
+        }
+        for (i, e) in self.environments.iter().enumerate() {
+            if self.environments[..i].iter().any(|o| o.name == e.name) {
+                return fail(format!("the environment `{}` is named twice", e.name));
+            }
+        }
+        Ok(Pipeline { b: self })
+    }
+}
+
+/// A delivery pipeline; see the [module docs](self).
+#[derive(Debug)]
+pub struct Pipeline {
+    b: PipelineBuilder,
+}
+
+/// The run's state, threaded through the stages.
+struct Run<'a> {
+    p: &'a PipelineBuilder,
+    ctx: &'a ScanContext,
+    rec: RunRecord,
+    started: Instant,
+}
+
+impl Run<'_> {
+    fn emit(&self, e: Event) {
+        if let Some(tx) = &self.p.events {
+            let _ = tx.send(e);
+        }
+    }
+
+    fn step_ctx(&self) -> ScanContext {
+        match self.p.step_timeout {
+            Some(t) => {
+                let t = self.ctx.timeout.map_or(t, |c| c.min(t));
+                self.ctx.clone().with_timeout(t)
+            }
+            None => self.ctx.clone(),
+        }
+    }
+
+    /// Runs `f` under the step timeout and cancellation.
+    async fn step<T>(
+        &self,
+        what: &str,
+        f: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let ctx = self.step_ctx();
+        let limit = ctx.timeout;
+        tokio::select! {
+            r = async {
+                match limit {
+                    Some(t) => tokio::time::timeout(t, f).await.unwrap_or(Err(Error::TimedOut { tool: what.into(), after: t })),
+                    None => f.await,
+                }
+            } => r,
+            _ = self.ctx.cancel.cancelled() => Err(Error::Cancelled { tool: what.into() }),
+        }
+    }
+
+    fn start(&self, stage: Stage) -> Instant {
+        tracing::info!(stage = stage.as_str(), "stage started");
+        self.emit(Event::StageStarted { stage });
+        Instant::now()
+    }
+
+    fn finish(&mut self, stage: Stage, began: Instant, outcome: Outcome, detail: Option<String>) {
+        let ms = millis(began.elapsed());
+        tracing::info!(
+            stage = stage.as_str(),
+            ?outcome,
+            millis = ms,
+            "stage finished"
+        );
+        self.rec.stages.push(StageRecord {
+            stage,
+            outcome,
+            millis: ms,
+            detail: detail.clone(),
+        });
+        self.emit(Event::StageFinished {
+            stage,
+            outcome,
+            millis: ms,
+        });
+        if matches!(outcome, Outcome::Failed | Outcome::Cancelled)
+            && self.rec.failed_stage.is_none()
+        {
+            self.rec.failed_stage = Some(stage);
+            self.rec.outcome = outcome;
+            self.rec.error = detail;
+        }
+    }
+
+    fn skip(&mut self, stage: Stage, why: &str) {
+        self.rec.stages.push(StageRecord {
+            stage,
+            outcome: Outcome::Skipped,
+            millis: 0,
+            detail: Some(why.into()),
+        });
+    }
+
+    fn warn(&mut self, message: String) {
+        tracing::warn!(%message);
+        self.emit(Event::Warning {
+            message: message.clone(),
+        });
+        self.rec.warnings.push(message);
+    }
+
+    fn stopped(&self) -> bool {
+        self.rec.failed_stage.is_some()
+    }
+
+    fn outcome_of(e: &Error) -> Outcome {
+        if e.is_cancelled() {
+            Outcome::Cancelled
+        } else {
+            Outcome::Failed
+        }
+    }
+
+    /// Runs a stage's scanners concurrently; their reports, or the stage
+    /// failed.
+    async fn scan(
+        &mut self,
+        stage: Stage,
+        slots: &[ScannerSlot],
+        target: ScanTarget,
+    ) -> Option<Vec<ScanReport>> {
+        let began = self.start(stage);
+        let span = tracing::info_span!("stage", stage = stage.as_str());
+        let mut set = tokio::task::JoinSet::new();
+        for (i, slot) in slots.iter().enumerate() {
+            let scanner = slot.scanner.clone();
+            let target = target.clone();
+            let ctx = self.step_ctx();
+            let cancel = self.ctx.cancel.clone();
+            let limit = ctx.timeout;
+            let name = scanner.name().to_owned();
+            let tool_span = tracing::info_span!(parent: &span, "scanner", scanner = %name);
+            set.spawn(async move {
+                let t0 = Instant::now();
+                let work = async {
+                    match limit {
+                        Some(t) => tokio::time::timeout(t, scanner.scan(&target, &ctx))
+                            .await
+                            .unwrap_or(Err(Error::TimedOut {
+                                tool: name.clone(),
+                                after: t,
+                            })),
+                        None => scanner.scan(&target, &ctx).await,
+                    }
+                };
+                let r = tokio::select! {
+                    r = work => r,
+                    _ = cancel.cancelled() => Err(Error::Cancelled { tool: name.clone() }),
+                };
+                let _ = &tool_span;
+                (i, r, t0.elapsed())
+            });
+        }
+        let mut results: Vec<Option<(Result<ScanReport>, Duration)>> =
+            (0..slots.len()).map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((i, r, d)) => results[i] = Some((r, d)),
+                Err(e) => {
+                    self.finish(
+                        stage,
+                        began,
+                        Outcome::Failed,
+                        Some(format!("a scanner task panicked: {e}")),
+                    );
+                    return None;
+                }
+            }
+        }
+        let mut reports = Vec::new();
+        let mut failure: Option<Error> = None;
+        for (slot, r) in slots.iter().zip(results) {
+            let Some((r, d)) = r else { continue };
+            let name = slot.scanner.name().to_owned();
+            let (findings, error) = match &r {
+                Ok(rep) => (Some(rep.findings.len()), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            self.emit(Event::ScannerFinished {
+                stage,
+                scanner: name.clone(),
+                findings,
+                error: error.clone(),
+                optional: slot.optional,
+            });
+            self.rec.scanners.push(ScannerRecord {
+                stage,
+                scanner: name.clone(),
+                findings,
+                error: error.clone(),
+                optional: slot.optional,
+                millis: millis(d),
+            });
+            match r {
+                Ok(rep) => reports.push(rep),
+                Err(e) if slot.optional && !e.is_cancelled() => {
+                    self.warn(format!("optional scanner {name} failed: {e}"));
+                }
+                Err(e) => {
+                    if failure.is_none() || e.is_cancelled() {
+                        failure = Some(e);
+                    }
+                }
+            }
+        }
+        match failure {
+            Some(e) => {
+                let outcome = Run::outcome_of(&e);
+                self.finish(stage, began, outcome, Some(e.to_string()));
+                None
+            }
+            None => {
+                self.finish(stage, began, Outcome::Succeeded, None);
+                Some(reports)
+            }
+        }
+    }
+}
+
+impl Pipeline {
+    /// A pipeline for `application` built from `source`. Defaults: no
+    /// scanners, no builder, [`Policy::recommended`], the next patch
+    /// version, `latest` pushed, no environments.
+    pub fn builder(application: impl Into<String>, source: impl Into<PathBuf>) -> PipelineBuilder {
+        PipelineBuilder {
+            application: application.into(),
+            source: source.into(),
+            work_dir: None,
+            pre: Vec::new(),
+            post: Vec::new(),
+            builder: None,
+            spec: None,
+            policy: Policy::recommended(),
+            registry: None,
+            image_repository: None,
+            version: VersionStrategy::Next(Bump::Patch),
+            latest: true,
+            revision: None,
+            environments: Vec::new(),
+            notifiers: Vec::new(),
+            step_timeout: None,
+            events: None,
+        }
+    }
+
+    /// The environments, in promotion order.
+    pub fn environments(&self) -> Vec<String> {
+        self.b.environments.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// Runs every stage; the record says how it went (a run that fails
+    /// still answers its record: which stage, why, what was done).
+    pub async fn run(&self, ctx: &ScanContext) -> RunRecord {
+        let p = &self.b;
+        let span = tracing::info_span!("pipeline", application = %p.application);
+        let _enter = span.enter();
+        let mut run = Run {
+            p,
+            ctx,
+            rec: RunRecord {
+                application: p.application.clone(),
+                version: None,
+                outcome: Outcome::Succeeded,
+                failed_stage: None,
+                error: None,
+                stages: Vec::new(),
+                scanners: Vec::new(),
+                summary: Summary::default(),
+                verdict: None,
+                image: None,
+                pushed: None,
+                deployments: Vec::new(),
+                warnings: Vec::new(),
+                millis: 0,
+            },
+            started: Instant::now(),
+        };
+        let mut reports: Vec<ScanReport> = Vec::new();
+
+        // Pre-build scans.
+        if p.pre.is_empty() {
+            run.skip(Stage::PreBuildScan, "no pre-build scanners");
+        } else if let Some(r) = run
+            .scan(
+                Stage::PreBuildScan,
+                &p.pre,
+                ScanTarget::Directory(p.source.clone()),
+            )
+            .await
+        {
+            reports.extend(r);
+        }
+
+        // The version (it names the image in its layout).
+        let mut tags: Vec<String> = Vec::new();
+        if !run.stopped() {
+            let existing = match &p.registry {
+                Some((r, repo)) => match run.step("list tags", r.list_tags(repo)).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let began = Instant::now();
+                        let outcome = Run::outcome_of(&e);
+                        run.finish(
+                            Stage::Build,
+                            began,
+                            outcome,
+                            Some(format!("listing the registry's tags: {e}")),
+                        );
+                        Vec::new()
+                    }
+                },
+                None => Vec::new(),
+            };
+            let version = p.version.resolve(&existing).to_string();
+            run.rec.version = Some(version.clone());
+            tags.push(version);
+            if p.latest {
+                tags.push("latest".into());
+            }
+            if let Some(rev) = &p.revision {
+                tags.push(rev.clone());
+            }
+        }
+
+        // Build.
+        let temp = match &p.work_dir {
+            Some(_) => None,
+            None => tempfile_dir(),
+        };
+        let work = p
+            .work_dir
+            .clone()
+            .or_else(|| temp.as_ref().map(|t| t.path().to_owned()))
+            .unwrap_or_else(std::env::temp_dir);
+        let mut image: Option<BuiltImage> = None;
+        match (&p.builder, run.stopped()) {
+            (_, true) => run.skip(Stage::Build, "an earlier stage failed"),
+            (None, false) => run.skip(Stage::Build, "no builder"),
+            (Some(builder), false) => {
+                let began = run.start(Stage::Build);
+                let version = run.rec.version.clone().unwrap_or_default();
+                let mut spec = p
+                    .spec
+                    .clone()
+                    .unwrap_or_else(|| BuildSpec::new(&p.source, work.join("layout")));
+                spec.output = work.join(format!("layout-{version}"));
+                if spec.ref_name.is_empty() {
+                    spec.ref_name = version.clone();
+                }
+                spec.annotations
+                    .entry("org.opencontainers.image.version".into())
+                    .or_insert(version);
+                match run
+                    .step("build", builder.build(&spec, &run.step_ctx()))
+                    .await
+                {
+                    Ok(built) => {
+                        run.emit(Event::ImageBuilt {
+                            digest: built.digest.clone(),
+                        });
+                        run.rec.image = Some(built.digest.clone());
+                        image = Some(built);
+                        run.finish(Stage::Build, began, Outcome::Succeeded, None);
+                    }
+                    Err(e) => {
+                        let outcome = Run::outcome_of(&e);
+                        run.finish(Stage::Build, began, outcome, Some(e.to_string()));
+                    }
+                }
+            }
+        }
+
+        // Post-build scans.
+        match (&image, run.stopped(), p.post.is_empty()) {
+            (_, true, _) => run.skip(Stage::PostBuildScan, "an earlier stage failed"),
+            (_, false, true) => run.skip(Stage::PostBuildScan, "no post-build scanners"),
+            (None, false, false) => run.skip(Stage::PostBuildScan, "no image"),
+            (Some(img), false, false) => {
+                if let Some(r) = run
+                    .scan(
+                        Stage::PostBuildScan,
+                        &p.post,
+                        ScanTarget::OciLayout(img.layout.clone()),
+                    )
+                    .await
+                {
+                    reports.extend(r);
+                }
+            }
+        }
+
+        // Gate.
+        if run.stopped() {
+            run.skip(Stage::Gate, "an earlier stage failed");
+        } else {
+            let began = run.start(Stage::Gate);
+            let mut merger = Merger::new();
+            for r in reports {
+                merger.add(r);
+            }
+            let mut report: Report = merger.finish();
+            let verdict = report.apply_policy(&p.policy).clone();
+            run.rec.summary = report.summary.clone();
+            run.emit(Event::GateVerdict {
+                passed: verdict.passed,
+                failures: verdict.failures.len(),
+            });
+            let detail = (!verdict.passed).then(|| {
+                let ids: Vec<String> = verdict
+                    .failures
+                    .iter()
+                    .take(10)
+                    .map(|f| match &f.package {
+                        Some(pkg) => format!("{} ({pkg}, {})", f.id, f.severity),
+                        None => format!("{} ({})", f.id, f.severity),
+                    })
+                    .collect();
+                format!(
+                    "the gate failed on {} finding(s): {}{}",
+                    verdict.failures.len(),
+                    ids.join(", "),
+                    if verdict.failures.len() > 10 {
+                        ", …"
+                    } else {
+                        ""
+                    }
+                )
+            });
+            let outcome = if verdict.passed {
+                Outcome::Succeeded
+            } else {
+                Outcome::Failed
+            };
+            run.rec.verdict = Some(verdict);
+            run.finish(Stage::Gate, began, outcome, detail);
+        }
+
+        // Push.
+        let mut pushed_digest = None;
+        match (&p.registry, &image, run.stopped()) {
+            (_, _, true) => run.skip(Stage::Push, "an earlier stage failed"),
+            (None, _, false) | (_, None, false) => run.skip(Stage::Push, "no registry"),
+            (Some((registry, repo)), Some(img), false) => {
+                let began = run.start(Stage::Push);
+                match run
+                    .step("push", registry.push(img, repo, &tags, &run.step_ctx()))
+                    .await
+                {
+                    Ok(pushed) => {
+                        run.emit(Event::Pushed {
+                            repository: repo.clone(),
+                            digest: pushed.digest.clone(),
+                            tags: pushed.tags.clone(),
+                        });
+                        run.rec.pushed = Some(PushRecord {
+                            registry: registry.location(),
+                            repository: repo.clone(),
+                            digest: pushed.digest.clone(),
+                            tags: pushed.tags.clone(),
+                        });
+                        pushed_digest = Some(pushed.digest);
+                        run.finish(Stage::Push, began, Outcome::Succeeded, None);
+                    }
+                    Err(e) => {
+                        let outcome = Run::outcome_of(&e);
+                        run.finish(Stage::Push, began, outcome, Some(e.to_string()));
+                    }
+                }
+            }
+        }
+
+        // Deploy, environment by environment.
+        match (pushed_digest, run.stopped(), p.environments.is_empty()) {
+            (_, true, _) => run.skip(Stage::Deploy, "an earlier stage failed"),
+            (_, false, true) => run.skip(Stage::Deploy, "no environments"),
+            (None, false, false) => run.skip(Stage::Deploy, "nothing was pushed"),
+            (Some(digest), false, false) => {
+                let began = run.start(Stage::Deploy);
+                let (registry, repo) = p
+                    .registry
+                    .as_ref()
+                    .map(|(r, n)| (r.location(), n.clone()))
+                    .unwrap_or_default();
+                let image_repository = p
+                    .image_repository
+                    .clone()
+                    .unwrap_or_else(|| format!("{registry}/{repo}"));
+                let version = run.rec.version.clone().unwrap_or_default();
+                let mut failed: Option<String> = None;
+                for env in &p.environments {
+                    if let Some(why) = &failed {
+                        run.rec.deployments.push(DeploymentRecord {
+                            environment: env.name.clone(),
+                            target: env.target.name().into(),
+                            commit: None,
+                            changed: false,
+                            previous: None,
+                            diff: String::new(),
+                            checks: Vec::new(),
+                            outcome: Outcome::Skipped,
+                            rolled_back: None,
+                            error: Some(format!("not promoted: {why}")),
+                        });
+                        continue;
+                    }
+                    let release =
+                        Release::new(&p.application, &env.name, &image_repository, &version)
+                            .with_digest(digest.clone());
+                    if let Err(e) = deploy_one(&mut run, env, &release).await {
+                        failed = Some(e);
+                    }
+                }
+                match failed {
+                    Some(why) => {
+                        let outcome = if ctx.cancel.is_cancelled() {
+                            Outcome::Cancelled
+                        } else {
+                            Outcome::Failed
+                        };
+                        run.finish(Stage::Deploy, began, outcome, Some(why));
+                    }
+                    None => run.finish(Stage::Deploy, began, Outcome::Succeeded, None),
+                }
+            }
+        }
+
+        run.rec.millis = millis(run.started.elapsed());
+        for n in &p.notifiers {
+            if let Err(e) = run
+                .step(&format!("notifier {}", n.name()), n.notify(&run.rec, ctx))
+                .await
+            {
+                run.warn(format!("notifier {} failed: {e}", n.name()));
+            }
+        }
+        drop(temp);
+        run.rec
+    }
+}
+
+fn tempfile_dir() -> Option<TempDir> {
+    TempDir::new().ok()
+}
+
+/// A temporary work directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> std::io::Result<TempDir> {
+        let base = std::env::temp_dir();
+        for i in 0..100u32 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let dir = base.join(format!("paragon-run-{}-{nanos}-{i}", std::process::id()));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(TempDir(dir)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other("no free temporary directory name"))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Deploys to one environment and runs its checks; `Err(why)` stops
+/// promotion.
+async fn deploy_one(
+    run: &mut Run<'_>,
+    env: &EnvironmentSlot,
+    release: &Release,
+) -> std::result::Result<(), String> {
+    let mut record = DeploymentRecord {
+        environment: env.name.clone(),
+        target: env.target.name().into(),
+        commit: None,
+        changed: false,
+        previous: None,
+        diff: String::new(),
+        checks: Vec::new(),
+        outcome: Outcome::Succeeded,
+        rolled_back: None,
+        error: None,
+    };
+    let span = tracing::info_span!("deploy", environment = %env.name);
+    let _enter = span.enter();
+    let deployment = match run
+        .step(
+            &format!("deploy {}", env.name),
+            env.target.deploy(release, &run.step_ctx()),
+        )
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            record.outcome = Run::outcome_of(&e);
+            record.error = Some(e.to_string());
+            run.rec.deployments.push(record);
+            return Err(format!("deploying to {} failed: {e}", env.name));
+        }
+    };
+    record.commit = Some(deployment.commit().to_owned());
+    if let Deployment::Changed(c) = &deployment {
+        record.changed = true;
+        record.previous = c.previous.clone();
+        record.diff = c.diff.clone();
+    }
+    run.emit(Event::Deployed {
+        environment: env.name.clone(),
+        commit: deployment.commit().to_owned(),
+        changed: record.changed,
+    });
+    let target = CheckTarget {
+        environment: env.name.clone(),
+        release: release.clone(),
+        commit: deployment.commit().to_owned(),
+    };
+    let mut failed_check = None;
+    for check in &env.checks {
+        let t0 = Instant::now();
+        let result: CheckResult = run
+            .step(
+                &format!("check {}", check.name()),
+                check.run(&target, &run.step_ctx()),
+            )
+            .await
+            .unwrap_or_else(CheckResult::from);
+        run.emit(Event::CheckFinished {
+            environment: env.name.clone(),
+            check: check.name().into(),
+            passed: result.passed,
+        });
+        record.checks.push(CheckRecord {
+            check: check.name().into(),
+            passed: result.passed,
+            detail: result.detail.clone(),
+            millis: millis(t0.elapsed()),
+        });
+        if !result.passed {
+            failed_check = Some(format!(
+                "check {} failed in {}: {}",
+                check.name(),
+                env.name,
+                result.detail
+            ));
+            break;
+        }
+    }
+    let Some(why) = failed_check else {
+        run.rec.deployments.push(record);
+        return Ok(());
+    };
+    record.outcome = Outcome::Failed;
+    record.error = Some(why.clone());
+    if env.rollback {
+        match &deployment {
+            Deployment::Changed(change) => {
+                match run
+                    .step(
+                        &format!("rollback {}", env.name),
+                        env.target.rollback(change, &run.step_ctx()),
+                    )
+                    .await
+                {
+                    Ok(r) => {
+                        record.rolled_back = Some(r.commit().to_owned());
+                        run.emit(Event::RolledBack {
+                            environment: env.name.clone(),
+                            commit: r.commit().to_owned(),
+                        });
+                    }
+                    Err(e) => run.warn(format!("rolling {} back failed: {e}", env.name)),
+                }
+            }
+            Deployment::Unchanged { .. } => run.warn(format!(
+                "{} already ran this release before the run; nothing to roll back",
+                env.name
+            )),
+        }
+    }
+    run.rec.deployments.push(record);
+    Err(why)
+}

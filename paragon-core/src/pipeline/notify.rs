@@ -1,0 +1,166 @@
+//! Telling people how a run went: the [`Notifier`] trait and, with the
+//! `slack` feature, [`SlackWebhook`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::pipeline::record::{Outcome, RunRecord};
+use crate::scanner::ScanContext;
+
+/// Receives every finished run.
+///
+/// # Contract
+/// A notifier never changes the run's outcome: its error becomes a warning
+/// in the record. It names no credential in errors.
+#[async_trait]
+pub trait Notifier: fmt::Debug + Send + Sync + 'static {
+    /// Its name (`slack`).
+    fn name(&self) -> &str;
+
+    /// Sends the news of `run`.
+    async fn notify(&self, run: &RunRecord, ctx: &ScanContext) -> Result<()>;
+}
+
+#[async_trait]
+impl<T: Notifier + ?Sized> Notifier for Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    async fn notify(&self, run: &RunRecord, ctx: &ScanContext) -> Result<()> {
+        (**self).notify(run, ctx).await
+    }
+}
+
+/// One line per fact of a run: verdict, counts, digest, tags, commits.
+pub fn summary_lines(run: &RunRecord) -> Vec<String> {
+    let mut lines = Vec::new();
+    let verdict = match (&run.verdict, run.outcome) {
+        (Some(v), _) if !v.passed => format!("gate FAILED ({} finding(s))", v.failures.len()),
+        (Some(_), _) => "gate passed".to_owned(),
+        (None, _) => "no gate".to_owned(),
+    };
+    let outcome = match run.outcome {
+        Outcome::Succeeded => "succeeded",
+        Outcome::Failed => "FAILED",
+        Outcome::Cancelled => "cancelled",
+        Outcome::Skipped => "skipped",
+    };
+    lines.push(format!(
+        "{} {}: {outcome}, {verdict}",
+        run.application,
+        run.version.as_deref().unwrap_or("(no version)")
+    ));
+    let s = &run.summary.by_severity;
+    lines.push(format!(
+        "findings: {} (critical {}, high {}, medium {}, low {})",
+        run.summary.total, s.critical, s.high, s.medium, s.low
+    ));
+    if let Some(p) = &run.pushed {
+        lines.push(format!(
+            "image: {}@{} tags {}",
+            p.repository,
+            p.digest,
+            p.tags.join(", ")
+        ));
+    }
+    for d in &run.deployments {
+        lines.push(format!(
+            "{}: {}{}",
+            d.environment,
+            d.commit.as_deref().unwrap_or("(no commit)"),
+            d.rolled_back
+                .as_ref()
+                .map(|r| format!(" (rolled back by {r})"))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(e) = &run.error {
+        lines.push(format!("error: {e}"));
+    }
+    lines
+}
+
+#[cfg(feature = "slack")]
+pub use slack::SlackWebhook;
+
+#[cfg(feature = "slack")]
+mod slack {
+    use super::*;
+    use crate::error::Error;
+    use crate::secret::Secret;
+
+    /// A Slack incoming webhook: `POST` of `{"text": …, "blocks": […]}` to
+    /// the webhook URL, which answers `200 ok`, or `400 invalid_payload`,
+    /// `403 action_prohibited`, `404 no_service`, `410 channel_is_archived`.
+    /// The URL is the credential: it is a [`Secret`] and errors show only
+    /// its host.
+    pub struct SlackWebhook {
+        url: Secret,
+        http: reqwest::Client,
+    }
+
+    impl fmt::Debug for SlackWebhook {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("SlackWebhook").field("url", &"***").finish()
+        }
+    }
+
+    impl SlackWebhook {
+        /// A notifier posting to `url`.
+        pub fn new(url: Secret) -> SlackWebhook {
+            SlackWebhook {
+                url,
+                http: reqwest::Client::new(),
+            }
+        }
+
+        fn host(&self) -> String {
+            url::Url::parse(self.url.expose())
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "slack".into())
+        }
+    }
+
+    #[async_trait]
+    impl Notifier for SlackWebhook {
+        fn name(&self) -> &str {
+            "slack"
+        }
+
+        async fn notify(&self, run: &RunRecord, _ctx: &ScanContext) -> Result<()> {
+            let lines = summary_lines(run);
+            let body = serde_json::json!({
+                "text": lines.first().cloned().unwrap_or_default(),
+                "blocks": [
+                    { "type": "section", "text": { "type": "mrkdwn", "text": format!("*{}*", lines.first().cloned().unwrap_or_default()) } },
+                    { "type": "section", "text": { "type": "mrkdwn", "text": lines[1..].join("\n") } }
+                ]
+            });
+            let error = |status: u16, message: String| Error::Http {
+                service: "slack".into(),
+                method: "POST".into(),
+                url: format!("https://{}/…", self.host()),
+                status,
+                message: self.url.redact(&message),
+            };
+            let res = self
+                .http
+                .post(self.url.expose())
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| error(0, e.without_url().to_string()))?;
+            let status = res.status().as_u16();
+            let text = res.text().await.unwrap_or_default();
+            if (200..300).contains(&status) {
+                Ok(())
+            } else {
+                Err(error(status, text.chars().take(200).collect()))
+            }
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! What a run reports: the [`Event`] stream, the [`RunRecord`], and
+//! [`Metrics`] in Prometheus text format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::document::Summary;
+use crate::gitops::Deployed;
+use crate::oci::Digest;
+use crate::policy::Verdict;
+
+/// The stages, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Scanners of the source (SAST, SBOM, secrets).
+    PreBuildScan,
+    /// The image build.
+    Build,
+    /// Scanners of the built image.
+    PostBuildScan,
+    /// The policy gate.
+    Gate,
+    /// The push to the registry.
+    Push,
+    /// The GitOps update and the checks, environment by environment.
+    Deploy,
+}
+
+impl Stage {
+    /// Its name (`pre_build_scan`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::PreBuildScan => "pre_build_scan",
+            Stage::Build => "build",
+            Stage::PostBuildScan => "post_build_scan",
+            Stage::Gate => "gate",
+            Stage::Push => "push",
+            Stage::Deploy => "deploy",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a stage (or a run) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It did its work.
+    Succeeded,
+    /// It failed (a tool error, a failing gate, a failed check).
+    Failed,
+    /// It did not run (an earlier stage failed, or nothing to do).
+    Skipped,
+    /// The run was cancelled while it ran.
+    Cancelled,
+}
+
+/// Something that happened during a run, in order: what a CLI draws
+/// progress from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A stage began.
+    StageStarted {
+        /// The stage.
+        stage: Stage,
+    },
+    /// A stage ended.
+    StageFinished {
+        /// The stage.
+        stage: Stage,
+        /// How.
+        outcome: Outcome,
+        /// How long it took, in milliseconds.
+        millis: u64,
+    },
+    /// A scanner finished.
+    ScannerFinished {
+        /// The stage it ran in.
+        stage: Stage,
+        /// The scanner.
+        scanner: String,
+        /// Its findings, when it succeeded.
+        findings: Option<usize>,
+        /// Its error, when it failed.
+        error: Option<String>,
+        /// Whether it was optional (its failure is a warning).
+        optional: bool,
+    },
+    /// The image was built.
+    ImageBuilt {
+        /// Its digest.
+        digest: Digest,
+    },
+    /// The gate decided.
+    GateVerdict {
+        /// Whether it passed.
+        passed: bool,
+        /// How many findings failed it.
+        failures: usize,
+    },
+    /// The image was pushed.
+    Pushed {
+        /// The repository.
+        repository: String,
+        /// The digest.
+        digest: Digest,
+        /// The tags.
+        tags: Vec<String>,
+    },
+    /// An environment was updated.
+    Deployed {
+        /// The environment.
+        environment: String,
+        /// The commit the environment's branch is at.
+        commit: String,
+        /// Whether a commit was made (false: it already ran the release).
+        changed: bool,
+    },
+    /// A post-deploy check finished.
+    CheckFinished {
+        /// The environment.
+        environment: String,
+        /// The check.
+        check: String,
+        /// Whether it passed.
+        passed: bool,
+    },
+    /// An environment was rolled back.
+    RolledBack {
+        /// The environment.
+        environment: String,
+        /// The revert commit.
+        commit: String,
+    },
+    /// Something went wrong that did not stop the run.
+    Warning {
+        /// What.
+        message: String,
+    },
+}
+
+/// One stage's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// The stage.
+    pub stage: Stage,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How long it took, in milliseconds.
+    pub millis: u64,
+    /// Why it failed or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// One scanner's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScannerRecord {
+    /// The stage.
+    pub stage: Stage,
+    /// The scanner.
+    pub scanner: String,
+    /// Its findings, when it succeeded.
+    pub findings: Option<usize>,
+    /// Its error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Whether it was optional.
+    pub optional: bool,
+    /// How long it took, in milliseconds.
+    pub millis: u64,
+}
+
+/// The push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRecord {
+    /// Where (the registry's location).
+    pub registry: String,
+    /// The repository.
+    pub repository: String,
+    /// The digest.
+    pub digest: Digest,
+    /// The tags.
+    pub tags: Vec<String>,
+}
+
+/// One post-deploy check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    /// The check.
+    pub check: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// What it said (the tail of its output, or its error).
+    pub detail: String,
+    /// How long it took, in milliseconds.
+    pub millis: u64,
+}
+
+/// One environment's deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    /// The environment.
+    pub environment: String,
+    /// The GitOps target.
+    pub target: String,
+    /// The commit the branch is at after the update.
+    pub commit: Option<String>,
+    /// Whether a commit was made.
+    pub changed: bool,
+    /// What ran before.
+    pub previous: Option<Deployed>,
+    /// The diff of the change.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub diff: String,
+    /// The checks, in order.
+    pub checks: Vec<CheckRecord>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The revert commit, when it was rolled back.
+    pub rolled_back: Option<String>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Everything a run did, serializable as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The application.
+    pub application: String,
+    /// The version released (the tag).
+    pub version: Option<String>,
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// The stage that failed it, when one did.
+    pub failed_stage: Option<Stage>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Each stage.
+    pub stages: Vec<StageRecord>,
+    /// Each scanner run.
+    pub scanners: Vec<ScannerRecord>,
+    /// Counts of the merged findings.
+    pub summary: Summary,
+    /// The gate's verdict.
+    pub verdict: Option<Verdict>,
+    /// The built image's digest.
+    pub image: Option<Digest>,
+    /// The push.
+    pub pushed: Option<PushRecord>,
+    /// The deployments, in order.
+    pub deployments: Vec<DeploymentRecord>,
+    /// What went wrong without stopping the run.
+    pub warnings: Vec<String>,
+    /// How long the run took, in milliseconds.
+    pub millis: u64,
+}
+
+impl RunRecord {
+    /// The record as indented JSON.
+    ///
+    /// # Errors
+    /// [`crate::Error::Json`] if serialization fails (it does not).
+    pub fn to_json(&self) -> crate::Result<String> {
+        serde_json::to_string_pretty(self).map_err(|source| crate::Error::Json { source })
+    }
+
+    /// True when every stage that ran succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.outcome == Outcome::Succeeded
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Counters over runs, written in Prometheus' text exposition format.
+#[derive(Debug, Default, Clone)]
+pub struct Metrics {
+    runs: BTreeMap<&'static str, u64>,
+    stage_seconds: BTreeMap<&'static str, (f64, u64)>,
+    findings: BTreeMap<String, u64>,
+    deployments: BTreeMap<(String, &'static str), u64>,
+}
+
+fn outcome_label(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Succeeded => "succeeded",
+        Outcome::Failed => "failed",
+        Outcome::Skipped => "skipped",
+        Outcome::Cancelled => "cancelled",
+    }
+}
+
+impl Metrics {
+    /// No runs yet.
+    pub fn new() -> Metrics {
+        Metrics::default()
+    }
+
+    /// Counts a run.
+    pub fn record(&mut self, run: &RunRecord) {
+        *self.runs.entry(outcome_label(run.outcome)).or_default() += 1;
+        for s in &run.stages {
+            if s.outcome != Outcome::Skipped {
+                let e = self.stage_seconds.entry(s.stage.as_str()).or_default();
+                e.0 += s.millis as f64 / 1000.0;
+                e.1 += 1;
+            }
+        }
+        for severity in crate::finding::Severity::DESCENDING {
+            *self.findings.entry(severity.to_string()).or_default() +=
+                run.summary.by_severity.get(severity) as u64;
+        }
+        for d in &run.deployments {
+            *self
+                .deployments
+                .entry((d.environment.clone(), outcome_label(d.outcome)))
+                .or_default() += 1;
+        }
+    }
+
+    /// The text exposition format (`# HELP`, `# TYPE`, samples).
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP paragon_runs_total Pipeline runs by outcome.\n# TYPE paragon_runs_total counter\n");
+        for (o, n) in &self.runs {
+            let _ = writeln!(out, "paragon_runs_total{{outcome=\"{o}\"}} {n}");
+        }
+        out.push_str("# HELP paragon_stage_duration_seconds Time spent in each stage.\n# TYPE paragon_stage_duration_seconds summary\n");
+        for (stage, (sum, count)) in &self.stage_seconds {
+            let _ = writeln!(
+                out,
+                "paragon_stage_duration_seconds_sum{{stage=\"{stage}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "paragon_stage_duration_seconds_count{{stage=\"{stage}\"}} {count}"
+            );
+        }
+        out.push_str("# HELP paragon_findings_total Merged findings by severity.\n# TYPE paragon_findings_total counter\n");
+        for (sev, n) in &self.findings {
+            let _ = writeln!(out, "paragon_findings_total{{severity=\"{sev}\"}} {n}");
+        }
+        out.push_str("# HELP paragon_deployments_total Environment updates by outcome.\n# TYPE paragon_deployments_total counter\n");
+        for ((env, o), n) in &self.deployments {
+            let env = env.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(
+                out,
+                "paragon_deployments_total{{environment=\"{env}\",outcome=\"{o}\"}} {n}"
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,492 @@
+//! The pipeline on in-memory parts: stages in order, the gate before the
+//! push, optional scanners, timeouts, cancellation, checks, rollback.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use paragon_core::gitops::{GitOpsTarget, MemoryGitOps, Release};
+use paragon_core::image::testing::MinimalBuilder;
+use paragon_core::pipeline::{
+    Bump, Check, CheckResult, CheckTarget, CommandCheck, EnvSecrets, Event, Metrics, Notifier,
+    Outcome, Pipeline, RunRecord, SecretSource, Stage, VersionStrategy,
+};
+use paragon_core::{
+    CannedScanner, Error, Finding, FindingKind, MemoryRegistry, Registry, ScanContext, ScanReport,
+    ScannerInfo, Severity, Source,
+};
+
+fn scanner(name: &str, findings: Vec<Finding>) -> CannedScanner {
+    let mut r = ScanReport::new(ScannerInfo::new(name, None::<String>));
+    r.findings = findings;
+    CannedScanner::new(r)
+}
+
+fn secret_finding() -> Finding {
+    let mut f = Finding::new(FindingKind::Secret, "aws-access-key-id", Severity::Critical);
+    f.sources
+        .push(Source::new("trivy", Severity::Critical, None));
+    f
+}
+
+fn low_vuln() -> Finding {
+    let mut f = Finding::new(FindingKind::Vulnerability, "CVE-2024-0001", Severity::Low);
+    f.sources.push(Source::new("grype", Severity::Low, None));
+    f
+}
+
+#[derive(Debug)]
+struct Failing;
+
+#[paragon_core::async_trait]
+impl paragon_core::Scanner for Failing {
+    fn name(&self) -> &str {
+        "broken"
+    }
+    fn targets(&self) -> &[paragon_core::TargetKind] {
+        &[
+            paragon_core::TargetKind::Directory,
+            paragon_core::TargetKind::OciLayout,
+        ]
+    }
+    async fn scan(
+        &self,
+        _: &paragon_core::ScanTarget,
+        _: &ScanContext,
+    ) -> paragon_core::Result<ScanReport> {
+        Err(Error::ToolFailed {
+            tool: "broken".into(),
+            status: "exit code 3".into(),
+            stderr_tail: "database missing".into(),
+        })
+    }
+}
+
+struct Parts {
+    registry: MemoryRegistry,
+    gitops: MemoryGitOps,
+    dir: tempfile::TempDir,
+}
+
+fn parts() -> Parts {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.go"), "package main\n").unwrap();
+    Parts {
+        registry: MemoryRegistry::new(),
+        gitops: MemoryGitOps::new(["dev", "test", "prod"]),
+        dir,
+    }
+}
+
+fn base(p: &Parts) -> paragon_core::pipeline::PipelineBuilder {
+    Pipeline::builder("shop", p.dir.path())
+        .builder(MinimalBuilder)
+        .registry(p.registry.clone(), "shop/app")
+        .image_repository("registry.example/shop/app")
+        .version(VersionStrategy::explicit("1.2.0").unwrap())
+}
+
+fn stage(rec: &RunRecord, s: Stage) -> Outcome {
+    rec.stages.iter().find(|r| r.stage == s).unwrap().outcome
+}
+
+#[tokio::test]
+async fn a_clean_app_goes_all_the_way_with_events_in_order() {
+    let p = parts();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let pipeline = base(&p)
+        .pre_build(scanner("sast", vec![low_vuln()]))
+        .post_build(scanner("grype", vec![low_vuln()]))
+        .environment("dev", p.gitops.clone())
+        .environment("test", p.gitops.clone())
+        .events(tx)
+        .build()
+        .unwrap();
+    let rec = pipeline.run(&ScanContext::new()).await;
+    assert!(rec.succeeded(), "{rec:#?}");
+    assert_eq!(rec.version.as_deref(), Some("1.2.0"));
+    // The two scanners' findings merged into one.
+    assert_eq!(rec.summary.total, 1);
+    let pushed = rec.pushed.as_ref().unwrap();
+    assert_eq!(pushed.tags, ["1.2.0", "latest"]);
+    assert_eq!(
+        p.registry.resolve("shop/app", "latest").await.unwrap(),
+        Some(pushed.digest.clone())
+    );
+    let ctx = ScanContext::new();
+    for env in ["dev", "test"] {
+        let now = p.gitops.current(env, &ctx).await.unwrap().unwrap();
+        assert_eq!(now.tag, "1.2.0");
+        assert_eq!(now.digest.as_ref(), Some(&pushed.digest));
+        assert_eq!(now.repository.as_deref(), Some("registry.example/shop/app"));
+    }
+    assert_eq!(p.gitops.current("prod", &ctx).await.unwrap(), None);
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    let started: Vec<Stage> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StageStarted { stage } => Some(*stage),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        started,
+        [
+            Stage::PreBuildScan,
+            Stage::Build,
+            Stage::PostBuildScan,
+            Stage::Gate,
+            Stage::Push,
+            Stage::Deploy
+        ]
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::GateVerdict { passed: true, .. })));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Deployed { changed: true, .. }))
+            .count(),
+        2
+    );
+    // The record round-trips through JSON.
+    let back: RunRecord = serde_json::from_str(&rec.to_json().unwrap()).unwrap();
+    assert_eq!(back, rec);
+}
+
+#[tokio::test]
+async fn a_failed_gate_pushes_and_commits_nothing_and_names_the_finding() {
+    let p = parts();
+    let rec = base(&p)
+        .pre_build(scanner("trivy", vec![secret_finding()]))
+        .environment("dev", p.gitops.clone())
+        .build()
+        .unwrap()
+        .run(&ScanContext::new())
+        .await;
+    assert_eq!(rec.outcome, Outcome::Failed);
+    assert_eq!(rec.failed_stage, Some(Stage::Gate));
+    assert!(
+        rec.error.as_deref().unwrap().contains("aws-access-key-id"),
+        "{:?}",
+        rec.error
+    );
+    assert!(!rec.verdict.as_ref().unwrap().passed);
+    assert_eq!(stage(&rec, Stage::Push), Outcome::Skipped);
+    assert_eq!(stage(&rec, Stage::Deploy), Outcome::Skipped);
+    assert!(p.registry.list_tags("shop/app").await.unwrap().is_empty());
+    assert_eq!(p.gitops.commit_count(), 0);
+}
+
+#[tokio::test]
+async fn a_failing_scanner_fails_the_run_unless_optional() {
+    let p = parts();
+    let rec = base(&p)
+        .pre_build(Failing)
+        .build()
+        .unwrap()
+        .run(&ScanContext::new())
+        .await;
+    assert_eq!(rec.failed_stage, Some(Stage::PreBuildScan));
+    assert!(rec.error.as_deref().unwrap().contains("database missing"));
+    assert_eq!(stage(&rec, Stage::Build), Outcome::Skipped);
+    assert!(p.registry.list_tags("shop/app").await.unwrap().is_empty());
+
+    let rec = base(&p)
+        .pre_build_optional(Failing)
+        .build()
+        .unwrap()
+        .run(&ScanContext::new())
+        .await;
+    assert!(rec.succeeded(), "{rec:#?}");
+    assert_eq!(rec.warnings.len(), 1);
+    assert!(rec.warnings[0].contains("broken"));
+    assert!(rec.scanners[0].optional && rec.scanners[0].error.is_some());
+}
+
+#[tokio::test]
+async fn a_step_timeout_fails_the_run() {
+    let p = parts();
+    let slow = scanner("slow", vec![]).with_delay(Duration::from_secs(30));
+    let rec = base(&p)
+        .pre_build(slow)
+        .step_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap()
+        .run(&ScanContext::new())
+        .await;
+    assert_eq!(rec.outcome, Outcome::Failed);
+    assert!(
+        rec.error.as_deref().unwrap().contains("timed out"),
+        "{:?}",
+        rec.error
+    );
+}
+
+#[tokio::test]
+async fn cancelling_mid_scan_stops_before_anything_is_pushed() {
+    let p = parts();
+    let slow = scanner("slow", vec![]).with_delay(Duration::from_secs(30));
+    let ctx = ScanContext::new();
+    let cancel = ctx.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cancel.cancel();
+    });
+    let started = std::time::Instant::now();
+    let rec = base(&p)
+        .pre_build(slow)
+        .environment("dev", p.gitops.clone())
+        .build()
+        .unwrap()
+        .run(&ctx)
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(rec.outcome, Outcome::Cancelled);
+    assert!(p.registry.list_tags("shop/app").await.unwrap().is_empty());
+    assert_eq!(p.gitops.commit_count(), 0);
+}
+
+#[derive(Debug)]
+struct Verdict(bool, Arc<Mutex<Vec<String>>>);
+
+#[paragon_core::async_trait]
+impl Check for Verdict {
+    fn name(&self) -> &str {
+        "e2e"
+    }
+    async fn run(&self, t: &CheckTarget, _: &ScanContext) -> paragon_core::Result<CheckResult> {
+        self.1
+            .lock()
+            .unwrap()
+            .push(format!("{}:{}", t.environment, t.release.tag));
+        Ok(CheckResult {
+            passed: self.0,
+            detail: if self.0 {
+                "ok".into()
+            } else {
+                "3 of 40 scenarios failed".into()
+            },
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_failed_check_stops_promotion_and_rolls_back() {
+    let p = parts();
+    let ctx = ScanContext::new();
+    // test runs 1.1.0 before the run.
+    p.gitops
+        .deploy(
+            &Release::new("shop", "test", "registry.example/shop/app", "1.1.0"),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let rec = base(&p)
+        .environment("dev", p.gitops.clone())
+        .check(Verdict(true, seen.clone()))
+        .environment("test", p.gitops.clone())
+        .check(Verdict(false, seen.clone()))
+        .rollback_on_failure()
+        .environment("prod", p.gitops.clone())
+        .build()
+        .unwrap()
+        .run(&ctx)
+        .await;
+    assert_eq!(rec.failed_stage, Some(Stage::Deploy));
+    assert!(rec
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("3 of 40 scenarios failed"));
+    assert_eq!(*seen.lock().unwrap(), ["dev:1.2.0", "test:1.2.0"]);
+    let [dev, test, prod] = &rec.deployments[..] else {
+        panic!("{rec:#?}")
+    };
+    assert_eq!(dev.outcome, Outcome::Succeeded);
+    assert_eq!(test.outcome, Outcome::Failed);
+    assert!(test.rolled_back.is_some());
+    assert_eq!(prod.outcome, Outcome::Skipped);
+    assert_eq!(
+        p.gitops.current("test", &ctx).await.unwrap().unwrap().tag,
+        "1.1.0"
+    );
+    assert_eq!(p.gitops.current("prod", &ctx).await.unwrap(), None);
+    assert_eq!(
+        p.gitops.current("dev", &ctx).await.unwrap().unwrap().tag,
+        "1.2.0"
+    );
+}
+
+#[tokio::test]
+async fn command_checks_see_the_release_and_fail_on_non_zero() {
+    let p = parts();
+    let ok = CommandCheck::new("env", "sh").with_args([
+        "-c",
+        "test \"$PARAGON_TAG\" = 1.2.0 && test -n \"$PARAGON_DIGEST\" && echo fine",
+    ]);
+    let bad = CommandCheck::new("k6", "sh").with_args(["-c", "echo 'p95 too high' >&2; exit 99"]);
+    let rec = base(&p)
+        .environment("dev", p.gitops.clone())
+        .check(ok)
+        .check(bad)
+        .build()
+        .unwrap()
+        .run(&ScanContext::new())
+        .await;
+    let dev = &rec.deployments[0];
+    assert!(dev.checks[0].passed, "{:?}", dev.checks[0]);
+    assert!(!dev.checks[1].passed);
+    assert!(
+        dev.checks[1].detail.contains("exit code 99")
+            && dev.checks[1].detail.contains("p95 too high")
+    );
+    let slow = CommandCheck::new("slow", "sleep")
+        .with_args(["30"])
+        .with_timeout(Duration::from_millis(200));
+    let rec = base(&p)
+        .environment("test", p.gitops.clone())
+        .check(slow)
+        .build()
+        .unwrap()
+        .run(&ScanContext::new())
+        .await;
+    assert!(
+        rec.deployments[0].checks[0].detail.contains("timed out"),
+        "{:?}",
+        rec.deployments[0]
+    );
+}
+
+#[tokio::test]
+async fn the_next_version_follows_the_registry() {
+    let p = parts();
+    for (v, seed) in [("1.2.3", "a"), ("v1.10.0", "b"), ("not-semver", "c")] {
+        let d = p.dir.path().join(format!("img-{seed}"));
+        let img = paragon_core::image::testing::minimal_image(&d, seed).unwrap();
+        p.registry
+            .push(&img, "shop/app", &[v.to_owned()], &ScanContext::new())
+            .await
+            .unwrap();
+    }
+    let run = |bump| {
+        Pipeline::builder("shop", p.dir.path())
+            .builder(MinimalBuilder)
+            .registry(p.registry.clone(), "shop/app")
+            .version(VersionStrategy::Next(bump))
+            .latest(false)
+            .revision_tag("abc1234")
+            .build()
+            .unwrap()
+    };
+    let rec = run(Bump::Patch).run(&ScanContext::new()).await;
+    assert_eq!(rec.version.as_deref(), Some("1.10.1"));
+    assert_eq!(rec.pushed.unwrap().tags, ["1.10.1", "abc1234"]);
+    assert_eq!(
+        run(Bump::Minor)
+            .run(&ScanContext::new())
+            .await
+            .version
+            .as_deref(),
+        Some("1.11.0")
+    );
+    assert_eq!(
+        VersionStrategy::Next(Bump::Major).resolve(&[]).to_string(),
+        "1.0.0"
+    );
+    assert!(VersionStrategy::explicit("1.x").is_err());
+}
+
+#[derive(Debug, Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+#[paragon_core::async_trait]
+impl Notifier for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+    async fn notify(&self, run: &RunRecord, _: &ScanContext) -> paragon_core::Result<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(paragon_core::pipeline::summary_lines(run).join("\n"));
+        Err(Error::Http {
+            service: "chat".into(),
+            method: "POST".into(),
+            url: "https://chat.example".into(),
+            status: 500,
+            message: String::new(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn notifiers_hear_of_every_run_and_their_errors_are_warnings() {
+    let p = parts();
+    let recorder = Arc::new(Recorder::default());
+    let rec = base(&p)
+        .notifier(recorder.clone())
+        .build()
+        .unwrap()
+        .run(&ScanContext::new())
+        .await;
+    assert!(rec.succeeded());
+    assert!(rec
+        .warnings
+        .iter()
+        .any(|w| w.contains("notifier recorder failed")));
+    let said = recorder.0.lock().unwrap().clone();
+    assert!(
+        said[0].starts_with("shop 1.2.0: succeeded, gate passed"),
+        "{said:?}"
+    );
+    assert!(said[0].contains("image: shop/app@sha256:"));
+    let mut m = Metrics::new();
+    m.record(&rec);
+    let text = m.to_prometheus();
+    assert!(
+        text.contains("paragon_runs_total{outcome=\"succeeded\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("paragon_stage_duration_seconds_count{stage=\"build\"} 1"));
+    assert!(text.contains("# TYPE paragon_findings_total counter"));
+}
+
+#[test]
+fn pipelines_are_validated() {
+    let p = parts();
+    let msg = |b: paragon_core::pipeline::PipelineBuilder| b.build().unwrap_err().to_string();
+    assert!(msg(Pipeline::builder("", p.dir.path())).contains("application"));
+    assert!(msg(Pipeline::builder("shop", "/no/such/dir")).contains("/no/such/dir"));
+    assert!(
+        msg(Pipeline::builder("shop", p.dir.path()).post_build(scanner("x", vec![])))
+            .contains("builder")
+    );
+    assert!(
+        msg(Pipeline::builder("shop", p.dir.path()).environment("dev", p.gitops.clone()))
+            .contains("registry")
+    );
+    assert!(msg(base(&p)
+        .environment("dev", p.gitops.clone())
+        .environment("dev", p.gitops.clone()))
+    .contains("twice"));
+}
+
+#[tokio::test]
+async fn env_secrets_map_names_to_variables() {
+    let s = EnvSecrets::new("PARAGON_TEST_SECRETS_");
+    assert_eq!(
+        s.variable("registry#password"),
+        "PARAGON_TEST_SECRETS_REGISTRY_PASSWORD"
+    );
+    let err = s.secret("nope#x").await.unwrap_err();
+    assert!(
+        err.to_string().contains("PARAGON_TEST_SECRETS_NOPE_X"),
+        "{err}"
+    );
+}
