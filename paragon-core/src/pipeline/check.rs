@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use crate::error::{Error, Result};
 use crate::gitops::Release;
+use crate::pipeline::secrets::SecretSource;
 use crate::process::{run, ToolCommand};
 use crate::scanner::ScanContext;
 
@@ -22,6 +23,24 @@ pub struct CheckTarget {
     pub release: Release,
     /// The deployment commit.
     pub commit: String,
+    /// The pipeline's secret source, for checks that need credentials.
+    pub secrets: Option<Arc<dyn SecretSource>>,
+}
+
+impl CheckTarget {
+    /// A target without a secret source.
+    pub fn new(
+        environment: impl Into<String>,
+        release: Release,
+        commit: impl Into<String>,
+    ) -> CheckTarget {
+        CheckTarget {
+            environment: environment.into(),
+            release,
+            commit: commit.into(),
+            secrets: None,
+        }
+    }
 }
 
 /// A check's answer.
@@ -78,6 +97,7 @@ pub struct CommandCheck {
     program: PathBuf,
     args: Vec<String>,
     envs: Vec<(String, String)>,
+    secret_envs: Vec<(String, String)>,
     dir: Option<PathBuf>,
     timeout: Duration,
 }
@@ -91,6 +111,7 @@ impl CommandCheck {
             program: program.into(),
             args: Vec::new(),
             envs: Vec::new(),
+            secret_envs: Vec::new(),
             dir: None,
             timeout: Duration::from_secs(600),
         }
@@ -110,6 +131,19 @@ impl CommandCheck {
     #[must_use]
     pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> CommandCheck {
         self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// An environment variable holding the secret `name` of the pipeline's
+    /// [`SecretSource`] (a test account's password, say); it is redacted
+    /// from the check's output.
+    #[must_use]
+    pub fn with_secret_env(
+        mut self,
+        key: impl Into<String>,
+        name: impl Into<String>,
+    ) -> CommandCheck {
+        self.secret_envs.push((key.into(), name.into()));
         self
     }
 
@@ -151,13 +185,25 @@ impl Check for CommandCheck {
         for (k, v) in &self.envs {
             cmd = cmd.env(k, v);
         }
+        for (k, name) in &self.secret_envs {
+            let Some(source) = &target.secrets else {
+                return Err(Error::Pipeline {
+                    message: format!(
+                        "check {} needs the secret `{name}` but the pipeline has no secret source",
+                        self.name
+                    ),
+                });
+            };
+            cmd = cmd.secret_env(k, source.secret(name).await?);
+        }
         if let Some(d) = &self.dir {
             cmd = cmd.current_dir(d);
         }
         let limit = ctx.timeout.map_or(self.timeout, |t| t.min(self.timeout));
         let ctx = ctx.clone().with_timeout(limit);
         let out = run(&cmd, &ctx).await?;
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        // Standard error comes back redacted; standard output is redacted here.
+        let mut text = cmd.redact(&String::from_utf8_lossy(&out.stdout));
         text.push_str(&out.stderr);
         let lines: Vec<&str> = text.trim_end().lines().collect();
         let tail = lines[lines.len().saturating_sub(10)..].join("\n");

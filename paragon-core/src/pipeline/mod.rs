@@ -186,9 +186,18 @@ pub struct PipelineBuilder {
     notifiers: Vec<Arc<dyn Notifier>>,
     step_timeout: Option<Duration>,
     events: Option<UnboundedSender<Event>>,
+    secrets: Option<Arc<dyn SecretSource>>,
 }
 
 impl PipelineBuilder {
+    /// Where checks get their credentials
+    /// ([`CommandCheck::with_secret_env`]); adapters built by the caller
+    /// read theirs from the same source.
+    pub fn secrets(mut self, source: impl SecretSource) -> Self {
+        self.secrets = Some(Arc::new(source));
+        self
+    }
+
     /// Where built images go (default a temporary directory per run).
     pub fn work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.work_dir = Some(dir.into());
@@ -595,6 +604,7 @@ impl Pipeline {
             notifiers: Vec::new(),
             step_timeout: None,
             events: None,
+            secrets: None,
         }
     }
 
@@ -979,6 +989,7 @@ async fn deploy_one(
         environment: env.name.clone(),
         release: release.clone(),
         commit: deployment.commit().to_owned(),
+        secrets: run.p.secrets.clone(),
     };
     let mut failed_check = None;
     for check in &env.checks {

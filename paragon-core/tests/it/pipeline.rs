@@ -477,6 +477,63 @@ fn pipelines_are_validated() {
     .contains("twice"));
 }
 
+#[derive(Debug)]
+struct Fixed;
+
+#[paragon_core::async_trait]
+impl SecretSource for Fixed {
+    fn name(&self) -> &str {
+        "fixed"
+    }
+    async fn secret(&self, name: &str) -> paragon_core::Result<paragon_core::Secret> {
+        match name {
+            "e2e#password" => Ok(paragon_core::Secret::new("pa55-for-e2e")),
+            _ => Err(Error::Secret {
+                store: "fixed".into(),
+                name: name.into(),
+                message: "no such secret".into(),
+            }),
+        }
+    }
+}
+
+#[tokio::test]
+async fn checks_get_secrets_from_the_pipeline_redacted() {
+    let p = parts();
+    let check = CommandCheck::new("login", "sh")
+        .with_args([
+            "-c",
+            "test \"$E2E_PASSWORD\" = pa55-for-e2e && echo \"logged in with $E2E_PASSWORD\"",
+        ])
+        .with_secret_env("E2E_PASSWORD", "e2e#password");
+    let rec = base(&p)
+        .secrets(Fixed)
+        .environment("dev", p.gitops.clone())
+        .check(check)
+        .build()
+        .unwrap()
+        .run(&ScanContext::new())
+        .await;
+    let c = &rec.deployments[0].checks[0];
+    assert!(c.passed, "{c:?}");
+    assert!(
+        c.detail.contains("logged in with ***") && !c.detail.contains("pa55"),
+        "{c:?}"
+    );
+    // Without a source, the check fails and says why.
+    let needs = CommandCheck::new("login", "true").with_secret_env("E2E_PASSWORD", "e2e#password");
+    let rec = base(&p)
+        .environment("test", p.gitops.clone())
+        .check(needs)
+        .build()
+        .unwrap()
+        .run(&ScanContext::new())
+        .await;
+    assert!(rec.deployments[0].checks[0]
+        .detail
+        .contains("no secret source"));
+}
+
 #[tokio::test]
 async fn env_secrets_map_names_to_variables() {
     let s = EnvSecrets::new("PARAGON_TEST_SECRETS_");

@@ -195,11 +195,11 @@ async fn as_a_post_deploy_check_it_syncs_and_waits_for_the_commit() {
     use paragon_gitops::argocd::ArgoCdCheck;
     let (base, state) = server(App::default()).await;
     let check = ArgoCdCheck::new(client(&base, TOKEN), "shop-{env}").with_sync();
-    let target = CheckTarget {
-        environment: "dev".into(),
-        release: Release::new("shop", "dev", "harbor.example/shop/app", "1.0.0"),
-        commit: "abc123".into(),
-    };
+    let target = CheckTarget::new(
+        "dev",
+        Release::new("shop", "dev", "harbor.example/shop/app", "1.0.0"),
+        "abc123",
+    );
     let r = check.run(&target, &ScanContext::new()).await.unwrap();
     assert!(
         r.passed && r.detail.contains("Synced and Healthy at abc123"),
