@@ -141,14 +141,25 @@ impl Summary {
     /// Counts a set of findings (SBOM totals are left at zero).
     pub fn of_findings<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Summary {
         let mut s = Summary::default();
+        // The distinct scanners of one finding (a handful, however many
+        // sources a merged finding has).
+        let mut seen: Vec<&str> = Vec::new();
         for f in findings {
             s.total += 1;
             *s.by_kind.slot(f.kind) += 1;
             *s.by_severity.slot(f.severity) += 1;
-            for (i, src) in f.sources.iter().enumerate() {
+            seen.clear();
+            for src in &f.sources {
                 // A scanner named twice among one finding's sources counts once.
-                if f.sources[..i].iter().all(|o| o.scanner != src.scanner) {
-                    *s.by_scanner.entry(src.scanner.clone()).or_default() += 1;
+                if seen.contains(&src.scanner.as_str()) {
+                    continue;
+                }
+                seen.push(&src.scanner);
+                match s.by_scanner.get_mut(&src.scanner) {
+                    Some(n) => *n += 1,
+                    None => {
+                        s.by_scanner.insert(src.scanner.clone(), 1);
+                    }
                 }
             }
         }
