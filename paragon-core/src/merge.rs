@@ -167,6 +167,8 @@ pub struct Merger {
     inputs: Vec<InputSummary>,
     sbom: SbomTotals,
     scratch: String,
+    scratch_ids: Vec<u32>,
+    scratch_place: String,
 }
 
 impl std::fmt::Debug for Merger {
@@ -215,31 +217,54 @@ impl Merger {
     fn place(&mut self, finding: &Finding) -> u32 {
         let loc = finding.locations.iter().min();
         let Some(loc) = loc else { return NONE };
+        use std::fmt::Write as _;
         let file = loc.path.as_deref().or(loc.target.as_deref()).unwrap_or("");
-        let line = |l: Option<u32>| l.map(|l| l.to_string()).unwrap_or_default();
-        let text = match finding.kind {
-            FindingKind::Misconfiguration => match &loc.resource {
-                Some(r) => format!("{file}\u{1f}r:{r}"),
-                None => format!("{file}\u{1f}l:{}", line(loc.start_line)),
-            },
-            FindingKind::Secret => format!("{file}\u{1f}{}", line(loc.start_line)),
-            FindingKind::Weakness => format!(
-                "{file}\u{1f}{}-{}",
-                line(loc.start_line),
-                line(loc.end_line)
-            ),
-            FindingKind::Vulnerability | FindingKind::License => return NONE,
+        // Written into a buffer reused across findings.
+        let mut text = std::mem::take(&mut self.scratch_place);
+        text.clear();
+        text.push_str(file);
+        text.push('\u{1f}');
+        let line = |t: &mut String, l: Option<u32>| {
+            if let Some(l) = l {
+                let _ = write!(t, "{l}");
+            }
         };
-        self.strings.intern(&text)
+        match finding.kind {
+            FindingKind::Misconfiguration => match &loc.resource {
+                Some(r) => {
+                    text.push_str("r:");
+                    text.push_str(r);
+                }
+                None => {
+                    text.push_str("l:");
+                    line(&mut text, loc.start_line);
+                }
+            },
+            FindingKind::Secret => line(&mut text, loc.start_line),
+            FindingKind::Weakness => {
+                line(&mut text, loc.start_line);
+                text.push('-');
+                line(&mut text, loc.end_line);
+            }
+            FindingKind::Vulnerability | FindingKind::License => {
+                self.scratch_place = text;
+                return NONE;
+            }
+        }
+        let sym = self.strings.intern(&text);
+        self.scratch_place = text;
+        sym
     }
 
     fn add_finding(&mut self, mut finding: Finding) {
         let kind = finding.kind;
         let id = self.ids.intern(&finding.id);
-        let mut ids = Vec::new();
+        // The id symbols, gathered in a buffer reused across findings: a
+        // finding folded into an existing entry allocates nothing here.
+        let mut ids = std::mem::take(&mut self.scratch_ids);
+        ids.clear();
         if kind == FindingKind::Vulnerability {
             self.aliases.ensure(id);
-            ids.reserve(1 + finding.aliases.len());
             ids.push(id);
             for alias in &finding.aliases {
                 let a = self.ids.intern(alias);
@@ -270,7 +295,9 @@ impl Merger {
         match self.index.get(&key) {
             Some(&i) => {
                 let entry = &mut self.entries[i as usize];
-                entry.ids.extend(ids);
+                for &sym in &ids {
+                    push_new(&mut entry.ids, sym);
+                }
                 fold(&mut entry.finding, finding);
             }
             None => {
@@ -281,9 +308,14 @@ impl Merger {
                     .fold(finding.severity, Ord::max);
                 let i = u32::try_from(self.entries.len()).expect("fewer than 2^32 findings");
                 self.index.insert(key, i);
-                self.entries.push(Entry { key, finding, ids });
+                self.entries.push(Entry {
+                    key,
+                    finding,
+                    ids: ids.clone(),
+                });
             }
         }
+        self.scratch_ids = ids;
     }
 
     /// Completes the merge: joins ids through aliases, folds what they
