@@ -26,6 +26,15 @@ use crate::error::{Error, Result};
 use crate::scanner::ScanContext;
 use crate::secret::Secret;
 
+/// The program to run: an explicit path, else the environment variable
+/// `env` when set (`PARAGON_TRIVY`), else `name` (looked up on `PATH` when
+/// it runs). Every adapter that runs a tool resolves it this way.
+pub fn resolve_program(explicit: Option<PathBuf>, env: &str, name: &str) -> PathBuf {
+    explicit
+        .or_else(|| std::env::var_os(env).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
 /// How much of each stream is kept by default (the tail).
 pub const DEFAULT_CAPTURE: usize = 64 * 1024;
 

@@ -9,7 +9,7 @@ use paragon_core::image::{BuildSpec, Builder, BuiltImage};
 use paragon_core::process::{self, ToolCommand};
 use paragon_core::{Error, Result, ScanContext};
 
-use crate::containerfile::{containerfile, tool_binary};
+use crate::containerfile::containerfile;
 
 const HINT: &str = "install buildah (Debian/Ubuntu: `apt-get install buildah`)";
 
@@ -41,7 +41,7 @@ impl BuildahBuilder {
     /// A builder with the defaults above.
     pub fn new() -> BuildahBuilder {
         BuildahBuilder {
-            program: tool_binary(None, "PARAGON_BUILDAH", "buildah"),
+            program: paragon_core::process::resolve_program(None, "PARAGON_BUILDAH", "buildah"),
             storage_driver: "vfs".into(),
             isolation: "chroot".into(),
             root: None,

@@ -38,10 +38,3 @@ pub(crate) fn containerfile(spec: &BuildSpec, builder: &str) -> Result<PathBuf> 
             ),
         })
 }
-
-/// The executable: explicit, else the environment variable, else the name.
-pub(crate) fn tool_binary(explicit: Option<PathBuf>, env: &str, name: &str) -> PathBuf {
-    explicit
-        .or_else(|| std::env::var_os(env).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(name))
-}

@@ -9,7 +9,7 @@ use paragon_core::oci::OciLayout;
 use paragon_core::process::{self, ToolCommand};
 use paragon_core::{Error, Result, ScanContext};
 
-use crate::containerfile::{containerfile, tool_binary};
+use crate::containerfile::containerfile;
 
 const HINT: &str = "install Docker with the buildx plugin and start its daemon (or use the native or buildah builder, which need no daemon)";
 
@@ -34,7 +34,7 @@ impl DockerBuilder {
     /// A builder running `docker`.
     pub fn new() -> DockerBuilder {
         DockerBuilder {
-            program: tool_binary(None, "PARAGON_DOCKER", "docker"),
+            program: paragon_core::process::resolve_program(None, "PARAGON_DOCKER", "docker"),
             builder: None,
             timeout: Duration::from_secs(1800),
         }

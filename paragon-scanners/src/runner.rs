@@ -1,7 +1,7 @@
 //! What the tool-running adapters share: a scratch directory per scan,
 //! reading the report the tool wrote, asking the tool's version for errors.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use paragon_core::process::{self, ToolCommand, ToolOutput};
@@ -55,15 +55,6 @@ pub(crate) async fn unreadable(tool: &str, binary: &Path, e: crate::Error) -> Co
         version: version(tool, binary).await,
         source: Box::new(e),
     }
-}
-
-/// The binary to run: an explicit path, else `env` when set, else `name`
-/// (looked up on `PATH`).
-#[allow(dead_code)]
-pub(crate) fn binary(explicit: Option<PathBuf>, env: &str, name: &str) -> PathBuf {
-    explicit
-        .or_else(|| std::env::var_os(env).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// Runs a tool that writes its report to `output`, then parses the report:

@@ -144,7 +144,7 @@ impl DependencyCheckBuilder {
             return Err(invalid("failOnCVSS must be between 0 and 11"));
         }
         Ok(DependencyCheck {
-            binary: runner::binary(
+            binary: paragon_core::process::resolve_program(
                 self.binary,
                 "PARAGON_DEPENDENCY_CHECK",
                 "dependency-check.sh",

@@ -111,7 +111,7 @@ impl GrypeBuilder {
     pub fn build(self) -> Result<Grype, CoreError> {
         let timeout = runner::timeout(SCANNER, self.timeout, Duration::from_secs(600))?;
         Ok(Grype {
-            binary: runner::binary(self.binary, "PARAGON_GRYPE", "grype"),
+            binary: paragon_core::process::resolve_program(self.binary, "PARAGON_GRYPE", "grype"),
             db_cache_dir: self.db_cache_dir,
             offline: self.offline,
             only_fixed: self.only_fixed,

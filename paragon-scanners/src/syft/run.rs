@@ -63,7 +63,7 @@ impl SyftBuilder {
     pub fn build(self) -> Result<Syft, CoreError> {
         let timeout = runner::timeout(SCANNER, self.timeout, Duration::from_secs(600))?;
         Ok(Syft {
-            binary: runner::binary(self.binary, "PARAGON_SYFT", "syft"),
+            binary: paragon_core::process::resolve_program(self.binary, "PARAGON_SYFT", "syft"),
             timeout,
         })
     }

@@ -170,7 +170,7 @@ impl TrivyBuilder {
             });
         }
         Ok(Trivy {
-            binary: runner::binary(self.binary, "PARAGON_TRIVY", "trivy"),
+            binary: paragon_core::process::resolve_program(self.binary, "PARAGON_TRIVY", "trivy"),
             scanners,
             severities: self.severities,
             cache_dir: self.cache_dir,
