@@ -432,25 +432,21 @@ pub trait Builder: fmt::Debug + Send + Sync + 'static {
     async fn build(&self, spec: &BuildSpec, ctx: &ScanContext) -> Result<BuiltImage>;
 }
 
-#[async_trait]
-impl<T: Builder + ?Sized> Builder for Box<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    async fn build(&self, spec: &BuildSpec, ctx: &ScanContext) -> Result<BuiltImage> {
-        (**self).build(spec, ctx).await
-    }
+macro_rules! forward_builder {
+    ($ty:ty) => {
+        #[async_trait]
+        impl<T: Builder + ?Sized> Builder for $ty {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            async fn build(&self, spec: &BuildSpec, ctx: &ScanContext) -> Result<BuiltImage> {
+                (**self).build(spec, ctx).await
+            }
+        }
+    };
 }
-
-#[async_trait]
-impl<T: Builder + ?Sized> Builder for Arc<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    async fn build(&self, spec: &BuildSpec, ctx: &ScanContext) -> Result<BuiltImage> {
-        (**self).build(spec, ctx).await
-    }
-}
+forward_builder!(Box<T>);
+forward_builder!(Arc<T>);
 
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -526,60 +522,49 @@ pub trait Registry: fmt::Debug + Send + Sync + 'static {
     async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()>;
 }
 
-#[async_trait]
-impl<T: Registry + ?Sized> Registry for Box<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn location(&self) -> String {
-        (**self).location()
-    }
-    async fn push(
-        &self,
-        image: &BuiltImage,
-        repository: &str,
-        tags: &[String],
-        ctx: &ScanContext,
-    ) -> Result<Pushed> {
-        (**self).push(image, repository, tags, ctx).await
-    }
-    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<Digest>> {
-        (**self).resolve(repository, tag).await
-    }
-    async fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
-        (**self).list_tags(repository).await
-    }
-    async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
-        (**self).delete_tag(repository, tag).await
-    }
+macro_rules! forward_registry {
+    ($ty:ty) => {
+        #[async_trait]
+        impl<T: Registry + ?Sized> Registry for $ty {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn location(&self) -> String {
+                (**self).location()
+            }
+            async fn push(
+                &self,
+                image: &BuiltImage,
+                repository: &str,
+                tags: &[String],
+                ctx: &ScanContext,
+            ) -> Result<Pushed> {
+                (**self).push(image, repository, tags, ctx).await
+            }
+            async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<Digest>> {
+                (**self).resolve(repository, tag).await
+            }
+            async fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
+                (**self).list_tags(repository).await
+            }
+            async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
+                (**self).delete_tag(repository, tag).await
+            }
+        }
+    };
 }
+forward_registry!(Box<T>);
+forward_registry!(Arc<T>);
 
-#[async_trait]
-impl<T: Registry + ?Sized> Registry for Arc<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn location(&self) -> String {
-        (**self).location()
-    }
-    async fn push(
-        &self,
-        image: &BuiltImage,
-        repository: &str,
-        tags: &[String],
-        ctx: &ScanContext,
-    ) -> Result<Pushed> {
-        (**self).push(image, repository, tags, ctx).await
-    }
-    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<Digest>> {
-        (**self).resolve(repository, tag).await
-    }
-    async fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
-        (**self).list_tags(repository).await
-    }
-    async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
-        (**self).delete_tag(repository, tag).await
-    }
+/// Checks a push's repository name and every tag
+/// ([`validate_repository`], [`validate_tag`]): what every
+/// [`Registry::push`] does before any request.
+///
+/// # Errors
+/// [`Error::InvalidConfig`] naming the first invalid name.
+pub fn validate_push(repository: &str, tags: &[String]) -> Result<()> {
+    validate_repository(repository)?;
+    tags.iter().try_for_each(|t| validate_tag(t))
 }
 
 /// Checks a tag against the distribution spec's grammar
@@ -707,10 +692,7 @@ impl Registry for MemoryRegistry {
         tags: &[String],
         ctx: &ScanContext,
     ) -> Result<Pushed> {
-        validate_repository(repository)?;
-        for t in tags {
-            validate_tag(t)?;
-        }
+        validate_push(repository, tags)?;
         if ctx.cancel.is_cancelled() {
             return Err(Error::Cancelled {
                 tool: "memory registry".into(),

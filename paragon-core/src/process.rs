@@ -230,9 +230,8 @@ async fn tail<R: AsyncRead + Unpin>(mut stream: R, cap: usize) -> Vec<u8> {
 ///
 /// [`Error::ToolNotFound`], [`Error::TimedOut`], [`Error::Cancelled`], or
 /// [`Error::Io`] when the process cannot be started for another reason.
+#[tracing::instrument(name = "tool", skip_all, fields(tool = %cmd.tool))]
 pub async fn run(cmd: &ToolCommand, ctx: &ScanContext) -> Result<ToolOutput> {
-    let span = tracing::info_span!("tool", tool = %cmd.tool);
-    let _enter = span.enter();
     if ctx.cancel.is_cancelled() {
         return Err(Error::Cancelled {
             tool: cmd.tool.clone(),

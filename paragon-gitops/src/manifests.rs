@@ -300,20 +300,7 @@ fn push_edit(edits: &mut Vec<Edit>, file: String, before: &str, after: YamlFile)
 }
 
 fn kustomize_entry(file: &YamlFile, image: &str) -> Result<Option<usize>> {
-    for i in 0.. {
-        match file.get(&format!("images[{i}].name")) {
-            Ok(Some(name)) if name == image => return Ok(Some(i)),
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                if file.has(&format!("images[{i}]"))? {
-                    continue;
-                }
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(None)
+    file.position("images", "name", image)
 }
 
 fn bump_version(chart: &mut YamlFile, bump: ChartBump) -> Result<()> {

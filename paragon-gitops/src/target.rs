@@ -370,11 +370,10 @@ impl GitOpsTarget for GitOps {
         self.manifests.read(tree.dir(), environment)
     }
 
+    #[tracing::instrument(name = "gitops deploy", skip_all, fields(target = self.name(), env = %release.environment, tag = %release.tag))]
     async fn deploy(&self, release: &Release, ctx: &ScanContext) -> Result<Deployment> {
         release.validate()?;
         self.known(&release.environment)?;
-        let span = tracing::info_span!("gitops deploy", target = self.name(), env = %release.environment, tag = %release.tag);
-        let _enter = span.enter();
         let _guard = self.lock.lock().await;
         let tree = self.worktree()?;
         let destination = self.destination(release);

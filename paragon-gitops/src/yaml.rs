@@ -529,6 +529,60 @@ impl YamlFile {
         Ok(matches!(find(root, &segments, &err), Ok(Found::Node(..))))
     }
 
+    /// The index of the first item of the sequence at `path` (first
+    /// document) whose `key` is the scalar `value`, in one parse; `None`
+    /// when no item matches or `path` holds no sequence.
+    ///
+    /// # Errors
+    /// [`Error::YamlPath`] when the path is malformed or an item's `key`
+    /// is not a scalar.
+    pub fn position(&self, path: &str, key: &str, value: &str) -> Result<Option<usize>> {
+        let segments = parse_path(&self.file, path, "read")?;
+        let tree = parse(&self.file, &self.text)?;
+        let Some(root) = tree.documents.first() else {
+            return Ok(None);
+        };
+        let err = |m: String| Error::YamlPath {
+            file: self.file.clone(),
+            path: path.into(),
+            operation: "read",
+            message: m,
+        };
+        let Ok(Found::Node(node, _)) = find(root, &segments, &err) else {
+            return Ok(None);
+        };
+        let Kind::Seq { items, .. } = &resolve(&tree, node).kind else {
+            return Ok(None);
+        };
+        for (i, item) in items.iter().enumerate() {
+            let item = resolve(&tree, item);
+            if !matches!(item.kind, Kind::Map { .. }) {
+                continue;
+            }
+            match lookup(&tree, item, key).map(|n| resolve(&tree, n)) {
+                Some(Node {
+                    kind: Kind::Scalar { value: v, .. },
+                    ..
+                }) if v == value => return Ok(Some(i)),
+                Some(
+                    n @ Node {
+                        kind: Kind::Map { .. } | Kind::Seq { .. },
+                        ..
+                    },
+                ) => {
+                    return Err(Error::YamlPath {
+                        file: self.file.clone(),
+                        path: format!("{path}[{i}].{key}"),
+                        operation: "read",
+                        message: format!("it is {}, not a scalar", n.what()),
+                    })
+                }
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+
     /// Appends a mapping of `entries` to the block sequence at the
     /// top-level key `key` of the first document (creating the key at the
     /// end of a single-document file when it is missing); returns the new
@@ -1082,6 +1136,9 @@ mod tests {
         assert_eq!(g.text(), "resources:\n- a.yaml\nimages:\n- name: web\n");
         assert_eq!(g.get("images[0].name").unwrap().as_deref(), Some("web"));
         assert!(g.has("images[0]").unwrap() && !g.has("images[1]").unwrap());
+        assert_eq!(f.position("images", "name", "web").unwrap(), Some(1));
+        assert_eq!(f.position("images", "name", "none").unwrap(), None);
+        assert_eq!(f.position("resources", "name", "x").unwrap(), None);
     }
 
     #[test]

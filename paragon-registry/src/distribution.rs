@@ -37,7 +37,9 @@ use async_trait::async_trait;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::{Client, Reference, RegistryOperation};
-use paragon_core::image::{validate_repository, validate_tag, BuiltImage, Pushed, Registry};
+use paragon_core::image::{
+    validate_push, validate_repository, validate_tag, BuiltImage, Pushed, Registry,
+};
 use paragon_core::oci::{
     Descriptor, Digest, OciLayout, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST,
     MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
@@ -755,6 +757,7 @@ impl Registry for DistributionRegistry {
         self.host.clone()
     }
 
+    #[tracing::instrument(name = "push", skip_all, fields(registry = %self.host, %repository, digest = %image.digest))]
     async fn push(
         &self,
         image: &BuiltImage,
@@ -762,16 +765,10 @@ impl Registry for DistributionRegistry {
         tags: &[String],
         ctx: &ScanContext,
     ) -> Result<Pushed> {
-        validate_repository(repository)?;
-        for t in tags {
-            validate_tag(t)?;
-        }
+        validate_push(repository, tags)?;
         if ctx.cancel.is_cancelled() {
             return Err(self.cancelled());
         }
-        let span =
-            tracing::info_span!("push", registry = %self.host, %repository, digest = %image.digest);
-        let _entered = span.enter();
         let layout = OciLayout::open(&image.layout)?;
         let closure = layout.closure(&image.descriptor())?;
         let mut pushed = Pushed::new(&self.host, repository, image.digest.clone(), tags.to_vec());

@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use paragon_core::image::{validate_repository, validate_tag, BuiltImage, Pushed, Registry};
+use paragon_core::image::{
+    validate_push, validate_repository, validate_tag, BuiltImage, Pushed, Registry,
+};
 use paragon_core::oci::{Digest, OciLayout};
 use paragon_core::{Error, Result, ScanContext};
 use tokio::sync::Mutex;
@@ -97,10 +99,7 @@ impl Registry for LayoutRegistry {
         tags: &[String],
         ctx: &ScanContext,
     ) -> Result<Pushed> {
-        validate_repository(repository)?;
-        for t in tags {
-            validate_tag(t)?;
-        }
+        validate_push(repository, tags)?;
         let _guard = self.lock.lock().await;
         if ctx.cancel.is_cancelled() {
             return Err(Error::Cancelled {

@@ -53,6 +53,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 pub use check::{Check, CheckResult, CheckTarget, CommandCheck};
 #[cfg(feature = "slack")]
@@ -368,6 +370,31 @@ pub struct Pipeline {
     b: PipelineBuilder,
 }
 
+/// Runs `f` within `limit` and until `cancel` fires; `what` names it in
+/// the timeout and cancellation errors.
+async fn bounded<T>(
+    what: &str,
+    limit: Option<Duration>,
+    cancel: &CancellationToken,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let work = async {
+        match limit {
+            Some(t) => tokio::time::timeout(t, f)
+                .await
+                .unwrap_or(Err(Error::TimedOut {
+                    tool: what.into(),
+                    after: t,
+                })),
+            None => f.await,
+        }
+    };
+    tokio::select! {
+        r = work => r,
+        _ = cancel.cancelled() => Err(Error::Cancelled { tool: what.into() }),
+    }
+}
+
 /// The run's state, threaded through the stages.
 struct Run<'a> {
     p: &'a PipelineBuilder,
@@ -399,17 +426,7 @@ impl Run<'_> {
         what: &str,
         f: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
-        let ctx = self.step_ctx();
-        let limit = ctx.timeout;
-        tokio::select! {
-            r = async {
-                match limit {
-                    Some(t) => tokio::time::timeout(t, f).await.unwrap_or(Err(Error::TimedOut { tool: what.into(), after: t })),
-                    None => f.await,
-                }
-            } => r,
-            _ = self.ctx.cancel.cancelled() => Err(Error::Cancelled { tool: what.into() }),
-        }
+        bounded(what, self.step_ctx().timeout, &self.ctx.cancel, f).await
     }
 
     fn start(&self, stage: Stage) -> Instant {
@@ -491,29 +508,16 @@ impl Run<'_> {
             let target = target.clone();
             let ctx = self.step_ctx();
             let cancel = self.ctx.cancel.clone();
-            let limit = ctx.timeout;
             let name = scanner.name().to_owned();
             let tool_span = tracing::info_span!(parent: &span, "scanner", scanner = %name);
-            set.spawn(async move {
-                let t0 = Instant::now();
-                let work = async {
-                    match limit {
-                        Some(t) => tokio::time::timeout(t, scanner.scan(&target, &ctx))
-                            .await
-                            .unwrap_or(Err(Error::TimedOut {
-                                tool: name.clone(),
-                                after: t,
-                            })),
-                        None => scanner.scan(&target, &ctx).await,
-                    }
-                };
-                let r = tokio::select! {
-                    r = work => r,
-                    _ = cancel.cancelled() => Err(Error::Cancelled { tool: name.clone() }),
-                };
-                let _ = &tool_span;
-                (i, r, t0.elapsed())
-            });
+            set.spawn(
+                async move {
+                    let t0 = Instant::now();
+                    let r = bounded(&name, ctx.timeout, &cancel, scanner.scan(&target, &ctx)).await;
+                    (i, r, t0.elapsed())
+                }
+                .instrument(tool_span),
+            );
         }
         let mut results: Vec<Option<(Result<ScanReport>, Duration)>> =
             (0..slots.len()).map(|_| None).collect();
@@ -615,10 +619,9 @@ impl Pipeline {
 
     /// Runs every stage; the record says how it went (a run that fails
     /// still answers its record: which stage, why, what was done).
+    #[tracing::instrument(name = "pipeline", skip_all, fields(application = %self.b.application))]
     pub async fn run(&self, ctx: &ScanContext) -> RunRecord {
         let p = &self.b;
-        let span = tracing::info_span!("pipeline", application = %p.application);
-        let _enter = span.enter();
         let mut run = Run {
             p,
             ctx,
@@ -690,7 +693,10 @@ impl Pipeline {
         // Build.
         let temp = match &p.work_dir {
             Some(_) => None,
-            None => tempfile_dir(),
+            None => tempfile::Builder::new()
+                .prefix("paragon-run-")
+                .tempdir()
+                .ok(),
         };
         let work = p
             .work_dir
@@ -854,18 +860,10 @@ impl Pipeline {
                 let mut failed: Option<String> = None;
                 for env in &p.environments {
                     if let Some(why) = &failed {
-                        run.rec.deployments.push(DeploymentRecord {
-                            environment: env.name.clone(),
-                            target: env.target.name().into(),
-                            commit: None,
-                            changed: false,
-                            previous: None,
-                            diff: String::new(),
-                            checks: Vec::new(),
-                            outcome: Outcome::Skipped,
-                            rolled_back: None,
-                            error: Some(format!("not promoted: {why}")),
-                        });
+                        let mut skipped = DeploymentRecord::new(&env.name, env.target.name());
+                        skipped.outcome = Outcome::Skipped;
+                        skipped.error = Some(format!("not promoted: {why}"));
+                        run.rec.deployments.push(skipped);
                         continue;
                     }
                     let release =
@@ -903,62 +901,15 @@ impl Pipeline {
     }
 }
 
-fn tempfile_dir() -> Option<TempDir> {
-    TempDir::new().ok()
-}
-
-/// A temporary work directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> std::io::Result<TempDir> {
-        let base = std::env::temp_dir();
-        for i in 0..100u32 {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos());
-            let dir = base.join(format!("paragon-run-{}-{nanos}-{i}", std::process::id()));
-            match std::fs::create_dir(&dir) {
-                Ok(()) => return Ok(TempDir(dir)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(std::io::Error::other("no free temporary directory name"))
-    }
-
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Deploys to one environment and runs its checks; `Err(why)` stops
 /// promotion.
+#[tracing::instrument(name = "deploy", skip_all, fields(environment = %env.name))]
 async fn deploy_one(
     run: &mut Run<'_>,
     env: &EnvironmentSlot,
     release: &Release,
 ) -> std::result::Result<(), String> {
-    let mut record = DeploymentRecord {
-        environment: env.name.clone(),
-        target: env.target.name().into(),
-        commit: None,
-        changed: false,
-        previous: None,
-        diff: String::new(),
-        checks: Vec::new(),
-        outcome: Outcome::Succeeded,
-        rolled_back: None,
-        error: None,
-    };
-    let span = tracing::info_span!("deploy", environment = %env.name);
-    let _enter = span.enter();
+    let mut record = DeploymentRecord::new(&env.name, env.target.name());
     let deployment = match run
         .step(
             &format!("deploy {}", env.name),

@@ -235,6 +235,25 @@ pub struct DeploymentRecord {
     pub error: Option<String>,
 }
 
+impl DeploymentRecord {
+    /// A deployment of `environment` through `target` that has not failed
+    /// (yet): no commit, no checks.
+    pub fn new(environment: &str, target: &str) -> DeploymentRecord {
+        DeploymentRecord {
+            environment: environment.into(),
+            target: target.into(),
+            commit: None,
+            changed: false,
+            previous: None,
+            diff: String::new(),
+            checks: Vec::new(),
+            outcome: Outcome::Succeeded,
+            rolled_back: None,
+            error: None,
+        }
+    }
+}
+
 /// Everything a run did, serializable as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
