@@ -82,11 +82,11 @@ pub(crate) fn split_remote(remote: &str) -> (String, Option<(String, Secret)>) {
     }
 }
 
+/// URL user info is percent-encoded (a `+` is a plus, not a space).
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_owned())
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// A work tree of one branch of one remote.
@@ -342,6 +342,8 @@ mod tests {
         let (user, secret) = creds.unwrap();
         assert_eq!(user, "bot");
         assert_eq!(secret.expose(), "s@cret");
+        let (_, creds) = split_remote("https://bot:a+b%2Bc@git.example/x.git");
+        assert_eq!(creds.unwrap().1.expose(), "a+b+c");
         let (url, creds) = split_remote("git@git.example:shop/deploy.git");
         assert_eq!(url, "git@git.example:shop/deploy.git");
         assert!(creds.is_none());
