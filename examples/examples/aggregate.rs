@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use paragon_core::markdown::DEFAULT_TOP;
-use paragon_core::{export, Merger, Policy, Report, ScanReport};
+use paragon_core::{export, Merger, Policy, Report};
 
 #[derive(Clone, Copy, PartialEq)]
 enum OutputFormat {
@@ -95,66 +95,107 @@ fn print_error(e: &dyn std::error::Error) {
     }
 }
 
-/// Parses the files on every core and merges each report as soon as it is
-/// parsed (the merge does not depend on order), so that only a few parsed
-/// reports are held at once. On any failure, prints every error (in the
-/// order of the files) and returns `None`.
+/// What a worker thread tells the main thread about one file.
+enum Progress {
+    Read {
+        scanner: String,
+        findings: usize,
+        sbom_components: Option<usize>,
+    },
+    Failed(paragon_scanners::Error),
+}
+
+/// Parses the files on every core. Each thread merges the reports it
+/// parses into its own [`Merger`] as soon as they are parsed, so that only
+/// one parsed report per thread is held at once and each report is freed
+/// by the thread that allocated it; the threads' mergers are then absorbed
+/// into one (the merge does not depend on order) and the inputs put back in
+/// the order of the files. On any failure, prints every error (in the order
+/// of the files) and returns `None`.
 fn read_reports(files: &[PathBuf]) -> Option<Report> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len().max(1));
     let next = AtomicUsize::new(0);
-    // A small bound keeps parsed reports from piling up ahead of the merge.
-    let (tx, rx) = mpsc::sync_channel::<(usize, paragon_scanners::Result<ScanReport>)>(0);
-    let mut merger = Merger::new();
+    let (tx, rx) = mpsc::channel::<(usize, Progress)>();
     let mut errors: Vec<(usize, paragon_scanners::Error)> = Vec::new();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            let tx = tx.clone();
-            let next = &next;
-            scope.spawn(move || {
-                // One read buffer per thread, reused: fresh multi-megabyte
-                // buffers per file would cost a page fault per page.
-                let mut buf = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(file) = files.get(i) else { break };
-                    if tx
-                        .send((i, paragon_scanners::parse_file_with(file, &mut buf)))
-                        .is_err()
-                    {
-                        break;
+    let workers: Vec<(Merger, Vec<usize>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let tx = tx.clone();
+                let next = &next;
+                scope.spawn(move || {
+                    let mut merger = Merger::new();
+                    // The files this merger's inputs came from, in order.
+                    let mut order = Vec::new();
+                    // One read buffer per thread, reused: fresh multi-megabyte
+                    // buffers per file would cost a page fault per page.
+                    let mut buf = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break };
+                        let progress = match paragon_scanners::parse_file_with(file, &mut buf) {
+                            Ok(r) => {
+                                let progress = Progress::Read {
+                                    scanner: r.scanner.name.clone(),
+                                    findings: r.findings.len(),
+                                    sbom_components: r.sbom.as_ref().map(|s| s.components.len()),
+                                };
+                                merger.add(r);
+                                order.push(i);
+                                progress
+                            }
+                            Err(e) => Progress::Failed(e),
+                        };
+                        if tx.send((i, progress)).is_err() {
+                            break;
+                        }
                     }
-                }
-            });
-        }
+                    (merger, order)
+                })
+            })
+            .collect();
         drop(tx);
-        for (i, result) in rx {
-            match result {
-                Ok(r) => {
-                    eprintln!(
-                        "read {}: {} {} finding(s){}",
-                        files[i].display(),
-                        r.scanner.name,
-                        r.findings.len(),
-                        r.sbom
-                            .as_ref()
-                            .map(|s| format!(", {} SBOM component(s)", s.components.len()))
-                            .unwrap_or_default()
-                    );
-                    if errors.is_empty() {
-                        merger.add(r);
-                    }
-                }
-                Err(e) => errors.push((i, e)),
+        for (i, progress) in rx {
+            match progress {
+                Progress::Read {
+                    scanner,
+                    findings,
+                    sbom_components,
+                } => eprintln!(
+                    "read {}: {scanner} {findings} finding(s){}",
+                    files[i].display(),
+                    sbom_components
+                        .map(|n| format!(", {n} SBOM component(s)"))
+                        .unwrap_or_default()
+                ),
+                Progress::Failed(e) => errors.push((i, e)),
             }
         }
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a parsing thread panicked"))
+            .collect()
     });
     errors.sort_by_key(|(i, _)| *i);
     for (_, e) in &errors {
         print_error(e);
     }
-    errors.is_empty().then(|| merger.finish())
+    if !errors.is_empty() {
+        return None;
+    }
+    let mut merger = Merger::new();
+    let mut order = Vec::with_capacity(files.len());
+    for (m, o) in workers {
+        merger.absorb(m);
+        order.extend(o);
+    }
+    let mut report = merger.finish();
+    // `inputs` follow the absorbed mergers; list them in the files' order.
+    let mut inputs: Vec<_> = order.into_iter().zip(report.inputs).collect();
+    inputs.sort_by_key(|(i, _)| *i);
+    report.inputs = inputs.into_iter().map(|(_, input)| input).collect();
+    Some(report)
 }
 
 /// Writes the report in the chosen format. JSON streams straight to the

@@ -1,46 +1,106 @@
 //! Merge time and its scaling, measured directly: generates a corpus,
-//! parses it, then times `Merger::add` + `finish` (not the drop of the
-//! result) at 100k and 1M findings, best of three runs each.
+//! parses it, then times the merge (not the drop of the result) at 100k
+//! and 1M findings, best of three runs each, on one thread (`Merger::add`,
+//! then `finish`) and on every core (one merger per thread, then
+//! `Merger::absorb` and `finish`).
 //!
 //! ```text
-//! cargo run --release -p benches --bin merge_scaling
+//! cargo run --release -p benches --bin merge_scaling [FINDINGS...]
 //! ```
+//!
+//! `PHASES=1` also prints the time of each phase.
 
 use std::time::{Duration, Instant};
 
 use benches::{finding_count, generate, parse_all, Config};
-use paragon_core::Merger;
+use paragon_core::{Merger, ScanReport};
 
-fn best_of_three(reports: &[paragon_core::ScanReport]) -> (Duration, usize) {
+fn phases() -> bool {
+    std::env::var_os("PHASES").is_some()
+}
+
+/// One thread: every report added to one merger.
+fn sequential(input: Vec<ScanReport>) -> (Duration, usize) {
+    let start = Instant::now();
+    let mut m = Merger::new();
+    for r in input {
+        m.add(r);
+    }
+    let added = start.elapsed();
+    let report = m.finish();
+    let t = start.elapsed();
+    if phases() {
+        eprintln!("  1 thread:  add {added:?}, finish {:?}", t - added);
+    }
+    let n = report.findings.len();
+    drop(report);
+    (t, n)
+}
+
+/// `threads` mergers, each given a share of the reports, absorbed into one.
+/// Each thread copies its share before the clock starts, so that its
+/// findings live in its own allocator heap, as they do when each thread
+/// parses its own files.
+fn parallel(reports: &[ScanReport], threads: usize) -> (Duration, usize) {
+    let barrier = std::sync::Barrier::new(threads + 1);
+    let (start, mergers) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    let share: Vec<ScanReport> =
+                        reports.iter().skip(t).step_by(threads).cloned().collect();
+                    barrier.wait();
+                    let mut m = Merger::new();
+                    for r in share {
+                        m.add(r);
+                    }
+                    m
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let mergers: Vec<Merger> = handles
+            .into_iter()
+            .map(|h| h.join().expect("merge thread"))
+            .collect();
+        (start, mergers)
+    });
+    let added = start.elapsed();
+    let mut mergers = mergers.into_iter();
+    let mut m = mergers.next().unwrap_or_default();
+    for other in mergers {
+        m.absorb(other);
+    }
+    let absorbed = start.elapsed();
+    let report = m.finish();
+    let t = start.elapsed();
+    if phases() {
+        eprintln!(
+            "  {threads} threads: add {added:?}, absorb {:?}, finish {:?}",
+            absorbed - added,
+            t - absorbed
+        );
+    }
+    let n = report.findings.len();
+    drop(report);
+    (t, n)
+}
+
+fn best_of_three(run: impl Fn() -> (Duration, usize)) -> (Duration, usize) {
     let mut best = Duration::MAX;
     let mut merged = 0;
     for _ in 0..3 {
-        if std::env::var_os("PHASES").is_some() {
-            let copy = reports.to_vec();
-            let t = Instant::now();
-            drop(copy);
-            eprintln!("  dropping the input alone: {:?}", t.elapsed());
-        }
-        let input = reports.to_vec();
-        let start = Instant::now();
-        let mut m = Merger::new();
-        for r in input {
-            m.add(r);
-        }
-        let added = start.elapsed();
-        let report = m.finish();
-        if std::env::var_os("PHASES").is_some() {
-            eprintln!("  add {:?}, finish {:?}", added, start.elapsed() - added);
-        }
-        best = best.min(start.elapsed());
-        merged = report.findings.len();
-        drop(report);
+        let (t, n) = run();
+        best = best.min(t);
+        merged = n;
     }
     (best, merged)
 }
 
 fn main() {
-    let mut rows = Vec::new();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let targets: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -50,25 +110,31 @@ fn main() {
     } else {
         targets
     };
+    let mut rows = Vec::new();
     for target in targets {
         let reports = parse_all(&generate(Config::for_findings(target, 7)));
         let n = finding_count(&reports);
-        let (t, merged) = best_of_three(&reports);
+        let (t1, merged) = best_of_three(|| sequential(reports.to_vec()));
+        let (tn, merged_n) = best_of_three(|| parallel(&reports, threads));
+        assert_eq!(merged, merged_n, "the parallel merge agrees");
         println!(
-            "{n:>9} findings -> {merged:>7} merged in {:>8.1} ms ({:.0} ns/finding)",
-            t.as_secs_f64() * 1e3,
-            t.as_nanos() as f64 / n as f64
+            "{n:>9} findings -> {merged:>7} merged: 1 thread {:>7.1} ms ({:.0} ns/finding), \
+             {threads} threads {:>7.1} ms",
+            t1.as_secs_f64() * 1e3,
+            t1.as_nanos() as f64 / n as f64,
+            tn.as_secs_f64() * 1e3,
         );
-        rows.push((n, t));
+        rows.push((n, t1, tn));
     }
     if rows.len() < 2 {
         return;
     }
-    let (n0, t0) = rows[0];
-    let (n1, t1) = rows[1];
+    let (n0, a0, b0) = rows[0];
+    let (n1, a1, b1) = rows[1];
     println!(
-        "scaling: {:.1}x the findings took {:.2}x the time",
+        "scaling: {:.1}x the findings took {:.2}x the time on 1 thread, {:.2}x on {threads}",
         n1 as f64 / n0 as f64,
-        t1.as_secs_f64() / t0.as_secs_f64()
+        a1.as_secs_f64() / a0.as_secs_f64(),
+        b1.as_secs_f64() / b0.as_secs_f64()
     );
 }

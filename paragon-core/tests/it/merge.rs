@@ -360,6 +360,12 @@ fn arb_finding() -> impl Strategy<Value = Finding> {
                 f.add_fixed_version("1.9");
             }
             f.title = Some(format!("title {s}"));
+            // Metadata that differs between one scanner's records of one
+            // finding, so that folds must not assume it repeats.
+            if target == 2 {
+                f.add_reference(format!("https://example.test/{scanner}/{sev}"));
+                f.description = Some(format!("described in image-{target}"));
+            }
             f
         })
 }
@@ -419,6 +425,34 @@ proptest! {
     }
 
     #[test]
+    fn absorbing_mergers_equals_one_merger(reports in arb_reports(), cut in any::<prop::sample::Index>(), cut2 in any::<prop::sample::Index>()) {
+        let mut one = Merger::new();
+        for r in &reports {
+            one.add(r.clone());
+        }
+        let expected = one.finish();
+        // Three mergers over consecutive shares, absorbed in order.
+        let a = cut.index(reports.len() + 1);
+        let b = a + cut2.index(reports.len() - a + 1);
+        let mut parts = Vec::new();
+        for share in [&reports[..a], &reports[a..b], &reports[b..]] {
+            let mut m = Merger::new();
+            for r in share {
+                m.add(r.clone());
+            }
+            parts.push(m);
+        }
+        let mut all = Merger::new();
+        for m in parts {
+            all.absorb(m);
+        }
+        let got = all.finish();
+        prop_assert_eq!(&got.findings, &expected.findings);
+        prop_assert_eq!(&got.inputs, &expected.inputs);
+        prop_assert_eq!(&got.summary, &expected.summary);
+    }
+
+    #[test]
     fn never_drops_a_scanner_id_package_triple(reports in arb_reports()) {
         let out = merged(&reports);
         for f in reports.iter().flat_map(|r| &r.findings) {
@@ -432,6 +466,23 @@ proptest! {
                 });
                 prop_assert!(found, "lost ({}, {}, {:?})", s.scanner, f.id, identity);
             }
+            // Its metadata is in the finding it was merged into.
+            let version = f.package.as_ref().and_then(|p| p.version.as_ref());
+            let into = out.iter().find(|o| {
+                o.kind == f.kind
+                    && o.ids().any(|id| id == f.id)
+                    && o.package.as_ref().map(Package::identity) == identity
+                    && o.package.as_ref().and_then(|p| p.version.as_ref()) == version
+                    && f.locations.iter().all(|l| o.locations.contains(l))
+            });
+            let Some(into) = into else {
+                return Err(TestCaseError::fail(format!("{} not found", f.id)));
+            };
+            prop_assert!(f.references.iter().all(|r| into.references.contains(r)));
+            prop_assert!(f.fixed_versions.iter().all(|v| into.fixed_versions.contains(v)));
+            prop_assert!(into.severity >= f.severity);
+            prop_assert!(into.title.as_ref() <= f.title.as_ref() || f.title.is_none());
+            prop_assert!(into.description.as_ref().map_or(0, String::len) >= f.description.as_ref().map_or(0, String::len));
         }
         // And the output is sorted by severity, descending.
         prop_assert!(out.windows(2).all(|w| w[0].severity >= w[1].severity));
