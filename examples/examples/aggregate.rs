@@ -41,6 +41,9 @@ struct Args {
     files: Vec<PathBuf>,
 }
 
+/// The output buffer: a fleet's report is megabytes, written in few calls.
+const WRITE_BUFFER: usize = 1 << 20;
+
 const USAGE: &str = "usage: aggregate [--policy FILE] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] [--pretty] REPORT_FILE...";
 
 fn parse_args() -> Result<Args, String> {
@@ -269,14 +272,19 @@ fn main() -> ExitCode {
         Some(path) => std::fs::File::create(path)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
             .and_then(|f| {
-                write_report(&report, args.format, args.pretty, BufWriter::new(f))
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))
+                write_report(
+                    &report,
+                    args.format,
+                    args.pretty,
+                    BufWriter::with_capacity(WRITE_BUFFER, f),
+                )
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
             }),
         None => write_report(
             &report,
             args.format,
             args.pretty,
-            BufWriter::new(std::io::stdout().lock()),
+            BufWriter::with_capacity(WRITE_BUFFER, std::io::stdout().lock()),
         )
         .map_err(|e| format!("cannot write to standard output: {e}")),
     };

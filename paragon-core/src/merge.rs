@@ -84,7 +84,7 @@ use std::hash::BuildHasherDefault;
 use rustc_hash::FxHasher;
 
 use crate::document::{InputSummary, Report, SbomTotals, Summary};
-use crate::finding::{is_cve, Cvss, Finding, FindingKind, Location, Package, Source};
+use crate::finding::{is_cve, Cvss, Finding, FindingKind, Location, Package, Purl, Source};
 use crate::identity::write_identity;
 use crate::report::ScanReport;
 use crate::SCHEMA_VERSION;
@@ -163,6 +163,32 @@ struct Key {
     place: u32,
 }
 
+/// A set of fingerprints, the first held inline (most merged findings see
+/// one version of their metadata per scanner).
+struct Seen {
+    first: u128,
+    more: Vec<u128>,
+}
+
+impl Seen {
+    fn contains(&self, fp: u128) -> bool {
+        self.first == fp || self.more.contains(&fp)
+    }
+
+    /// Adds `fp`; false when it was there.
+    fn insert(&mut self, fp: u128) -> bool {
+        let new = !self.contains(fp);
+        if new {
+            self.more.push(fp);
+        }
+        new
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u128> + '_ {
+        std::iter::once(self.first).chain(self.more.iter().copied())
+    }
+}
+
 /// A finding folded from one or more inputs with equal pre-merge keys.
 ///
 /// Its locations and sources are held as symbols of [`Merger::locations`]
@@ -178,7 +204,7 @@ struct Entry {
     /// Every id symbol the folded findings named (vulnerabilities only).
     ids: Vec<u32>,
     /// The [fingerprints](fingerprint) of the metadata folded in so far.
-    seen: Vec<u128>,
+    seen: Seen,
 }
 
 /// Folds scan reports into one merged [`Report`], one report at a time.
@@ -201,6 +227,12 @@ pub struct Merger {
     scratch_ids: Vec<u32>,
     scratch_place: String,
     scratch_fingerprint: Vec<u8>,
+    /// The identity symbol of each purl of the report being added, by the
+    /// address of its shared parsed form (parsers share one per package).
+    /// Cleared around each report: the report holds every purl looked up
+    /// alive, and no purl is created meanwhile, so an address names one
+    /// purl for as long as the map is kept.
+    purl_identities: FxMap<usize, u32>,
 }
 
 impl std::fmt::Debug for Merger {
@@ -234,15 +266,17 @@ impl Merger {
             sbom,
         });
         self.entries.reserve(report.findings.len());
+        self.purl_identities.clear();
         for finding in report.findings {
-            self.add_finding(finding);
+            self.add_finding(finding, true);
         }
+        self.purl_identities.clear();
     }
 
     /// Adds findings that did not come with a report.
     pub fn add_findings(&mut self, findings: impl IntoIterator<Item = Finding>) {
         for finding in findings {
-            self.add_finding(finding);
+            self.add_finding(finding, false);
         }
     }
 
@@ -356,8 +390,8 @@ impl Merger {
                     into.sources.extend(entry.sources);
                     into.finding.severity = into.finding.severity.max(entry.finding.severity);
                     if !entry.seen.iter().all(|fp| into.seen.contains(fp)) {
-                        for fp in entry.seen {
-                            push_new(&mut into.seen, fp);
+                        for fp in entry.seen.iter() {
+                            into.seen.insert(fp);
                         }
                         for sym in entry.ids {
                             push_new(&mut into.ids, sym);
@@ -421,7 +455,26 @@ impl Merger {
         sym
     }
 
-    fn add_finding(&mut self, mut finding: Finding) {
+    /// The identity symbol of a package (see [`crate::identity`]); with
+    /// `cached`, looked up by its purl's address first.
+    fn identity(&mut self, pkg: &Package, cached: bool) -> u32 {
+        let address = pkg
+            .purl
+            .as_ref()
+            .filter(|_| cached)
+            .map(Purl::shared_address);
+        if let Some(sym) = address.and_then(|a| self.purl_identities.get(&a)) {
+            return *sym;
+        }
+        write_identity(pkg, &mut self.scratch);
+        let sym = self.strings.intern(&self.scratch);
+        if let Some(a) = address {
+            self.purl_identities.insert(a, sym);
+        }
+        sym
+    }
+
+    fn add_finding(&mut self, mut finding: Finding, cached: bool) {
         let kind = finding.kind;
         let id = self.ids.intern(&finding.id);
         // The id symbols, gathered in a buffer reused across findings: a
@@ -439,8 +492,7 @@ impl Merger {
         }
         let (package, version) = match (&finding.package, kind) {
             (Some(pkg), FindingKind::Vulnerability | FindingKind::License) => {
-                write_identity(pkg, &mut self.scratch);
-                let p = self.strings.intern(&self.scratch);
+                let p = self.identity(pkg, cached);
                 let v = match (&pkg.version, kind) {
                     (Some(v), FindingKind::Vulnerability) => self.strings.intern(v.trim()),
                     _ => NONE,
@@ -473,8 +525,7 @@ impl Merger {
                 );
                 intern_all(&mut self.sources, &mut entry.sources, &mut finding.sources);
                 entry.finding.severity = entry.finding.severity.max(severity);
-                if !entry.seen.contains(&fp) {
-                    entry.seen.push(fp);
+                if entry.seen.insert(fp) {
                     for &sym in &ids {
                         push_new(&mut entry.ids, sym);
                     }
@@ -499,7 +550,10 @@ impl Merger {
                     locations,
                     sources,
                     ids: ids.clone(),
-                    seen: vec![fp],
+                    seen: Seen {
+                        first: fp,
+                        more: Vec::new(),
+                    },
                 });
             }
         }
