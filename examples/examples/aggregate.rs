@@ -187,8 +187,8 @@ fn read_reports(files: &[PathBuf]) -> Option<Report> {
     if !errors.is_empty() {
         return None;
     }
-    let mut merger = Merger::new();
-    let mut order = Vec::with_capacity(files.len());
+    let mut workers = workers.into_iter();
+    let (mut merger, mut order) = workers.next().unwrap_or_default();
     for (m, o) in workers {
         merger.absorb(m);
         order.extend(o);

@@ -328,12 +328,6 @@ impl Purl {
     pub fn as_package_url(&self) -> &PackageUrl<'static> {
         &self.0.parsed
     }
-
-    /// The address of the shared parsed form: equal for clones of one
-    /// `Purl` for as long as any of them lives.
-    pub(crate) fn shared_address(&self) -> usize {
-        std::sync::Arc::as_ptr(&self.0) as usize
-    }
 }
 
 impl fmt::Display for Purl {

@@ -67,9 +67,13 @@
 //! same in every image that has it, and a few thousand distinct locations
 //! and sources recur across millions of findings. The merger keeps each
 //! distinct location and source once and a merged finding's lists as
-//! symbols, and recognises metadata it has already folded into a finding
-//! by a 128-bit fingerprint, so that a repeated record costs its key, its
-//! fingerprint and a few symbols rather than a comparison field by field.
+//! symbols. An input finds its merged finding by a 128-bit hash of its
+//! key's parts (interned only when the merged finding is new), and
+//! metadata already folded into a finding is recognised by a 128-bit
+//! fingerprint, so that a repeated record costs two hashes and a few
+//! symbols rather than a comparison field by field. Both hashes are XXH3
+//! over length-prefixed fields; two different inputs share one with
+//! negligible probability (below 2⁻⁶⁹ among a billion distinct values).
 //!
 //! # On several threads
 //!
@@ -84,7 +88,7 @@ use std::hash::BuildHasherDefault;
 use rustc_hash::FxHasher;
 
 use crate::document::{InputSummary, Report, SbomTotals, Summary};
-use crate::finding::{is_cve, Cvss, Finding, FindingKind, Location, Package, Purl, Source};
+use crate::finding::{is_cve, Cvss, Finding, FindingKind, Location, Package, Source};
 use crate::identity::write_identity;
 use crate::report::ScanReport;
 use crate::SCHEMA_VERSION;
@@ -197,6 +201,9 @@ impl Seen {
 /// [`Merger::finish`].
 struct Entry {
     key: Key,
+    /// The hash of the key's parts as strings ([`raw_key`]), the same in
+    /// every merger.
+    raw: u128,
     /// The merged finding, without locations and sources.
     finding: Finding,
     locations: Vec<u32>,
@@ -216,7 +223,8 @@ pub struct Merger {
     strings: Interner,
     aliases: Aliases,
     entries: Vec<Entry>,
-    index: FxMap<Key, u32>,
+    /// Entries by [`raw_key`].
+    index: FxMap<u128, u32>,
     /// Every distinct location seen.
     locations: FxIndexSet<Location>,
     /// Every distinct source seen.
@@ -227,12 +235,7 @@ pub struct Merger {
     scratch_ids: Vec<u32>,
     scratch_place: String,
     scratch_fingerprint: Vec<u8>,
-    /// The identity symbol of each purl of the report being added, by the
-    /// address of its shared parsed form (parsers share one per package).
-    /// Cleared around each report: the report holds every purl looked up
-    /// alive, and no purl is created meanwhile, so an address names one
-    /// purl for as long as the map is kept.
-    purl_identities: FxMap<usize, u32>,
+    scratch_key: Vec<u8>,
 }
 
 impl std::fmt::Debug for Merger {
@@ -266,17 +269,15 @@ impl Merger {
             sbom,
         });
         self.entries.reserve(report.findings.len());
-        self.purl_identities.clear();
         for finding in report.findings {
-            self.add_finding(finding, true);
+            self.add_finding(finding);
         }
-        self.purl_identities.clear();
     }
 
     /// Adds findings that did not come with a report.
     pub fn add_findings(&mut self, findings: impl IntoIterator<Item = Finding>) {
         for finding in findings {
-            self.add_finding(finding, false);
+            self.add_finding(finding);
         }
     }
 
@@ -383,7 +384,7 @@ impl Merger {
             for sym in entry.sources.iter_mut() {
                 *sym = sources[*sym as usize];
             }
-            match self.index.get(&key) {
+            match self.index.get(&entry.raw) {
                 Some(&i) => {
                     let into = &mut self.entries[i as usize];
                     into.locations.extend(entry.locations);
@@ -401,7 +402,7 @@ impl Merger {
                 }
                 None => {
                     let i = symbol(self.entries.len());
-                    self.index.insert(key, i);
+                    self.index.insert(entry.raw, i);
                     entry.key = key;
                     self.entries.push(entry);
                 }
@@ -413,14 +414,22 @@ impl Merger {
         self.sbom.components_with_purl += sbom.components_with_purl;
     }
 
-    fn place(&mut self, finding: &Finding) -> u32 {
-        let loc = finding.locations.iter().min();
-        let Some(loc) = loc else { return NONE };
+    /// Writes the place part of a finding's key (see the module docs) into
+    /// `scratch_place`; false when its kind has none or it has no location.
+    fn write_place(&mut self, finding: &Finding) -> bool {
         use std::fmt::Write as _;
-        let file = loc.path.as_deref().or(loc.target.as_deref()).unwrap_or("");
-        // Written into a buffer reused across findings.
-        let mut text = std::mem::take(&mut self.scratch_place);
+        let text = &mut self.scratch_place;
         text.clear();
+        if matches!(
+            finding.kind,
+            FindingKind::Vulnerability | FindingKind::License
+        ) {
+            return false;
+        }
+        let Some(loc) = finding.locations.iter().min() else {
+            return false;
+        };
+        let file = loc.path.as_deref().or(loc.target.as_deref()).unwrap_or("");
         text.push_str(file);
         text.push('\u{1f}');
         let line = |t: &mut String, l: Option<u32>| {
@@ -436,88 +445,81 @@ impl Merger {
                 }
                 None => {
                     text.push_str("l:");
-                    line(&mut text, loc.start_line);
+                    line(text, loc.start_line);
                 }
             },
-            FindingKind::Secret => line(&mut text, loc.start_line),
+            FindingKind::Secret => line(text, loc.start_line),
             FindingKind::Weakness => {
-                line(&mut text, loc.start_line);
+                line(text, loc.start_line);
                 text.push('-');
-                line(&mut text, loc.end_line);
+                line(text, loc.end_line);
             }
-            FindingKind::Vulnerability | FindingKind::License => {
-                self.scratch_place = text;
-                return NONE;
-            }
+            FindingKind::Vulnerability | FindingKind::License => {}
         }
-        let sym = self.strings.intern(&text);
-        self.scratch_place = text;
-        sym
+        true
     }
 
-    /// The identity symbol of a package (see [`crate::identity`]); with
-    /// `cached`, looked up by its purl's address first.
-    fn identity(&mut self, pkg: &Package, cached: bool) -> u32 {
-        let address = pkg
-            .purl
-            .as_ref()
-            .filter(|_| cached)
-            .map(Purl::shared_address);
-        if let Some(sym) = address.and_then(|a| self.purl_identities.get(&a)) {
-            return *sym;
-        }
-        write_identity(pkg, &mut self.scratch);
-        let sym = self.strings.intern(&self.scratch);
-        if let Some(a) = address {
-            self.purl_identities.insert(a, sym);
-        }
-        sym
-    }
-
-    fn add_finding(&mut self, mut finding: Finding, cached: bool) {
-        let kind = finding.kind;
+    /// Interns a finding's id and, for a vulnerability, its aliases (joined
+    /// with the id): returns the id's symbol and leaves every symbol, for a
+    /// vulnerability, in `scratch_ids`.
+    fn intern_ids(&mut self, finding: &Finding) -> u32 {
         let id = self.ids.intern(&finding.id);
-        // The id symbols, gathered in a buffer reused across findings: a
-        // finding folded into an existing entry allocates nothing here.
-        let mut ids = std::mem::take(&mut self.scratch_ids);
-        ids.clear();
-        if kind == FindingKind::Vulnerability {
+        self.scratch_ids.clear();
+        if finding.kind == FindingKind::Vulnerability {
             self.aliases.ensure(id);
-            ids.push(id);
+            self.scratch_ids.push(id);
             for alias in &finding.aliases {
                 let a = self.ids.intern(alias);
                 self.aliases.union(id, a);
-                ids.push(a);
+                self.scratch_ids.push(a);
             }
         }
-        let (package, version) = match (&finding.package, kind) {
+        id
+    }
+
+    fn add_finding(&mut self, mut finding: Finding) {
+        let kind = finding.kind;
+        // The package identity, written into `scratch` (interned only for
+        // a new entry).
+        let has_package = match (&finding.package, kind) {
             (Some(pkg), FindingKind::Vulnerability | FindingKind::License) => {
-                let p = self.identity(pkg, cached);
-                let v = match (&pkg.version, kind) {
-                    (Some(v), FindingKind::Vulnerability) => self.strings.intern(v.trim()),
-                    _ => NONE,
-                };
-                (p, v)
+                write_identity(pkg, &mut self.scratch);
+                true
             }
-            _ => (NONE, NONE),
+            _ => false,
         };
-        let place = self.place(&finding);
+        let has_place = self.write_place(&finding);
+        // The key's parts as strings, hashed: a finding like one seen
+        // before finds its entry without interning any of them.
+        let raw = {
+            let version = match (&finding.package, kind) {
+                (Some(pkg), FindingKind::Vulnerability) => pkg.version.as_deref().map(str::trim),
+                _ => None,
+            };
+            raw_key(
+                &mut self.scratch_key,
+                kind,
+                &finding.id,
+                has_package.then_some(self.scratch.as_str()),
+                version,
+                has_place.then_some(self.scratch_place.as_str()),
+            )
+        };
         let fp = fingerprint(&finding, &mut self.scratch_fingerprint);
         let severity = finding
             .sources
             .iter()
             .map(|s| s.severity)
             .fold(finding.severity, Ord::max);
-        let key = Key {
-            kind,
-            id,
-            package,
-            version,
-            place,
-        };
-        match self.index.get(&key) {
+        match self.index.get(&raw) {
             Some(&i) => {
-                let entry = &mut self.entries[i as usize];
+                let i = i as usize;
+                // Metadata seen before (its ids too) gives nothing more.
+                let new_metadata = !self.entries[i].seen.contains(fp);
+                if new_metadata {
+                    self.intern_ids(&finding);
+                }
+                let entry = &mut self.entries[i];
                 intern_all(
                     &mut self.locations,
                     &mut entry.locations,
@@ -525,16 +527,33 @@ impl Merger {
                 );
                 intern_all(&mut self.sources, &mut entry.sources, &mut finding.sources);
                 entry.finding.severity = entry.finding.severity.max(severity);
-                if entry.seen.insert(fp) {
-                    for &sym in &ids {
+                if new_metadata {
+                    entry.seen.insert(fp);
+                    for &sym in &self.scratch_ids {
                         push_new(&mut entry.ids, sym);
                     }
                     fold(&mut entry.finding, finding);
                 }
-                // Otherwise the same metadata was folded in before (its ids
-                // too): the finding has given all it adds.
             }
             None => {
+                let id = self.intern_ids(&finding);
+                let package = if has_package {
+                    self.strings.intern(&self.scratch)
+                } else {
+                    NONE
+                };
+                let version = match (&finding.package, kind) {
+                    (Some(pkg), FindingKind::Vulnerability) => pkg
+                        .version
+                        .as_deref()
+                        .map_or(NONE, |v| self.strings.intern(v.trim())),
+                    _ => NONE,
+                };
+                let place = if has_place {
+                    self.strings.intern(&self.scratch_place)
+                } else {
+                    NONE
+                };
                 finding.severity = severity;
                 let mut locations = Vec::new();
                 let mut sources = Vec::new();
@@ -542,14 +561,21 @@ impl Merger {
                 intern_all(&mut self.sources, &mut sources, &mut finding.sources);
                 finding.locations = Vec::new();
                 finding.sources = Vec::new();
-                let i = u32::try_from(self.entries.len()).expect("fewer than 2^32 findings");
-                self.index.insert(key, i);
+                let i = symbol(self.entries.len());
+                self.index.insert(raw, i);
                 self.entries.push(Entry {
-                    key,
+                    key: Key {
+                        kind,
+                        id,
+                        package,
+                        version,
+                        place,
+                    },
+                    raw,
                     finding,
                     locations,
                     sources,
-                    ids: ids.clone(),
+                    ids: self.scratch_ids.clone(),
                     seen: Seen {
                         first: fp,
                         more: Vec::new(),
@@ -557,7 +583,6 @@ impl Merger {
                 });
             }
         }
-        self.scratch_ids = ids;
     }
 
     /// Completes the merge: joins ids through aliases, folds what they
@@ -589,31 +614,29 @@ impl Merger {
         let locations = Sorted::new(std::mem::take(&mut self.locations));
         let sources = Sorted::new(std::mem::take(&mut self.sources));
         let ids = &self.ids;
-        let mut findings: Vec<Finding> = merged
-            .into_iter()
-            .map(|(entry, canonical)| {
-                let mut f = entry.finding;
-                if f.kind == FindingKind::Vulnerability {
-                    let canonical_str = ids.get(canonical);
-                    if f.id != canonical_str {
-                        f.id = canonical_str.to_owned();
-                    }
-                    f.aliases.clear();
-                    let mut syms = entry.ids;
-                    syms.sort_unstable();
-                    syms.dedup();
-                    f.aliases.extend(
-                        syms.into_iter()
-                            .filter(|&s| s != canonical)
-                            .map(|s| ids.get(s).to_owned()),
-                    );
+        let build = |(entry, canonical): (Entry, u32)| {
+            let mut f = entry.finding;
+            if f.kind == FindingKind::Vulnerability {
+                let canonical_str = ids.get(canonical);
+                if f.id != canonical_str {
+                    f.id = canonical_str.to_owned();
                 }
-                f.locations = locations.resolve(entry.locations);
-                f.sources = sources.resolve(entry.sources);
-                finalize(&mut f);
-                f
-            })
-            .collect();
+                f.aliases.clear();
+                let mut syms = entry.ids;
+                syms.sort_unstable();
+                syms.dedup();
+                f.aliases.extend(
+                    syms.into_iter()
+                        .filter(|&s| s != canonical)
+                        .map(|s| ids.get(s).to_owned()),
+                );
+            }
+            f.locations = locations.resolve(entry.locations);
+            f.sources = sources.resolve(entry.sources);
+            finalize(&mut f);
+            f
+        };
+        let mut findings: Vec<Finding> = merged.into_iter().map(build).collect();
         sort_findings(&mut findings);
         let mut summary = Summary::of_findings(&findings);
         summary.sbom = self.sbom;
@@ -741,6 +764,50 @@ fn better(a: &str, b: &str) -> bool {
     (rank(a), a) < (rank(b), b)
 }
 
+fn put(buf: &mut Vec<u8>, s: &str) {
+    buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    buf.extend_from_slice(s.as_bytes());
+}
+
+fn opt(buf: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            buf.push(1);
+            put(buf, s);
+        }
+        None => buf.push(0),
+    }
+}
+
+fn list(buf: &mut Vec<u8>, items: &[String]) {
+    buf.extend_from_slice(&(items.len() as u64).to_le_bytes());
+    for s in items {
+        put(buf, s);
+    }
+}
+
+/// The 128-bit hash (XXH3) of a finding's key parts as strings: its kind,
+/// id, package identity, installed version and place. Equal keys hash
+/// equally in every merger; each part is length-prefixed, so different
+/// keys encode differently, and two encodings share a 128-bit hash with
+/// negligible probability.
+fn raw_key(
+    buf: &mut Vec<u8>,
+    kind: FindingKind,
+    id: &str,
+    identity: Option<&str>,
+    version: Option<&str>,
+    place: Option<&str>,
+) -> u128 {
+    buf.clear();
+    buf.push(kind as u8);
+    put(buf, id);
+    opt(buf, identity);
+    opt(buf, version);
+    opt(buf, place);
+    xxhash_rust::xxh3::xxh3_128(buf)
+}
+
 /// A 128-bit fingerprint (XXH3) of everything [`fold`] reads from a finding
 /// other than its severity, locations and sources: its id, aliases, CVSS,
 /// package, fixed versions, CWEs, title, description and references.
@@ -755,25 +822,6 @@ fn better(a: &str, b: &str) -> bool {
 /// two different encodings share a 128-bit hash with negligible
 /// probability.
 fn fingerprint(f: &Finding, buf: &mut Vec<u8>) -> u128 {
-    fn put(buf: &mut Vec<u8>, s: &str) {
-        buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
-        buf.extend_from_slice(s.as_bytes());
-    }
-    fn opt(buf: &mut Vec<u8>, s: Option<&str>) {
-        match s {
-            Some(s) => {
-                buf.push(1);
-                put(buf, s);
-            }
-            None => buf.push(0),
-        }
-    }
-    fn list(buf: &mut Vec<u8>, items: &[String]) {
-        buf.extend_from_slice(&(items.len() as u64).to_le_bytes());
-        for s in items {
-            put(buf, s);
-        }
-    }
     buf.clear();
     put(buf, &f.id);
     list(buf, &f.aliases);
@@ -816,8 +864,7 @@ fn intern_all<T: std::hash::Hash + Eq>(
 ) {
     syms.reserve(items.len());
     for item in items.drain(..) {
-        let (i, _) = table.insert_full(item);
-        syms.push(u32::try_from(i).expect("fewer than 2^32 distinct values"));
+        syms.push(symbol(table.insert_full(item).0));
     }
 }
 
