@@ -368,13 +368,6 @@ impl Merger {
         };
         self.entries.reserve(entries.len());
         for mut entry in entries {
-            let key = Key {
-                kind: entry.key.kind,
-                id: ids[entry.key.id as usize],
-                package: string(entry.key.package),
-                version: string(entry.key.version),
-                place: string(entry.key.place),
-            };
             for sym in entry.ids.iter_mut() {
                 *sym = ids[*sym as usize];
             }
@@ -403,7 +396,13 @@ impl Merger {
                 None => {
                     let i = symbol(self.entries.len());
                     self.index.insert(entry.raw, i);
-                    entry.key = key;
+                    entry.key = Key {
+                        kind: entry.key.kind,
+                        id: ids[entry.key.id as usize],
+                        package: string(entry.key.package),
+                        version: string(entry.key.version),
+                        place: string(entry.key.place),
+                    };
                     self.entries.push(entry);
                 }
             }
