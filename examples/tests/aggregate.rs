@@ -97,6 +97,40 @@ fn shipped_reports_aggregate_to_the_json_contract() {
 }
 
 #[test]
+fn inputs_follow_the_files_and_findings_do_not_depend_on_their_order() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(reports())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let json = |files: &[PathBuf]| -> serde_json::Value {
+        let args: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Each file's own input summary, read alone.
+    let alone: Vec<serde_json::Value> = files
+        .iter()
+        .map(|f| json(std::slice::from_ref(f))["inputs"][0].clone())
+        .collect();
+    let forward = json(&files);
+    assert_eq!(forward["inputs"].as_array().unwrap(), &alone);
+    let mut reversed = files.clone();
+    reversed.reverse();
+    let backward = json(&reversed);
+    let mut alone_reversed = alone.clone();
+    alone_reversed.reverse();
+    assert_eq!(backward["inputs"].as_array().unwrap(), &alone_reversed);
+    assert_eq!(backward["findings"], forward["findings"]);
+    assert_eq!(backward["summary"], forward["summary"]);
+}
+
+#[test]
 fn markdown_and_output_file() {
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("summary.md");
