@@ -99,23 +99,18 @@ type FxIndexSet<T> = indexmap::IndexSet<T, BuildHasherDefault<FxHasher>>;
 /// No string (an absent package, version or location part).
 const NONE: u32 = u32::MAX;
 
-/// Interns strings to dense `u32` symbols.
+/// Interns strings to dense `u32` symbols (their index in the set).
 #[derive(Default)]
 struct Interner {
-    map: FxMap<Box<str>, u32>,
-    strings: Vec<Box<str>>,
+    strings: FxIndexSet<Box<str>>,
 }
 
 impl Interner {
     fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&sym) = self.map.get(s) {
-            return sym;
+        match self.strings.get_index_of(s) {
+            Some(i) => symbol(i),
+            None => symbol(self.strings.insert_full(s.into()).0),
         }
-        let sym = u32::try_from(self.strings.len()).expect("fewer than 2^32 distinct strings");
-        let boxed: Box<str> = s.into();
-        self.strings.push(boxed.clone());
-        self.map.insert(boxed, sym);
-        sym
     }
 
     fn get(&self, sym: u32) -> &str {
@@ -613,29 +608,31 @@ impl Merger {
         let locations = Sorted::new(std::mem::take(&mut self.locations));
         let sources = Sorted::new(std::mem::take(&mut self.sources));
         let ids = &self.ids;
-        let build = |(entry, canonical): (Entry, u32)| {
-            let mut f = entry.finding;
-            if f.kind == FindingKind::Vulnerability {
-                let canonical_str = ids.get(canonical);
-                if f.id != canonical_str {
-                    f.id = canonical_str.to_owned();
+        let mut findings: Vec<Finding> = merged
+            .into_iter()
+            .map(|(entry, canonical)| {
+                let mut f = entry.finding;
+                if f.kind == FindingKind::Vulnerability {
+                    let canonical_str = ids.get(canonical);
+                    if f.id != canonical_str {
+                        f.id = canonical_str.to_owned();
+                    }
+                    f.aliases.clear();
+                    let mut syms = entry.ids;
+                    syms.sort_unstable();
+                    syms.dedup();
+                    f.aliases.extend(
+                        syms.into_iter()
+                            .filter(|&s| s != canonical)
+                            .map(|s| ids.get(s).to_owned()),
+                    );
                 }
-                f.aliases.clear();
-                let mut syms = entry.ids;
-                syms.sort_unstable();
-                syms.dedup();
-                f.aliases.extend(
-                    syms.into_iter()
-                        .filter(|&s| s != canonical)
-                        .map(|s| ids.get(s).to_owned()),
-                );
-            }
-            f.locations = locations.resolve(entry.locations);
-            f.sources = sources.resolve(entry.sources);
-            finalize(&mut f);
-            f
-        };
-        let mut findings: Vec<Finding> = merged.into_iter().map(build).collect();
+                f.locations = locations.resolve(entry.locations);
+                f.sources = sources.resolve(entry.sources);
+                finalize(&mut f);
+                f
+            })
+            .collect();
         sort_findings(&mut findings);
         let mut summary = Summary::of_findings(&findings);
         summary.sbom = self.sbom;

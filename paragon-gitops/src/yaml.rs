@@ -40,13 +40,24 @@ enum Segment {
     Index(usize),
 }
 
-fn parse_path(file: &Path, path: &str, operation: &'static str) -> Result<Vec<Segment>> {
-    let bad = |message: String| Error::YamlPath {
-        file: file.to_owned(),
-        path: path.to_owned(),
+/// Makes [`Error::YamlPath`]s about `path` in `file`.
+fn path_error(
+    file: &Path,
+    path: impl Into<String>,
+    operation: &'static str,
+) -> impl Fn(String) -> Error {
+    let file = file.to_owned();
+    let path = path.into();
+    move |message| Error::YamlPath {
+        file: file.clone(),
+        path: path.clone(),
         operation,
         message,
-    };
+    }
+}
+
+fn parse_path(file: &Path, path: &str, operation: &'static str) -> Result<Vec<Segment>> {
+    let bad = path_error(file, path, operation);
     let mut segments = Vec::new();
     let mut key = String::new();
     let mut pending_key = false;
@@ -428,6 +439,15 @@ impl YamlFile {
         &self.file
     }
 
+    /// Makes [`Error::YamlPath`]s about `path` in this file.
+    fn path_error(
+        &self,
+        path: impl Into<String>,
+        operation: &'static str,
+    ) -> impl Fn(String) -> Error {
+        path_error(&self.file, path, operation)
+    }
+
     /// The scalar at `path` in the first document, following aliases and
     /// merge keys (`<<`); `None` when the path does not exist.
     ///
@@ -470,12 +490,10 @@ impl YamlFile {
                     Ok(Some(value.clone()))
                 }
             }
-            _ => Err(Error::YamlPath {
-                file: self.file.clone(),
-                path: path.into(),
-                operation: "read",
-                message: format!("it is {}, not a scalar", node.what()),
-            }),
+            _ => Err(self.path_error(path, "read")(format!(
+                "it is {}, not a scalar",
+                node.what()
+            ))),
         }
     }
 
@@ -520,12 +538,7 @@ impl YamlFile {
         let Some(root) = tree.documents.first() else {
             return Ok(false);
         };
-        let err = |m: String| Error::YamlPath {
-            file: self.file.clone(),
-            path: path.into(),
-            operation: "read",
-            message: m,
-        };
+        let err = self.path_error(path, "read");
         Ok(matches!(find(root, &segments, &err), Ok(Found::Node(..))))
     }
 
@@ -542,12 +555,7 @@ impl YamlFile {
         let Some(root) = tree.documents.first() else {
             return Ok(None);
         };
-        let err = |m: String| Error::YamlPath {
-            file: self.file.clone(),
-            path: path.into(),
-            operation: "read",
-            message: m,
-        };
+        let err = self.path_error(path, "read");
         let Ok(Found::Node(node, _)) = find(root, &segments, &err) else {
             return Ok(None);
         };
@@ -570,12 +578,9 @@ impl YamlFile {
                         ..
                     },
                 ) => {
-                    return Err(Error::YamlPath {
-                        file: self.file.clone(),
-                        path: format!("{path}[{i}].{key}"),
-                        operation: "read",
-                        message: format!("it is {}, not a scalar", n.what()),
-                    })
+                    return Err(self.path_error(format!("{path}[{i}].{key}"), "read")(
+                        format!("it is {}, not a scalar", n.what()),
+                    ))
                 }
                 _ => {}
             }
@@ -593,12 +598,7 @@ impl YamlFile {
     /// sequence, or the file has several documents and no such key.
     pub fn append_item(&mut self, key: &str, entries: &[(&str, &str)]) -> Result<usize> {
         let tree = parse(&self.file, &self.text)?;
-        let err = |m: String| Error::YamlPath {
-            file: self.file.clone(),
-            path: key.into(),
-            operation: "set",
-            message: m,
-        };
+        let err = self.path_error(key, "set");
         let newline = if self.text.contains("\r\n") {
             "\r\n"
         } else {
@@ -670,12 +670,7 @@ impl YamlFile {
     fn set_with(&mut self, document: usize, path: &str, value: &str, quote: bool) -> Result<bool> {
         let segments = parse_path(&self.file, path, "set")?;
         let tree = parse(&self.file, &self.text)?;
-        let err = |message: String| Error::YamlPath {
-            file: self.file.clone(),
-            path: path.into(),
-            operation: "set",
-            message,
-        };
+        let err = self.path_error(path, "set");
         let Some(root) = tree.documents.get(document) else {
             return Err(err(format!(
                 "the file has {} document(s), not {}",
