@@ -21,6 +21,7 @@ on PATH for it.
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -32,17 +33,32 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(cmd, env=None):
-    """Runs cmd; returns (exit status, wall seconds, peak RSS in MiB)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    stderr = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.exit(f"{cmd[0]} failed ({code}):\n{stderr[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    """Runs cmd; returns (wall seconds, peak RSS in MiB, its own timing in
+    seconds or None). The output goes to temporary files, never pipes, so
+    that a chatty tool cannot block on a full pipe while it is waited for."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        sys.exit(f"{cmd[0]} failed ({proc.returncode}):\n{stderr[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, own_timing(stdout + stderr)
+
+
+def own_timing(text):
+    """The time a tool measured itself, in seconds: `aggregate --timings`
+    prints `read+parse+merge X ms`, json_pass prints `N bytes in S s`."""
+    m = re.search(r"read\+parse\+merge ([0-9.]+) ms", text)
+    if m:
+        return float(m.group(1)) / 1e3
+    m = re.search(r"bytes in ([0-9.]+) s", text)
+    return float(m.group(1)) if m else None
 
 
 def find_peer():
@@ -102,7 +118,8 @@ def main():
         out = os.path.join(work, "out")
 
         cmds = {
-            "paragon aggregate": ([aggregate, "--output", os.path.join(work, "paragon.json")] + files, None),
+            "paragon aggregate": ([aggregate, "--timings", "--output", os.path.join(work, "paragon.json")]
+                                  + files, None),
             "cve-report-aggregator": ([peer, "-i", reports, "-o", os.path.join(work, "peer.json"),
                                        "-d", out, "--local-only", "-l", "warning"], peer_env),
             "bare serde_json pass": ([json_pass] + files, None),
@@ -116,18 +133,25 @@ def main():
         print(f"corpus: {args.copies} Grype reports, {size / 1e6:.1f} MB, {matches} matches; "
               f"{args.runs} runs each, median wall, largest peak RSS")
         summary = {}
+        own = {}
         for name, rs in results.items():
             wall = statistics.median(r[0] for r in rs)
             rss = max(r[1] for r in rs)
             summary[name] = (wall, rss)
+            if all(r[2] is not None for r in rs):
+                own[name] = statistics.median(r[2] for r in rs)
             print(f"  {name:<24} {wall * 1000:8.0f} ms  {rss:7.1f} MiB  {size / 1e6 / wall:7.0f} MB/s")
         p_wall, p_rss = summary["paragon aggregate"]
         c_wall, c_rss = summary["cve-report-aggregator"]
         j_wall, _ = summary["bare serde_json pass"]
         print(f"speed:  paragon is {c_wall / p_wall:.1f}x faster than cve-report-aggregator (target >= 20x)")
         print(f"memory: paragon peaks at {p_rss / c_rss:.2f} of its RSS (target <= 0.25)")
-        print(f"ingest: the whole aggregate process runs at {j_wall / p_wall * 100:.0f}% of the bare "
-              f"JSON pass's throughput (target >= 50%)")
+        p_ingest, j_own = own["paragon aggregate"], own["bare serde_json pass"]
+        print(f"ingest: reading, parsing, normalizing and merging (aggregate --timings, median "
+              f"{p_ingest * 1000:.0f} ms) runs at {j_own / p_ingest * 100:.0f}% of the bare JSON pass's "
+              f"throughput (its own timing, {j_own * 1000:.0f} ms) (target >= 50%)")
+        print(f"        the whole aggregate process, output included, runs at {j_wall / p_wall * 100:.0f}% "
+              f"of the bare pass's process")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

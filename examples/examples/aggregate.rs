@@ -3,11 +3,16 @@
 //!
 //! ```text
 //! cargo run -p examples --example aggregate -- \
-//!     [--policy FILE] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] [--pretty] REPORT...
+//!     [--policy FILE] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] [--pretty] \
+//!     [--timings] REPORT...
 //! ```
 //!
 //! JSON is written compact (`--pretty` indents it): a fleet's merged report
 //! is large, and machines read it.
+//!
+//! `--timings` prints to standard error how long each phase took: reading,
+//! parsing, normalizing and merging the reports (up to the merged report
+//! in memory), applying the policy, and writing the output.
 //!
 //! Formats are detected from content. The report goes to standard output
 //! (or `--output`); progress and errors go to standard error, naming the
@@ -16,6 +21,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use std::io::{BufWriter, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,13 +44,14 @@ struct Args {
     output: Option<PathBuf>,
     policy: Option<PathBuf>,
     pretty: bool,
+    timings: bool,
     files: Vec<PathBuf>,
 }
 
 /// The output buffer: a fleet's report is megabytes, written in few calls.
 const WRITE_BUFFER: usize = 1 << 20;
 
-const USAGE: &str = "usage: aggregate [--policy FILE] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] [--pretty] REPORT_FILE...";
+const USAGE: &str = "usage: aggregate [--policy FILE] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] [--pretty] [--timings] REPORT_FILE...";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args_os().skip(1);
@@ -53,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
         output: None,
         policy: None,
         pretty: false,
+        timings: false,
         files: Vec::new(),
     };
     while let Some(arg) = args.next() {
@@ -78,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
                 out.output = Some(args.next().ok_or("--output needs a file")?.into());
             }
             Some("--pretty") => out.pretty = true,
+            Some("--timings") => out.timings = true,
             Some("--help" | "-h") => return Err(USAGE.to_owned()),
             Some(flag) if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             _ => out.files.push(arg.into()),
@@ -247,9 +256,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let start = Instant::now();
     let Some(mut report) = read_reports(&args.files) else {
         return ExitCode::from(2);
     };
+    let merged = start.elapsed();
     eprintln!(
         "merged: {} finding(s) from {} report(s)",
         report.findings.len(),
@@ -268,6 +279,7 @@ fn main() -> ExitCode {
         }
         None => true,
     };
+    let gated = start.elapsed();
     let written = match &args.output {
         Some(path) => std::fs::File::create(path)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
@@ -291,6 +303,17 @@ fn main() -> ExitCode {
     if let Err(msg) = written {
         eprintln!("error: {msg}");
         return ExitCode::from(2);
+    }
+    if args.timings {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let total = start.elapsed();
+        eprintln!(
+            "timings: read+parse+merge {:.1} ms, gate {:.1} ms, write {:.1} ms, total {:.1} ms",
+            ms(merged),
+            ms(gated - merged),
+            ms(total - gated),
+            ms(total)
+        );
     }
     if passed {
         ExitCode::SUCCESS

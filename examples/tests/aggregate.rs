@@ -148,6 +148,31 @@ fn markdown_and_output_file() {
 }
 
 #[test]
+fn timings_go_to_standard_error_and_leave_the_report_alone() {
+    let plain = run_with(&[]);
+    let timed = run_with(&["--timings"]);
+    assert!(plain.status.success() && timed.status.success());
+    assert_eq!(timed.stdout, plain.stdout, "the report is the same");
+    let err = String::from_utf8_lossy(&timed.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("timings: "))
+        .unwrap_or_else(|| panic!("no timings line in {err}"));
+    let figures: Vec<f64> = line
+        .split(' ')
+        .filter_map(|w| w.parse::<f64>().ok())
+        .collect();
+    assert_eq!(figures.len(), 4, "{line}");
+    let (merge, gate, write, total) = (figures[0], figures[1], figures[2], figures[3]);
+    assert!(figures.iter().all(|&ms| ms >= 0.0), "{line}");
+    assert!(
+        (merge + gate + write - total).abs() < 0.2,
+        "phases add up: {line}"
+    );
+    assert!(!String::from_utf8_lossy(&plain.stderr).contains("timings:"));
+}
+
+#[test]
 fn input_errors_exit_2_and_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("truncated-grype.json");
