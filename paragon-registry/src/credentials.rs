@@ -106,17 +106,6 @@ impl Credentials {
         std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker").join("config.json"))
     }
 
-    pub(crate) fn to_oci(&self) -> oci_client::secrets::RegistryAuth {
-        use oci_client::secrets::RegistryAuth;
-        match self {
-            Credentials::Anonymous => RegistryAuth::Anonymous,
-            Credentials::Basic { username, password } => {
-                RegistryAuth::Basic(username.clone(), password.expose().to_owned())
-            }
-            Credentials::Bearer(token) => RegistryAuth::Bearer(token.expose().to_owned()),
-        }
-    }
-
     /// Every secret, for redaction.
     pub(crate) fn secret(&self) -> Option<&Secret> {
         match self {

@@ -1,6 +1,7 @@
 //! The OCI distribution adapter: any registry speaking the
 //! [distribution spec](https://github.com/opencontainers/distribution-spec)
-//! (CNCF distribution, Harbor, GHCR, ECR, Artifactory…), on `oci-client`.
+//! (CNCF distribution, Harbor, GHCR, ECR, Artifactory…), spoken directly
+//! over `reqwest`.
 //!
 //! A push uploads every blob the image needs (skipping those the registry
 //! already has, mounting from other repositories where configured), then
@@ -13,6 +14,16 @@
 //! backoff, a bounded number of times; 401/403/404 never are. Plain http is
 //! used for loopback hosts by default and for other hosts only with
 //! [`DistributionRegistry::new_allowing_http`].
+//!
+//! Auth: basic credentials or a static bearer token go with every request.
+//! When the registry answers `401` with a `WWW-Authenticate: Bearer`
+//! challenge, a token is asked of its token service (the distribution
+//! token flow: `GET realm?service=…&scope=repository:NAME:pull,push`, with
+//! the basic credentials), kept until shortly before it expires, and sent
+//! instead. A cross-repository mount asks for a token covering both
+//! repositories. Neither the credentials nor a token ever reach a log, an
+//! error or `Debug` output; a token service on plain http is refused under
+//! the same rule as the registry.
 //!
 //! ```no_run
 //! # async fn demo(image: paragon_core::BuiltImage) -> paragon_core::Result<()> {
@@ -28,15 +39,15 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
-use oci_client::{Client, Reference, RegistryOperation};
+use bytes::Bytes;
 use paragon_core::image::{
     validate_push, validate_repository, validate_tag, BuiltImage, Pushed, Registry,
 };
@@ -44,8 +55,10 @@ use paragon_core::oci::{
     Descriptor, Digest, OciLayout, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST,
     MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
 };
-use paragon_core::{Error, Result, ScanContext};
-use reqwest::header::{HeaderValue, ACCEPT, LINK, WWW_AUTHENTICATE};
+use paragon_core::{Error, Result, ScanContext, Secret};
+use reqwest::header::{
+    HeaderMap, HeaderName, ACCEPT, CONTENT_TYPE, LINK, LOCATION, WWW_AUTHENTICATE,
+};
 use reqwest::{Method, StatusCode};
 
 use crate::credentials::Credentials;
@@ -84,8 +97,73 @@ pub struct DistributionRegistry {
     page_size: usize,
     mount_from: Vec<String>,
     timeout: Duration,
-    client: std::sync::Arc<Client>,
     http: reqwest::Client,
+    /// Tokens from the registry's token service, by the scopes they cover
+    /// (space-separated).
+    tokens: Arc<Mutex<HashMap<String, Token>>>,
+}
+
+/// What a request does to a repository: the actions of its token scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Pull,
+    Push,
+}
+
+/// The token scope of `access` to `repository`.
+fn scope(repository: &str, access: Access) -> String {
+    match access {
+        Access::Pull => format!("repository:{repository}:pull"),
+        Access::Push => format!("repository:{repository}:pull,push"),
+    }
+}
+
+/// A bearer token from a token service.
+struct Token {
+    value: Secret,
+    /// When to stop using it: a tenth of its lifetime before it expires.
+    renew_at: Instant,
+}
+
+/// A `WWW-Authenticate: Bearer` challenge: where to ask for a token.
+#[derive(Debug, PartialEq)]
+struct Challenge {
+    realm: String,
+    service: Option<String>,
+}
+
+/// The bearer challenge among the `WWW-Authenticate` headers, if any.
+fn bearer_challenge(headers: &HeaderMap) -> Option<Challenge> {
+    headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| http_auth::parse_challenges(v).ok())
+        .flatten()
+        .filter(|c| c.scheme.eq_ignore_ascii_case("bearer"))
+        .find_map(|c| {
+            let param = |name: &str| {
+                c.params
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.to_unescaped())
+            };
+            Some(Challenge {
+                realm: param("realm").filter(|r| !r.is_empty())?,
+                service: param("service").filter(|s| !s.is_empty()),
+            })
+        })
+}
+
+/// A token service's answer (the distribution token spec).
+#[derive(serde::Deserialize)]
+struct TokenAnswer {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
 }
 
 impl fmt::Debug for DistributionRegistry {
@@ -165,8 +243,8 @@ impl DistributionRegistry {
             page_size: 100,
             mount_from: Vec::new(),
             timeout: Duration::from_secs(300),
-            client: std::sync::Arc::new(Client::default()),
             http: reqwest::Client::new(),
+            tokens: Arc::default(),
         };
         registry.rebuild()?;
         Ok(registry)
@@ -182,19 +260,6 @@ impl DistributionRegistry {
                 ),
             });
         }
-        let protocol = if self.scheme == "http" {
-            ClientProtocol::HttpsExcept(vec![self.host.clone()])
-        } else {
-            ClientProtocol::Https
-        };
-        let config = ClientConfig {
-            protocol,
-            use_monolithic_push: true,
-            connect_timeout: Some(Duration::from_secs(10)),
-            read_timeout: Some(self.timeout),
-            ..ClientConfig::default()
-        };
-        self.client = std::sync::Arc::new(Client::new(config));
         self.http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(self.timeout)
@@ -210,8 +275,8 @@ impl DistributionRegistry {
     /// Sets the credentials.
     pub fn with_credentials(mut self, credentials: Credentials) -> DistributionRegistry {
         self.credentials = credentials;
-        // A fresh client: oci-client keeps the first credentials it saw.
-        self.rebuild().expect("settings already checked");
+        // Tokens were issued to the old credentials.
+        self.tokens = Arc::default();
         self
     }
 
@@ -260,14 +325,6 @@ impl DistributionRegistry {
         format!("{}://{}", self.scheme, self.host)
     }
 
-    fn reference(&self, repository: &str, tag: &str) -> Reference {
-        Reference::with_tag(self.host.clone(), repository.to_owned(), tag.to_owned())
-    }
-
-    fn reference_digest(&self, repository: &str, digest: &Digest) -> Reference {
-        Reference::with_digest(self.host.clone(), repository.to_owned(), digest.to_string())
-    }
-
     fn redact(&self, text: &str) -> String {
         let mut t = text.to_owned();
         if let Some(s) = self.credentials.secret() {
@@ -277,62 +334,6 @@ impl DistributionRegistry {
             t = t.chars().take(297).collect::<String>() + "...";
         }
         t
-    }
-
-    /// Maps an `oci-client` error to Paragon's.
-    fn oci_error(&self, operation: &str, e: OciDistributionError) -> Error {
-        let unauthorized = |message: String| Error::Unauthorized {
-            service: "registry".into(),
-            host: self.host.clone(),
-            message: self.redact(&message),
-        };
-        match e {
-            OciDistributionError::UnauthorizedError { .. } => unauthorized(String::new()),
-            OciDistributionError::AuthenticationFailure(m) => unauthorized(m),
-            OciDistributionError::ServerError { code, message, .. }
-                if code == 401 || code == 403 =>
-            {
-                unauthorized(message)
-            }
-            OciDistributionError::ServerError { code, message, .. } => Error::Registry {
-                host: self.host.clone(),
-                operation: operation.into(),
-                status: Some(code),
-                message: self.redact(&message),
-                retryable: code == 429 || code >= 500,
-            },
-            OciDistributionError::RegistryError { envelope, .. } => {
-                let denied = envelope
-                    .errors
-                    .iter()
-                    .any(|e| matches!(format!("{:?}", e.code).as_str(), "Unauthorized" | "Denied"));
-                let message = envelope
-                    .errors
-                    .iter()
-                    .map(|e| format!("{:?}: {}", e.code, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                if denied {
-                    unauthorized(message)
-                } else {
-                    Error::Registry {
-                        host: self.host.clone(),
-                        operation: operation.into(),
-                        status: None,
-                        message: self.redact(&message),
-                        retryable: false,
-                    }
-                }
-            }
-            OciDistributionError::RequestError(e) => self.request_error(operation, &e),
-            other => Error::Registry {
-                host: self.host.clone(),
-                operation: operation.into(),
-                status: None,
-                message: self.redact(&other.to_string()),
-                retryable: false,
-            },
-        }
     }
 
     fn request_error(&self, operation: &str, e: &reqwest::Error) -> Error {
@@ -409,23 +410,44 @@ impl DistributionRegistry {
         }
     }
 
-    /// One request with the registry's auth: basic or a static bearer
-    /// token first; on a bearer challenge, a token from the token service.
+    /// One request to `repository` with the registry's auth (see the
+    /// [module docs](self)).
     async fn send(
         &self,
         method: Method,
         url: &str,
         accept: Option<&str>,
         repository: &str,
-        op: RegistryOperation,
+        access: Access,
     ) -> std::result::Result<reqwest::Response, reqwest::Error> {
-        let build = |bearer: Option<&str>| {
+        let headers: Vec<(HeaderName, &str)> = accept.map(|a| (ACCEPT, a)).into_iter().collect();
+        self.execute(method, url, &headers, None, &[scope(repository, access)])
+            .await
+    }
+
+    /// One request with the registry's auth. A token already held for
+    /// `scopes` is sent at once; otherwise the request goes with the
+    /// credentials, and on a bearer challenge a token is fetched and the
+    /// request sent again. `body` is cheap to clone, for that second send.
+    async fn execute(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(HeaderName, &str)],
+        body: Option<&Bytes>,
+        scopes: &[String],
+    ) -> std::result::Result<reqwest::Response, reqwest::Error> {
+        let key = scopes.join(" ");
+        let build = |bearer: Option<&Secret>| {
             let mut req = self.http.request(method.clone(), url);
-            if let Some(a) = accept {
-                req = req.header(ACCEPT, a);
+            for (name, value) in headers {
+                req = req.header(name, *value);
+            }
+            if let Some(b) = body {
+                req = req.body(b.clone());
             }
             match (bearer, &self.credentials) {
-                (Some(token), _) => req.bearer_auth(token),
+                (Some(token), _) => req.bearer_auth(token.expose()),
                 (None, Credentials::Basic { username, password }) => {
                     req.basic_auth(username, Some(password.expose()))
                 }
@@ -433,37 +455,219 @@ impl DistributionRegistry {
                 (None, _) => req,
             }
         };
+        if let Some(token) = self.held_token(&key) {
+            let res = build(Some(&token)).send().await?;
+            if res.status() != StatusCode::UNAUTHORIZED {
+                return Ok(res);
+            }
+            // Revoked or expired early: ask for a new one below.
+            self.tokens.lock().expect("token lock").remove(&key);
+        }
         let res = build(None).send().await?;
-        let challenge = res
-            .headers()
-            .get(WWW_AUTHENTICATE)
-            .and_then(|h| h.to_str().ok())
-            .is_some_and(|h| h.trim_start().to_ascii_lowercase().starts_with("bearer"));
-        if res.status() != StatusCode::UNAUTHORIZED || !challenge {
+        if res.status() != StatusCode::UNAUTHORIZED {
             return Ok(res);
         }
-        let reference = self.reference(repository, "latest");
-        match self
-            .client
-            .auth(&reference, &self.credentials.to_oci(), op)
-            .await
-        {
-            Ok(Some(token)) => build(Some(&token)).send().await,
-            _ => Ok(res),
+        let Some(challenge) = bearer_challenge(res.headers()) else {
+            return Ok(res);
+        };
+        match self.fetch_token(&challenge, scopes).await {
+            Ok((token, lifetime)) => {
+                let res = build(Some(&token)).send().await;
+                let renew_at = Instant::now() + lifetime - lifetime / 10;
+                self.tokens.lock().expect("token lock").insert(
+                    key,
+                    Token {
+                        value: token,
+                        renew_at,
+                    },
+                );
+                res
+            }
+            Err(reason) => {
+                // The registry's 401 stands: the caller reports it.
+                tracing::debug!(registry = %self.host, %reason, "no token from the token service");
+                Ok(res)
+            }
         }
+    }
+
+    /// The token held for `key`, unless it is due for renewal.
+    fn held_token(&self, key: &str) -> Option<Secret> {
+        let mut tokens = self.tokens.lock().expect("token lock");
+        match tokens.get(key) {
+            Some(t) if t.renew_at > Instant::now() => Some(t.value.clone()),
+            Some(_) => {
+                tokens.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Asks the token service of `challenge` for a token covering
+    /// `scopes`, with the basic credentials when there are some. The error
+    /// says why there is none, without the answer's body.
+    async fn fetch_token(
+        &self,
+        challenge: &Challenge,
+        scopes: &[String],
+    ) -> std::result::Result<(Secret, Duration), String> {
+        let realm = url::Url::parse(&challenge.realm)
+            .map_err(|e| format!("the token service `{}` is not a URL: {e}", challenge.realm))?;
+        match realm.scheme() {
+            "https" => {}
+            "http" if self.allow_http || realm.host_str().is_some_and(is_loopback) => {}
+            other => {
+                return Err(format!(
+                    "the token service {} is refused: {other} is not https",
+                    challenge.realm
+                ))
+            }
+        }
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        if let Some(service) = &challenge.service {
+            query.push(("service", service));
+        }
+        for s in scopes {
+            query.push(("scope", s));
+        }
+        let mut req = self.http.get(realm).query(&query);
+        if let Credentials::Basic { username, password } = &self.credentials {
+            req = req.basic_auth(username, Some(password.expose()));
+        }
+        let res = req
+            .send()
+            .await
+            .map_err(|e| format!("the token service did not answer: {e}"))?;
+        if !res.status().is_success() {
+            return Err(format!("the token service answered {}", res.status()));
+        }
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| format!("the token service's answer broke off: {e}"))?;
+        let answer: TokenAnswer = serde_json::from_slice(&body)
+            .map_err(|e| format!("the token service's answer is not a token: {e}"))?;
+        let token = answer
+            .token
+            .or(answer.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or("the token service's answer holds no token")?;
+        // The spec's default lifetime, and its floor, is 60 s.
+        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60).max(60));
+        Ok((Secret::new(token), lifetime))
+    }
+
+    /// Resolves an upload session's `Location` (absolute, or a path on
+    /// the registry).
+    fn upload_location(&self, res: &reqwest::Response, op: &str) -> Result<String> {
+        let location = res
+            .headers()
+            .get(LOCATION)
+            .and_then(|h| h.to_str().ok())
+            .ok_or_else(|| Error::Registry {
+                host: self.host.clone(),
+                operation: op.into(),
+                status: Some(res.status().as_u16()),
+                message: "the upload session has no Location".into(),
+                retryable: false,
+            })?;
+        url::Url::parse(&self.base())
+            .and_then(|base| base.join(location))
+            .map(String::from)
+            .map_err(|e| Error::Registry {
+                host: self.host.clone(),
+                operation: op.into(),
+                status: Some(res.status().as_u16()),
+                message: format!("invalid upload Location `{location}`: {e}"),
+                retryable: false,
+            })
+    }
+
+    /// Fails with the answer's status and body unless it is a success.
+    async fn expect_success(&self, res: reqwest::Response, op: &str) -> Result<reqwest::Response> {
+        let status = res.status();
+        if status.is_success() {
+            return Ok(res);
+        }
+        let body = res.text().await.unwrap_or_default();
+        Err(self.status_error(op, status, &body))
+    }
+
+    /// Uploads a blob in one piece: `POST …/blobs/uploads/` opens a
+    /// session, one `PUT` of the whole blob at its `Location`, with the
+    /// digest, closes it.
+    async fn upload_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        data: &Bytes,
+        op: &str,
+    ) -> Result<()> {
+        let scopes = [scope(repository, Access::Push)];
+        let url = format!("{}/v2/{repository}/blobs/uploads/", self.base());
+        let res = self
+            .execute(Method::POST, &url, &[], Some(&Bytes::new()), &scopes)
+            .await
+            .map_err(|e| self.request_error(op, &e))?;
+        let res = self.expect_success(res, op).await?;
+        let location = self.upload_location(&res, op)?;
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={digest}");
+        let headers = [(CONTENT_TYPE, "application/octet-stream")];
+        let res = self
+            .execute(Method::PUT, &url, &headers, Some(data), &scopes)
+            .await
+            .map_err(|e| self.request_error(op, &e))?;
+        self.expect_success(res, op).await.map(drop)
+    }
+
+    /// Asks the registry to mount `digest` from `from` into `repository`
+    /// (`POST …/blobs/uploads/?mount=…&from=…`); true when it did (201).
+    async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> bool {
+        let scopes = [scope(repository, Access::Push), scope(from, Access::Pull)];
+        let url = format!(
+            "{}/v2/{repository}/blobs/uploads/?mount={digest}&from={from}",
+            self.base()
+        );
+        self.execute(Method::POST, &url, &[], Some(&Bytes::new()), &scopes)
+            .await
+            .is_ok_and(|res| res.status() == StatusCode::CREATED)
+    }
+
+    /// `GET …/manifests/<digest>`: the manifest's bytes and media type.
+    async fn get_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        op: &str,
+    ) -> Result<(Bytes, Option<String>)> {
+        let url = format!("{}/v2/{repository}/manifests/{digest}", self.base());
+        let res = self
+            .send(
+                Method::GET,
+                &url,
+                Some(ACCEPT_MANIFESTS),
+                repository,
+                Access::Pull,
+            )
+            .await
+            .map_err(|e| self.request_error(op, &e))?;
+        let res = self.expect_success(res, op).await?;
+        let content_type = res
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|h| h.to_str().ok())
+            .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned());
+        let body = res.bytes().await.map_err(|e| self.request_error(op, &e))?;
+        Ok((body, content_type))
     }
 
     async fn blob_exists(&self, repository: &str, digest: &Digest) -> Result<bool> {
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base());
         let op = format!("check blob {digest}");
         let res = self
-            .send(
-                Method::HEAD,
-                &url,
-                None,
-                repository,
-                RegistryOperation::Push,
-            )
+            .send(Method::HEAD, &url, None, repository, Access::Push)
             .await
             .map_err(|e| self.request_error(&op, &e))?;
         match res.status() {
@@ -482,7 +686,7 @@ impl DistributionRegistry {
                 &url,
                 Some(ACCEPT_MANIFESTS),
                 repository,
-                RegistryOperation::Pull,
+                Access::Pull,
             )
             .await
             .map_err(|e| self.request_error(&op, &e))?;
@@ -522,61 +726,54 @@ impl DistributionRegistry {
         if exists {
             return Ok(false);
         }
-        let target = self.reference(repository, "latest");
         for from in &self.mount_from {
             if from == repository {
                 continue;
             }
-            let source = self.reference(from, "latest");
-            if self
-                .client
-                .mount_blob(&target, &source, digest.as_str())
-                .await
-                .is_ok()
+            if self.mount_blob(repository, from, digest).await
                 && self.blob_exists(repository, digest).await.unwrap_or(false)
             {
                 tracing::debug!(%digest, %from, "blob mounted");
                 return Ok(false);
             }
         }
-        let data = layout.read_blob(digest)?;
+        let data = Bytes::from(layout.read_blob(digest)?);
         let op = format!(
             "upload blob {digest} ({} bytes) to {repository}",
             data.len()
         );
-        self.retrying(&op, ctx, || async {
-            self.client
-                .push_blob(&target, &data, digest.as_str())
-                .await
-                .map(|_| ())
-                .map_err(|e| self.oci_error(&op, e))
+        self.retrying(&op, ctx, || {
+            self.upload_blob(repository, digest, &data, &op)
         })
         .await?;
         Ok(true)
     }
 
+    /// `PUT …/manifests/<reference>` (a tag or a digest).
     async fn put_manifest(
         &self,
-        reference: &Reference,
-        body: &[u8],
+        repository: &str,
+        reference: &str,
+        body: &Bytes,
         media_type: &str,
         ctx: &ScanContext,
     ) -> Result<()> {
-        let op = format!(
-            "put manifest {}:{}",
-            reference.repository(),
-            reference.tag().or(reference.digest()).unwrap_or_default()
-        );
-        let content_type = HeaderValue::from_str(media_type).map_err(|_| Error::Layout {
-            path: Default::default(),
-            message: format!("invalid media type `{media_type}`"),
-        })?;
+        let op = format!("put manifest {repository}:{reference}");
+        if reqwest::header::HeaderValue::from_str(media_type).is_err() {
+            return Err(Error::Layout {
+                path: Default::default(),
+                message: format!("invalid media type `{media_type}`"),
+            });
+        }
+        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base());
+        let scopes = [scope(repository, Access::Push)];
+        let headers = [(CONTENT_TYPE, media_type)];
         self.retrying(&op, ctx, || async {
-            self.client
-                .push_manifest_raw(reference, body.to_vec(), content_type.clone())
+            let res = self
+                .execute(Method::PUT, &url, &headers, Some(body), &scopes)
                 .await
-                .map(|_| ())
-                .map_err(|e| self.oci_error(&op, e))
+                .map_err(|e| self.request_error(&op, &e))?;
+            self.expect_success(res, &op).await.map(drop)
         })
         .await
     }
@@ -594,20 +791,8 @@ impl DistributionRegistry {
         validate_repository(repository)?;
         validate_tag(tag)?;
         let op = format!("fetch manifest {repository}@{digest}");
-        let reference = self.reference_digest(repository, digest);
-        let accepted = [
-            MEDIA_TYPE_MANIFEST,
-            MEDIA_TYPE_INDEX,
-            MEDIA_TYPE_DOCKER_MANIFEST,
-            MEDIA_TYPE_DOCKER_LIST,
-        ];
-        let (body, _) = self
-            .retrying(&op, ctx, || async {
-                self.client
-                    .pull_manifest_raw(&reference, &self.credentials.to_oci(), &accepted)
-                    .await
-                    .map_err(|e| self.oci_error(&op, e))
-            })
+        let (body, content_type) = self
+            .retrying(&op, ctx, || self.get_manifest(repository, digest, &op))
             .await?;
         if Digest::of(&body) != *digest {
             return Err(Error::Registry {
@@ -621,8 +806,9 @@ impl DistributionRegistry {
         let media_type = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v.get("mediaType")?.as_str().map(str::to_owned))
+            .or(content_type.filter(|t| is_manifest(t)))
             .unwrap_or_else(|| MEDIA_TYPE_MANIFEST.to_owned());
-        self.put_manifest(&self.reference(repository, tag), &body, &media_type, ctx)
+        self.put_manifest(repository, tag, &body, &media_type, ctx)
             .await?;
         self.verify_tag(repository, tag, digest, ctx).await
     }
@@ -681,7 +867,7 @@ impl DistributionRegistry {
             let res = self
                 .retrying(&op, &ScanContext::new(), || async {
                     let res = self
-                        .send(Method::GET, &url, None, repository, RegistryOperation::Pull)
+                        .send(Method::GET, &url, None, repository, Access::Pull)
                         .await
                         .map_err(|e| self.request_error(&op, &e))?;
                     let status = res.status();
@@ -772,9 +958,6 @@ impl Registry for DistributionRegistry {
         let layout = OciLayout::open(&image.layout)?;
         let closure = layout.closure(&image.descriptor())?;
         let mut pushed = Pushed::new(&self.host, repository, image.digest.clone(), tags.to_vec());
-        self.client
-            .store_auth_if_needed(&self.host, &self.credentials.to_oci())
-            .await;
         // Blobs first, then child manifests by digest, then the root under
         // each tag: no tag can name an image whose parts are missing.
         for blob in closure.iter().filter(|d| !is_manifest(&d.media_type)) {
@@ -788,19 +971,15 @@ impl Registry for DistributionRegistry {
             .iter()
             .filter(|d| is_manifest(&d.media_type) && d.digest != image.digest)
         {
-            let body = layout.read_blob(&m.digest)?;
-            self.put_manifest(
-                &self.reference_digest(repository, &m.digest),
-                &body,
-                &m.media_type,
-                ctx,
-            )
-            .await?;
+            let body = Bytes::from(layout.read_blob(&m.digest)?);
+            self.put_manifest(repository, m.digest.as_str(), &body, &m.media_type, ctx)
+                .await?;
         }
-        let body = layout.read_blob(&image.digest)?;
+        let body = Bytes::from(layout.read_blob(&image.digest)?);
         if tags.is_empty() {
             self.put_manifest(
-                &self.reference_digest(repository, &image.digest),
+                repository,
+                image.digest.as_str(),
                 &body,
                 &image.media_type,
                 ctx,
@@ -808,13 +987,8 @@ impl Registry for DistributionRegistry {
             .await?;
         }
         for t in tags {
-            self.put_manifest(
-                &self.reference(repository, t),
-                &body,
-                &image.media_type,
-                ctx,
-            )
-            .await?;
+            self.put_manifest(repository, t, &body, &image.media_type, ctx)
+                .await?;
         }
         for t in tags {
             self.verify_tag(repository, t, &image.digest, ctx).await?;
@@ -850,15 +1024,9 @@ impl Registry for DistributionRegistry {
         let op = format!("delete tag {repository}:{tag}");
         let res = self
             .retrying(&op, &ScanContext::new(), || async {
-                self.send(
-                    Method::DELETE,
-                    &url,
-                    None,
-                    repository,
-                    RegistryOperation::Push,
-                )
-                .await
-                .map_err(|e| self.request_error(&op, &e))
+                self.send(Method::DELETE, &url, None, repository, Access::Push)
+                    .await
+                    .map_err(|e| self.request_error(&op, &e))
             })
             .await?;
         match res.status() {
@@ -898,6 +1066,51 @@ mod tests {
         assert!(DistributionRegistry::new("x/y").is_err());
         assert!(is_loopback("[::1]:5000"));
         assert!(!is_loopback("10.0.0.1:5000"));
+    }
+
+    #[test]
+    fn bearer_challenges() {
+        let headers = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(WWW_AUTHENTICATE, v.parse().unwrap());
+            }
+            h
+        };
+        let harbor = headers(&[
+            r#"Bearer realm="https://harbor.example.com/service/token",service="harbor-registry",scope="repository:shop/app:pull,push""#,
+        ]);
+        assert_eq!(
+            bearer_challenge(&harbor),
+            Some(Challenge {
+                realm: "https://harbor.example.com/service/token".into(),
+                service: Some("harbor-registry".into()),
+            })
+        );
+        // Scheme and parameter names are case-insensitive; a Basic
+        // challenge beside it is skipped.
+        let mixed = headers(&[
+            r#"Basic realm="registry""#,
+            r#"bearer Realm="https://auth.example.com/token""#,
+        ]);
+        assert_eq!(
+            bearer_challenge(&mixed),
+            Some(Challenge {
+                realm: "https://auth.example.com/token".into(),
+                service: None,
+            })
+        );
+        assert_eq!(bearer_challenge(&headers(&[r#"Basic realm="x""#])), None);
+        assert_eq!(
+            bearer_challenge(&headers(&["Bearer service=\"x\""])),
+            None,
+            "no realm"
+        );
+        assert_eq!(
+            bearer_challenge(&headers(&["Bearer realm=\"unterminated"])),
+            None
+        );
+        assert_eq!(bearer_challenge(&HeaderMap::new()), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! | [`NativeBuilder`] | `Builder` | reproducible images without a daemon: layers from directories and files, config, annotations, optional multi-platform index |
 //! | [`BuildahBuilder`] | `Builder` | `buildah bud --isolation chroot --storage-driver vfs` to an OCI layout |
 //! | [`DockerBuilder`] | `Builder` | `docker buildx build --output type=oci` |
-//! | [`DistributionRegistry`] | `Registry` | any OCI distribution registry, on `oci-client`: blob skipping and mounting, tags by manifest PUT, digest verification, `Link` pagination, retries |
+//! | [`DistributionRegistry`] | `Registry` | any OCI distribution registry, over `reqwest`: the token flow, blob skipping and mounting, tags by manifest PUT, digest verification, `Link` pagination, retries |
 //! | [`HarborRegistry`] | `Registry` | Harbor: the distribution adapter plus Harbor's REST API (projects, robot accounts, tags, immutability) |
 //! | [`HarborScanner`] | `Scanner` | asks Harbor to scan a pushed image and reads its vulnerability report |
 //! | [`LayoutRegistry`] | `Registry` | one OCI layout on disk: the embedded default |

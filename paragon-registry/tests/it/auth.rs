@@ -60,7 +60,10 @@ fn tags(t: &[&str]) -> Vec<String> {
 struct TokenService {
     realm: String,
     cert_pem: tempfile::NamedTempFile,
+    /// The scopes of each token issued.
     issued: Arc<Mutex<Vec<String>>>,
+    /// Each token issued.
+    tokens: Arc<Mutex<Vec<String>>>,
 }
 
 #[derive(Clone)]
@@ -68,6 +71,7 @@ struct Signer {
     key: Arc<jsonwebtoken::EncodingKey>,
     x5c: String,
     issued: Arc<Mutex<Vec<String>>>,
+    tokens: Arc<Mutex<Vec<String>>>,
 }
 
 #[derive(serde::Serialize)]
@@ -141,6 +145,7 @@ async fn token(
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.x5c = Some(vec![signer.x5c.clone()]);
     let jwt = jsonwebtoken::encode(&header, &claims, &signer.key).unwrap();
+    signer.tokens.lock().unwrap().push(jwt.clone());
     issued.push(
         params
             .iter()
@@ -162,12 +167,14 @@ impl TokenService {
         let mut cert_pem = tempfile::NamedTempFile::new().unwrap();
         cert_pem.write_all(cert.pem().as_bytes()).unwrap();
         let issued = Arc::new(Mutex::new(Vec::new()));
+        let tokens = Arc::new(Mutex::new(Vec::new()));
         let signer = Signer {
             key: Arc::new(
                 jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap(),
             ),
             x5c: base64::engine::general_purpose::STANDARD.encode(cert.der()),
             issued: issued.clone(),
+            tokens: tokens.clone(),
         };
         let app = axum::Router::new()
             .route("/token", axum::routing::get(token))
@@ -179,21 +186,28 @@ impl TokenService {
             realm,
             cert_pem,
             issued,
+            tokens,
         }
     }
+}
+
+/// A token service, a registry that trusts it, and an image to push
+/// (`None` when the registry binary is missing and tools are optional).
+async fn token_registry() -> Option<(TokenService, TestRegistry, tempfile::TempDir, BuiltImage)> {
+    let service = TokenService::start().await;
+    let registry = TestRegistry::start_with_token(&service.realm, service.cert_pem.path())?;
+    let dir = tempfile::tempdir().unwrap();
+    let image = build(dir.path()).await;
+    Some((service, registry, dir, image))
 }
 
 // Multi-threaded: skopeo blocks one worker while the token service answers
 // it on another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bearer_token_flow_pushes_resolves_and_lists() {
-    let service = TokenService::start().await;
-    let Some(registry) = TestRegistry::start_with_token(&service.realm, service.cert_pem.path())
-    else {
+    let Some((service, registry, _dir, image)) = token_registry().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let image = build(dir.path()).await;
     let r = client(&registry.addr, PASSWORD);
     let pushed = r
         .push(
@@ -223,6 +237,22 @@ async fn the_bearer_token_flow_pushes_resolves_and_lists() {
             .any(|s| s.contains("repository:shop/app:") && s.contains("push")),
         "{issued:?}"
     );
+    // A push to another repository mounts the blobs from this one, with
+    // one token covering both.
+    let mounted = client(&registry.addr, PASSWORD)
+        .with_mount_from(&["shop/app"])
+        .push(&image, "shop/copy", &tags(&["1.0.0"]), &ScanContext::new())
+        .await
+        .unwrap();
+    assert_eq!(mounted.uploaded, 0, "{mounted:?}");
+    let issued = service.issued.lock().unwrap().clone();
+    assert!(
+        issued
+            .iter()
+            .any(|s| s.contains("repository:shop/copy:pull,push")
+                && s.contains("repository:shop/app:pull")),
+        "{issued:?}"
+    );
     // skopeo does its own token flow and sees the same digest.
     assert_eq!(
         skopeo_digest(&registry.addr, "shop/app:1.0.0").as_deref(),
@@ -234,15 +264,71 @@ async fn the_bearer_token_flow_pushes_resolves_and_lists() {
     );
 }
 
-#[tokio::test]
-async fn a_token_service_refusing_the_password_is_unauthorized() {
-    let service = TokenService::start().await;
-    let Some(registry) = TestRegistry::start_with_token(&service.realm, service.cert_pem.path())
-    else {
+/// Every log line written while `fut` runs, at every level, from every
+/// crate (oci-client and reqwest included).
+async fn logs_of<T>(fut: impl std::future::Future<Output = T>) -> (T, String) {
+    use tracing::instrument::WithSubscriber as _;
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let out = fut.with_subscriber(subscriber).await;
+    let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    (out, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_password_or_token_reaches_the_logs() {
+    let Some((service, registry, _dir, image)) = token_registry().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let image = build(dir.path()).await;
+    let r = client(&registry.addr, PASSWORD).with_mount_from(&["shop/base"]);
+    let (result, logs) = logs_of(async {
+        r.push(
+            &image,
+            "shop/app",
+            &tags(&["1.0.0", "latest"]),
+            &ScanContext::new(),
+        )
+        .await?;
+        r.tag_existing("shop/app", &image.digest, "stable", &ScanContext::new())
+            .await?;
+        r.list_tags("shop/app").await
+    })
+    .await;
+    assert_eq!(result.unwrap(), tags(&["1.0.0", "latest", "stable"]));
+    let issued = service.tokens.lock().unwrap().clone();
+    assert!(!issued.is_empty(), "the push went through the token flow");
+    assert!(logs.contains("shop/app"), "the logs were captured: {logs}");
+    assert!(!logs.contains(PASSWORD), "the password is logged:\n{logs}");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    assert!(!logs.contains(&basic), "the basic credentials are logged");
+    for token in &issued {
+        // A JWT's signature is its secret part; its header is public.
+        let signature = token.rsplit('.').next().unwrap();
+        assert!(!logs.contains(signature), "a token is logged:\n{logs}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_service_refusing_the_password_is_unauthorized() {
+    let Some((service, registry, _dir, image)) = token_registry().await else {
+        return;
+    };
     let wrong = "not-the-password";
     let err = client(&registry.addr, wrong)
         .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
@@ -253,6 +339,41 @@ async fn a_token_service_refusing_the_password_is_unauthorized() {
     assert!(text.contains(&registry.addr), "{text}");
     assert!(!text.contains(wrong) && !format!("{err:?}").contains(wrong));
     assert!(service.issued.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_token_service_answering_garbage_is_unauthorized_not_a_panic() {
+    let service = TokenService::start().await;
+    // The registry trusts the real service's certificate but sends clients
+    // to a realm that answers 200 with a body that is no token.
+    let app = axum::Router::new()
+        .route(
+            "/token",
+            axum::routing::get(|| async { "<html>maintenance</html>" }),
+        )
+        .route(
+            "/empty",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"token": ""})) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    for realm in [
+        format!("http://{addr}/token"),
+        format!("http://{addr}/empty"),
+    ] {
+        let Some(registry) = TestRegistry::start_with_token(&realm, service.cert_pem.path()) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let image = build(dir.path()).await;
+        let err = client(&registry.addr, PASSWORD)
+            .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
+            .await
+            .unwrap_err();
+        assert!(err.is_unauthorized(), "{realm}: {err:?}");
+        assert!(err.to_string().contains(&registry.addr), "{err}");
+    }
 }
 
 /// A proxy that answers the first connections with the scripted statuses
