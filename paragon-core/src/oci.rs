@@ -406,6 +406,43 @@ impl OciLayout {
         Ok(bytes)
     }
 
+    /// Checks a blob against its digest by streaming it from disk (its
+    /// bytes are never all in memory) and returns its path and size: for
+    /// uploads of layers that may be gigabytes.
+    pub fn verified_blob_file(&self, digest: &Digest) -> Result<(PathBuf, u64)> {
+        use sha2::Digest as _;
+        use std::io::Read as _;
+        let path = self.blob_path(digest);
+        let error = |message: String| Error::Layout {
+            path: path.clone(),
+            message,
+        };
+        let mut file = fs::File::open(&path).map_err(|e| {
+            error(if e.kind() == std::io::ErrorKind::NotFound {
+                format!("blob {digest} is missing")
+            } else {
+                format!("cannot read blob {digest}: {e}")
+            })
+        })?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut size = 0u64;
+        loop {
+            let n = file
+                .read(&mut buf)
+                .map_err(|e| error(format!("cannot read blob {digest}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            hasher.update(&buf[..n]);
+        }
+        if digest.algorithm() == "sha256" && Digest::from_sha256(&hasher.finalize()) != *digest {
+            return Err(error(format!("blob {digest} does not match its digest")));
+        }
+        Ok((path, size))
+    }
+
     /// Writes a blob (no-op when present) and returns its digest and size.
     pub fn write_blob(&self, bytes: &[u8]) -> Result<(Digest, u64)> {
         let digest = Digest::of(bytes);
@@ -616,8 +653,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = OciLayout::create(dir.path()).unwrap();
         let (d, _) = layout.write_blob(b"abc").unwrap();
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let (big_digest, size) = layout.write_blob(&big).unwrap();
+        assert_eq!(
+            layout.verified_blob_file(&big_digest).unwrap(),
+            (layout.blob_path(&big_digest), size)
+        );
         fs::write(layout.blob_path(&d), b"abd").unwrap();
         let err = layout.read_blob(&d).unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
+        let err = layout.verified_blob_file(&d).unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+        fs::remove_file(layout.blob_path(&d)).unwrap();
+        let err = layout.verified_blob_file(&d).unwrap_err();
+        assert!(err.to_string().contains("is missing"), "{err}");
     }
 }

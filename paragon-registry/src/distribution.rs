@@ -57,7 +57,7 @@ use paragon_core::oci::{
 };
 use paragon_core::{Error, Result, ScanContext, Secret};
 use reqwest::header::{
-    HeaderMap, HeaderName, ACCEPT, CONTENT_TYPE, LINK, LOCATION, WWW_AUTHENTICATE,
+    HeaderMap, HeaderName, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LINK, LOCATION, WWW_AUTHENTICATE,
 };
 use reqwest::{Method, StatusCode};
 
@@ -154,6 +154,35 @@ fn bearer_challenge(headers: &HeaderMap) -> Option<Challenge> {
             })
         })
 }
+
+/// A request body that can be made again, for a second send after a
+/// bearer challenge.
+enum Payload<'a> {
+    Bytes(&'a Bytes),
+    /// A file streamed from disk, of a known length.
+    File {
+        path: &'a std::path::Path,
+        len: u64,
+    },
+}
+
+impl Payload<'_> {
+    fn body(&self) -> std::io::Result<reqwest::Body> {
+        Ok(match self {
+            Payload::Bytes(b) => reqwest::Body::from((*b).clone()),
+            Payload::File { path, .. } => {
+                let file = tokio::fs::File::from_std(std::fs::File::open(path)?);
+                reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+                    file,
+                    UPLOAD_CHUNK,
+                ))
+            }
+        })
+    }
+}
+
+/// The read size when streaming a blob from disk.
+const UPLOAD_CHUNK: usize = 1 << 20;
 
 /// A token service's answer (the distribution token spec).
 #[derive(serde::Deserialize)]
@@ -414,56 +443,78 @@ impl DistributionRegistry {
     /// [module docs](self)).
     async fn send(
         &self,
+        op: &str,
         method: Method,
         url: &str,
         accept: Option<&str>,
         repository: &str,
         access: Access,
-    ) -> std::result::Result<reqwest::Response, reqwest::Error> {
+    ) -> Result<reqwest::Response> {
         let headers: Vec<(HeaderName, &str)> = accept.map(|a| (ACCEPT, a)).into_iter().collect();
-        self.execute(method, url, &headers, None, &[scope(repository, access)])
-            .await
+        self.execute(
+            op,
+            method,
+            url,
+            &headers,
+            None,
+            &[scope(repository, access)],
+        )
+        .await
     }
 
     /// One request with the registry's auth. A token already held for
     /// `scopes` is sent at once; otherwise the request goes with the
     /// credentials, and on a bearer challenge a token is fetched and the
-    /// request sent again. `body` is cheap to clone, for that second send.
+    /// request sent again (`body` is made afresh for it).
     async fn execute(
         &self,
+        op: &str,
         method: Method,
         url: &str,
         headers: &[(HeaderName, &str)],
-        body: Option<&Bytes>,
+        body: Option<&Payload<'_>>,
         scopes: &[String],
-    ) -> std::result::Result<reqwest::Response, reqwest::Error> {
+    ) -> Result<reqwest::Response> {
         let key = scopes.join(" ");
-        let build = |bearer: Option<&Secret>| {
+        let send = |bearer: Option<Secret>| {
             let mut req = self.http.request(method.clone(), url);
             for (name, value) in headers {
                 req = req.header(name, *value);
             }
-            if let Some(b) = body {
-                req = req.body(b.clone());
-            }
-            match (bearer, &self.credentials) {
+            let body = match body {
+                Some(p) => {
+                    if let Payload::File { len, .. } = p {
+                        req = req.header(CONTENT_LENGTH, *len);
+                    }
+                    p.body().map_err(|e| self.payload_error(op, p, &e))
+                }
+                // An explicit empty body: registries want a length on POST
+                // and PUT.
+                None => Ok(reqwest::Body::from(Bytes::new())),
+            };
+            req = match (&bearer, &self.credentials) {
                 (Some(token), _) => req.bearer_auth(token.expose()),
                 (None, Credentials::Basic { username, password }) => {
                     req.basic_auth(username, Some(password.expose()))
                 }
                 (None, Credentials::Bearer(token)) => req.bearer_auth(token.expose()),
                 (None, _) => req,
+            };
+            let with_body = matches!(method, Method::POST | Method::PUT | Method::PATCH);
+            async move {
+                let req = if with_body { req.body(body?) } else { req };
+                req.send().await.map_err(|e| self.request_error(op, &e))
             }
         };
         if let Some(token) = self.held_token(&key) {
-            let res = build(Some(&token)).send().await?;
+            let res = send(Some(token)).await?;
             if res.status() != StatusCode::UNAUTHORIZED {
                 return Ok(res);
             }
             // Revoked or expired early: ask for a new one below.
             self.tokens.lock().expect("token lock").remove(&key);
         }
-        let res = build(None).send().await?;
+        let res = send(None).await?;
         if res.status() != StatusCode::UNAUTHORIZED {
             return Ok(res);
         }
@@ -472,7 +523,7 @@ impl DistributionRegistry {
         };
         match self.fetch_token(&challenge, scopes).await {
             Ok((token, lifetime)) => {
-                let res = build(Some(&token)).send().await;
+                let res = send(Some(token.clone())).await;
                 let renew_at = Instant::now() + lifetime - lifetime / 10;
                 self.tokens.lock().expect("token lock").insert(
                     key,
@@ -488,6 +539,23 @@ impl DistributionRegistry {
                 tracing::debug!(registry = %self.host, %reason, "no token from the token service");
                 Ok(res)
             }
+        }
+    }
+
+    /// The error of a request body that could not be read.
+    fn payload_error(&self, op: &str, payload: &Payload<'_>, e: &std::io::Error) -> Error {
+        match payload {
+            Payload::File { path, .. } => Error::Layout {
+                path: path.to_path_buf(),
+                message: format!("cannot read the blob to {op}: {e}"),
+            },
+            Payload::Bytes(_) => Error::Registry {
+                host: self.host.clone(),
+                operation: op.into(),
+                status: None,
+                message: e.to_string(),
+                retryable: false,
+            },
         }
     }
 
@@ -601,24 +669,22 @@ impl DistributionRegistry {
         &self,
         repository: &str,
         digest: &Digest,
-        data: &Bytes,
+        data: &Payload<'_>,
         op: &str,
     ) -> Result<()> {
         let scopes = [scope(repository, Access::Push)];
         let url = format!("{}/v2/{repository}/blobs/uploads/", self.base());
         let res = self
-            .execute(Method::POST, &url, &[], Some(&Bytes::new()), &scopes)
-            .await
-            .map_err(|e| self.request_error(op, &e))?;
+            .execute(op, Method::POST, &url, &[], None, &scopes)
+            .await?;
         let res = self.expect_success(res, op).await?;
         let location = self.upload_location(&res, op)?;
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{separator}digest={digest}");
         let headers = [(CONTENT_TYPE, "application/octet-stream")];
         let res = self
-            .execute(Method::PUT, &url, &headers, Some(data), &scopes)
-            .await
-            .map_err(|e| self.request_error(op, &e))?;
+            .execute(op, Method::PUT, &url, &headers, Some(data), &scopes)
+            .await?;
         self.expect_success(res, op).await.map(drop)
     }
 
@@ -630,7 +696,7 @@ impl DistributionRegistry {
             "{}/v2/{repository}/blobs/uploads/?mount={digest}&from={from}",
             self.base()
         );
-        self.execute(Method::POST, &url, &[], Some(&Bytes::new()), &scopes)
+        self.execute("mount blob", Method::POST, &url, &[], None, &scopes)
             .await
             .is_ok_and(|res| res.status() == StatusCode::CREATED)
     }
@@ -645,14 +711,14 @@ impl DistributionRegistry {
         let url = format!("{}/v2/{repository}/manifests/{digest}", self.base());
         let res = self
             .send(
+                op,
                 Method::GET,
                 &url,
                 Some(ACCEPT_MANIFESTS),
                 repository,
                 Access::Pull,
             )
-            .await
-            .map_err(|e| self.request_error(op, &e))?;
+            .await?;
         let res = self.expect_success(res, op).await?;
         let content_type = res
             .headers()
@@ -667,9 +733,8 @@ impl DistributionRegistry {
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base());
         let op = format!("check blob {digest}");
         let res = self
-            .send(Method::HEAD, &url, None, repository, Access::Push)
-            .await
-            .map_err(|e| self.request_error(&op, &e))?;
+            .send(&op, Method::HEAD, &url, None, repository, Access::Push)
+            .await?;
         match res.status() {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -682,14 +747,14 @@ impl DistributionRegistry {
         let op = format!("resolve {repository}:{reference}");
         let res = self
             .send(
+                &op,
                 Method::HEAD,
                 &url,
                 Some(ACCEPT_MANIFESTS),
                 repository,
                 Access::Pull,
             )
-            .await
-            .map_err(|e| self.request_error(&op, &e))?;
+            .await?;
         match res.status() {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => {
@@ -737,11 +802,21 @@ impl DistributionRegistry {
                 return Ok(false);
             }
         }
-        let data = Bytes::from(layout.read_blob(digest)?);
-        let op = format!(
-            "upload blob {digest} ({} bytes) to {repository}",
-            data.len()
-        );
+        // Streamed from disk, never held whole in memory: layers can be
+        // gigabytes. Checked against its digest first, so that a corrupt
+        // layout is reported as such, naming the file.
+        let (path, len) = layout.verified_blob_file(digest)?;
+        if len != blob.size {
+            return Err(Error::Layout {
+                path,
+                message: format!(
+                    "blob {digest} has {len} bytes, its descriptor says {}",
+                    blob.size
+                ),
+            });
+        }
+        let data = Payload::File { path: &path, len };
+        let op = format!("upload blob {digest} ({len} bytes) to {repository}");
         self.retrying(&op, ctx, || {
             self.upload_blob(repository, digest, &data, &op)
         })
@@ -770,9 +845,15 @@ impl DistributionRegistry {
         let headers = [(CONTENT_TYPE, media_type)];
         self.retrying(&op, ctx, || async {
             let res = self
-                .execute(Method::PUT, &url, &headers, Some(body), &scopes)
-                .await
-                .map_err(|e| self.request_error(&op, &e))?;
+                .execute(
+                    &op,
+                    Method::PUT,
+                    &url,
+                    &headers,
+                    Some(&Payload::Bytes(body)),
+                    &scopes,
+                )
+                .await?;
             self.expect_success(res, &op).await.map(drop)
         })
         .await
@@ -867,9 +948,8 @@ impl DistributionRegistry {
             let res = self
                 .retrying(&op, &ScanContext::new(), || async {
                     let res = self
-                        .send(Method::GET, &url, None, repository, Access::Pull)
-                        .await
-                        .map_err(|e| self.request_error(&op, &e))?;
+                        .send(&op, Method::GET, &url, None, repository, Access::Pull)
+                        .await?;
                     let status = res.status();
                     let link = res
                         .headers()
@@ -1024,9 +1104,8 @@ impl Registry for DistributionRegistry {
         let op = format!("delete tag {repository}:{tag}");
         let res = self
             .retrying(&op, &ScanContext::new(), || async {
-                self.send(Method::DELETE, &url, None, repository, Access::Push)
+                self.send(&op, Method::DELETE, &url, None, repository, Access::Push)
                     .await
-                    .map_err(|e| self.request_error(&op, &e))
             })
             .await?;
         match res.status() {

@@ -130,6 +130,41 @@ async fn pushes_are_seen_by_skopeo_at_the_layout_digest() {
 }
 
 #[tokio::test]
+async fn a_corrupt_layer_is_a_layout_error_naming_the_file_and_nothing_is_tagged() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let image = build("2.0.0", dir.path()).await;
+    let layout = paragon_core::oci::OciLayout::open(&image.layout).unwrap();
+    let layer = layout.manifest(&image.digest).unwrap().layers[0]
+        .digest
+        .clone();
+    let path = layout.blob_path(&layer);
+    // Same size, one byte changed: only the digest can tell.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let r = client(&registry.addr);
+    let (tags, ctx) = (tags(&["2.0.0"]), ScanContext::new());
+    let push = || r.push(&image, "shop/corrupt", &tags, &ctx);
+    let err = push().await.unwrap_err();
+    match &err {
+        Error::Layout { path: p, message } => {
+            assert_eq!(p, &path);
+            assert!(message.contains("does not match its digest"), "{message}");
+        }
+        other => panic!("expected a layout error, got {other:?}"),
+    }
+    assert_eq!(skopeo_digest(&registry.addr, "shop/corrupt:2.0.0"), None);
+    // Truncated: the size differs from the descriptor's.
+    std::fs::write(&path, &bytes[..last]).unwrap();
+    let err = push().await.unwrap_err();
+    assert!(matches!(err, Error::Layout { .. }), "{err:?}");
+}
+
+#[tokio::test]
 async fn a_multi_platform_index_is_pushed_whole() {
     let Some(registry) = TestRegistry::start() else {
         return;
