@@ -163,12 +163,7 @@ impl ArgoCd {
             status,
             message: self.token.redact(&message),
         };
-        let res = req.send().await.map_err(|e| http_error(0, e.to_string()))?;
-        let status = res.status().as_u16();
-        let text = res
-            .text()
-            .await
-            .map_err(|e| http_error(status, e.to_string()))?;
+        let (status, text) = crate::http::send_text(req, &http_error).await?;
         if status == 401 {
             return Err(Error::Unauthorized {
                 service: "argocd".into(),

@@ -14,6 +14,8 @@
 //!   ([`WriteMode::ChangeRequest`], [`ChangeRequests`]).
 //! - [`argocd`] (feature `argocd`, on by default): an application's sync
 //!   and health status, triggering a sync, waiting until Synced and Healthy.
+//! - [`forge`] (feature `forges`, on by default): [`ChangeRequests`] on
+//!   GitHub, Gitea and Forgejo (pull requests) and GitLab (merge requests).
 //!
 //! Credentials ([`GitCredentials`]) reach git through the environment of
 //! each git process; they are never written into the repository, its
@@ -37,7 +39,11 @@
 
 #[cfg(feature = "argocd")]
 pub mod argocd;
+#[cfg(feature = "forges")]
+pub mod forge;
 pub mod git;
+#[cfg(any(feature = "argocd", feature = "forges"))]
+mod http;
 pub mod manifests;
 pub mod target;
 pub mod yaml;

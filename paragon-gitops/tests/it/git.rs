@@ -15,7 +15,7 @@ use crate::support::{git, have_git, values, Remote, KUSTOMIZATION};
 
 const REPO: &str = "harbor.example/shop/app";
 
-fn helm(remote: &Remote) -> GitOps {
+pub(crate) fn helm(remote: &Remote) -> GitOps {
     GitOps::new(
         remote.url(),
         HelmValues::new("charts/shop").with_digest_key("image.digest"),
@@ -23,7 +23,7 @@ fn helm(remote: &Remote) -> GitOps {
     .with_author("Paragon CI", "ci@example.com")
 }
 
-fn release(env: &str, tag: &str) -> Release {
+pub(crate) fn release(env: &str, tag: &str) -> Release {
     Release::new("shop", env, REPO, tag).with_digest(Digest::of(tag.as_bytes()))
 }
 

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "argocd")]
 mod argocd;
+#[cfg(feature = "forges")]
+mod forge;
 mod git;
 mod http;
 mod support;

@@ -1,0 +1,591 @@
+//! Change requests on forges (feature `forges`, on by default): the
+//! [`ChangeRequests`] a [`GitOps`](crate::GitOps) target in
+//! [`WriteMode::ChangeRequest`](crate::WriteMode::ChangeRequest) opens its
+//! requests with.
+//!
+//! - [`PullRequests`]: GitHub (github.com and Enterprise Server), Gitea and
+//!   Forgejo. `POST /repos/{owner}/{repo}/pulls` with `title`, `head`,
+//!   `base` and `body`; GitHub is sent `Authorization: Bearer <token>`,
+//!   Gitea and Forgejo `Authorization: token <token>`, as each documents.
+//! - [`MergeRequests`]: GitLab (gitlab.com and self-managed).
+//!   `POST /projects/{id}/merge_requests` with `source_branch`,
+//!   `target_branch`, `title`, `description` and `remove_source_branch`,
+//!   sent with `PRIVATE-TOKEN: <token>` (a personal, project or group
+//!   access token with the `api` scope).
+//!
+//! A request that already exists for the branch (GitHub answers 422,
+//! Gitea, Forgejo and GitLab 409) is looked up among the open ones and its
+//! URL returned, so opening the same change twice is not an error. A 401
+//! is [`Error::Unauthorized`] naming the host; other failures are
+//! [`Error::Http`] with the method, the URL and what the forge said. The
+//! token never appears in errors, logs or `Debug` output, and is sent over
+//! https only (plain http is accepted for loopback hosts, for tests).
+//!
+//! ```no_run
+//! # async fn demo() -> paragon_core::Result<()> {
+//! use std::sync::Arc;
+//! use paragon_core::Secret;
+//! use paragon_gitops::forge::{MergeRequests, PullRequests};
+//! use paragon_gitops::{GitOps, HelmValues, WriteMode};
+//!
+//! let github = PullRequests::github("shop/deploy", Secret::new("ghp_…"))?;
+//! let target = GitOps::new("https://github.com/shop/deploy.git", HelmValues::new("charts/shop"))
+//!     .with_mode(WriteMode::ChangeRequest)
+//!     .with_change_requests(Arc::new(github));
+//! // Or GitLab, self-managed:
+//! let gitlab = MergeRequests::with_api(
+//!     "https://gitlab.example.com/api/v4",
+//!     "platform/deploy",
+//!     Secret::new("glpat-…"),
+//! )?;
+//! # let _ = (target, gitlab);
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use paragon_core::{Error, Result, ScanContext, Secret};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::target::{ChangeRequest, ChangeRequests};
+
+/// One forge's REST API: its root URL, how the token is sent, and the
+/// service name errors carry. (`Secret` prints as `***`.)
+#[derive(Debug)]
+struct Api {
+    root: url::Url,
+    service: &'static str,
+    token: Secret,
+    auth: Auth,
+    http: reqwest::Client,
+}
+
+/// How a forge wants its token.
+#[derive(Debug, Clone, Copy)]
+enum Auth {
+    /// `Authorization: Bearer <token>` (GitHub).
+    Bearer,
+    /// `Authorization: token <token>` (Gitea, Forgejo).
+    Token,
+    /// `PRIVATE-TOKEN: <token>` (GitLab).
+    PrivateToken,
+}
+
+fn is_loopback(host: Option<url::Host<&str>>) -> bool {
+    match host {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+impl Api {
+    fn new(root: &str, service: &'static str, token: Secret, auth: Auth) -> Result<Api> {
+        let bad = |message: String| Error::InvalidConfig {
+            component: service.into(),
+            message,
+        };
+        let mut url = url::Url::parse(root).map_err(|e| bad(format!("`{root}`: {e}")))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(url.host()) => {}
+            "http" => {
+                return Err(bad(format!(
+                    "`{root}`: the token would cross the network unencrypted; use https"
+                )))
+            }
+            _ => return Err(bad(format!("`{root}` is not an http(s) URL"))),
+        }
+        if url.host().is_none() || !url.username().is_empty() || url.password().is_some() {
+            return Err(bad(format!(
+                "`{root}` must be an API root without credentials in it"
+            )));
+        }
+        if !url.path().ends_with('/') {
+            let p = format!("{}/", url.path());
+            url.set_path(&p);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            // GitHub refuses requests without a User-Agent.
+            .user_agent(concat!("paragon/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| bad(format!("cannot create the HTTP client: {e}")))?;
+        Ok(Api {
+            root: url,
+            service,
+            token,
+            auth,
+            http,
+        })
+    }
+
+    fn host(&self) -> String {
+        self.root.host_str().unwrap_or_default().to_owned()
+    }
+
+    /// The URL of `segments` under the root (each segment percent-encoded,
+    /// so `group/project` becomes `group%2Fproject`).
+    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> url::Url {
+        let mut u = self.root.clone();
+        if let Ok(mut s) = u.path_segments_mut() {
+            s.pop_if_empty().extend(segments);
+        }
+        if !query.is_empty() {
+            u.query_pairs_mut().extend_pairs(query);
+        }
+        u
+    }
+
+    /// One call; the answer's status and JSON body. Non-2xx answers are
+    /// returned too (the caller decides about 409/422), except 401.
+    async fn call(
+        &self,
+        method: Method,
+        url: url::Url,
+        body: Option<&Value>,
+        ctx: &ScanContext,
+    ) -> Result<(u16, Value)> {
+        let mut req = self.http.request(method.clone(), url.clone());
+        req = match self.auth {
+            Auth::Bearer => req
+                .bearer_auth(self.token.expose())
+                .header("accept", "application/vnd.github+json")
+                .header("x-github-api-version", "2022-11-28"),
+            Auth::Token => req
+                .header("authorization", format!("token {}", self.token.expose()))
+                .header("accept", "application/json"),
+            Auth::PrivateToken => req
+                .header("private-token", self.token.expose())
+                .header("accept", "application/json"),
+        };
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let http_error = |status: u16, message: String| Error::Http {
+            service: self.service.into(),
+            method: method.to_string(),
+            url: url.to_string(),
+            status,
+            message: self.token.redact(&message),
+        };
+        let (status, text) = tokio::select! {
+            r = crate::http::send_text(req, http_error) => r?,
+            _ = ctx.cancel.cancelled() => {
+                return Err(Error::Cancelled { tool: format!("{} {}", self.service, self.host()) })
+            }
+        };
+        if status == 401 {
+            return Err(Error::Unauthorized {
+                service: self.service.into(),
+                host: self.host(),
+                message: self.token.redact(&forge_message(&text)),
+            });
+        }
+        match serde_json::from_str::<Value>(&text) {
+            Ok(v) => Ok((status, v)),
+            Err(_) if !(200..300).contains(&status) => Ok((status, Value::String(text))),
+            Err(e) => Err(http_error(status, format!("the answer is not JSON: {e}"))),
+        }
+    }
+
+    /// The open requests listed at `segments` with `query`.
+    async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        ctx: &ScanContext,
+    ) -> Result<Vec<T>> {
+        let url = self.url(segments, query);
+        let (status, body) = self.call(Method::GET, url.clone(), None, ctx).await?;
+        if !(200..300).contains(&status) {
+            return Err(self.failed(&Method::GET, &url, status, &body));
+        }
+        serde_json::from_value(body).map_err(|e| {
+            let what = Value::String(format!("the answer is not a list of requests: {e}"));
+            self.failed(&Method::GET, &url, status, &what)
+        })
+    }
+
+    /// Creates a request (`POST` of `body` at `segments`) and returns the
+    /// answer's `url_field`; when the forge answers one of `exists`, the
+    /// URL `find` gives instead.
+    async fn open<F, Fut>(
+        &self,
+        segments: &[&str],
+        body: &Value,
+        url_field: &str,
+        exists: &[u16],
+        find: F,
+        ctx: &ScanContext,
+    ) -> Result<String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<String>>>,
+    {
+        let url = self.url(segments, &[]);
+        let (status, answer) = self
+            .call(Method::POST, url.clone(), Some(body), ctx)
+            .await?;
+        if (200..300).contains(&status) {
+            return answer[url_field]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    let what = Value::String(format!("the answer has no `{url_field}`"));
+                    self.failed(&Method::POST, &url, status, &what)
+                });
+        }
+        if exists.contains(&status) {
+            if let Some(found) = find().await? {
+                return Ok(found);
+            }
+        }
+        Err(self.failed(&Method::POST, &url, status, &answer))
+    }
+
+    /// The error for an answer that is neither success nor "exists".
+    fn failed(&self, method: &Method, url: &url::Url, status: u16, body: &Value) -> Error {
+        Error::Http {
+            service: self.service.into(),
+            method: method.to_string(),
+            url: url.to_string(),
+            status,
+            message: self.token.redact(&forge_message(&body_text(body))),
+        }
+    }
+}
+
+fn body_text(body: &Value) -> String {
+    match body {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// What a forge said: GitHub's `message` and `errors[].message`, GitLab's
+/// `message` (a string, a list or a map of lists), Gitea's `message`;
+/// otherwise the start of the body.
+fn forge_message(body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return body.chars().take(300).collect();
+    };
+    let mut parts: Vec<String> = Vec::new();
+    let mut push = |v: &Value| match v {
+        Value::String(s) => parts.push(s.clone()),
+        Value::Array(items) => parts.extend(items.iter().map(body_text)),
+        Value::Object(map) => {
+            parts.extend(map.iter().map(|(k, v)| format!("{k}: {}", body_text(v))))
+        }
+        _ => {}
+    };
+    push(&v["message"]);
+    if let Some(errors) = v["errors"].as_array() {
+        for e in errors {
+            match e.get("message") {
+                Some(m) => push(m),
+                None => push(e),
+            }
+        }
+    }
+    push(&v["error"]);
+    if parts.is_empty() {
+        body.chars().take(300).collect()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// Pull requests on GitHub, Gitea or Forgejo (see the [module docs](self)).
+#[derive(Debug)]
+pub struct PullRequests {
+    api: Api,
+    owner: String,
+    repo: String,
+}
+
+/// Splits `owner/repo`.
+fn owner_repo(repository: &str, service: &'static str) -> Result<(String, String)> {
+    let trimmed = repository.trim().trim_end_matches(".git");
+    match trimmed.split_once('/') {
+        Some((o, r)) if !o.is_empty() && !r.is_empty() && !r.contains('/') => {
+            Ok((o.to_owned(), r.to_owned()))
+        }
+        _ => Err(Error::InvalidConfig {
+            component: service.into(),
+            message: format!("`{repository}` is not `owner/repository`"),
+        }),
+    }
+}
+
+impl PullRequests {
+    /// Pull requests on github.com (`https://api.github.com`) in
+    /// `owner/repo`, with a token allowed to write pull requests.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `repository` is not `owner/repo`.
+    pub fn github(repository: &str, token: Secret) -> Result<PullRequests> {
+        PullRequests::github_enterprise("https://api.github.com", repository, token)
+    }
+
+    /// Pull requests on a GitHub Enterprise Server, whose API root is
+    /// `https://HOST/api/v3`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `api` is not an https URL (http only
+    /// for loopback hosts) or `repository` is not `owner/repo`.
+    pub fn github_enterprise(api: &str, repository: &str, token: Secret) -> Result<PullRequests> {
+        let (owner, repo) = owner_repo(repository, "github")?;
+        Ok(PullRequests {
+            api: Api::new(api, "github", token, Auth::Bearer)?,
+            owner,
+            repo,
+        })
+    }
+
+    /// Pull requests on Gitea or Forgejo, whose API root is
+    /// `https://HOST/api/v1`.
+    ///
+    /// # Errors
+    /// As [`github_enterprise`](PullRequests::github_enterprise).
+    pub fn gitea(api: &str, repository: &str, token: Secret) -> Result<PullRequests> {
+        let (owner, repo) = owner_repo(repository, "gitea")?;
+        Ok(PullRequests {
+            api: Api::new(api, "gitea", token, Auth::Token)?,
+            owner,
+            repo,
+        })
+    }
+
+    /// The open pull request from `head` into `base`, if there is one.
+    async fn find_open(&self, head: &str, base: &str, ctx: &ScanContext) -> Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Branch {
+            #[serde(rename = "ref")]
+            name: String,
+        }
+        #[derive(Deserialize)]
+        struct Pull {
+            html_url: String,
+            head: Branch,
+            base: Branch,
+        }
+        let owner_head = format!("{}:{head}", self.owner);
+        // GitHub filters by `head` and `base`; Gitea ignores them, so the
+        // list is filtered here too.
+        let query = [
+            ("state", "open"),
+            ("head", owner_head.as_str()),
+            ("base", base),
+            ("per_page", "100"),
+            ("limit", "50"),
+        ];
+        let pulls: Vec<Pull> = self
+            .api
+            .list(&["repos", &self.owner, &self.repo, "pulls"], &query, ctx)
+            .await?;
+        Ok(pulls
+            .into_iter()
+            .find(|p| p.head.name == head && p.base.name == base)
+            .map(|p| p.html_url))
+    }
+}
+
+#[async_trait]
+impl ChangeRequests for PullRequests {
+    /// Opens the pull request, or finds the open one for the branch; its
+    /// web URL.
+    async fn open(&self, request: &ChangeRequest, ctx: &ScanContext) -> Result<String> {
+        let body = json!({
+            "title": request.title,
+            "head": request.source_branch,
+            "base": request.target_branch,
+            "body": request.description,
+        });
+        let find = || self.find_open(&request.source_branch, &request.target_branch, ctx);
+        let segments = ["repos", &self.owner, &self.repo, "pulls"];
+        self.api
+            .open(&segments, &body, "html_url", &[409, 422], find, ctx)
+            .await
+    }
+}
+
+/// Merge requests on GitLab (see the [module docs](self)).
+#[derive(Debug)]
+pub struct MergeRequests {
+    api: Api,
+    project: String,
+    remove_source_branch: bool,
+}
+
+impl MergeRequests {
+    /// Merge requests on gitlab.com (`https://gitlab.com/api/v4`) in
+    /// `project` (its path, `group/subgroup/project`, or its numeric id).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `project` is empty.
+    pub fn gitlab(project: &str, token: Secret) -> Result<MergeRequests> {
+        MergeRequests::with_api("https://gitlab.com/api/v4", project, token)
+    }
+
+    /// Merge requests on a self-managed GitLab, whose API root is
+    /// `https://HOST/api/v4`. The source branch is removed when the
+    /// request is merged (see
+    /// [`keep_source_branch`](MergeRequests::keep_source_branch)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `api` is not an https URL (http only
+    /// for loopback hosts) or `project` is empty.
+    pub fn with_api(api: &str, project: &str, token: Secret) -> Result<MergeRequests> {
+        let project = project.trim().trim_matches('/').trim_end_matches(".git");
+        if project.is_empty() {
+            return Err(Error::InvalidConfig {
+                component: "gitlab".into(),
+                message: "the project is empty (give its path or its numeric id)".into(),
+            });
+        }
+        Ok(MergeRequests {
+            api: Api::new(api, "gitlab", token, Auth::PrivateToken)?,
+            project: project.to_owned(),
+            remove_source_branch: true,
+        })
+    }
+
+    /// Keeps the source branch when the request is merged.
+    #[must_use]
+    pub fn keep_source_branch(mut self) -> MergeRequests {
+        self.remove_source_branch = false;
+        self
+    }
+
+    /// The open merge request from `source` into `target`, if any.
+    async fn find_open(
+        &self,
+        source: &str,
+        target: &str,
+        ctx: &ScanContext,
+    ) -> Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Mr {
+            web_url: String,
+            source_branch: String,
+            target_branch: String,
+        }
+        let query = [
+            ("state", "opened"),
+            ("source_branch", source),
+            ("target_branch", target),
+        ];
+        let mrs: Vec<Mr> = self
+            .api
+            .list(&["projects", &self.project, "merge_requests"], &query, ctx)
+            .await?;
+        Ok(mrs
+            .into_iter()
+            .find(|m| m.source_branch == source && m.target_branch == target)
+            .map(|m| m.web_url))
+    }
+}
+
+#[async_trait]
+impl ChangeRequests for MergeRequests {
+    /// Opens the merge request, or finds the open one for the branch; its
+    /// web URL.
+    async fn open(&self, request: &ChangeRequest, ctx: &ScanContext) -> Result<String> {
+        let body = json!({
+            "source_branch": request.source_branch,
+            "target_branch": request.target_branch,
+            "title": request.title,
+            "description": request.description,
+            "remove_source_branch": self.remove_source_branch,
+        });
+        let find = || self.find_open(&request.source_branch, &request.target_branch, ctx);
+        let segments = ["projects", &self.project, "merge_requests"];
+        self.api
+            .open(&segments, &body, "web_url", &[409], find, ctx)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configuration_errors() {
+        let token = || Secret::new("t");
+        assert!(PullRequests::github("shop/deploy", token()).is_ok());
+        assert!(PullRequests::github("shop/deploy.git", token()).is_ok());
+        for bad in ["shop", "/deploy", "shop/", "a/b/c", ""] {
+            let err = PullRequests::github(bad, token()).unwrap_err();
+            assert!(err.to_string().contains("owner/repository"), "{bad}: {err}");
+        }
+        let err = PullRequests::gitea("http://gitea.example/api/v1", "a/b", token()).unwrap_err();
+        assert!(err.to_string().contains("unencrypted"), "{err}");
+        assert!(PullRequests::gitea("http://127.0.0.1:3000/api/v1", "a/b", token()).is_ok());
+        assert!(MergeRequests::with_api("ftp://x", "g/p", token()).is_err());
+        assert!(
+            MergeRequests::with_api("https://u:p@gitlab.example/api/v4", "g/p", token()).is_err()
+        );
+        assert!(MergeRequests::gitlab(" / ", token()).is_err());
+    }
+
+    #[test]
+    fn project_paths_are_encoded_as_one_segment() {
+        let gl = MergeRequests::gitlab("group/sub/project", Secret::new("t")).unwrap();
+        let url = gl
+            .api
+            .url(&["projects", &gl.project, "merge_requests"], &[]);
+        assert_eq!(
+            url.as_str(),
+            "https://gitlab.com/api/v4/projects/group%2Fsub%2Fproject/merge_requests"
+        );
+        let gh =
+            PullRequests::github_enterprise("https://ghe.example/api/v3", "o/r", Secret::new("t"))
+                .unwrap();
+        assert_eq!(
+            gh.api
+                .url(&["repos", "o", "r", "pulls"], &[("head", "o:b")])
+                .as_str(),
+            "https://ghe.example/api/v3/repos/o/r/pulls?head=o%3Ab"
+        );
+    }
+
+    #[test]
+    fn forge_messages() {
+        let github = r#"{"message":"Validation Failed","errors":[{"resource":"PullRequest","code":"custom","message":"A pull request already exists for o:b."}]}"#;
+        assert_eq!(
+            forge_message(github),
+            "Validation Failed; A pull request already exists for o:b."
+        );
+        let gitlab = r#"{"message":["Another open merge request already exists for this source branch: !7"]}"#;
+        assert!(forge_message(gitlab).contains("!7"));
+        let gitlab_map = r#"{"message":{"source_branch":["is invalid"]}}"#;
+        assert_eq!(
+            forge_message(gitlab_map),
+            r#"source_branch: ["is invalid"]"#
+        );
+        assert_eq!(
+            forge_message("<html>bad gateway</html>"),
+            "<html>bad gateway</html>"
+        );
+        assert_eq!(
+            forge_message(r#"{"error":"invalid_token"}"#),
+            "invalid_token"
+        );
+    }
+
+    #[test]
+    fn the_token_stays_out_of_debug() {
+        let gh = PullRequests::github("o/r", Secret::new("ghp_secret_value")).unwrap();
+        assert!(!format!("{gh:?}").contains("ghp_secret_value"));
+        let gl = MergeRequests::gitlab("g/p", Secret::new("glpat-secret")).unwrap();
+        assert!(!format!("{gl:?}").contains("glpat-secret"));
+    }
+}

@@ -1,0 +1,393 @@
+//! The forge adapters against local servers that answer as GitHub's,
+//! Gitea's and GitLab's REST API documentation describes (status codes,
+//! bodies, the "already exists" answers), and one end to end with a real
+//! bare git remote.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use paragon_core::gitops::{Deployment, GitOpsTarget};
+use paragon_core::{Error, ScanContext, Secret};
+use paragon_gitops::forge::{MergeRequests, PullRequests};
+use paragon_gitops::{ChangeRequest, ChangeRequests, WriteMode};
+use serde_json::{json, Value};
+
+use crate::support::{have_git, Remote};
+
+/// One request the fake forge received.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: Method,
+    /// Path and query, as sent.
+    uri: String,
+    headers: HeaderMap,
+    body: Value,
+}
+
+/// A scripted answer: for requests whose method and path (without the
+/// query) match, this status and body.
+type Script = Vec<(Method, &'static str, u16, Value)>;
+
+struct Fake {
+    api: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Fake {
+    /// Serves `script` under `/api` on a loopback port; an unscripted
+    /// request is answered 404 as the forges do.
+    async fn start(script: Script) -> Fake {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let script = Arc::new(script);
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let (log, script) = (log.clone(), script.clone());
+                async move {
+                    log.lock().unwrap().push(Seen {
+                        method: method.clone(),
+                        uri: uri.to_string(),
+                        headers,
+                        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                    });
+                    let answer = script
+                        .iter()
+                        .find(|(m, path, _, _)| *m == method && *path == uri.path());
+                    match answer {
+                        Some((_, _, status, body)) => (
+                            StatusCode::from_u16(*status).unwrap(),
+                            axum::Json(body.clone()),
+                        )
+                            .into_response(),
+                        None => (
+                            StatusCode::NOT_FOUND,
+                            axum::Json(json!({"message": "Not Found"})),
+                        )
+                            .into_response(),
+                    }
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = format!("http://{}/api", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Fake { api, seen }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// A fake forge answering one scripted request.
+async fn answering(method: Method, path: &'static str, status: u16, body: Value) -> Fake {
+    Fake::start(vec![(method, path, status, body)]).await
+}
+
+fn github_at(api: &str, repository: &str) -> PullRequests {
+    PullRequests::github_enterprise(api, repository, Secret::new(TOKEN)).unwrap()
+}
+
+async fn open(forge: &impl ChangeRequests) -> paragon_core::Result<String> {
+    forge.open(&request(), &ScanContext::new()).await
+}
+
+fn header<'a>(s: &'a Seen, name: &str) -> &'a str {
+    s.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+fn request() -> ChangeRequest {
+    ChangeRequest {
+        source_branch: "paragon/prod/shop-8.0.0".into(),
+        target_branch: "main".into(),
+        title: "Deploy shop 8.0.0 to prod".into(),
+        description: "-  tag: \"7.9.0\"\n+  tag: \"8.0.0\"".into(),
+    }
+}
+
+const TOKEN: &str = "ghp_0123456789abcdefSECRET";
+
+fn pull(url: &str, head: &str, base: &str) -> Value {
+    json!({"number": 1, "html_url": url, "head": {"ref": head}, "base": {"ref": base}})
+}
+
+#[tokio::test]
+async fn github_opens_a_pull_request() {
+    let url = "https://github.com/shop/deploy/pull/42";
+    let fake = answering(
+        Method::POST,
+        "/api/repos/shop/deploy/pulls",
+        201,
+        json!({"number": 42, "html_url": url, "state": "open"}),
+    )
+    .await;
+    let github = github_at(&fake.api, "shop/deploy");
+    let opened = open(&github).await.unwrap();
+    assert_eq!(opened, url);
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 1);
+    let s = &seen[0];
+    assert_eq!(header(s, "authorization"), format!("Bearer {TOKEN}"));
+    assert_eq!(header(s, "accept"), "application/vnd.github+json");
+    assert_eq!(header(s, "x-github-api-version"), "2022-11-28");
+    assert!(header(s, "user-agent").starts_with("paragon/"));
+    assert_eq!(
+        s.body,
+        json!({
+            "title": "Deploy shop 8.0.0 to prod",
+            "head": "paragon/prod/shop-8.0.0",
+            "base": "main",
+            "body": request().description,
+        })
+    );
+}
+
+#[tokio::test]
+async fn github_finds_the_open_pull_request_when_one_exists() {
+    let url = "https://github.com/shop/deploy/pull/7";
+    let fake = Fake::start(vec![
+        (
+            Method::POST,
+            "/api/repos/shop/deploy/pulls",
+            422,
+            json!({
+                "message": "Validation Failed",
+                "errors": [{"resource": "PullRequest", "code": "custom",
+                            "message": "A pull request already exists for shop:paragon/prod/shop-8.0.0."}],
+                "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request"
+            }),
+        ),
+        (
+            Method::GET,
+            "/api/repos/shop/deploy/pulls",
+            200,
+            json!([
+                pull("https://github.com/shop/deploy/pull/6", "paragon/prod/shop-8.0.0", "release"),
+                pull(url, "paragon/prod/shop-8.0.0", "main"),
+            ]),
+        ),
+    ])
+    .await;
+    let github = github_at(&fake.api, "shop/deploy");
+    assert_eq!(open(&github).await.unwrap(), url);
+    let seen = fake.seen();
+    assert_eq!(seen[1].method, Method::GET);
+    assert!(
+        seen[1]
+            .uri
+            .contains("head=shop%3Aparagon%2Fprod%2Fshop-8.0.0")
+            && seen[1].uri.contains("base=main")
+            && seen[1].uri.contains("state=open"),
+        "{}",
+        seen[1].uri
+    );
+    // A 422 for another reason, with no open request to find, is an error
+    // carrying GitHub's message.
+    let fake = Fake::start(vec![
+        (
+            Method::POST,
+            "/api/repos/shop/deploy/pulls",
+            422,
+            json!({"message": "Validation Failed",
+                   "errors": [{"resource": "PullRequest", "field": "base", "code": "invalid"}]}),
+        ),
+        (Method::GET, "/api/repos/shop/deploy/pulls", 200, json!([])),
+    ])
+    .await;
+    let github = github_at(&fake.api, "shop/deploy");
+    let err = open(&github).await.unwrap_err();
+    match &err {
+        Error::Http {
+            service,
+            status,
+            message,
+            ..
+        } => {
+            assert_eq!((service.as_str(), *status), ("github", 422));
+            assert!(message.contains("Validation Failed"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn gitea_sends_its_token_scheme_and_handles_409() {
+    let url = "https://gitea.example/shop/deploy/pulls/3";
+    let fake = Fake::start(vec![
+        (
+            Method::POST,
+            "/api/repos/shop/deploy/pulls",
+            409,
+            json!({"message": "pull request already exists for these targets [id: 3, issue_id: 9, head_repo_id: 1, base_repo_id: 1, head_branch: paragon/prod/shop-8.0.0, base_branch: main]", "url": "https://gitea.example/api/swagger"}),
+        ),
+        (
+            Method::GET,
+            "/api/repos/shop/deploy/pulls",
+            200,
+            json!([
+                pull("https://gitea.example/shop/deploy/pulls/2", "feature", "main"),
+                pull(url, "paragon/prod/shop-8.0.0", "main"),
+            ]),
+        ),
+    ])
+    .await;
+    let gitea = PullRequests::gitea(&fake.api, "shop/deploy", Secret::new(TOKEN)).unwrap();
+    assert_eq!(open(&gitea).await.unwrap(), url);
+    for s in fake.seen() {
+        assert_eq!(header(&s, "authorization"), format!("token {TOKEN}"));
+    }
+}
+
+#[tokio::test]
+async fn gitlab_opens_a_merge_request_in_a_nested_project() {
+    let url = "https://gitlab.example/platform/apps/deploy/-/merge_requests/5";
+    let fake = answering(
+        Method::POST,
+        "/api/projects/platform%2Fapps%2Fdeploy/merge_requests",
+        201,
+        json!({"id": 81, "iid": 5, "web_url": url, "state": "opened"}),
+    )
+    .await;
+    let gitlab =
+        MergeRequests::with_api(&fake.api, "platform/apps/deploy", Secret::new(TOKEN)).unwrap();
+    assert_eq!(open(&gitlab).await.unwrap(), url);
+    let s = &fake.seen()[0];
+    assert_eq!(header(s, "private-token"), TOKEN);
+    assert_eq!(header(s, "authorization"), "");
+    assert_eq!(
+        s.body,
+        json!({
+            "source_branch": "paragon/prod/shop-8.0.0",
+            "target_branch": "main",
+            "title": "Deploy shop 8.0.0 to prod",
+            "description": request().description,
+            "remove_source_branch": true,
+        })
+    );
+}
+
+#[tokio::test]
+async fn gitlab_finds_the_open_merge_request_on_409() {
+    let url = "https://gitlab.example/platform/deploy/-/merge_requests/9";
+    let fake = Fake::start(vec![
+        (
+            Method::POST,
+            "/api/projects/platform%2Fdeploy/merge_requests",
+            409,
+            json!({"message": ["Another open merge request already exists for this source branch: !9"]}),
+        ),
+        (
+            Method::GET,
+            "/api/projects/platform%2Fdeploy/merge_requests",
+            200,
+            json!([{"iid": 9, "web_url": url, "source_branch": "paragon/prod/shop-8.0.0", "target_branch": "main"}]),
+        ),
+    ])
+    .await;
+    let gitlab = MergeRequests::with_api(&fake.api, "platform/deploy", Secret::new(TOKEN))
+        .unwrap()
+        .keep_source_branch();
+    assert_eq!(open(&gitlab).await.unwrap(), url);
+    let seen = fake.seen();
+    assert_eq!(seen[0].body["remove_source_branch"], json!(false));
+    assert!(
+        seen[1].uri.contains("state=opened")
+            && seen[1]
+                .uri
+                .contains("source_branch=paragon%2Fprod%2Fshop-8.0.0"),
+        "{}",
+        seen[1].uri
+    );
+}
+
+#[tokio::test]
+async fn refusals_and_garbage_are_typed_errors_without_the_token() {
+    // 401 is Unauthorized naming the host.
+    let fake = answering(
+        Method::POST,
+        "/api/projects/g%2Fp/merge_requests",
+        401,
+        json!({"message": "401 Unauthorized"}),
+    )
+    .await;
+    let gitlab = MergeRequests::with_api(&fake.api, "g/p", Secret::new(TOKEN)).unwrap();
+    let err = open(&gitlab).await.unwrap_err();
+    assert!(err.is_unauthorized(), "{err:?}");
+    assert!(err.to_string().contains("127.0.0.1"), "{err}");
+    // 403 and 404 are Http errors with the forge's message.
+    let fake = answering(
+        Method::POST,
+        "/api/repos/o/r/pulls",
+        403,
+        json!({"message": "Resource not accessible by personal access token"}),
+    )
+    .await;
+    let github = github_at(&fake.api, "o/r");
+    let err = open(&github).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Http { status: 403, message, .. } if message.contains("not accessible")),
+        "{err:?}"
+    );
+    let github = github_at(&fake.api, "o/missing");
+    let err = open(&github).await.unwrap_err();
+    assert!(matches!(&err, Error::Http { status: 404, .. }), "{err:?}");
+    // A success without the URL.
+    let fake = answering(
+        Method::POST,
+        "/api/repos/o/r/pulls",
+        201,
+        json!({"number": 1}),
+    )
+    .await;
+    let github = github_at(&fake.api, "o/r");
+    let err = open(&github).await.unwrap_err();
+    assert!(err.to_string().contains("html_url"), "{err}");
+    // Nothing listens: an Http error with status 0.
+    let github =
+        PullRequests::github_enterprise("http://127.0.0.1:9/api", "o/r", Secret::new(TOKEN))
+            .unwrap();
+    let err = open(&github).await.unwrap_err();
+    assert!(matches!(&err, Error::Http { status: 0, .. }), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains(TOKEN));
+}
+
+#[tokio::test]
+async fn change_request_mode_opens_a_real_pull_request_end_to_end() {
+    if !have_git() {
+        return;
+    }
+    let url = "https://github.com/shop/deploy/pull/100";
+    let fake = answering(
+        Method::POST,
+        "/api/repos/shop/deploy/pulls",
+        201,
+        json!({"number": 100, "html_url": url}),
+    )
+    .await;
+    let remote = Remote::new();
+    let github = github_at(&fake.api, "shop/deploy");
+    let target = crate::git::helm(&remote)
+        .with_mode(WriteMode::ChangeRequest)
+        .with_change_requests(Arc::new(github));
+    let d = target
+        .deploy(&crate::git::release("prod", "8.0.0"), &ScanContext::new())
+        .await
+        .unwrap();
+    assert!(matches!(d, Deployment::Changed(_)), "{d:?}");
+    assert_eq!(d.change().unwrap().change_request.as_deref(), Some(url));
+    let body = &fake.seen()[0].body;
+    assert_eq!(body["head"], json!("paragon/prod/shop-8.0.0"));
+    assert_eq!(body["base"], json!("main"));
+    assert!(
+        body["body"].as_str().unwrap().contains("8.0.0"),
+        "the description carries the diff: {body}"
+    );
+    assert!(remote
+        .show("paragon/prod/shop-8.0.0", "charts/shop/values-prod.yaml")
+        .contains("8.0.0"));
+}
