@@ -21,7 +21,10 @@
 //! token flow: `GET realm?service=…&scope=repository:NAME:pull,push`, with
 //! the basic credentials), kept until shortly before it expires, and sent
 //! instead. A cross-repository mount asks for a token covering both
-//! repositories. Neither the credentials nor a token ever reach a log, an
+//! repositories. A token service that refuses the credentials is
+//! [`Error::Unauthorized`] naming it; one that does not answer (or answers
+//! 5xx/429) is a retryable [`Error::Registry`]. Neither the credentials nor
+//! a token ever reach a log, an
 //! error or `Debug` output; a token service on plain http is refused under
 //! the same rule as the registry.
 //!
@@ -521,25 +524,17 @@ impl DistributionRegistry {
         let Some(challenge) = bearer_challenge(res.headers()) else {
             return Ok(res);
         };
-        match self.fetch_token(&challenge, scopes).await {
-            Ok((token, lifetime)) => {
-                let res = send(Some(token.clone())).await;
-                let renew_at = Instant::now() + lifetime - lifetime / 10;
-                self.tokens.lock().expect("token lock").insert(
-                    key,
-                    Token {
-                        value: token,
-                        renew_at,
-                    },
-                );
-                res
-            }
-            Err(reason) => {
-                // The registry's 401 stands: the caller reports it.
-                tracing::debug!(registry = %self.host, %reason, "no token from the token service");
-                Ok(res)
-            }
-        }
+        let (token, lifetime) = self.fetch_token(op, &challenge, scopes).await?;
+        let res = send(Some(token.clone())).await;
+        let renew_at = Instant::now() + lifetime - lifetime / 10;
+        self.tokens.lock().expect("token lock").insert(
+            key,
+            Token {
+                value: token,
+                renew_at,
+            },
+        );
+        res
     }
 
     /// The error of a request body that could not be read.
@@ -573,22 +568,34 @@ impl DistributionRegistry {
     }
 
     /// Asks the token service of `challenge` for a token covering
-    /// `scopes`, with the basic credentials when there are some. The error
-    /// says why there is none, without the answer's body.
+    /// `scopes`, with the basic credentials when there are some. A refusal
+    /// (401/403) is [`Error::Unauthorized`]; no answer or a 5xx/429 is a
+    /// retryable [`Error::Registry`]; an answer that holds no token is a
+    /// final one. Errors name the token service, never the answer's body.
     async fn fetch_token(
         &self,
+        op: &str,
         challenge: &Challenge,
         scopes: &[String],
-    ) -> std::result::Result<(Secret, Duration), String> {
-        let realm = url::Url::parse(&challenge.realm)
-            .map_err(|e| format!("the token service `{}` is not a URL: {e}", challenge.realm))?;
+    ) -> Result<(Secret, Duration)> {
+        let realm_name = &challenge.realm;
+        let failed = |status: Option<u16>, message: String, retryable: bool| Error::Registry {
+            host: self.host.clone(),
+            operation: op.into(),
+            status,
+            message: format!("token service {realm_name}: {message}"),
+            retryable,
+        };
+        let realm = url::Url::parse(realm_name)
+            .map_err(|e| failed(None, format!("not a URL: {e}"), false))?;
         match realm.scheme() {
             "https" => {}
             "http" if self.allow_http || realm.host_str().is_some_and(is_loopback) => {}
             other => {
-                return Err(format!(
-                    "the token service {} is refused: {other} is not https",
-                    challenge.realm
+                return Err(failed(
+                    None,
+                    format!("refused: {other} is not https, and the credentials would go in clear"),
+                    false,
                 ))
             }
         }
@@ -606,21 +613,50 @@ impl DistributionRegistry {
         let res = req
             .send()
             .await
-            .map_err(|e| format!("the token service did not answer: {e}"))?;
-        if !res.status().is_success() {
-            return Err(format!("the token service answered {}", res.status()));
+            .map_err(|e| failed(None, format!("no answer: {e}"), true))?;
+        let status = res.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(Error::Unauthorized {
+                service: "registry".into(),
+                host: self.host.clone(),
+                message: format!(
+                    "the token service {realm_name} refused the credentials ({status})"
+                ),
+            });
         }
-        let body = res
-            .bytes()
-            .await
-            .map_err(|e| format!("the token service's answer broke off: {e}"))?;
-        let answer: TokenAnswer = serde_json::from_slice(&body)
-            .map_err(|e| format!("the token service's answer is not a token: {e}"))?;
+        if !status.is_success() {
+            let code = status.as_u16();
+            return Err(failed(
+                Some(code),
+                format!("answered {status}"),
+                code == 429 || code >= 500,
+            ));
+        }
+        let body = res.bytes().await.map_err(|e| {
+            failed(
+                Some(status.as_u16()),
+                format!("the answer broke off: {e}"),
+                true,
+            )
+        })?;
+        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
+            failed(
+                Some(status.as_u16()),
+                format!("the answer is not a token: {e}"),
+                false,
+            )
+        })?;
         let token = answer
             .token
             .or(answer.access_token)
             .filter(|t| !t.is_empty())
-            .ok_or("the token service's answer holds no token")?;
+            .ok_or_else(|| {
+                failed(
+                    Some(status.as_u16()),
+                    "the answer holds no token".into(),
+                    false,
+                )
+            })?;
         // The spec's default lifetime, and its floor, is 60 s.
         let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60).max(60));
         Ok((Secret::new(token), lifetime))

@@ -337,12 +337,16 @@ async fn a_token_service_refusing_the_password_is_unauthorized() {
     assert!(err.is_unauthorized(), "{err:?}");
     let text = err.to_string();
     assert!(text.contains(&registry.addr), "{text}");
+    assert!(
+        text.contains(&service.realm) && text.contains("refused the credentials"),
+        "the error says who refused: {text}"
+    );
     assert!(!text.contains(wrong) && !format!("{err:?}").contains(wrong));
     assert!(service.issued.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
-async fn a_token_service_answering_garbage_is_unauthorized_not_a_panic() {
+async fn a_token_service_answering_garbage_is_a_final_error_naming_it() {
     let service = TokenService::start().await;
     // The registry trusts the real service's certificate but sends clients
     // to a realm that answers 200 with a body that is no token.
@@ -371,9 +375,34 @@ async fn a_token_service_answering_garbage_is_unauthorized_not_a_panic() {
             .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
             .await
             .unwrap_err();
-        assert!(err.is_unauthorized(), "{realm}: {err:?}");
+        match &err {
+            Error::Registry {
+                message, retryable, ..
+            } => {
+                assert!(message.contains(&realm), "{message}");
+                assert!(
+                    message.contains("is not a token") || message.contains("holds no token"),
+                    "{message}"
+                );
+                assert!(!retryable, "{err:?}");
+            }
+            other => panic!("{realm}: {other:?}"),
+        }
         assert!(err.to_string().contains(&registry.addr), "{err}");
     }
+    // A token service that does not answer is worth retrying.
+    let realm = "http://127.0.0.1:9/token";
+    let Some(registry) = TestRegistry::start_with_token(realm, service.cert_pem.path()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let image = build(dir.path()).await;
+    let err = client(&registry.addr, PASSWORD)
+        .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(err.to_string().contains(realm), "{err}");
 }
 
 /// A proxy that answers the first connections with the scripted statuses
