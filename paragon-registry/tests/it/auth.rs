@@ -345,6 +345,19 @@ async fn a_token_service_refusing_the_password_is_unauthorized() {
     assert!(service.issued.lock().unwrap().is_empty());
 }
 
+/// Pushes to a registry that trusts `service`'s certificate but sends
+/// clients to `realm` for tokens; the registry's address and the error.
+async fn push_failing_via(realm: &str, service: &TokenService) -> Option<(String, Error)> {
+    let registry = TestRegistry::start_with_token(realm, service.cert_pem.path())?;
+    let dir = tempfile::tempdir().unwrap();
+    let image = build(dir.path()).await;
+    let err = client(&registry.addr, PASSWORD)
+        .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
+        .await
+        .unwrap_err();
+    Some((registry.addr.clone(), err))
+}
+
 #[tokio::test]
 async fn a_token_service_answering_garbage_is_a_final_error_naming_it() {
     let service = TokenService::start().await;
@@ -366,15 +379,9 @@ async fn a_token_service_answering_garbage_is_a_final_error_naming_it() {
         format!("http://{addr}/token"),
         format!("http://{addr}/empty"),
     ] {
-        let Some(registry) = TestRegistry::start_with_token(&realm, service.cert_pem.path()) else {
+        let Some((addr, err)) = push_failing_via(&realm, &service).await else {
             return;
         };
-        let dir = tempfile::tempdir().unwrap();
-        let image = build(dir.path()).await;
-        let err = client(&registry.addr, PASSWORD)
-            .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
-            .await
-            .unwrap_err();
         match &err {
             Error::Registry {
                 message, retryable, ..
@@ -388,19 +395,13 @@ async fn a_token_service_answering_garbage_is_a_final_error_naming_it() {
             }
             other => panic!("{realm}: {other:?}"),
         }
-        assert!(err.to_string().contains(&registry.addr), "{err}");
+        assert!(err.to_string().contains(&addr), "{err}");
     }
     // A token service that does not answer is worth retrying.
     let realm = "http://127.0.0.1:9/token";
-    let Some(registry) = TestRegistry::start_with_token(realm, service.cert_pem.path()) else {
+    let Some((_, err)) = push_failing_via(realm, &service).await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let image = build(dir.path()).await;
-    let err = client(&registry.addr, PASSWORD)
-        .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
-        .await
-        .unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
     assert!(err.to_string().contains(realm), "{err}");
 }
