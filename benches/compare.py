@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Paragon's `aggregate` against the Python peer cve-report-aggregator, side
 by side in one run on the same Grype reports, plus a bare serde_json pass
-(`IgnoredAny`) over the same bytes.
+(`IgnoredAny`) over the same bytes, on one thread and on every core.
 
     python3 benches/compare.py [--copies 20] [--runs 5] [--source FILE]
 
@@ -93,6 +93,7 @@ def main():
     aggregate = os.path.join(target, "release", "examples", "aggregate")
     json_pass = os.path.join(target, "release", "json_pass")
     peer = find_peer()
+    cores = os.cpu_count() or 1
 
     work = tempfile.mkdtemp(prefix="paragon-compare-")
     try:
@@ -123,6 +124,7 @@ def main():
             "cve-report-aggregator": ([peer, "-i", reports, "-o", os.path.join(work, "peer.json"),
                                        "-d", out, "--local-only", "-l", "warning"], peer_env),
             "bare serde_json pass": ([json_pass] + files, None),
+            f"bare pass, {cores} threads": ([json_pass, "--threads", str(cores)] + files, None),
         }
         results = {name: [] for name in cmds}
         for _ in range(args.runs):
@@ -152,6 +154,9 @@ def main():
               f"throughput (its own timing, {j_own * 1000:.0f} ms) (target >= 50%)")
         print(f"        the whole aggregate process, output included, runs at {j_wall / p_wall * 100:.0f}% "
               f"of the bare pass's process")
+        j_all = own[f"bare pass, {cores} threads"]
+        print(f"        against a bare pass on all {cores} cores as well (aggregate parses on all of them), "
+              f"ingest runs at {j_all / p_ingest * 100:.0f}% of its throughput ({j_all * 1000:.0f} ms)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
