@@ -14,7 +14,7 @@
 //!   access token with the `api` scope).
 //!
 //! A request that already exists for the branch (GitHub answers 422,
-//! Gitea, Forgejo and GitLab 409) is looked up among the open ones and its
+//! Gitea, Forgejo and GitLab 409) is looked up among the open ones (page by page) and its
 //! URL returned, so opening the same change twice is not an error. A 401
 //! is [`Error::Unauthorized`] naming the host; other failures are
 //! [`Error::Http`] with the method, the URL and what the forge said. The
@@ -53,6 +53,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::target::{ChangeRequest, ChangeRequests};
+
+/// Items asked for per page (GitHub's and GitLab's `per_page`, Gitea's
+/// `limit`; Gitea caps it at its `MAX_RESPONSE_ITEMS`, 50 by default).
+const PAGE_SIZE: usize = 50;
+
+/// Pages read at most when looking for an existing request.
+const MAX_PAGES: usize = 20;
 
 /// One forge's REST API: its root URL, how the token is sent, and the
 /// service name errors carry. (`Secret` prints as `***`.)
@@ -195,22 +202,38 @@ impl Api {
         }
     }
 
-    /// The open requests listed at `segments` with `query`.
-    async fn list<T: serde::de::DeserializeOwned>(
+    /// The first request listed at `segments` with `query` that `wanted`
+    /// accepts, reading page after page (`page=1, 2, …`) until one is
+    /// found, a page comes back empty or short, or [`MAX_PAGES`] were read.
+    async fn find<T: serde::de::DeserializeOwned>(
         &self,
         segments: &[&str],
         query: &[(&str, &str)],
+        wanted: impl Fn(&T) -> bool,
         ctx: &ScanContext,
-    ) -> Result<Vec<T>> {
-        let url = self.url(segments, query);
-        let (status, body) = self.call(Method::GET, url.clone(), None, ctx).await?;
-        if !(200..300).contains(&status) {
-            return Err(self.failed(&Method::GET, &url, status, &body));
+    ) -> Result<Option<T>> {
+        for page in 1..=MAX_PAGES {
+            let page = page.to_string();
+            let mut q = query.to_vec();
+            q.push(("page", &page));
+            let url = self.url(segments, &q);
+            let (status, body) = self.call(Method::GET, url.clone(), None, ctx).await?;
+            if !(200..300).contains(&status) {
+                return Err(self.failed(&Method::GET, &url, status, &body));
+            }
+            let items: Vec<T> = serde_json::from_value(body).map_err(|e| {
+                let what = Value::String(format!("the answer is not a list of requests: {e}"));
+                self.failed(&Method::GET, &url, status, &what)
+            })?;
+            let last = items.len() < PAGE_SIZE;
+            if let Some(found) = items.into_iter().find(|i| wanted(i)) {
+                return Ok(Some(found));
+            }
+            if last {
+                break;
+            }
         }
-        serde_json::from_value(body).map_err(|e| {
-            let what = Value::String(format!("the answer is not a list of requests: {e}"));
-            self.failed(&Method::GET, &url, status, &what)
-        })
+        Ok(None)
     }
 
     /// Creates a request (`POST` of `body` at `segments`) and returns the
@@ -383,16 +406,19 @@ impl PullRequests {
             ("state", "open"),
             ("head", owner_head.as_str()),
             ("base", base),
-            ("per_page", "100"),
+            ("per_page", "50"),
             ("limit", "50"),
         ];
-        let pulls: Vec<Pull> = self
+        let wanted = |p: &Pull| p.head.name == head && p.base.name == base;
+        Ok(self
             .api
-            .list(&["repos", &self.owner, &self.repo, "pulls"], &query, ctx)
-            .await?;
-        Ok(pulls
-            .into_iter()
-            .find(|p| p.head.name == head && p.base.name == base)
+            .find(
+                &["repos", &self.owner, &self.repo, "pulls"],
+                &query,
+                wanted,
+                ctx,
+            )
+            .await?
             .map(|p| p.html_url))
     }
 }
@@ -481,14 +507,18 @@ impl MergeRequests {
             ("state", "opened"),
             ("source_branch", source),
             ("target_branch", target),
+            ("per_page", "50"),
         ];
-        let mrs: Vec<Mr> = self
+        let wanted = |m: &Mr| m.source_branch == source && m.target_branch == target;
+        Ok(self
             .api
-            .list(&["projects", &self.project, "merge_requests"], &query, ctx)
-            .await?;
-        Ok(mrs
-            .into_iter()
-            .find(|m| m.source_branch == source && m.target_branch == target)
+            .find(
+                &["projects", &self.project, "merge_requests"],
+                &query,
+                wanted,
+                ctx,
+            )
+            .await?
             .map(|m| m.web_url))
     }
 }

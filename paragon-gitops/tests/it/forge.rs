@@ -26,8 +26,9 @@ struct Seen {
     body: Value,
 }
 
-/// A scripted answer: for requests whose method and path (without the
-/// query) match, this status and body.
+/// A scripted answer: for requests whose method and path match, this
+/// status and body. A path with `?fragment` matches only requests whose
+/// query contains the fragment; the first match answers.
 type Script = Vec<(Method, &'static str, u16, Value)>;
 
 struct Fake {
@@ -52,9 +53,12 @@ impl Fake {
                         headers,
                         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
                     });
-                    let answer = script
-                        .iter()
-                        .find(|(m, path, _, _)| *m == method && *path == uri.path());
+                    let answer = script.iter().find(|(m, path, _, _)| {
+                        let (path, fragment) = path.split_once('?').unwrap_or((path, ""));
+                        *m == method
+                            && path == uri.path()
+                            && uri.query().unwrap_or("").contains(fragment)
+                    });
                     match answer {
                         Some((_, _, status, body)) => (
                             StatusCode::from_u16(*status).unwrap(),
@@ -213,6 +217,61 @@ async fn github_finds_the_open_pull_request_when_one_exists() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn the_open_request_is_found_on_a_later_page() {
+    let url = "https://gitea.example/shop/deploy/pulls/77";
+    let others: Vec<Value> = (0..50)
+        .map(|i| {
+            pull(
+                &format!("https://gitea.example/shop/deploy/pulls/{i}"),
+                &format!("feature-{i}"),
+                "main",
+            )
+        })
+        .collect();
+    let fake = Fake::start(vec![
+        (
+            Method::POST,
+            "/api/repos/shop/deploy/pulls",
+            409,
+            json!({"message": "pull request already exists for these targets"}),
+        ),
+        (
+            Method::GET,
+            "/api/repos/shop/deploy/pulls?page=1",
+            200,
+            Value::Array(others),
+        ),
+        (
+            Method::GET,
+            "/api/repos/shop/deploy/pulls?page=2",
+            200,
+            json!([pull(url, "paragon/prod/shop-8.0.0", "main")]),
+        ),
+    ])
+    .await;
+    let gitea = PullRequests::gitea(&fake.api, "shop/deploy", Secret::new(TOKEN)).unwrap();
+    assert_eq!(open(&gitea).await.unwrap(), url);
+    assert_eq!(fake.seen().len(), 3, "one POST, two pages");
+    // Not on any page: the 409 stands, with Gitea's message.
+    let fake = Fake::start(vec![
+        (
+            Method::POST,
+            "/api/repos/shop/deploy/pulls",
+            409,
+            json!({"message": "pull request already exists for these targets"}),
+        ),
+        (Method::GET, "/api/repos/shop/deploy/pulls", 200, json!([])),
+    ])
+    .await;
+    let gitea = PullRequests::gitea(&fake.api, "shop/deploy", Secret::new(TOKEN)).unwrap();
+    let err = open(&gitea).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Http { status: 409, message, .. } if message.contains("already exists")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
