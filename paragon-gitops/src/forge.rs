@@ -14,12 +14,13 @@
 //!   access token with the `api` scope).
 //!
 //! A request that already exists for the branch (GitHub answers 422,
-//! Gitea, Forgejo and GitLab 409) is looked up among the open ones (page by page) and its
-//! URL returned, so opening the same change twice is not an error. A 401
-//! is [`Error::Unauthorized`] naming the host; other failures are
-//! [`Error::Http`] with the method, the URL and what the forge said. The
-//! token never appears in errors, logs or `Debug` output, and is sent over
-//! https only (plain http is accepted for loopback hosts, for tests).
+//! Gitea, Forgejo and GitLab 409) is looked up among the open ones, page
+//! by page, and its URL returned, so opening the same change twice is not
+//! an error. A 401 is [`Error::Unauthorized`] naming the host; other
+//! failures are [`Error::Http`] with the method, the URL and what the forge
+//! said. The token never appears in errors, logs or `Debug` output, and is
+//! sent over https only (plain http is accepted for loopback hosts, for
+//! tests).
 //!
 //! ```no_run
 //! # async fn demo() -> paragon_core::Result<()> {
