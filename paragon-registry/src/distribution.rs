@@ -726,15 +726,31 @@ impl DistributionRegistry {
 
     /// Asks the registry to mount `digest` from `from` into `repository`
     /// (`POST …/blobs/uploads/?mount=…&from=…`); true when it did (201).
+    /// A registry that cannot mount opens an upload session instead (202):
+    /// it is cancelled (`DELETE` at its `Location`), the blob is uploaded
+    /// afresh.
     async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> bool {
+        let op = "mount blob";
         let scopes = [scope(repository, Access::Push), scope(from, Access::Pull)];
         let url = format!(
             "{}/v2/{repository}/blobs/uploads/?mount={digest}&from={from}",
             self.base()
         );
-        self.execute("mount blob", Method::POST, &url, &[], None, &scopes)
+        let Ok(res) = self
+            .execute(op, Method::POST, &url, &[], None, &scopes)
             .await
-            .is_ok_and(|res| res.status() == StatusCode::CREATED)
+        else {
+            return false;
+        };
+        if res.status() == StatusCode::ACCEPTED {
+            if let Ok(session) = self.upload_location(&res, op) {
+                let cancelled = self
+                    .execute(op, Method::DELETE, &session, &[], None, &scopes)
+                    .await;
+                tracing::debug!(%digest, %from, cancelled = cancelled.is_ok(), "not mounted");
+            }
+        }
+        res.status() == StatusCode::CREATED
     }
 
     /// `GET …/manifests/<digest>`: the manifest's bytes and media type.
