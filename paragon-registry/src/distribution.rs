@@ -60,7 +60,8 @@ use paragon_core::oci::{
 };
 use paragon_core::{Error, Result, ScanContext, Secret};
 use reqwest::header::{
-    HeaderMap, HeaderName, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LINK, LOCATION, WWW_AUTHENTICATE,
+    HeaderMap, HeaderName, ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LINK, LOCATION,
+    RANGE, WWW_AUTHENTICATE,
 };
 use reqwest::{Method, StatusCode};
 
@@ -99,6 +100,8 @@ pub struct DistributionRegistry {
     retry: RetryPolicy,
     page_size: usize,
     mount_from: Vec<String>,
+    /// Blobs larger than this go up in chunks of this size.
+    chunk: Option<u64>,
     timeout: Duration,
     http: reqwest::Client,
     /// Tokens from the registry's token service, by the scopes they cover
@@ -162,9 +165,10 @@ fn bearer_challenge(headers: &HeaderMap) -> Option<Challenge> {
 /// bearer challenge.
 enum Payload<'a> {
     Bytes(&'a Bytes),
-    /// A file streamed from disk, of a known length.
+    /// `len` bytes of a file from `offset`, streamed from disk.
     File {
         path: &'a std::path::Path,
+        offset: u64,
         len: u64,
     },
 }
@@ -173,16 +177,24 @@ impl Payload<'_> {
     fn body(&self) -> std::io::Result<reqwest::Body> {
         Ok(match self {
             Payload::Bytes(b) => reqwest::Body::from((*b).clone()),
-            Payload::File { path, .. } => {
-                let file = tokio::fs::File::from_std(std::fs::File::open(path)?);
+            Payload::File { path, offset, len } => {
+                use std::io::Seek as _;
+                use tokio::io::AsyncReadExt as _;
+                let mut file = std::fs::File::open(path)?;
+                file.seek(std::io::SeekFrom::Start(*offset))?;
+                let part = tokio::fs::File::from_std(file).take(*len);
                 reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-                    file,
+                    part,
                     UPLOAD_CHUNK,
                 ))
             }
         })
     }
 }
+
+/// The smallest upload chunk [`DistributionRegistry::with_chunked_uploads`]
+/// accepts.
+const MIN_CHUNK: u64 = 1 << 20;
 
 /// The read size when streaming a blob from disk.
 const UPLOAD_CHUNK: usize = 1 << 20;
@@ -274,6 +286,7 @@ impl DistributionRegistry {
             retry: RetryPolicy::default(),
             page_size: 100,
             mount_from: Vec::new(),
+            chunk: None,
             timeout: Duration::from_secs(300),
             http: reqwest::Client::new(),
             tokens: Arc::default(),
@@ -331,6 +344,16 @@ impl DistributionRegistry {
     /// Sets how many tags to ask for per page when listing (default 100).
     pub fn with_page_size(mut self, n: usize) -> DistributionRegistry {
         self.page_size = n.max(1);
+        self
+    }
+
+    /// Uploads blobs larger than `bytes` in chunks of `bytes` (one `PATCH`
+    /// per chunk with its `Content-Range`, then the closing `PUT`), for
+    /// registries behind proxies that cap request bodies (Cloudflare's is
+    /// 100 MB). Off by default: one `PUT` per blob, which every registry
+    /// accepts (ECR mishandles chunks). At least 1 MiB.
+    pub fn with_chunked_uploads(mut self, bytes: u64) -> DistributionRegistry {
+        self.chunk = Some(bytes.max(MIN_CHUNK));
         self
     }
 
@@ -698,14 +721,17 @@ impl DistributionRegistry {
         Err(self.status_error(op, status, &body))
     }
 
-    /// Uploads a blob in one piece: `POST …/blobs/uploads/` opens a
-    /// session, one `PUT` of the whole blob at its `Location`, with the
-    /// digest, closes it.
+    /// Uploads a blob from its file. `POST …/blobs/uploads/` opens a
+    /// session; then either one `PUT` of the whole blob with its digest,
+    /// or, for a blob larger than the chunk size, one `PATCH` per chunk
+    /// (each at the `Location` the previous answer gave, with its
+    /// `Content-Range`) and a closing `PUT` with the digest and no body.
     async fn upload_blob(
         &self,
         repository: &str,
         digest: &Digest,
-        data: &Payload<'_>,
+        path: &std::path::Path,
+        len: u64,
         op: &str,
     ) -> Result<()> {
         let scopes = [scope(repository, Access::Push)];
@@ -714,12 +740,62 @@ impl DistributionRegistry {
             .execute(op, Method::POST, &url, &[], None, &scopes)
             .await?;
         let res = self.expect_success(res, op).await?;
-        let location = self.upload_location(&res, op)?;
+        let mut location = self.upload_location(&res, op)?;
+        let whole = Payload::File {
+            path,
+            offset: 0,
+            len,
+        };
+        let mut last = Some(&whole);
+        if let Some(chunk) = self.chunk.filter(|&c| len > c) {
+            last = None;
+            let mut offset = 0;
+            while offset < len {
+                let n = chunk.min(len - offset);
+                let end = offset + n - 1;
+                let range = format!("{offset}-{end}");
+                let headers = [
+                    (CONTENT_TYPE, "application/octet-stream"),
+                    (CONTENT_RANGE, range.as_str()),
+                ];
+                let part = Payload::File {
+                    path,
+                    offset,
+                    len: n,
+                };
+                let res = self
+                    .execute(op, Method::PATCH, &location, &headers, Some(&part), &scopes)
+                    .await?;
+                let res = self.expect_success(res, op).await?;
+                // The registry says how much it holds: it must be all sent.
+                let held = res.headers().get(RANGE).and_then(|h| h.to_str().ok());
+                if let Some(held) = held {
+                    let held_end = held.rsplit('-').next().and_then(|e| e.trim().parse().ok());
+                    if held_end != Some(end) {
+                        return Err(Error::Registry {
+                            host: self.host.clone(),
+                            operation: op.into(),
+                            status: Some(res.status().as_u16()),
+                            message: format!(
+                                "after the chunk {range}, the registry holds `{held}`"
+                            ),
+                            retryable: false,
+                        });
+                    }
+                }
+                location = self.upload_location(&res, op)?;
+                tracing::debug!(%digest, range = %range, "chunk uploaded");
+                offset += n;
+            }
+        }
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{separator}digest={digest}");
-        let headers = [(CONTENT_TYPE, "application/octet-stream")];
+        let headers: &[(HeaderName, &str)] = match last {
+            Some(_) => &[(CONTENT_TYPE, "application/octet-stream")],
+            None => &[],
+        };
         let res = self
-            .execute(op, Method::PUT, &url, &headers, Some(data), &scopes)
+            .execute(op, Method::PUT, &url, headers, last, &scopes)
             .await?;
         self.expect_success(res, op).await.map(drop)
     }
@@ -867,10 +943,9 @@ impl DistributionRegistry {
                 ),
             });
         }
-        let data = Payload::File { path: &path, len };
         let op = format!("upload blob {digest} ({len} bytes) to {repository}");
         self.retrying(&op, ctx, || {
-            self.upload_blob(repository, digest, &data, &op)
+            self.upload_blob(repository, digest, &path, len, &op)
         })
         .await?;
         Ok(true)

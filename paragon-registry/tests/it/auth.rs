@@ -19,7 +19,8 @@ use paragon_core::{Error, ScanContext, Secret};
 use paragon_registry::{Credentials, DistributionRegistry, NativeBuilder, RetryPolicy};
 
 use crate::support::{
-    demo_app, skopeo_digest, skopeo_tags, TestRegistry, PASSWORD, TOKEN_ISSUER, TOKEN_SERVICE, USER,
+    demo_app, logs_of, skopeo_digest, skopeo_tags, TestRegistry, PASSWORD, TOKEN_ISSUER,
+    TOKEN_SERVICE, USER,
 };
 
 fn retry() -> RetryPolicy {
@@ -262,33 +263,6 @@ async fn the_bearer_token_flow_pushes_resolves_and_lists() {
         skopeo_tags(&registry.addr, "shop/app"),
         tags(&["1.0.0", "latest"])
     );
-}
-
-/// Every log line written while `fut` runs, at every level, from every
-/// crate (oci-client and reqwest included).
-async fn logs_of<T>(fut: impl std::future::Future<Output = T>) -> (T, String) {
-    use tracing::instrument::WithSubscriber as _;
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buffer {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let out = fut.with_subscriber(subscriber).await;
-    let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
-    (out, text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

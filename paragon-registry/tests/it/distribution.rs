@@ -12,7 +12,7 @@ use paragon_core::image::{BuildSpec, Builder, BuiltImage, LayerSpec, Registry};
 use paragon_core::{Error, ScanContext, Secret};
 use paragon_registry::{Credentials, DistributionRegistry, NativeBuilder, RetryPolicy};
 
-use crate::support::{demo_app, skopeo_digest, skopeo_tags, TestRegistry, PASSWORD, USER};
+use crate::support::{demo_app, logs_of, skopeo_digest, skopeo_tags, TestRegistry, PASSWORD, USER};
 
 fn client(addr: &str) -> DistributionRegistry {
     DistributionRegistry::new(addr)
@@ -334,15 +334,9 @@ fn proxy(target: String, threshold: u64, on_threshold: Hook) -> String {
     addr
 }
 
-#[tokio::test]
-async fn a_registry_stopped_mid_push_leaves_no_tag() {
-    let Some(registry) = TestRegistry::start() else {
-        return;
-    };
-    let registry = Arc::new(Mutex::new(registry));
-    let dir = tempfile::tempdir().unwrap();
-    // 8 MiB of incompressible data in a second layer.
-    let src = dir.path().join("big");
+/// An image with 8 MiB of incompressible data in its layer.
+async fn big_image(dir: &std::path::Path) -> BuiltImage {
+    let src = dir.join("big");
     std::fs::create_dir_all(&src).unwrap();
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
     let data: Vec<u8> = (0..8 * 1024 * 1024)
@@ -354,14 +348,51 @@ async fn a_registry_stopped_mid_push_leaves_no_tag() {
         })
         .collect();
     std::fs::write(src.join("blob.bin"), &data).unwrap();
-    let image = NativeBuilder::new()
+    NativeBuilder::new()
         .build(
-            &BuildSpec::new(&src, dir.path().join("layout"))
+            &BuildSpec::new(&src, dir.join("layout"))
                 .with_layer(LayerSpec::copy("blob.bin", "/data/blob.bin")),
             &ScanContext::new(),
         )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn chunked_uploads_land_whole() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let image = big_image(dir.path()).await;
+    let r = client(&registry.addr).with_chunked_uploads(1 << 20);
+    let (pushed, logs) = logs_of(r.push(
+        &image,
+        "shop/chunked",
+        &tags(&["1.0.0"]),
+        &ScanContext::new(),
+    ))
+    .await;
+    let pushed = pushed.unwrap();
+    assert_eq!(pushed.digest, image.digest);
+    // The 8 MiB layer went up in 1 MiB chunks, the config whole.
+    let chunks = logs.matches("chunk uploaded").count();
+    assert!((8..=9).contains(&chunks), "{chunks} chunks:\n{logs}");
+    assert!(logs.contains("range=0-1048575"), "{logs}");
+    assert_eq!(
+        skopeo_digest(&registry.addr, "shop/chunked:1.0.0").as_deref(),
+        Some(image.digest.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_registry_stopped_mid_push_leaves_no_tag() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let registry = Arc::new(Mutex::new(registry));
+    let dir = tempfile::tempdir().unwrap();
+    let image = big_image(dir.path()).await;
     let addr = registry.lock().unwrap().addr.clone();
     let stopper = registry.clone();
     let hook: Hook = Arc::new(Mutex::new(Some(Box::new(move || {
