@@ -288,12 +288,6 @@ async fn no_password_or_token_reaches_the_logs() {
     let issued = service.tokens.lock().unwrap().clone();
     assert!(!issued.is_empty(), "the push went through the token flow");
     assert!(logs.contains("shop/app"), "the logs were captured: {logs}");
-    // shop/base does not exist: the registry opened an upload session
-    // instead of mounting, and it was cancelled.
-    assert!(
-        logs.contains("not mounted") && logs.contains("cancelled=true"),
-        "{logs}"
-    );
     assert!(!logs.contains(PASSWORD), "the password is logged:\n{logs}");
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
     assert!(!logs.contains(&basic), "the basic credentials are logged");

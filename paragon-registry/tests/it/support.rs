@@ -233,7 +233,11 @@ pub(crate) async fn logs_of<T>(fut: impl std::future::Future<Output = T>) -> (T,
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    let out = fut.with_subscriber(subscriber).await;
+    let dispatch = tracing::Dispatch::new(subscriber);
+    // Callsites first hit by a concurrent test, while no subscriber wanted
+    // them, may have cached "never": ask again now that this one exists.
+    tracing::callsite::rebuild_interest_cache();
+    let out = fut.with_subscriber(dispatch).await;
     let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
     (out, text)
 }
