@@ -196,6 +196,10 @@ impl Payload<'_> {
 /// accepts.
 const MIN_CHUNK: u64 = 1 << 20;
 
+/// The slowest upload, in bytes per second, a blob request's timeout
+/// allows for (512 KiB/s): see [`DistributionRegistry::with_request_timeout`].
+pub const UPLOAD_RATE_FLOOR: u64 = 512 * 1024;
+
 /// The read size when streaming a blob from disk.
 const UPLOAD_CHUNK: usize = 1 << 20;
 
@@ -364,7 +368,10 @@ impl DistributionRegistry {
         self
     }
 
-    /// The timeout of one request (default 300 s, uploads included).
+    /// The timeout of one request (default 300 s). A request that carries
+    /// a blob (or a chunk of one) gets one more second per
+    /// [`UPLOAD_RATE_FLOOR`] bytes it carries, so a large layer on a slow
+    /// link is not cut off while it moves.
     pub fn with_request_timeout(mut self, timeout: Duration) -> Result<DistributionRegistry> {
         self.timeout = timeout;
         self.rebuild()?;
@@ -510,7 +517,9 @@ impl DistributionRegistry {
             let body = match body {
                 Some(p) => {
                     if let Payload::File { len, .. } = p {
-                        req = req.header(CONTENT_LENGTH, *len);
+                        req = req
+                            .header(CONTENT_LENGTH, *len)
+                            .timeout(self.timeout + Duration::from_secs(len / UPLOAD_RATE_FLOOR));
                     }
                     p.body().map_err(|e| self.payload_error(op, p, &e))
                 }

@@ -24,7 +24,7 @@ pub mod native;
 
 pub use buildah::BuildahBuilder;
 pub use credentials::Credentials;
-pub use distribution::{DistributionRegistry, RetryPolicy};
+pub use distribution::{DistributionRegistry, RetryPolicy, UPLOAD_RATE_FLOOR};
 pub use docker::DockerBuilder;
 pub use harbor::{
     HarborApi, HarborRegistry, HarborScanner, RobotAccount, TagOutcome, ACCEPT_VULNERABILITIES,

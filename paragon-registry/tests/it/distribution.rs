@@ -473,6 +473,51 @@ async fn a_chunk_the_registry_did_not_keep_stops_the_push() {
     }
 }
 
+/// A blob upload that takes longer than the request timeout is not cut
+/// off: a request carrying a blob gets more time with its size. (The
+/// registry here takes a second over the whole blob before it answers.)
+#[tokio::test]
+async fn a_long_blob_upload_outlasts_the_request_timeout() {
+    use axum::http::{Method, StatusCode, Uri};
+    use axum::response::IntoResponse;
+    let dir = tempfile::tempdir().unwrap();
+    let image = big_image(dir.path()).await;
+    let digest = image.digest.to_string();
+    let session = "/v2/shop/app/blobs/uploads/u1";
+    let app = axum::Router::new()
+        .fallback(move |method: Method, uri: Uri, body: axum::body::Bytes| {
+            let digest = digest.clone();
+            async move {
+                let manifest = uri.path().contains("/manifests/");
+                match method {
+                    Method::HEAD if manifest => {
+                        (StatusCode::OK, [("docker-content-digest", digest)]).into_response()
+                    }
+                    Method::HEAD => StatusCode::NOT_FOUND.into_response(),
+                    Method::POST => (StatusCode::ACCEPTED, [("location", session)]).into_response(),
+                    Method::PUT if uri.path() == session && body.len() > 1 << 20 => {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        StatusCode::CREATED.into_response()
+                    }
+                    Method::PUT => StatusCode::CREATED.into_response(),
+                    _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                }
+            }
+        })
+        .layer(axum::extract::DefaultBodyLimit::disable());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let r = client(&addr)
+        .with_request_timeout(Duration::from_millis(500))
+        .unwrap();
+    let pushed = r
+        .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
+        .await
+        .unwrap();
+    assert_eq!(pushed.digest, image.digest);
+}
+
 #[tokio::test]
 async fn a_registry_stopped_mid_push_leaves_no_tag() {
     let Some(registry) = TestRegistry::start() else {
