@@ -547,7 +547,7 @@ impl DistributionRegistry {
                 return Ok(res);
             }
             // Revoked or expired early: ask for a new one below.
-            self.tokens.lock().expect("token lock").remove(&key);
+            self.held_tokens().remove(&key);
         }
         let res = send(None).await?;
         if res.status() != StatusCode::UNAUTHORIZED {
@@ -559,7 +559,7 @@ impl DistributionRegistry {
         let (token, lifetime) = self.fetch_token(op, &challenge, scopes).await?;
         let res = send(Some(token.clone())).await;
         let renew_at = Instant::now() + lifetime - lifetime / 10;
-        self.tokens.lock().expect("token lock").insert(
+        self.held_tokens().insert(
             key,
             Token {
                 value: token,
@@ -586,9 +586,15 @@ impl DistributionRegistry {
         }
     }
 
+    /// The token cache (a panic elsewhere while it was held leaves it
+    /// usable: it only holds whole entries).
+    fn held_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, Token>> {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The token held for `key`, unless it is due for renewal.
     fn held_token(&self, key: &str) -> Option<Secret> {
-        let mut tokens = self.tokens.lock().expect("token lock");
+        let mut tokens = self.held_tokens();
         match tokens.get(key) {
             Some(t) if t.renew_at > Instant::now() => Some(t.value.clone()),
             Some(_) => {
