@@ -303,6 +303,30 @@ impl Default for ImageIndex {
     }
 }
 
+/// The error of a blob file that cannot be read.
+fn blob_read_error(path: &Path, digest: &Digest, e: &std::io::Error) -> Error {
+    Error::Layout {
+        path: path.to_owned(),
+        message: if e.kind() == std::io::ErrorKind::NotFound {
+            format!("blob {digest} is missing")
+        } else {
+            format!("cannot read blob {digest}: {e}")
+        },
+    }
+}
+
+/// Checks a sha256 blob's content against its digest (`actual` computes
+/// the content's); blobs of other algorithms are taken as they are.
+fn check_digest(path: &Path, digest: &Digest, actual: impl FnOnce() -> Digest) -> Result<()> {
+    if digest.algorithm() == "sha256" && actual() != *digest {
+        return Err(Error::Layout {
+            path: path.to_owned(),
+            message: format!("blob {digest} does not match its digest"),
+        });
+    }
+    Ok(())
+}
+
 /// Serializes an OCI JSON document the way this crate writes all of them:
 /// compact, fields in declaration order, maps sorted. The same value always
 /// gives the same bytes, hence the same digest.
@@ -389,20 +413,8 @@ impl OciLayout {
     /// Reads a blob and checks its digest.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
         let path = self.blob_path(digest);
-        let bytes = fs::read(&path).map_err(|e| Error::Layout {
-            path: path.clone(),
-            message: if e.kind() == std::io::ErrorKind::NotFound {
-                format!("blob {digest} is missing")
-            } else {
-                format!("cannot read blob {digest}: {e}")
-            },
-        })?;
-        if digest.algorithm() == "sha256" && Digest::of(&bytes) != *digest {
-            return Err(Error::Layout {
-                path,
-                message: format!("blob {digest} does not match its digest"),
-            });
-        }
+        let bytes = fs::read(&path).map_err(|e| blob_read_error(&path, digest, &e))?;
+        check_digest(&path, digest, || Digest::of(&bytes))?;
         Ok(bytes)
     }
 
@@ -411,35 +423,12 @@ impl OciLayout {
     /// uploads of layers that may be gigabytes.
     pub fn verified_blob_file(&self, digest: &Digest) -> Result<(PathBuf, u64)> {
         use sha2::Digest as _;
-        use std::io::Read as _;
         let path = self.blob_path(digest);
-        let error = |message: String| Error::Layout {
-            path: path.clone(),
-            message,
-        };
-        let mut file = fs::File::open(&path).map_err(|e| {
-            error(if e.kind() == std::io::ErrorKind::NotFound {
-                format!("blob {digest} is missing")
-            } else {
-                format!("cannot read blob {digest}: {e}")
-            })
-        })?;
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut size = 0u64;
-        loop {
-            let n = file
-                .read(&mut buf)
-                .map_err(|e| error(format!("cannot read blob {digest}: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            size += n as u64;
-            hasher.update(&buf[..n]);
-        }
-        if digest.algorithm() == "sha256" && Digest::from_sha256(&hasher.finalize()) != *digest {
-            return Err(error(format!("blob {digest} does not match its digest")));
-        }
+        let size = fs::File::open(&path)
+            .and_then(|mut file| std::io::copy(&mut file, &mut hasher))
+            .map_err(|e| blob_read_error(&path, digest, &e))?;
+        check_digest(&path, digest, || Digest::from_sha256(&hasher.finalize()))?;
         Ok((path, size))
     }
 

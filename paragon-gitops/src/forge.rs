@@ -189,18 +189,19 @@ impl Api {
                 return Err(Error::Cancelled { tool: format!("{} {}", self.service, self.host()) })
             }
         };
+        let answer = match serde_json::from_str::<Value>(&text) {
+            Ok(v) => v,
+            Err(_) if !(200..300).contains(&status) => Value::String(text),
+            Err(e) => return Err(http_error(status, format!("the answer is not JSON: {e}"))),
+        };
         if status == 401 {
             return Err(Error::Unauthorized {
                 service: self.service.into(),
                 host: self.host(),
-                message: self.token.redact(&forge_message(&text)),
+                message: self.token.redact(&said(&answer)),
             });
         }
-        match serde_json::from_str::<Value>(&text) {
-            Ok(v) => Ok((status, v)),
-            Err(_) if !(200..300).contains(&status) => Ok((status, Value::String(text))),
-            Err(e) => Err(http_error(status, format!("the answer is not JSON: {e}"))),
-        }
+        Ok((status, answer))
     }
 
     /// The first request listed at `segments` with `query` that `wanted`
@@ -220,11 +221,11 @@ impl Api {
             let url = self.url(segments, &q);
             let (status, body) = self.call(Method::GET, url.clone(), None, ctx).await?;
             if !(200..300).contains(&status) {
-                return Err(self.failed(&Method::GET, &url, status, &body));
+                return Err(self.failed(&Method::GET, &url, status, said(&body)));
             }
             let items: Vec<T> = serde_json::from_value(body).map_err(|e| {
-                let what = Value::String(format!("the answer is not a list of requests: {e}"));
-                self.failed(&Method::GET, &url, status, &what)
+                let what = format!("the answer is not a list of requests: {e}");
+                self.failed(&Method::GET, &url, status, what)
             })?;
             let last = items.len() < PAGE_SIZE;
             if let Some(found) = items.into_iter().find(|i| wanted(i)) {
@@ -262,8 +263,8 @@ impl Api {
                 .as_str()
                 .map(str::to_owned)
                 .ok_or_else(|| {
-                    let what = Value::String(format!("the answer has no `{url_field}`"));
-                    self.failed(&Method::POST, &url, status, &what)
+                    let what = format!("the answer has no `{url_field}`");
+                    self.failed(&Method::POST, &url, status, what)
                 });
         }
         if exists.contains(&status) {
@@ -271,17 +272,18 @@ impl Api {
                 return Ok(found);
             }
         }
-        Err(self.failed(&Method::POST, &url, status, &answer))
+        Err(self.failed(&Method::POST, &url, status, said(&answer)))
     }
 
-    /// The error for an answer that is neither success nor "exists".
-    fn failed(&self, method: &Method, url: &url::Url, status: u16, body: &Value) -> Error {
+    /// The error of a call: `message` is what the forge said ([`said`])
+    /// or why its answer is of no use.
+    fn failed(&self, method: &Method, url: &url::Url, status: u16, message: String) -> Error {
         Error::Http {
             service: self.service.into(),
             method: method.to_string(),
             url: url.to_string(),
             status,
-            message: self.token.redact(&forge_message(&body_text(body))),
+            message: self.token.redact(&message),
         }
     }
 }
@@ -293,13 +295,11 @@ fn body_text(body: &Value) -> String {
     }
 }
 
-/// What a forge said: GitHub's `message` and `errors[].message`, GitLab's
-/// `message` (a string, a list or a map of lists), Gitea's `message`;
-/// otherwise the start of the body.
-fn forge_message(body: &str) -> String {
-    let Ok(v) = serde_json::from_str::<Value>(body) else {
-        return body.chars().take(300).collect();
-    };
+/// What a forge said in its answer `v` (its JSON, or its text when it was not
+/// JSON): GitHub's `message` and `errors[].message`, GitLab's `message` (a
+/// string, a list or a map of lists), Gitea's `message`; otherwise the
+/// start of the answer.
+fn said(v: &Value) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut push = |v: &Value| match v {
         Value::String(s) => parts.push(s.clone()),
@@ -320,7 +320,7 @@ fn forge_message(body: &str) -> String {
     }
     push(&v["error"]);
     if parts.is_empty() {
-        body.chars().take(300).collect()
+        body_text(v).chars().take(300).collect()
     } else {
         parts.join("; ")
     }
@@ -586,6 +586,11 @@ mod tests {
                 .as_str(),
             "https://ghe.example/api/v3/repos/o/r/pulls?head=o%3Ab"
         );
+    }
+
+    /// What a forge said in the answer `body`.
+    fn forge_message(body: &str) -> String {
+        said(&serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.into())))
     }
 
     #[test]

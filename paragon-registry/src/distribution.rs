@@ -174,21 +174,29 @@ enum Payload<'a> {
 }
 
 impl Payload<'_> {
-    fn body(&self) -> std::io::Result<reqwest::Body> {
-        Ok(match self {
-            Payload::Bytes(b) => reqwest::Body::from((*b).clone()),
+    /// The body of one send; a file that cannot be read is
+    /// [`Error::Layout`] naming it.
+    fn body(&self, op: &str) -> Result<reqwest::Body> {
+        match self {
+            Payload::Bytes(b) => Ok(reqwest::Body::from((*b).clone())),
             Payload::File { path, offset, len } => {
                 use std::io::Seek as _;
                 use tokio::io::AsyncReadExt as _;
-                let mut file = std::fs::File::open(path)?;
-                file.seek(std::io::SeekFrom::Start(*offset))?;
+                let open = || -> std::io::Result<std::fs::File> {
+                    let mut file = std::fs::File::open(path)?;
+                    file.seek(std::io::SeekFrom::Start(*offset))?;
+                    Ok(file)
+                };
+                let file = open().map_err(|e| Error::Layout {
+                    path: path.to_path_buf(),
+                    message: format!("cannot read the blob to {op}: {e}"),
+                })?;
                 let part = tokio::fs::File::from_std(file).take(*len);
-                reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-                    part,
-                    UPLOAD_CHUNK,
+                Ok(reqwest::Body::wrap_stream(
+                    tokio_util::io::ReaderStream::with_capacity(part, UPLOAD_CHUNK),
                 ))
             }
-        })
+        }
     }
 }
 
@@ -203,14 +211,20 @@ pub const UPLOAD_RATE_FLOOR: u64 = 512 * 1024;
 /// The read size when streaming a blob from disk.
 const UPLOAD_CHUNK: usize = 1 << 20;
 
+/// An open blob upload: where the next request goes, and what for.
+struct Session<'a> {
+    location: String,
+    path: &'a std::path::Path,
+    digest: &'a Digest,
+    scopes: &'a [String],
+    op: &'a str,
+}
+
 /// A token service's answer (the distribution token spec).
 #[derive(serde::Deserialize)]
 struct TokenAnswer {
-    #[serde(default)]
     token: Option<String>,
-    #[serde(default)]
     access_token: Option<String>,
-    #[serde(default)]
     expires_in: Option<u64>,
 }
 
@@ -223,6 +237,11 @@ impl fmt::Debug for DistributionRegistry {
             .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
+}
+
+/// A status worth retrying: the registry is busy (429) or failing (5xx).
+fn is_transient(code: u16) -> bool {
+    code == 429 || code >= 500
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -398,14 +417,36 @@ impl DistributionRegistry {
         t
     }
 
+    /// An [`Error::Registry`] of `operation` on this registry.
+    fn registry_error(
+        &self,
+        operation: impl Into<String>,
+        status: Option<u16>,
+        message: String,
+        retryable: bool,
+    ) -> Error {
+        Error::Registry {
+            host: self.host.clone(),
+            operation: operation.into(),
+            status,
+            message,
+            retryable,
+        }
+    }
+
+    /// An [`Error::Unauthorized`] from this registry.
+    fn unauthorized(&self, message: String) -> Error {
+        Error::Unauthorized {
+            service: "registry".into(),
+            host: self.host.clone(),
+            message,
+        }
+    }
+
     fn request_error(&self, operation: &str, e: &reqwest::Error) -> Error {
         let status = e.status().map(|s| s.as_u16());
         if matches!(status, Some(401 | 403)) {
-            return Error::Unauthorized {
-                service: "registry".into(),
-                host: self.host.clone(),
-                message: String::new(),
-            };
+            return self.unauthorized(String::new());
         }
         let mut message = e.to_string();
         let mut source = std::error::Error::source(e);
@@ -414,31 +455,25 @@ impl DistributionRegistry {
             message.push_str(&s.to_string());
             source = s.source();
         }
-        Error::Registry {
-            host: self.host.clone(),
-            operation: operation.into(),
+        self.registry_error(
+            operation,
             status,
-            message: self.redact(&message),
-            retryable: status.is_none_or(|s| s == 429 || s >= 500),
-        }
+            self.redact(&message),
+            status.is_none_or(is_transient),
+        )
     }
 
     fn status_error(&self, operation: &str, status: StatusCode, body: &str) -> Error {
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Error::Unauthorized {
-                service: "registry".into(),
-                host: self.host.clone(),
-                message: self.redact(body.trim()),
-            };
+            return self.unauthorized(self.redact(body.trim()));
         }
         let code = status.as_u16();
-        Error::Registry {
-            host: self.host.clone(),
-            operation: operation.into(),
-            status: Some(code),
-            message: self.redact(body.trim()),
-            retryable: code == 429 || code >= 500,
-        }
+        self.registry_error(
+            operation,
+            Some(code),
+            self.redact(body.trim()),
+            is_transient(code),
+        )
     }
 
     /// Runs `op` with the retry policy, stopping when `cancel` fires.
@@ -521,7 +556,7 @@ impl DistributionRegistry {
                             .header(CONTENT_LENGTH, *len)
                             .timeout(self.timeout + Duration::from_secs(len / UPLOAD_RATE_FLOOR));
                     }
-                    p.body().map_err(|e| self.payload_error(op, p, &e))
+                    p.body(op)
                 }
                 // An explicit empty body: registries want a length on POST
                 // and PUT.
@@ -569,23 +604,6 @@ impl DistributionRegistry {
         res
     }
 
-    /// The error of a request body that could not be read.
-    fn payload_error(&self, op: &str, payload: &Payload<'_>, e: &std::io::Error) -> Error {
-        match payload {
-            Payload::File { path, .. } => Error::Layout {
-                path: path.to_path_buf(),
-                message: format!("cannot read the blob to {op}: {e}"),
-            },
-            Payload::Bytes(_) => Error::Registry {
-                host: self.host.clone(),
-                operation: op.into(),
-                status: None,
-                message: e.to_string(),
-                retryable: false,
-            },
-        }
-    }
-
     /// The token cache (a panic elsewhere while it was held leaves it
     /// usable: it only holds whole entries).
     fn held_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, Token>> {
@@ -617,12 +635,13 @@ impl DistributionRegistry {
         scopes: &[String],
     ) -> Result<(Secret, Duration)> {
         let realm_name = &challenge.realm;
-        let failed = |status: Option<u16>, message: String, retryable: bool| Error::Registry {
-            host: self.host.clone(),
-            operation: op.into(),
-            status,
-            message: format!("token service {realm_name}: {message}"),
-            retryable,
+        let failed = |status: Option<u16>, message: String, retryable: bool| {
+            self.registry_error(
+                op,
+                status,
+                format!("token service {realm_name}: {message}"),
+                retryable,
+            )
         };
         let realm = url::Url::parse(realm_name)
             .map_err(|e| failed(None, format!("not a URL: {e}"), false))?;
@@ -654,20 +673,16 @@ impl DistributionRegistry {
             .map_err(|e| failed(None, format!("no answer: {e}"), true))?;
         let status = res.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(Error::Unauthorized {
-                service: "registry".into(),
-                host: self.host.clone(),
-                message: format!(
-                    "the token service {realm_name} refused the credentials ({status})"
-                ),
-            });
+            return Err(self.unauthorized(format!(
+                "the token service {realm_name} refused the credentials ({status})"
+            )));
         }
         if !status.is_success() {
             let code = status.as_u16();
             return Err(failed(
                 Some(code),
                 format!("answered {status}"),
-                code == 429 || code >= 500,
+                is_transient(code),
             ));
         }
         let body = res.bytes().await.map_err(|e| {
@@ -707,22 +722,24 @@ impl DistributionRegistry {
             .headers()
             .get(LOCATION)
             .and_then(|h| h.to_str().ok())
-            .ok_or_else(|| Error::Registry {
-                host: self.host.clone(),
-                operation: op.into(),
-                status: Some(res.status().as_u16()),
-                message: "the upload session has no Location".into(),
-                retryable: false,
+            .ok_or_else(|| {
+                self.registry_error(
+                    op,
+                    Some(res.status().as_u16()),
+                    "the upload session has no Location".into(),
+                    false,
+                )
             })?;
         url::Url::parse(&self.base())
             .and_then(|base| base.join(location))
             .map(String::from)
-            .map_err(|e| Error::Registry {
-                host: self.host.clone(),
-                operation: op.into(),
-                status: Some(res.status().as_u16()),
-                message: format!("invalid upload Location `{location}`: {e}"),
-                retryable: false,
+            .map_err(|e| {
+                self.registry_error(
+                    op,
+                    Some(res.status().as_u16()),
+                    format!("invalid upload Location `{location}`: {e}"),
+                    false,
+                )
             })
     }
 
@@ -755,54 +772,26 @@ impl DistributionRegistry {
             .execute(op, Method::POST, &url, &[], None, &scopes)
             .await?;
         let res = self.expect_success(res, op).await?;
-        let mut location = self.upload_location(&res, op)?;
+        let location = self.upload_location(&res, op)?;
         let whole = Payload::File {
             path,
             offset: 0,
             len,
         };
-        let mut last = Some(&whole);
-        if let Some(chunk) = self.chunk.filter(|&c| len > c) {
-            last = None;
-            let mut offset = 0;
-            while offset < len {
-                let n = chunk.min(len - offset);
-                let end = offset + n - 1;
-                let range = format!("{offset}-{end}");
-                let headers = [
-                    (CONTENT_TYPE, "application/octet-stream"),
-                    (CONTENT_RANGE, range.as_str()),
-                ];
-                let part = Payload::File {
+        // The closing PUT carries the whole blob, or nothing after chunks.
+        let (location, last) = match self.chunk.filter(|&c| len > c) {
+            Some(chunk) => {
+                let session = Session {
+                    location,
                     path,
-                    offset,
-                    len: n,
+                    digest,
+                    scopes: &scopes,
+                    op,
                 };
-                let res = self
-                    .execute(op, Method::PATCH, &location, &headers, Some(&part), &scopes)
-                    .await?;
-                let res = self.expect_success(res, op).await?;
-                // The registry says how much it holds: it must be all sent.
-                let held = res.headers().get(RANGE).and_then(|h| h.to_str().ok());
-                if let Some(held) = held {
-                    let held_end = held.rsplit('-').next().and_then(|e| e.trim().parse().ok());
-                    if held_end != Some(end) {
-                        return Err(Error::Registry {
-                            host: self.host.clone(),
-                            operation: op.into(),
-                            status: Some(res.status().as_u16()),
-                            message: format!(
-                                "after the chunk {range}, the registry holds `{held}`"
-                            ),
-                            retryable: false,
-                        });
-                    }
-                }
-                location = self.upload_location(&res, op)?;
-                tracing::debug!(%digest, range = %range, "chunk uploaded");
-                offset += n;
+                (self.upload_chunks(session, len, chunk).await?, None)
             }
-        }
+            None => (location, Some(&whole)),
+        };
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{separator}digest={digest}");
         let headers: &[(HeaderName, &str)] = match last {
@@ -813,6 +802,55 @@ impl DistributionRegistry {
             .execute(op, Method::PUT, &url, headers, last, &scopes)
             .await?;
         self.expect_success(res, op).await.map(drop)
+    }
+
+    /// Sends the blob in `chunk`-sized `PATCH`es, each at the `Location`
+    /// the previous answer gave, and checks the `Range` each answer says
+    /// it holds; the `Location` for the closing `PUT`.
+    async fn upload_chunks(&self, session: Session<'_>, len: u64, chunk: u64) -> Result<String> {
+        let Session {
+            mut location,
+            path,
+            digest,
+            scopes,
+            op,
+        } = session;
+        let mut offset = 0;
+        while offset < len {
+            let n = chunk.min(len - offset);
+            let end = offset + n - 1;
+            let range = format!("{offset}-{end}");
+            let headers = [
+                (CONTENT_TYPE, "application/octet-stream"),
+                (CONTENT_RANGE, range.as_str()),
+            ];
+            let part = Payload::File {
+                path,
+                offset,
+                len: n,
+            };
+            let res = self
+                .execute(op, Method::PATCH, &location, &headers, Some(&part), scopes)
+                .await?;
+            let res = self.expect_success(res, op).await?;
+            // The registry says how much it holds: it must be all sent.
+            let held = res.headers().get(RANGE).and_then(|h| h.to_str().ok());
+            if let Some(held) = held {
+                let held_end = held.rsplit('-').next().and_then(|e| e.trim().parse().ok());
+                if held_end != Some(end) {
+                    return Err(self.registry_error(
+                        op,
+                        Some(res.status().as_u16()),
+                        format!("after the chunk {range}, the registry holds `{held}`"),
+                        false,
+                    ));
+                }
+            }
+            location = self.upload_location(&res, op)?;
+            tracing::debug!(%digest, range = %range, "chunk uploaded");
+            offset += n;
+        }
+        Ok(location)
     }
 
     /// Asks the registry to mount `digest` from `from` into `repository`
@@ -905,12 +943,13 @@ impl DistributionRegistry {
                     .headers()
                     .get("docker-content-digest")
                     .and_then(|h| h.to_str().ok())
-                    .ok_or_else(|| Error::Registry {
-                        host: self.host.clone(),
-                        operation: op.clone(),
-                        status: Some(s.as_u16()),
-                        message: "no Docker-Content-Digest header in the answer".into(),
-                        retryable: false,
+                    .ok_or_else(|| {
+                        self.registry_error(
+                            &op,
+                            Some(s.as_u16()),
+                            "no Docker-Content-Digest header in the answer".into(),
+                            false,
+                        )
                     })?;
                 header.parse().map(Some)
             }
@@ -1018,13 +1057,12 @@ impl DistributionRegistry {
             .retrying(&op, ctx, || self.get_manifest(repository, digest, &op))
             .await?;
         if Digest::of(&body) != *digest {
-            return Err(Error::Registry {
-                host: self.host.clone(),
-                operation: op,
-                status: None,
-                message: "the manifest received does not match its digest".into(),
-                retryable: false,
-            });
+            return Err(self.registry_error(
+                op,
+                None,
+                "the manifest received does not match its digest".into(),
+                false,
+            ));
         }
         let media_type = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
@@ -1052,16 +1090,15 @@ impl DistributionRegistry {
         if held.as_ref() == Some(digest) {
             return Ok(());
         }
-        Err(Error::Registry {
-            host: self.host.clone(),
-            operation: format!("verify {repository}:{tag}"),
-            status: None,
-            message: format!(
+        Err(self.registry_error(
+            format!("verify {repository}:{tag}"),
+            None,
+            format!(
                 "the registry holds {} under the tag, not the pushed {digest}",
                 held.map_or("nothing".into(), |d| d.to_string())
             ),
-            retryable: false,
-        })
+            false,
+        ))
     }
 
     /// The error of a cancelled operation.
@@ -1109,12 +1146,13 @@ impl DistributionRegistry {
             if !status.is_success() {
                 return Err(self.status_error(&op, status, &body));
             }
-            let page: Page = serde_json::from_str(&body).map_err(|e| Error::Registry {
-                host: self.host.clone(),
-                operation: op.clone(),
-                status: Some(status.as_u16()),
-                message: format!("invalid tag list: {e}"),
-                retryable: false,
+            let page: Page = serde_json::from_str(&body).map_err(|e| {
+                self.registry_error(
+                    &op,
+                    Some(status.as_u16()),
+                    format!("invalid tag list: {e}"),
+                    false,
+                )
             })?;
             tags.extend(page.tags.unwrap_or_default());
             match link.as_deref().and_then(next_link) {
