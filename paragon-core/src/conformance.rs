@@ -142,7 +142,7 @@ pub mod scanner {
         );
         for f in &report.findings {
             assert!(
-                f.sources.iter().all(|src| src.scanner == s.name()),
+                f.sources.iter().all(|src| *src.scanner == *s.name()),
                 "{}: finding {} names another scanner",
                 s.name(),
                 f.id

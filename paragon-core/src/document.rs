@@ -151,14 +151,14 @@ impl Summary {
             seen.clear();
             for src in &f.sources {
                 // A scanner named twice among one finding's sources counts once.
-                if seen.contains(&src.scanner.as_str()) {
+                if seen.contains(&&*src.scanner) {
                     continue;
                 }
                 seen.push(&src.scanner);
-                match s.by_scanner.get_mut(&src.scanner) {
+                match s.by_scanner.get_mut(&*src.scanner) {
                     Some(n) => *n += 1,
                     None => {
-                        s.by_scanner.insert(src.scanner.clone(), 1);
+                        s.by_scanner.insert(src.scanner.to_string(), 1);
                     }
                 }
             }

@@ -9,6 +9,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use packageurl::PackageUrl;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -436,18 +437,20 @@ impl Package {
 
 /// Where a finding was found.
 ///
-/// In the JSON form, absent fields are left out (a fleet's merged report
-/// holds a great many locations).
+/// Its strings are shared ([`Arc<str>`]): a fleet's merged report holds a
+/// great many locations over a few thousand distinct targets and paths, and
+/// a parser gives every finding of one target the same string, so a copy
+/// costs a reference count. In the JSON form, absent fields are left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Location {
     /// What was scanned at this place: an image (`alpine:3.19 (alpine 3.19.1)`),
     /// a manifest file (`go.mod`, `package-lock.json`), a Kubernetes workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
+    pub target: Option<Arc<str>>,
     /// A file path inside the target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    pub path: Option<Arc<str>>,
     /// First line (1-based), for code, configuration and secret findings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_line: Option<u32>,
@@ -456,7 +459,7 @@ pub struct Location {
     pub end_line: Option<u32>,
     /// A resource inside the target (`default/Deployment/redis`, a Terraform resource).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource: Option<String>,
+    pub resource: Option<Arc<str>>,
 }
 
 impl Location {
@@ -467,14 +470,14 @@ impl Location {
 
     /// Sets the target (an empty string is treated as none).
     #[must_use]
-    pub fn with_target(mut self, target: Option<impl Into<String>>) -> Location {
+    pub fn with_target(mut self, target: Option<impl Into<Arc<str>>>) -> Location {
         self.target = non_empty(target);
         self
     }
 
     /// Sets the path (an empty string is treated as none).
     #[must_use]
-    pub fn with_path(mut self, path: Option<impl Into<String>>) -> Location {
+    pub fn with_path(mut self, path: Option<impl Into<Arc<str>>>) -> Location {
         self.path = non_empty(path);
         self
     }
@@ -489,7 +492,7 @@ impl Location {
 
     /// Sets the resource (an empty string is treated as none).
     #[must_use]
-    pub fn with_resource(mut self, resource: Option<impl Into<String>>) -> Location {
+    pub fn with_resource(mut self, resource: Option<impl Into<Arc<str>>>) -> Location {
         self.resource = non_empty(resource);
         self
     }
@@ -500,30 +503,36 @@ impl Location {
     }
 }
 
-fn non_empty(s: Option<impl Into<String>>) -> Option<String> {
-    s.map(Into::into).filter(|s: &String| !s.is_empty())
+fn non_empty(s: Option<impl Into<Arc<str>>>) -> Option<Arc<str>> {
+    s.map(Into::into).filter(|s: &Arc<str>| !s.is_empty())
 }
 
 /// Which scanner reported a finding, and how it rated it.
+///
+/// Its strings are shared ([`Arc<str>`]), as a [`Location`]'s are.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Source {
     /// The scanner (`trivy`, `grype`, `dependency-check`, `sonarqube`, a SARIF tool's name…).
-    pub scanner: String,
+    pub scanner: Arc<str>,
     /// The scanner's own severity for this finding.
     pub severity: Severity,
     /// What the scanner scanned (image reference, directory, project), when known.
     #[serde(default)]
-    pub target: Option<String>,
+    pub target: Option<Arc<str>>,
 }
 
 impl Source {
-    /// A source entry.
-    pub fn new(scanner: impl Into<String>, severity: Severity, target: Option<String>) -> Source {
+    /// A source entry. An empty target is treated as none.
+    pub fn new(
+        scanner: impl Into<Arc<str>>,
+        severity: Severity,
+        target: Option<Arc<str>>,
+    ) -> Source {
         Source {
             scanner: scanner.into(),
             severity,
-            target,
+            target: target.filter(|t| !t.is_empty()),
         }
     }
 }

@@ -118,10 +118,11 @@ impl Report {
                     .map(|l| {
                         let mut s = l
                             .path
-                            .clone()
-                            .or_else(|| l.target.clone())
-                            .or_else(|| l.resource.clone())
-                            .unwrap_or_default();
+                            .as_deref()
+                            .or(l.target.as_deref())
+                            .or(l.resource.as_deref())
+                            .unwrap_or_default()
+                            .to_owned();
                         if let Some(line) = l.start_line {
                             let _ = write!(s, ":{line}");
                         }

@@ -65,15 +65,20 @@
 //!
 //! A fleet repeats itself: one scanner's record of a vulnerability is the
 //! same in every image that has it, and a few thousand distinct locations
-//! and sources recur across millions of findings. The merger keeps each
-//! distinct location and source once and a merged finding's lists as
-//! symbols. An input finds its merged finding by a 128-bit hash of its
-//! key's parts (interned only when the merged finding is new), and
-//! metadata already folded into a finding is recognised by a 128-bit
-//! fingerprint, so that a repeated record costs two hashes and a few
-//! symbols rather than a comparison field by field. Both hashes are XXH3
-//! over length-prefixed fields; two different inputs share one with
-//! negligible probability (below 2⁻⁶⁹ among a billion distinct values).
+//! and sources recur across millions of findings. An input is first
+//! recognised by a 128-bit fingerprint of its metadata and key parts: a
+//! record folded in before names its merged finding in one hash lookup,
+//! and then gives only its severity, locations and sources. Only new
+//! metadata computes the key (package identity, place) and finds its
+//! merged finding by a 128-bit hash of the key's parts, interned when the
+//! merged finding is new. Each distinct location and source is kept once;
+//! an input appends `(merged finding, symbol)` pairs, which
+//! [`finish`](Merger::finish) groups in one counting pass. Locations and
+//! sources hold shared strings ([`Arc<str>`](std::sync::Arc)), so the
+//! merged report's millions of them cost a reference count each. Both
+//! hashes are XXH3 over length-prefixed fields; two different inputs share
+//! one with negligible probability (below 2⁻⁶⁹ among a billion distinct
+//! values).
 //!
 //! # On several threads
 //!
@@ -88,7 +93,7 @@ use std::hash::BuildHasherDefault;
 use rustc_hash::FxHasher;
 
 use crate::document::{InputSummary, Report, SbomTotals, Summary};
-use crate::finding::{is_cve, Cvss, Finding, FindingKind, Location, Package, Source};
+use crate::finding::{is_cve, Cvss, Finding, FindingKind, Location, Package, Severity, Source};
 use crate::identity::write_identity;
 use crate::report::ScanReport;
 use crate::SCHEMA_VERSION;
@@ -190,19 +195,19 @@ impl Seen {
 
 /// A finding folded from one or more inputs with equal pre-merge keys.
 ///
-/// Its locations and sources are held as symbols of [`Merger::locations`]
-/// and [`Merger::sources`] (a fleet repeats a few thousand of each over
-/// millions of findings) and become owned values again in
-/// [`Merger::finish`].
+/// Its locations and sources are not held here: each input appends
+/// `(entry, symbol)` pairs to [`Merger::placed`] and [`Merger::sourced`]
+/// (symbols of [`Merger::locations`] and [`Merger::sources`]; a fleet
+/// repeats a few thousand of each over millions of findings), which
+/// [`Merger::finish`] groups by merged finding in one counting pass.
 struct Entry {
     key: Key,
     /// The hash of the key's parts as strings ([`raw_key`]), the same in
     /// every merger.
     raw: u128,
-    /// The merged finding, without locations and sources.
+    /// The merged finding, without locations and sources; its severity is
+    /// kept in [`Merger::severity`] while inputs arrive.
     finding: Finding,
-    locations: Vec<u32>,
-    sources: Vec<u32>,
     /// Every id symbol the folded findings named (vulnerabilities only).
     ids: Vec<u32>,
     /// The [fingerprints](fingerprint) of the metadata folded in so far.
@@ -218,12 +223,21 @@ pub struct Merger {
     strings: Interner,
     aliases: Aliases,
     entries: Vec<Entry>,
+    /// The highest severity given to each entry so far.
+    severity: Vec<Severity>,
     /// Entries by [`raw_key`].
     index: FxMap<u128, u32>,
+    /// Entries by the [fingerprint] of each metadata folded into them: a
+    /// fingerprint covers the key's parts too, so it names one entry.
+    known: FxMap<u128, u32>,
     /// Every distinct location seen.
     locations: FxIndexSet<Location>,
     /// Every distinct source seen.
     sources: FxIndexSet<Source>,
+    /// `[entry, location symbol]` for each location of each input.
+    placed: Vec<[u32; 2]>,
+    /// `[entry, source symbol]` for each source of each input.
+    sourced: Vec<[u32; 2]>,
     inputs: Vec<InputSummary>,
     sbom: SbomTotals,
     scratch: String,
@@ -263,7 +277,8 @@ impl Merger {
             findings: report.findings.len(),
             sbom,
         });
-        self.entries.reserve(report.findings.len());
+        self.placed.reserve(report.findings.len());
+        self.sourced.reserve(report.findings.len());
         for finding in report.findings {
             self.add_finding(finding);
         }
@@ -292,7 +307,7 @@ impl Merger {
     /// let report = |scanner: &str, target: &str| {
     ///     let mut f = Finding::new(FindingKind::Vulnerability, "CVE-2023-0464", Severity::High);
     ///     f.package = Some(Package::new("openssl").with_version(Some("3.0.8")));
-    ///     f.sources.push(Source::new(scanner, Severity::High, Some(target.to_owned())));
+    ///     f.sources.push(Source::new(scanner, Severity::High, Some(target.into())));
     ///     let mut r = ScanReport::new(ScannerInfo::new(scanner, None::<String>));
     ///     r.findings.push(f);
     ///     r
@@ -328,9 +343,11 @@ impl Merger {
             strings,
             mut aliases,
             entries,
-            index: _,
+            severity,
             locations,
             sources,
+            placed,
+            sourced,
             inputs,
             sbom,
             ..
@@ -361,26 +378,24 @@ impl Merger {
                 strings[sym as usize]
             }
         };
+        // Where each of `other`'s entries went.
+        let mut moved: Vec<u32> = Vec::with_capacity(entries.len());
         self.entries.reserve(entries.len());
-        for mut entry in entries {
+        for (mut entry, sev) in entries.into_iter().zip(severity) {
             for sym in entry.ids.iter_mut() {
                 *sym = ids[*sym as usize];
             }
-            for sym in entry.locations.iter_mut() {
-                *sym = locations[*sym as usize];
-            }
-            for sym in entry.sources.iter_mut() {
-                *sym = sources[*sym as usize];
-            }
             match self.index.get(&entry.raw) {
                 Some(&i) => {
-                    let into = &mut self.entries[i as usize];
-                    into.locations.extend(entry.locations);
-                    into.sources.extend(entry.sources);
-                    into.finding.severity = into.finding.severity.max(entry.finding.severity);
+                    moved.push(i);
+                    let i = i as usize;
+                    self.severity[i] = self.severity[i].max(sev);
+                    let into = &mut self.entries[i];
                     if !entry.seen.iter().all(|fp| into.seen.contains(fp)) {
                         for fp in entry.seen.iter() {
-                            into.seen.insert(fp);
+                            if into.seen.insert(fp) {
+                                self.known.insert(fp, symbol(i));
+                            }
                         }
                         for sym in entry.ids {
                             push_new(&mut into.ids, sym);
@@ -390,7 +405,11 @@ impl Merger {
                 }
                 None => {
                     let i = symbol(self.entries.len());
+                    moved.push(i);
                     self.index.insert(entry.raw, i);
+                    for fp in entry.seen.iter() {
+                        self.known.insert(fp, i);
+                    }
                     entry.key = Key {
                         kind: entry.key.kind,
                         id: ids[entry.key.id as usize],
@@ -399,15 +418,24 @@ impl Merger {
                         place: string(entry.key.place),
                     };
                     self.entries.push(entry);
+                    self.severity.push(sev);
                 }
             }
         }
+        let remap = |pairs: Vec<[u32; 2]>, syms: &[u32], into: &mut Vec<[u32; 2]>| {
+            into.extend(
+                pairs
+                    .into_iter()
+                    .map(|[e, s]| [moved[e as usize], syms[s as usize]]),
+            );
+        };
+        remap(placed, &locations, &mut self.placed);
+        remap(sourced, &sources, &mut self.sourced);
         self.inputs.extend(inputs);
         self.sbom.documents += sbom.documents;
         self.sbom.components += sbom.components;
         self.sbom.components_with_purl += sbom.components_with_purl;
     }
-
     /// Writes the place part of a finding's key (see the module docs) into
     /// `scratch_place`; false when its kind has none or it has no location.
     fn write_place(&mut self, finding: &Finding) -> bool {
@@ -472,6 +500,36 @@ impl Merger {
     }
 
     fn add_finding(&mut self, mut finding: Finding) {
+        let has_place = self.write_place(&finding);
+        let fp = fingerprint(
+            &finding,
+            has_place.then_some(self.scratch_place.as_str()),
+            &mut self.scratch_fingerprint,
+        );
+        let severity = finding
+            .sources
+            .iter()
+            .map(|s| s.severity)
+            .fold(finding.severity, Ord::max);
+        let mut locations = std::mem::take(&mut finding.locations);
+        let mut sources = std::mem::take(&mut finding.sources);
+        // Metadata seen before (the key's parts are part of it) names its
+        // entry and gives nothing more than a severity, locations and
+        // sources; this is the common case across a fleet.
+        let i = match self.known.get(&fp) {
+            Some(&i) => i,
+            None => self.fold_new(finding, fp, has_place),
+        };
+        let sev = &mut self.severity[i as usize];
+        *sev = (*sev).max(severity);
+        intern_all(&mut self.locations, &mut self.placed, i, &mut locations);
+        intern_all(&mut self.sources, &mut self.sourced, i, &mut sources);
+    }
+
+    /// Folds in a finding whose metadata no entry has seen (its place
+    /// written by [`write_place`](Merger::write_place) when `has_place`):
+    /// into the entry of its key, or a new one. Returns the entry.
+    fn fold_new(&mut self, finding: Finding, fp: u128, has_place: bool) -> u32 {
         let kind = finding.kind;
         // The package identity, written into `scratch` (interned only for
         // a new entry).
@@ -482,135 +540,117 @@ impl Merger {
             }
             _ => false,
         };
-        let has_place = self.write_place(&finding);
+        let version = match (&finding.package, kind) {
+            (Some(pkg), FindingKind::Vulnerability) => pkg.version.as_deref().map(str::trim),
+            _ => None,
+        };
         // The key's parts as strings, hashed: a finding like one seen
         // before finds its entry without interning any of them.
-        let raw = {
-            let version = match (&finding.package, kind) {
-                (Some(pkg), FindingKind::Vulnerability) => pkg.version.as_deref().map(str::trim),
-                _ => None,
-            };
-            raw_key(
-                &mut self.scratch_key,
-                kind,
-                &finding.id,
-                has_package.then_some(self.scratch.as_str()),
-                version,
-                has_place.then_some(self.scratch_place.as_str()),
-            )
-        };
-        let fp = fingerprint(&finding, &mut self.scratch_fingerprint);
-        let severity = finding
-            .sources
-            .iter()
-            .map(|s| s.severity)
-            .fold(finding.severity, Ord::max);
-        match self.index.get(&raw) {
-            Some(&i) => {
-                let i = i as usize;
-                // Metadata seen before (its ids too) gives nothing more.
-                let new_metadata = !self.entries[i].seen.contains(fp);
-                if new_metadata {
-                    self.intern_ids(&finding);
-                }
-                let entry = &mut self.entries[i];
-                intern_all(
-                    &mut self.locations,
-                    &mut entry.locations,
-                    &mut finding.locations,
-                );
-                intern_all(&mut self.sources, &mut entry.sources, &mut finding.sources);
-                entry.finding.severity = entry.finding.severity.max(severity);
-                if new_metadata {
-                    entry.seen.insert(fp);
-                    for &sym in &self.scratch_ids {
-                        push_new(&mut entry.ids, sym);
-                    }
-                    fold(&mut entry.finding, finding);
-                }
+        let raw = raw_key(
+            &mut self.scratch_key,
+            kind,
+            &finding.id,
+            has_package.then_some(self.scratch.as_str()),
+            version,
+            has_place.then_some(self.scratch_place.as_str()),
+        );
+        let id = self.intern_ids(&finding);
+        if let Some(&i) = self.index.get(&raw) {
+            self.known.insert(fp, i);
+            let entry = &mut self.entries[i as usize];
+            entry.seen.insert(fp);
+            for &sym in &self.scratch_ids {
+                push_new(&mut entry.ids, sym);
             }
-            None => {
-                let id = self.intern_ids(&finding);
-                let package = if has_package {
-                    self.strings.intern(&self.scratch)
-                } else {
-                    NONE
-                };
-                let version = match (&finding.package, kind) {
-                    (Some(pkg), FindingKind::Vulnerability) => pkg
-                        .version
-                        .as_deref()
-                        .map_or(NONE, |v| self.strings.intern(v.trim())),
-                    _ => NONE,
-                };
-                let place = if has_place {
-                    self.strings.intern(&self.scratch_place)
-                } else {
-                    NONE
-                };
-                finding.severity = severity;
-                let mut locations = Vec::new();
-                let mut sources = Vec::new();
-                intern_all(&mut self.locations, &mut locations, &mut finding.locations);
-                intern_all(&mut self.sources, &mut sources, &mut finding.sources);
-                finding.locations = Vec::new();
-                finding.sources = Vec::new();
-                let i = symbol(self.entries.len());
-                self.index.insert(raw, i);
-                self.entries.push(Entry {
-                    key: Key {
-                        kind,
-                        id,
-                        package,
-                        version,
-                        place,
-                    },
-                    raw,
-                    finding,
-                    locations,
-                    sources,
-                    ids: self.scratch_ids.clone(),
-                    seen: Seen {
-                        first: fp,
-                        more: Vec::new(),
-                    },
-                });
-            }
+            fold(&mut entry.finding, finding);
+            return i;
         }
+        let package = if has_package {
+            self.strings.intern(&self.scratch)
+        } else {
+            NONE
+        };
+        let version = version.map_or(NONE, |v| self.strings.intern(v));
+        let place = if has_place {
+            self.strings.intern(&self.scratch_place)
+        } else {
+            NONE
+        };
+        let i = symbol(self.entries.len());
+        self.index.insert(raw, i);
+        self.known.insert(fp, i);
+        self.severity.push(finding.severity);
+        self.entries.push(Entry {
+            key: Key {
+                kind,
+                id,
+                package,
+                version,
+                place,
+            },
+            raw,
+            finding,
+            ids: self.scratch_ids.clone(),
+            seen: Seen {
+                first: fp,
+                more: Vec::new(),
+            },
+        });
+        i
     }
 
     /// Completes the merge: joins ids through aliases, folds what they
     /// join, and returns the sorted report.
     pub fn finish(mut self) -> Report {
         let canon = self.canonical_ids();
-        let mut groups: FxMap<Key, usize> = FxMap::default();
+        let mut groups: FxMap<Key, u32> = FxMap::default();
+        // The merged finding of each entry.
+        let mut group_of: Vec<u32> = Vec::with_capacity(self.entries.len());
         let mut merged: Vec<(Entry, u32)> = Vec::with_capacity(self.entries.len());
-        for (entry, canonical) in std::mem::take(&mut self.entries).into_iter().zip(canon) {
+        let entries = std::mem::take(&mut self.entries);
+        for ((mut entry, canonical), sev) in entries.into_iter().zip(canon).zip(&self.severity) {
+            entry.finding.severity = entry.finding.severity.max(*sev);
             let key = Key {
                 id: canonical,
                 ..entry.key
             };
             match groups.get(&key) {
-                Some(&i) => {
-                    let (into, _) = &mut merged[i];
+                Some(&g) => {
+                    group_of.push(g);
+                    let (into, _) = &mut merged[g as usize];
                     into.ids.extend(entry.ids);
-                    into.locations.extend(entry.locations);
-                    into.sources.extend(entry.sources);
                     fold(&mut into.finding, entry.finding);
                 }
                 None => {
-                    groups.insert(key, merged.len());
+                    let g = symbol(merged.len());
+                    groups.insert(key, g);
+                    group_of.push(g);
                     merged.push((entry, canonical));
                 }
             }
         }
         drop(groups);
-        let locations = Sorted::new(std::mem::take(&mut self.locations));
-        let sources = Sorted::new(std::mem::take(&mut self.sources));
+        let mut locations = Lists::new(
+            Sorted::new(std::mem::take(&mut self.locations)),
+            &self.placed,
+            &group_of,
+            merged.len(),
+        );
+        let mut sources = Lists::new(
+            Sorted::new(std::mem::take(&mut self.sources)),
+            &self.sourced,
+            &group_of,
+            merged.len(),
+        );
+        drop((
+            std::mem::take(&mut self.placed),
+            std::mem::take(&mut self.sourced),
+        ));
         let ids = &self.ids;
         let mut findings: Vec<Finding> = merged
             .into_iter()
-            .map(|(entry, canonical)| {
+            .enumerate()
+            .map(|(g, (entry, canonical))| {
                 let mut f = entry.finding;
                 if f.kind == FindingKind::Vulnerability {
                     let canonical_str = ids.get(canonical);
@@ -627,8 +667,8 @@ impl Merger {
                             .map(|s| ids.get(s).to_owned()),
                     );
                 }
-                f.locations = locations.resolve(entry.locations);
-                f.sources = sources.resolve(entry.sources);
+                f.locations = locations.take(g);
+                f.sources = sources.take(g);
                 finalize(&mut f);
                 f
             })
@@ -644,7 +684,6 @@ impl Merger {
             verdict: None,
         }
     }
-
     /// The canonical id symbol of every entry (see the module docs).
     fn canonical_ids(&mut self) -> Vec<u32> {
         // Per alias group: how many distinct CVEs, and its best id.
@@ -718,7 +757,7 @@ struct Sorted<T> {
     rank: Vec<u32>,
 }
 
-impl<T: Ord + Clone> Sorted<T> {
+impl<T: Ord> Sorted<T> {
     fn new(table: FxIndexSet<T>) -> Sorted<T> {
         let mut values: Vec<(T, u32)> = table.into_iter().zip(0u32..).collect();
         values.sort_unstable();
@@ -731,20 +770,57 @@ impl<T: Ord + Clone> Sorted<T> {
             rank,
         }
     }
-
-    /// The values of `syms`, sorted and without duplicates.
-    fn resolve(&self, mut syms: Vec<u32>) -> Vec<T> {
-        for s in &mut syms {
-            *s = self.rank[*s as usize];
-        }
-        syms.sort_unstable();
-        syms.dedup();
-        syms.into_iter()
-            .map(|r| self.values[r as usize].clone())
-            .collect()
-    }
 }
 
+/// The list of values of each merged finding, gathered from
+/// `[entry, symbol]` pairs: a counting sort by merged finding, then each
+/// finding's ranks sorted and deduplicated as integers.
+struct Lists<T> {
+    table: Sorted<T>,
+    /// Where each merged finding's ranks start in `ranks` (one more entry
+    /// than there are findings).
+    start: Vec<u32>,
+    ranks: Vec<u32>,
+}
+
+impl<T: Ord + Clone> Lists<T> {
+    fn new(table: Sorted<T>, pairs: &[[u32; 2]], group_of: &[u32], groups: usize) -> Lists<T> {
+        let mut start = vec![0u32; groups + 1];
+        for &[e, _] in pairs {
+            start[group_of[e as usize] as usize + 1] += 1;
+        }
+        for g in 0..groups {
+            start[g + 1] += start[g];
+        }
+        let mut next = start.clone();
+        let mut ranks = vec![0u32; pairs.len()];
+        for &[e, s] in pairs {
+            let g = group_of[e as usize] as usize;
+            ranks[next[g] as usize] = table.rank[s as usize];
+            next[g] += 1;
+        }
+        Lists {
+            table,
+            start,
+            ranks,
+        }
+    }
+
+    /// The values of merged finding `g`, sorted and without duplicates.
+    fn take(&mut self, g: usize) -> Vec<T> {
+        let ranks = &mut self.ranks[self.start[g] as usize..self.start[g + 1] as usize];
+        ranks.sort_unstable();
+        let mut out: Vec<T> = Vec::with_capacity(ranks.len());
+        let mut last = None;
+        for &r in ranks.iter() {
+            if last != Some(r) {
+                out.push(self.table.values[r as usize].clone());
+                last = Some(r);
+            }
+        }
+        out
+    }
+}
 /// Ranks ids for the canonical choice: CVE, then GHSA, then any other;
 /// within a rank the lexically smaller.
 fn better(a: &str, b: &str) -> bool {
@@ -805,20 +881,25 @@ fn raw_key(
 }
 
 /// A 128-bit fingerprint (XXH3) of everything [`fold`] reads from a finding
-/// other than its severity, locations and sources: its id, aliases, CVSS,
-/// package, fixed versions, CWEs, title, description and references.
+/// other than its severity, locations and sources (its id, aliases, CVSS,
+/// package, fixed versions, CWEs, title, description and references),
+/// together with its kind and `place` (the place part of its key): every
+/// part of the finding's key is derived from what it covers, so one
+/// fingerprint belongs to one entry.
 ///
 /// Folding a finding whose metadata was folded into the same entry before
 /// changes that metadata in no way (every part of the fold is a union, a
 /// minimum or a maximum), so such a finding only adds its severity,
 /// locations and sources. Across a fleet, one scanner's
 /// record of a vulnerability repeats in every image that has it; this
-/// spares comparing it field by field against the merged finding. Each
-/// string is length-prefixed, so different findings encode differently;
-/// two different encodings share a 128-bit hash with negligible
-/// probability.
-fn fingerprint(f: &Finding, buf: &mut Vec<u8>) -> u128 {
+/// spares comparing it field by field against the merged finding, and
+/// even computing its key. Each string is length-prefixed, so different
+/// findings encode differently; two different encodings share a 128-bit
+/// hash with negligible probability.
+fn fingerprint(f: &Finding, place: Option<&str>, buf: &mut Vec<u8>) -> u128 {
     buf.clear();
+    buf.push(f.kind as u8);
+    opt(buf, place);
     put(buf, &f.id);
     list(buf, &f.aliases);
     buf.extend_from_slice(&(f.cvss.len() as u64).to_le_bytes());
@@ -852,15 +933,15 @@ fn symbol(i: usize) -> u32 {
 }
 
 /// Moves `items` into `table` (an item already there is dropped) and
-/// appends their symbols to `syms`.
+/// appends `[entry, symbol]` for each to `pairs`.
 fn intern_all<T: std::hash::Hash + Eq>(
     table: &mut FxIndexSet<T>,
-    syms: &mut Vec<u32>,
+    pairs: &mut Vec<[u32; 2]>,
+    entry: u32,
     items: &mut Vec<T>,
 ) {
-    syms.reserve(items.len());
     for item in items.drain(..) {
-        syms.push(symbol(table.insert_full(item).0));
+        pairs.push([entry, symbol(table.insert_full(item).0)]);
     }
 }
 

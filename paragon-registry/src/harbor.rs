@@ -695,7 +695,7 @@ pub(crate) fn parse_vulnerabilities(
             }
         }
         f.sources
-            .push(Source::new("harbor", severity, Some(target.to_owned())));
+            .push(Source::new("harbor", severity, Some(target.into())));
         scan.findings.push(f);
     }
     Ok(scan)

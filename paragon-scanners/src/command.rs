@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use paragon_core::process::{self, ToolCommand};
@@ -215,9 +216,10 @@ impl Scanner for CommandScanner {
                 // The configured name identifies this scanner everywhere.
                 let version = report.scanner.version.take();
                 report.scanner = ScannerInfo::new(self.name.clone(), version);
+                let name: Arc<str> = self.name.as_str().into();
                 for f in &mut report.findings {
                     for s in &mut f.sources {
-                        s.scanner.clone_from(&self.name);
+                        s.scanner = name.clone();
                     }
                 }
                 if report.target.is_none() {

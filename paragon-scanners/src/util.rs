@@ -2,6 +2,9 @@
 
 #![allow(dead_code)] // each helper is used by some parsers, which are feature-gated
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
 use paragon_core::{Cvss, CvssVersion};
 use serde::{Deserialize, Deserializer};
 
@@ -66,27 +69,38 @@ pub(crate) fn from_json_seed<'a, S: serde::de::DeserializeSeed<'a>>(
     .map_err(|e| Error::json(format, e))
 }
 
-/// Parses purls once per document: packages recur across findings, and a
-/// parsed [`Purl`](paragon_core::Purl) is cheap to clone.
+type Fx = std::hash::BuildHasherDefault<rustc_hash::FxHasher>;
+
+/// Values that recur across one document's findings, made once and
+/// shared: purls (packages recur across findings, and a parsed
+/// [`Purl`](paragon_core::Purl) is cheap to clone) and the strings of
+/// locations and sources (paths, targets, scanner names).
 #[derive(Default)]
-pub(crate) struct PurlCache {
-    map: std::collections::HashMap<
-        Box<str>,
-        Option<paragon_core::Purl>,
-        std::hash::BuildHasherDefault<rustc_hash::FxHasher>,
-    >,
+pub(crate) struct Shared {
+    purls: HashMap<Box<str>, Option<paragon_core::Purl>, Fx>,
+    texts: HashSet<Arc<str>, Fx>,
 }
 
-impl PurlCache {
+impl Shared {
     /// The parsed purl, or `None` when it is empty or invalid.
-    pub(crate) fn get(&mut self, purl: Option<&str>) -> Option<paragon_core::Purl> {
+    pub(crate) fn purl(&mut self, purl: Option<&str>) -> Option<paragon_core::Purl> {
         let purl = purl.filter(|p| !p.is_empty())?;
-        if let Some(p) = self.map.get(purl) {
+        if let Some(p) = self.purls.get(purl) {
             return p.clone();
         }
         let parsed = paragon_core::Purl::parse(purl).ok();
-        self.map.insert(purl.into(), parsed.clone());
+        self.purls.insert(purl.into(), parsed.clone());
         parsed
+    }
+
+    /// The shared copy of `text`.
+    pub(crate) fn text(&mut self, text: &str) -> Arc<str> {
+        if let Some(t) = self.texts.get(text) {
+            return t.clone();
+        }
+        let t: Arc<str> = text.into();
+        self.texts.insert(t.clone());
+        t
     }
 }
 

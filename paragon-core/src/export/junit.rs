@@ -46,7 +46,7 @@ pub fn to_junit(report: &Report) -> String {
         let (mut failed, mut skip) = (0, 0);
         for i in cases.iter().copied() {
             let f = &report.findings[i];
-            let mut scanners: Vec<&str> = f.sources.iter().map(|s| s.scanner.as_str()).collect();
+            let mut scanners: Vec<&str> = f.sources.iter().map(|s| &*s.scanner).collect();
             scanners.dedup();
             let class = format!("paragon.{kind}.{}", scanners.join("+"));
             let name = match package_label(f) {

@@ -102,10 +102,10 @@ pub fn to_sarif(report: &Report) -> Result<String> {
             .map(|l| {
                 let uri = l
                     .path
-                    .clone()
-                    .or_else(|| l.target.clone())
-                    .or_else(|| l.resource.clone())
-                    .unwrap_or_else(|| "unknown".to_owned());
+                    .as_deref()
+                    .or(l.target.as_deref())
+                    .or(l.resource.as_deref())
+                    .unwrap_or("unknown");
                 let region = l.start_line.map(|start| {
                     Region::builder()
                         .start_line(i64::from(start))

@@ -12,8 +12,11 @@ fn vuln(scanner: &str, id: &str, aliases: &[&str], pkg: Package, sev: Severity) 
         f.add_alias(*a);
     }
     f.package = Some(pkg);
-    f.sources
-        .push(Source::new(scanner, sev, Some(format!("{scanner}-target"))));
+    f.sources.push(Source::new(
+        scanner,
+        sev,
+        Some(format!("{scanner}-target").into()),
+    ));
     f
 }
 
@@ -74,7 +77,7 @@ fn ghsa_with_related_cve_joins_the_cve_across_reports() {
         assert_eq!(f.id, "CVE-2021-44420");
         assert_eq!(f.aliases, ["GHSA-v6rh-hp5x-86rv"]);
         assert_eq!(f.severity, Severity::High, "highest of the sources");
-        let scanners: Vec<&str> = f.sources.iter().map(|s| s.scanner.as_str()).collect();
+        let scanners: Vec<&str> = f.sources.iter().map(|s| &*s.scanner).collect();
         assert_eq!(scanners, ["grype", "osv", "trivy"]);
         assert_eq!(f.sources[0].severity, Severity::Medium, "own severity kept");
         assert!(f.package.as_ref().unwrap().purl.is_some(), "the purl wins");

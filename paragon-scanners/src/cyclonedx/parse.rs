@@ -1,6 +1,7 @@
 //! The mapping shared by the JSON and XML readers.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use paragon_core::{
@@ -78,8 +79,11 @@ pub(super) fn report(bom: Bom, document: &[u8]) -> ScanReport {
         }
     }
 
+    // One shared string for every finding's source.
+    let scanner: Arc<str> = name.as_str().into();
+    let shared_target: Option<Arc<str>> = out.target.as_deref().map(Arc::from);
     for v in &bom.vulnerabilities {
-        let template = finding(v, &name, &out.target);
+        let template = finding(v, &scanner, &shared_target);
         let mut packages: Vec<Option<Package>> = v
             .affects
             .iter()
@@ -117,7 +121,7 @@ fn package(c: &Component) -> Package {
         .with_purl_str(c.purl.as_deref())
 }
 
-fn finding(v: &Vulnerability, scanner: &str, target: &Option<String>) -> Finding {
+fn finding(v: &Vulnerability, scanner: &Arc<str>, target: &Option<Arc<str>>) -> Finding {
     let named = v
         .ratings
         .iter()
@@ -151,6 +155,6 @@ fn finding(v: &Vulnerability, scanner: &str, target: &Option<String>) -> Finding
         f.add_reference(url.clone());
     }
     f.sources
-        .push(Source::new(scanner, f.severity, target.clone()));
+        .push(Source::new(scanner.clone(), f.severity, target.clone()));
     f
 }

@@ -1,5 +1,7 @@
 //! The mapping shared by the XML and JSON readers.
 
+use std::sync::Arc;
+
 use paragon_core::{
     Cvss, CvssVersion, Finding, FindingKind, Location, Package, Purl, ScanReport, ScannerInfo,
     Severity, Source,
@@ -98,8 +100,12 @@ pub(super) fn report(
     dependencies: Vec<Dependency>,
 ) -> ScanReport {
     let mut out = ScanReport::new(ScannerInfo::new(SCANNER, version)).with_target(project);
+    // Strings shared by every finding of the report, or of one dependency.
+    let scanner: Arc<str> = SCANNER.into();
+    let target: Option<Arc<str>> = out.target.as_deref().map(Arc::from);
     for dep in dependencies {
         let package = package(&dep);
+        let path: Option<Arc<str>> = dep.file_name.as_deref().map(Arc::from);
         for v in dep.vulnerabilities {
             let mut sev = v
                 .severity
@@ -128,9 +134,9 @@ pub(super) fn report(
             for r in v.references {
                 f.add_reference(r);
             }
-            f.add_location(Location::new().with_path(dep.file_name.clone()));
+            f.add_location(Location::new().with_path(path.clone()));
             f.sources
-                .push(Source::new(SCANNER, sev, out.target.clone()));
+                .push(Source::new(scanner.clone(), sev, target.clone()));
             out.findings.push(f);
         }
     }

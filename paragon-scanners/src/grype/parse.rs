@@ -1,6 +1,7 @@
 //! Grype's report → [`ScanReport`].
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use paragon_core::{
     CvssVersion, Finding, FindingKind, Location, Package, ScanReport, ScannerInfo, Severity, Source,
@@ -9,7 +10,7 @@ use paragon_core::{
 use super::report::{Cvss, DocumentSeed, Match, Target};
 use super::SCANNER;
 use crate::error::{Error, Result};
-use crate::util::{cvss, from_json_seed, PurlCache};
+use crate::util::{cvss, from_json_seed, Shared};
 use crate::Format;
 
 const FORMAT: Format = Format::GrypeJson;
@@ -21,8 +22,14 @@ const FORMAT: Format = Format::GrypeJson;
 /// [`Error::Empty`], or [`Error::Malformed`] with the position for bad JSON
 /// or a document without Grype's `matches` list.
 pub fn parse(bytes: &[u8]) -> Result<ScanReport> {
-    let mut purls = PurlCache::default();
-    let doc = from_json_seed(FORMAT, bytes, DocumentSeed { purls: &mut purls })?;
+    let mut shared = Shared::default();
+    let doc = from_json_seed(
+        FORMAT,
+        bytes,
+        DocumentSeed {
+            shared: &mut shared,
+        },
+    )?;
     let Some(mut findings) = doc.findings else {
         return Err(Error::malformed(
             FORMAT,
@@ -34,17 +41,18 @@ pub fn parse(bytes: &[u8]) -> Result<ScanReport> {
         Target::Path(p) => Some(p),
         Target::Image { user_input } => user_input,
     });
+    let shared_target: Option<Arc<str>> = target.as_deref().map(Arc::from);
     // `source` comes after `matches` in Grype's output: the scanned target
     // is set on each finding once the document is read.
     for f in &mut findings {
         for loc in &mut f.locations {
-            loc.target.clone_from(&target);
+            loc.target.clone_from(&shared_target);
         }
         if f.locations.is_empty() {
-            f.add_location(Location::new().with_target(target.clone()));
+            f.add_location(Location::new().with_target(shared_target.clone()));
         }
         for s in &mut f.sources {
-            s.target.clone_from(&target);
+            s.target.clone_from(&shared_target);
         }
     }
     let mut out = ScanReport::new(ScannerInfo::new(SCANNER, version)).with_target(target);
@@ -53,7 +61,7 @@ pub fn parse(bytes: &[u8]) -> Result<ScanReport> {
 }
 
 /// One match as a finding, without the scanned target (set by [`parse`]).
-pub(super) fn finding(m: Match<'_>, purls: &mut PurlCache) -> Finding {
+pub(super) fn finding(m: Match<'_>, shared: &mut Shared) -> Finding {
     let v = m.vulnerability;
     let sev = v
         .severity
@@ -90,7 +98,7 @@ pub(super) fn finding(m: Match<'_>, purls: &mut PurlCache) -> Finding {
         f.add_fixed_version(fixed);
     }
     let a = m.artifact;
-    let purl = purls.get(a.purl.as_deref());
+    let purl = shared.purl(a.purl.as_deref());
     let package = Package::new(a.name).with_version(a.version);
     f.package = Some(if purl.is_some() {
         package.with_purl(purl)
@@ -99,9 +107,10 @@ pub(super) fn finding(m: Match<'_>, purls: &mut PurlCache) -> Finding {
     });
     f.locations.reserve(a.locations.len());
     for loc in a.locations {
-        f.add_location(Location::new().with_path(loc.path));
+        let path = loc.path.as_deref().map(|p| shared.text(p));
+        f.add_location(Location::new().with_path(path));
     }
-    f.sources.push(Source::new(SCANNER, sev, None));
+    f.sources.push(Source::new(shared.text(SCANNER), sev, None));
     f
 }
 

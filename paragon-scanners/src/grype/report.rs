@@ -7,7 +7,7 @@ use paragon_core::Finding;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::util::{nullable, PurlCache};
+use crate::util::{nullable, Shared};
 
 /// The top level, read with [`DocumentSeed`]: matches become findings as
 /// they are read, so the document's matches are never all held at once.
@@ -19,7 +19,7 @@ pub(super) struct Document {
 }
 
 pub(super) struct DocumentSeed<'p> {
-    pub purls: &'p mut PurlCache,
+    pub shared: &'p mut Shared,
 }
 
 impl<'de> DeserializeSeed<'de> for DocumentSeed<'_> {
@@ -47,7 +47,7 @@ impl<'de> Visitor<'de> for DocumentSeed<'_> {
             match key.as_ref() {
                 "matches" => {
                     doc.findings = map.next_value_seed(MatchesSeed {
-                        purls: &mut *self.purls,
+                        shared: &mut *self.shared,
                     })?;
                 }
                 "source" => doc.source = map.next_value()?,
@@ -62,7 +62,7 @@ impl<'de> Visitor<'de> for DocumentSeed<'_> {
 }
 
 struct MatchesSeed<'p> {
-    purls: &'p mut PurlCache,
+    shared: &'p mut Shared,
 }
 
 impl<'de> DeserializeSeed<'de> for MatchesSeed<'_> {
@@ -95,7 +95,7 @@ impl<'de> Visitor<'de> for MatchesSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         while let Some(m) = seq.next_element::<Match<'de>>()? {
-            out.push(super::parse::finding(m, self.purls));
+            out.push(super::parse::finding(m, self.shared));
         }
         Ok(Some(out))
     }
@@ -219,14 +219,14 @@ pub(super) struct Artifact<'a> {
     pub version: Option<String>,
     #[serde(default, rename = "type", borrow)]
     pub ty: Option<Cow<'a, str>>,
-    #[serde(default, deserialize_with = "nullable")]
-    pub locations: Vec<ArtifactLocation>,
+    #[serde(default, deserialize_with = "nullable", borrow)]
+    pub locations: Vec<ArtifactLocation<'a>>,
     #[serde(default, borrow)]
     pub purl: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
-pub(super) struct ArtifactLocation {
-    #[serde(default)]
-    pub path: Option<String>,
+pub(super) struct ArtifactLocation<'a> {
+    #[serde(default, borrow)]
+    pub path: Option<Cow<'a, str>>,
 }

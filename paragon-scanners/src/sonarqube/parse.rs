@@ -5,6 +5,7 @@ use paragon_core::{
     Severity, Source,
 };
 use serde::Deserialize;
+use std::sync::Arc;
 
 use super::SCANNER;
 use crate::error::{Error, Result};
@@ -121,11 +122,12 @@ pub fn parse(bytes: &[u8]) -> Result<ScanReport> {
             .or_else(|| hotspots.iter().find_map(|h| h.project.clone()))
     });
     let mut out = ScanReport::new(ScannerInfo::new(SCANNER, None::<String>)).with_target(project);
+    let target: Option<Arc<str>> = out.target.as_deref().map(Arc::from);
     for issue in issues {
         if matches!(issue.status.as_deref(), Some("RESOLVED" | "CLOSED")) {
             continue;
         }
-        let f = issue_finding(issue, &out.target);
+        let f = issue_finding(issue, &target);
         out.findings.push(f);
     }
     for h in hotspots {
@@ -134,7 +136,7 @@ pub fn parse(bytes: &[u8]) -> Result<ScanReport> {
         {
             continue;
         }
-        let f = hotspot_finding(h, &out.target);
+        let f = hotspot_finding(h, &target);
         out.findings.push(f);
     }
     Ok(out)
@@ -159,7 +161,7 @@ fn location(
     project: Option<&str>,
     line: Option<u32>,
     range: Option<TextRange>,
-    target: &Option<String>,
+    target: &Option<Arc<str>>,
 ) -> Location {
     let path = component.and_then(|c| match project {
         Some(p) if c == p => None,
@@ -184,7 +186,7 @@ fn location(
         .with_lines(start, end)
 }
 
-fn issue_finding(i: Issue, target: &Option<String>) -> Finding {
+fn issue_finding(i: Issue, target: &Option<Arc<str>>) -> Finding {
     let sev = i
         .severity
         .as_deref()
@@ -214,7 +216,7 @@ fn issue_finding(i: Issue, target: &Option<String>) -> Finding {
     f
 }
 
-fn hotspot_finding(h: Hotspot, target: &Option<String>) -> Finding {
+fn hotspot_finding(h: Hotspot, target: &Option<Arc<str>>) -> Finding {
     let sev = h
         .vulnerability_probability
         .as_deref()

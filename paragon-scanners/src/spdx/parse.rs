@@ -5,6 +5,7 @@ use paragon_core::{
     is_cve, Finding, FindingKind, Package, Sbom, SbomFormat, ScanReport, ScannerInfo, Severity,
     Source,
 };
+use std::sync::Arc;
 
 use super::SCANNER;
 use crate::error::{Error, Result};
@@ -84,6 +85,8 @@ pub(super) fn report(doc: Document, raw: &[u8]) -> ScanReport {
     let (name, version) = tool(&doc.creators).unwrap_or_else(|| (SCANNER.to_owned(), None));
     let mut out = ScanReport::new(ScannerInfo::new(name.clone(), version)).with_target(doc.name);
     let mut sbom = Sbom::new(SbomFormat::Spdx, doc.version, Bytes::copy_from_slice(raw));
+    let scanner: Arc<str> = name.as_str().into();
+    let target: Option<Arc<str>> = out.target.as_deref().map(Arc::from);
     for p in doc.packages {
         let mut seen: Vec<String> = Vec::new();
         for url in &p.advisories {
@@ -100,9 +103,9 @@ pub(super) fn report(doc: Document, raw: &[u8]) -> ScanReport {
             );
             f.add_reference(url.clone());
             f.sources.push(Source::new(
-                name.clone(),
+                scanner.clone(),
                 Severity::Unknown,
-                out.target.clone(),
+                target.clone(),
             ));
             out.findings.push(f);
         }

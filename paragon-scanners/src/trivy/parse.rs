@@ -1,5 +1,7 @@
 //! Trivy's report → [`ScanReport`].
 
+use std::sync::Arc;
+
 use paragon_core::{
     CvssVersion, Finding, FindingKind, Location, Package, ScanReport, ScannerInfo, Severity, Source,
 };
@@ -8,7 +10,7 @@ use super::report::{Document, License, Misconfiguration, Secret, TrivyResult, Vu
 use super::SCANNER;
 use crate::error::{Error, Result};
 use crate::format::trim_start;
-use crate::util::{cvss, from_json, split_versions, PurlCache};
+use crate::util::{cvss, from_json, split_versions, Shared};
 use crate::Format;
 
 const FORMAT: Format = Format::TrivyJson;
@@ -30,10 +32,10 @@ pub fn parse(bytes: &[u8]) -> Result<ScanReport> {
         Some(b'[') | Some(b'n') => {
             let results: Option<Vec<TrivyResult>> = from_json(FORMAT, bytes)?;
             let mut out = ScanReport::new(ScannerInfo::new(SCANNER, None::<String>));
-            let ctx = Ctx::default();
-            let mut purls = PurlCache::default();
+            let ctx = Ctx::new(None);
+            let mut shared = Shared::default();
             for r in results.unwrap_or_default() {
-                push_result(&mut out.findings, r, &ctx, &mut purls);
+                push_result(&mut out.findings, r, &ctx, &mut shared);
             }
             Ok(out)
         }
@@ -65,13 +67,10 @@ fn parse_document(doc: Document) -> Result<ScanReport> {
     let version = doc.trivy.and_then(|t| t.version);
     let target = doc.artifact_name.or(doc.cluster_name);
     let mut out = ScanReport::new(ScannerInfo::new(SCANNER, version)).with_target(target.clone());
-    let ctx = Ctx {
-        artifact: target,
-        resource: None,
-    };
-    let mut purls = PurlCache::default();
+    let ctx = Ctx::new(target);
+    let mut shared = Shared::default();
     for r in doc.results.into_iter().flatten() {
-        push_result(&mut out.findings, r, &ctx, &mut purls);
+        push_result(&mut out.findings, r, &ctx, &mut shared);
     }
     let resources = doc
         .vulnerabilities
@@ -81,6 +80,7 @@ fn parse_document(doc: Document) -> Result<ScanReport> {
         .flatten();
     for res in resources {
         let ctx = Ctx {
+            scanner: ctx.scanner.clone(),
             artifact: ctx.artifact.clone(),
             resource: Some(
                 [res.namespace.as_str(), &res.kind, &res.name]
@@ -90,37 +90,46 @@ fn parse_document(doc: Document) -> Result<ScanReport> {
                     .collect::<Vec<_>>()
                     .join("/"),
             )
-            .filter(|s| !s.is_empty()),
+            .filter(|s| !s.is_empty())
+            .map(Arc::from),
         };
         for r in res.results {
-            push_result(&mut out.findings, r, &ctx, &mut purls);
+            push_result(&mut out.findings, r, &ctx, &mut shared);
         }
     }
     Ok(out)
 }
 
-/// What every finding of a result shares.
-#[derive(Default)]
+/// What every finding of a result shares (one string each, shared).
 struct Ctx {
+    scanner: Arc<str>,
     /// The scanned artifact (image, directory, cluster).
-    artifact: Option<String>,
+    artifact: Option<Arc<str>>,
     /// `namespace/Kind/name` of a Kubernetes resource.
-    resource: Option<String>,
+    resource: Option<Arc<str>>,
 }
 
 impl Ctx {
+    fn new(artifact: Option<String>) -> Ctx {
+        Ctx {
+            scanner: SCANNER.into(),
+            artifact: artifact.map(Arc::from),
+            resource: None,
+        }
+    }
+
     fn source(&self, severity: Severity) -> Source {
-        Source::new(SCANNER, severity, self.artifact.clone())
+        Source::new(self.scanner.clone(), severity, self.artifact.clone())
     }
 }
 
 /// The result a finding belongs to.
 struct Head<'r> {
-    target: &'r str,
+    target: Arc<str>,
     ty: Option<&'r str>,
 }
 
-fn push_result(out: &mut Vec<Finding>, r: TrivyResult, ctx: &Ctx, purls: &mut PurlCache) {
+fn push_result(out: &mut Vec<Finding>, r: TrivyResult, ctx: &Ctx, shared: &mut Shared) {
     let TrivyResult {
         target,
         ty,
@@ -130,14 +139,14 @@ fn push_result(out: &mut Vec<Finding>, r: TrivyResult, ctx: &Ctx, purls: &mut Pu
         licenses,
     } = r;
     let head = Head {
-        target: &target,
+        target: target.into(),
         ty: ty.as_deref(),
     };
     out.reserve(vulnerabilities.len() + misconfigurations.len() + secrets.len() + licenses.len());
     out.extend(
         vulnerabilities
             .into_iter()
-            .map(|v| vulnerability(v, &head, ctx, purls)),
+            .map(|v| vulnerability(v, &head, ctx, shared)),
     );
     out.extend(
         misconfigurations
@@ -157,7 +166,7 @@ fn severity(s: Option<&str>) -> Severity {
     s.map_or(Severity::Unknown, Severity::from_lenient)
 }
 
-fn vulnerability(v: Vulnerability, r: &Head<'_>, ctx: &Ctx, purls: &mut PurlCache) -> Finding {
+fn vulnerability(v: Vulnerability, r: &Head<'_>, ctx: &Ctx, shared: &mut Shared) -> Finding {
     let sev = severity(v.severity.as_deref());
     // An entry without an id is still reported, under a placeholder, rather
     // than dropped: the package is known to be affected by something.
@@ -187,7 +196,7 @@ fn vulnerability(v: Vulnerability, r: &Head<'_>, ctx: &Ctx, purls: &mut PurlCach
         );
     }
     // The purl type wins over Trivy's result type when both are known.
-    let purl = purls.get(v.pkg_identifier.as_ref().and_then(|p| p.purl.as_deref()));
+    let purl = shared.purl(v.pkg_identifier.as_ref().and_then(|p| p.purl.as_deref()));
     let package = Package::new(v.pkg_name).with_version(v.installed_version);
     f.package = Some(if purl.is_some() {
         package.with_purl(purl)
@@ -199,8 +208,8 @@ fn vulnerability(v: Vulnerability, r: &Head<'_>, ctx: &Ctx, purls: &mut PurlCach
     }
     f.add_location(
         Location::new()
-            .with_target(Some(r.target))
-            .with_path(v.pkg_path)
+            .with_target(Some(r.target.clone()))
+            .with_path(v.pkg_path.as_deref().map(|p| shared.text(p)))
             .with_resource(ctx.resource.clone()),
     );
     for cwe in &v.cwe_ids {
@@ -222,10 +231,10 @@ fn config_location(r: &Head<'_>, ctx: &Ctx, start: Option<u32>, end: Option<u32>
     let loc = Location::new().with_lines(start, end);
     if ctx.resource.is_some() {
         // `trivy k8s`: the result target is the workload, not a file.
-        loc.with_target(Some(r.target))
+        loc.with_target(Some(r.target.clone()))
             .with_resource(ctx.resource.clone())
     } else {
-        loc.with_path(Some(r.target))
+        loc.with_path(Some(r.target.clone()))
     }
 }
 
@@ -287,7 +296,7 @@ fn license(l: &License, r: &Head<'_>, ctx: &Ctx) -> Finding {
         .map(Package::new);
     f.add_location(
         Location::new()
-            .with_target(Some(r.target))
+            .with_target(Some(r.target.clone()))
             .with_path(l.file_path.clone())
             .with_resource(ctx.resource.clone()),
     );

@@ -1,6 +1,9 @@
 //! The merge on real reports.
 
-use paragon_core::{FindingKind, Report, ScanReport};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use paragon_core::{Finding, FindingKind, Report, ScanReport};
 
 use crate::support::load;
 
@@ -86,4 +89,57 @@ fn cyclonedx_and_grype_of_one_image_agree() {
         .findings
         .iter()
         .all(|f| f.kind == FindingKind::Vulnerability));
+}
+
+/// Asserts that equal strings among `strings` are one shared allocation,
+/// and that there are some.
+fn assert_shared<'a>(what: &str, strings: impl Iterator<Item = &'a Arc<str>>) {
+    let mut first: HashMap<&str, &Arc<str>> = HashMap::new();
+    let mut repeats = 0;
+    for s in strings {
+        match first.get(&**s) {
+            Some(f) => {
+                assert!(Arc::ptr_eq(f, s), "{what}: {s:?} is a copy, not shared");
+                repeats += 1;
+            }
+            None => {
+                first.insert(s, s);
+            }
+        }
+    }
+    assert!(repeats > 0, "{what}: no string repeats");
+}
+
+fn sources_and_locations(r: &[Finding]) -> [Vec<&Arc<str>>; 3] {
+    let sources = r.iter().flat_map(|f| &f.sources);
+    let locations = r.iter().flat_map(|f| &f.locations);
+    [
+        sources.clone().map(|s| &s.scanner).collect(),
+        sources.filter_map(|s| s.target.as_ref()).collect(),
+        locations
+            .flat_map(|l| l.target.iter().chain(&l.path))
+            .collect(),
+    ]
+}
+
+#[test]
+fn a_reports_strings_are_shared_and_stay_shared_through_the_merge() {
+    for file in [
+        "trivy/scheme_2_many_vulns.json",
+        "anchore_grype/many_vulns.json",
+        "dependency_check_json/reportMultiModuleMavenExample/dependency-check-report.json",
+    ] {
+        let Some(report) = load(file) else {
+            return;
+        };
+        let parsed = sources_and_locations(&report.findings);
+        for (what, strings) in ["scanner", "source target", "location"].iter().zip(parsed) {
+            assert_shared(&format!("{file}, parsed, {what}"), strings.into_iter());
+        }
+        let merged = Report::merge([report]);
+        let strings = sources_and_locations(&merged.findings);
+        for (what, strings) in ["scanner", "source target", "location"].iter().zip(strings) {
+            assert_shared(&format!("{file}, merged, {what}"), strings.into_iter());
+        }
+    }
 }
