@@ -4,13 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod support;
+
 /// The example binary, built by `cargo test` next to this test's binary.
 fn aggregate() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("examples").join("aggregate");
-    assert!(bin.is_file(), "{} not built", bin.display());
-    bin
+    support::example("aggregate")
 }
 
 fn reports() -> PathBuf {

@@ -9,14 +9,65 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The built example `name` (next to the test binary).
+///
+/// `cargo test -p examples` builds the examples before it runs the tests,
+/// but `cargo test -p examples --test NAME` does not: an example that is
+/// missing, or older than a source file it was built from (as its
+/// dep-info file lists them), stops the test with what to run instead of
+/// testing an old binary.
 pub(crate) fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent()
+    let path = exe
+        .parent()
         .unwrap()
         .parent()
         .unwrap()
         .join("examples")
-        .join(name)
+        .join(name);
+    let rebuild = "run `cargo test -p examples` (without `--test`), or \
+                   `cargo build -p examples --examples`, first";
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| {
+            panic!(
+                "example `{name}` not found at {}: {e}; {rebuild}",
+                path.display()
+            )
+        });
+    if let Some(source) = newer_source(&path.with_extension("d"), built) {
+        panic!(
+            "{} is older than {}; {rebuild}",
+            path.display(),
+            source.display()
+        );
+    }
+    path
+}
+
+/// A source file listed in the dep-info file `dep_info` (Makefile syntax:
+/// `target: source source…`, spaces in paths escaped) modified after
+/// `than`.
+fn newer_source(dep_info: &Path, than: std::time::SystemTime) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(dep_info).ok()?;
+    let (_, sources) = text.lines().next()?.split_once(": ")?;
+    let mut paths = vec![String::new()];
+    let mut chars = sources.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => paths.last_mut()?.extend(chars.next()),
+            ' ' => paths.push(String::new()),
+            c => paths.last_mut()?.push(c),
+        }
+    }
+    paths
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .find(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m > than)
+        })
 }
 
 /// A program on `PATH`.
