@@ -167,32 +167,6 @@ struct Key {
     place: u32,
 }
 
-/// A set of fingerprints, the first held inline (most merged findings see
-/// one version of their metadata per scanner).
-struct Seen {
-    first: u128,
-    more: Vec<u128>,
-}
-
-impl Seen {
-    fn contains(&self, fp: u128) -> bool {
-        self.first == fp || self.more.contains(&fp)
-    }
-
-    /// Adds `fp`; false when it was there.
-    fn insert(&mut self, fp: u128) -> bool {
-        let new = !self.contains(fp);
-        if new {
-            self.more.push(fp);
-        }
-        new
-    }
-
-    fn iter(&self) -> impl Iterator<Item = u128> + '_ {
-        std::iter::once(self.first).chain(self.more.iter().copied())
-    }
-}
-
 /// A finding folded from one or more inputs with equal pre-merge keys.
 ///
 /// Its locations and sources are not held here: each input appends
@@ -210,8 +184,6 @@ struct Entry {
     finding: Finding,
     /// Every id symbol the folded findings named (vulnerabilities only).
     ids: Vec<u32>,
-    /// The [fingerprints](fingerprint) of the metadata folded in so far.
-    seen: Seen,
 }
 
 /// Folds scan reports into one merged [`Report`], one report at a time.
@@ -344,6 +316,7 @@ impl Merger {
             mut aliases,
             entries,
             severity,
+            known,
             locations,
             sources,
             placed,
@@ -378,10 +351,19 @@ impl Merger {
                 strings[sym as usize]
             }
         };
+        // Which of `other`'s entries hold metadata this merger has not
+        // folded in (a fingerprint names one entry in either merger).
+        let mut new_metadata = vec![false; entries.len()];
+        for (fp, &e) in &known {
+            if !self.known.contains_key(fp) {
+                new_metadata[e as usize] = true;
+            }
+        }
         // Where each of `other`'s entries went.
         let mut moved: Vec<u32> = Vec::with_capacity(entries.len());
         self.entries.reserve(entries.len());
-        for (mut entry, sev) in entries.into_iter().zip(severity) {
+        for ((mut entry, sev), new_metadata) in entries.into_iter().zip(severity).zip(new_metadata)
+        {
             for sym in entry.ids.iter_mut() {
                 *sym = ids[*sym as usize];
             }
@@ -391,12 +373,7 @@ impl Merger {
                     let i = i as usize;
                     self.severity[i] = self.severity[i].max(sev);
                     let into = &mut self.entries[i];
-                    if !entry.seen.iter().all(|fp| into.seen.contains(fp)) {
-                        for fp in entry.seen.iter() {
-                            if into.seen.insert(fp) {
-                                self.known.insert(fp, symbol(i));
-                            }
-                        }
+                    if new_metadata {
                         for sym in entry.ids {
                             push_new(&mut into.ids, sym);
                         }
@@ -407,9 +384,6 @@ impl Merger {
                     let i = symbol(self.entries.len());
                     moved.push(i);
                     self.index.insert(entry.raw, i);
-                    for fp in entry.seen.iter() {
-                        self.known.insert(fp, i);
-                    }
                     entry.key = Key {
                         kind: entry.key.kind,
                         id: ids[entry.key.id as usize],
@@ -421,6 +395,9 @@ impl Merger {
                     self.severity.push(sev);
                 }
             }
+        }
+        for (fp, e) in known {
+            self.known.entry(fp).or_insert(moved[e as usize]);
         }
         let remap = |pairs: Vec<[u32; 2]>, syms: &[u32], into: &mut Vec<[u32; 2]>| {
             into.extend(
@@ -436,6 +413,7 @@ impl Merger {
         self.sbom.components += sbom.components;
         self.sbom.components_with_purl += sbom.components_with_purl;
     }
+
     /// Writes the place part of a finding's key (see the module docs) into
     /// `scratch_place`; false when its kind has none or it has no location.
     fn write_place(&mut self, finding: &Finding) -> bool {
@@ -558,7 +536,6 @@ impl Merger {
         if let Some(&i) = self.index.get(&raw) {
             self.known.insert(fp, i);
             let entry = &mut self.entries[i as usize];
-            entry.seen.insert(fp);
             for &sym in &self.scratch_ids {
                 push_new(&mut entry.ids, sym);
             }
@@ -591,10 +568,6 @@ impl Merger {
             raw,
             finding,
             ids: self.scratch_ids.clone(),
-            seen: Seen {
-                first: fp,
-                more: Vec::new(),
-            },
         });
         i
     }
@@ -632,20 +605,16 @@ impl Merger {
         drop(groups);
         let mut locations = Lists::new(
             Sorted::new(std::mem::take(&mut self.locations)),
-            &self.placed,
+            std::mem::take(&mut self.placed),
             &group_of,
             merged.len(),
         );
         let mut sources = Lists::new(
             Sorted::new(std::mem::take(&mut self.sources)),
-            &self.sourced,
+            std::mem::take(&mut self.sourced),
             &group_of,
             merged.len(),
         );
-        drop((
-            std::mem::take(&mut self.placed),
-            std::mem::take(&mut self.sourced),
-        ));
         let ids = &self.ids;
         let mut findings: Vec<Finding> = merged
             .into_iter()
@@ -684,6 +653,7 @@ impl Merger {
             verdict: None,
         }
     }
+
     /// The canonical id symbol of every entry (see the module docs).
     fn canonical_ids(&mut self) -> Vec<u32> {
         // Per alias group: how many distinct CVEs, and its best id.
@@ -784,9 +754,10 @@ struct Lists<T> {
 }
 
 impl<T: Ord + Clone> Lists<T> {
-    fn new(table: Sorted<T>, pairs: &[[u32; 2]], group_of: &[u32], groups: usize) -> Lists<T> {
+    /// Consumes `pairs` (freed once they are counted and placed).
+    fn new(table: Sorted<T>, pairs: Vec<[u32; 2]>, group_of: &[u32], groups: usize) -> Lists<T> {
         let mut start = vec![0u32; groups + 1];
-        for &[e, _] in pairs {
+        for &[e, _] in &pairs {
             start[group_of[e as usize] as usize + 1] += 1;
         }
         for g in 0..groups {
@@ -794,7 +765,7 @@ impl<T: Ord + Clone> Lists<T> {
         }
         let mut next = start.clone();
         let mut ranks = vec![0u32; pairs.len()];
-        for &[e, s] in pairs {
+        for [e, s] in pairs {
             let g = group_of[e as usize] as usize;
             ranks[next[g] as usize] = table.rank[s as usize];
             next[g] += 1;
@@ -810,17 +781,13 @@ impl<T: Ord + Clone> Lists<T> {
     fn take(&mut self, g: usize) -> Vec<T> {
         let ranks = &mut self.ranks[self.start[g] as usize..self.start[g + 1] as usize];
         ranks.sort_unstable();
-        let mut out: Vec<T> = Vec::with_capacity(ranks.len());
-        let mut last = None;
-        for &r in ranks.iter() {
-            if last != Some(r) {
-                out.push(self.table.values[r as usize].clone());
-                last = Some(r);
-            }
-        }
-        out
+        ranks
+            .chunk_by(|a, b| a == b)
+            .map(|run| self.table.values[run[0] as usize].clone())
+            .collect()
     }
 }
+
 /// Ranks ids for the canonical choice: CVE, then GHSA, then any other;
 /// within a rank the lexically smaller.
 fn better(a: &str, b: &str) -> bool {
@@ -945,27 +912,21 @@ fn intern_all<T: std::hash::Hash + Eq>(
     }
 }
 
-/// Folds `from` into `into`. Lists are only appended to here; [`finalize`]
-/// sorts and deduplicates them once.
+/// Folds the metadata of `from` into `into` (neither holds locations or
+/// sources: the merger keeps those apart). Lists are only appended to
+/// here; [`finalize`] sorts them once.
 fn fold(into: &mut Finding, from: Finding) {
-    into.severity = from
-        .sources
-        .iter()
-        .map(|s| s.severity)
-        .fold(into.severity.max(from.severity), Ord::max);
+    into.severity = into.severity.max(from.severity);
     if from.id != into.id {
         push_new(&mut into.aliases, from.id);
     }
-    // Small lists (bounded by the vulnerability's metadata) are deduplicated
-    // as they grow; locations and sources grow with the fleet and are sorted
-    // and deduplicated once, in `finalize`.
+    // Small lists, bounded by the vulnerability's metadata, are
+    // deduplicated as they grow.
     union_into(&mut into.aliases, from.aliases);
     union_into(&mut into.cvss, from.cvss);
     union_into(&mut into.fixed_versions, from.fixed_versions);
     union_into(&mut into.cwes, from.cwes);
     union_into(&mut into.references, from.references);
-    into.locations.extend(from.locations);
-    into.sources.extend(from.sources);
     if from.package.is_some() && pkg_rank(from.package.as_ref()) > pkg_rank(into.package.as_ref()) {
         into.package = from.package;
     }
