@@ -165,6 +165,24 @@ impl Summary {
         }
         s
     }
+
+    /// Counts findings by kind and severity, given their counts by scanner
+    /// (which the merge gathers from its table of sources).
+    pub(crate) fn with_scanners(
+        findings: &[Finding],
+        by_scanner: BTreeMap<String, usize>,
+    ) -> Summary {
+        let mut s = Summary {
+            total: findings.len(),
+            by_scanner,
+            ..Summary::default()
+        };
+        for f in findings {
+            *s.by_kind.slot(f.kind) += 1;
+            *s.by_severity.slot(f.severity) += 1;
+        }
+        s
+    }
 }
 
 /// One input of a [`Report`]: which scanner, what it scanned, how much it found.

@@ -68,27 +68,40 @@
 //! and sources recur across millions of findings. An input is first
 //! recognised by a 128-bit fingerprint of its metadata and key parts: a
 //! record folded in before names its merged finding in one hash lookup,
-//! and then gives only its severity, locations and sources. Only new
-//! metadata computes the key (package identity, place) and finds its
-//! merged finding by a 128-bit hash of the key's parts, interned when the
-//! merged finding is new. Each distinct location and source is kept once;
-//! an input appends `(merged finding, symbol)` pairs, which
-//! [`finish`](Merger::finish) groups in one counting pass. Locations and
-//! sources hold shared strings ([`Arc<str>`](std::sync::Arc)), so the
-//! merged report's millions of them cost a reference count each. Both
-//! hashes are XXH3 over length-prefixed fields; two different inputs share
-//! one with negligible probability (below 2⁻⁶⁹ among a billion distinct
-//! values).
+//! and then gives only its severity, locations and sources. The lookups of
+//! a report's findings are made together, before any is folded in, so
+//! that their cache misses overlap. Only new metadata computes the key
+//! (package identity, place) and finds its merged finding by a 128-bit
+//! hash of the key's parts, interned when the merged finding is new.
+//!
+//! Each distinct location and source is kept once, found by a 128-bit
+//! hash of its content; within a report, one whose strings are the very
+//! ones met before (parsers share a report's strings) is found by their
+//! addresses, without reading them. An input appends `(merged finding,
+//! symbol)` pairs, which [`finish`](Merger::finish) groups in one counting
+//! pass. Locations and sources hold shared strings
+//! ([`Arc<str>`](std::sync::Arc)), so the merged report's millions of them
+//! cost a reference count each. The hashes are XXH3 over length-prefixed
+//! fields; two different inputs share one with negligible probability
+//! (below 2⁻⁶⁹ among a billion distinct values).
 //!
 //! # On several threads
 //!
-//! Give each thread its own [`Merger`] and [`absorb`](Merger::absorb) them
-//! into one before [`finish`](Merger::finish): the result is the same as
-//! one merger's.
+//! A merger given [`with_threads`](Merger::with_threads) two or more
+//! threads reads reports ahead on a second thread in
+//! [`add_all`](Merger::add_all) (their fingerprints, and freeing the
+//! metadata of repeated records), and builds a large report on two threads
+//! in [`finish`](Merger::finish).
+//!
+//! When parsing is the larger cost, give each parsing thread its own
+//! [`Merger`] and [`absorb`](Merger::absorb) them into one before
+//! [`finish`](Merger::finish). Either way, the result is the same as one
+//! merger's on one thread.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
+use std::sync::Arc;
 
 use rustc_hash::FxHasher;
 
@@ -99,6 +112,7 @@ use crate::report::ScanReport;
 use crate::SCHEMA_VERSION;
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+type FxSet<T> = std::collections::HashSet<T, BuildHasherDefault<FxHasher>>;
 type FxIndexSet<T> = indexmap::IndexSet<T, BuildHasherDefault<FxHasher>>;
 
 /// No string (an absent package, version or location part).
@@ -203,20 +217,31 @@ pub struct Merger {
     /// fingerprint covers the key's parts too, so it names one entry.
     known: FxMap<u128, u32>,
     /// Every distinct location seen.
-    locations: FxIndexSet<Location>,
+    locations: Table<Location>,
     /// Every distinct source seen.
-    sources: FxIndexSet<Source>,
+    sources: Table<Source>,
     /// `[entry, location symbol]` for each location of each input.
     placed: Vec<[u32; 2]>,
     /// `[entry, source symbol]` for each source of each input.
     sourced: Vec<[u32; 2]>,
     inputs: Vec<InputSummary>,
     sbom: SbomTotals,
+    /// How many threads [`add_all`](Merger::add_all) and
+    /// [`finish`](Merger::finish) may use (0 and 1 mean one).
+    threads: usize,
+    /// How many locations and sources make [`finish`](Merger::finish)
+    /// use two threads ([`PARALLEL_FINISH`] unless a test sets it).
+    parallel_finish: Option<usize>,
     scratch: String,
     scratch_ids: Vec<u32>,
     scratch_place: String,
-    scratch_fingerprint: Vec<u8>,
     scratch_key: Vec<u8>,
+    /// The entry each fingerprint of the current batch names, or [`NONE`].
+    scratch_known: Vec<u32>,
+    /// Symbols of the locations and sources met in the current batch, by
+    /// the addresses of their shared strings (see [`Keyed`]).
+    batch_locations: FxMap<<Location as Keyed>::Address, u32>,
+    batch_sources: FxMap<<Source as Keyed>::Address, u32>,
 }
 
 impl std::fmt::Debug for Merger {
@@ -229,14 +254,109 @@ impl std::fmt::Debug for Merger {
 }
 
 impl Merger {
-    /// An empty merger.
+    /// An empty merger, which works on the calling thread only.
     pub fn new() -> Merger {
         Merger::default()
+    }
+
+    /// Lets this merger use up to `threads` threads (one by default;
+    /// [`std::thread::available_parallelism`] gives the machine's): with
+    /// two or more, [`add_all`](Merger::add_all) reads reports on a second
+    /// thread while this one folds them in, and [`finish`](Merger::finish)
+    /// builds a large merged report (100,000 locations and sources or
+    /// more) in two halves on two threads. Either way the result is the
+    /// same.
+    pub fn with_threads(mut self, threads: usize) -> Merger {
+        self.threads = threads;
+        self
     }
 
     /// Adds one scan report: its findings are folded in and the report itself
     /// is dropped (only its summary is kept).
     pub fn add(&mut self, report: ScanReport) {
+        let fingerprints = fingerprints(&report.findings);
+        let findings = self.add_summary(report);
+        self.add_batch(findings, &fingerprints, &[]);
+    }
+
+    /// Adds reports in turn, with the same result as [`add`](Merger::add)
+    /// on each, using a second thread when the merger may (see
+    /// [`with_threads`](Merger::with_threads)).
+    ///
+    /// The second thread runs the iterator (a lazy one that parses files
+    /// as it goes parses there) and reads each report before this thread
+    /// folds it in: it computes each finding's fingerprint, the part of
+    /// the merge that reads every byte of a finding's metadata, and frees
+    /// the metadata of every finding whose fingerprint it has met before
+    /// (that metadata is already folded in by then). This thread is left
+    /// with the merge's tables, and with the metadata of new findings only:
+    /// across a fleet, most findings repeat a record of another image.
+    ///
+    /// ```
+    /// use paragon_core::{Finding, FindingKind, Merger, ScanReport, ScannerInfo, Severity, Source};
+    ///
+    /// let report = |target: &str| {
+    ///     let mut f = Finding::new(FindingKind::Vulnerability, "CVE-2023-0464", Severity::High);
+    ///     f.sources.push(Source::new("trivy", Severity::High, Some(target.into())));
+    ///     let mut r = ScanReport::new(ScannerInfo::new("trivy", None::<String>));
+    ///     r.findings.push(f);
+    ///     r
+    /// };
+    /// let mut merger = Merger::new().with_threads(2);
+    /// merger.add_all(["app-1", "app-2", "app-3"].map(report));
+    /// let merged = merger.finish();
+    /// assert_eq!(merged.inputs.len(), 3);
+    /// assert_eq!(merged.findings.len(), 1);
+    /// assert_eq!(merged.findings[0].sources.len(), 3);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When the iterator panics, with its panic, once this thread has
+    /// folded in the reports it gave before.
+    pub fn add_all<I>(&mut self, reports: I)
+    where
+        I: IntoIterator<Item = ScanReport>,
+        I::IntoIter: Send,
+    {
+        let reports = reports.into_iter();
+        if self.threads < 2 {
+            for r in reports {
+                self.add(r);
+            }
+            return;
+        }
+        // A few reports ahead: enough to keep both threads busy, few
+        // enough to stay in the processor's caches.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Prepared>(4);
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(move || {
+                let mut seen = FxSet::default();
+                for report in reports {
+                    if tx.send(Prepared::new(report, &mut seen)).is_err() {
+                        break;
+                    }
+                }
+            });
+            for prepared in rx {
+                let findings = self.add_summary(prepared.report);
+                self.add_batch(findings, &prepared.fingerprints, &prepared.stripped);
+            }
+            if let Err(panic) = reader.join() {
+                std::panic::resume_unwind(panic);
+            }
+        });
+    }
+
+    /// Adds findings that did not come with a report.
+    pub fn add_findings(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        let findings: Vec<Finding> = findings.into_iter().collect();
+        let fingerprints = fingerprints(&findings);
+        self.add_batch(findings, &fingerprints, &[]);
+    }
+
+    /// Lists a report among the inputs and returns its findings.
+    fn add_summary(&mut self, report: ScanReport) -> Vec<Finding> {
         let sbom = report.sbom.as_ref().map(|s| s.summary());
         if let Some(s) = &sbom {
             self.sbom.documents += 1;
@@ -249,18 +369,50 @@ impl Merger {
             findings: report.findings.len(),
             sbom,
         });
-        self.placed.reserve(report.findings.len());
-        self.sourced.reserve(report.findings.len());
-        for finding in report.findings {
-            self.add_finding(finding);
-        }
+        report.findings
     }
 
-    /// Adds findings that did not come with a report.
-    pub fn add_findings(&mut self, findings: impl IntoIterator<Item = Finding>) {
-        for finding in findings {
-            self.add_finding(finding);
+    /// Folds in `findings`, given their [fingerprints](fingerprint);
+    /// `stripped` (empty, or one flag per finding) marks the findings whose
+    /// metadata was taken out because a finding before them had the same
+    /// fingerprint (see [`Prepared`]).
+    ///
+    /// The entries of the fingerprints met before are looked up first, all
+    /// together: the lookups miss the cache independently of each other,
+    /// so the processor overlaps them, where one lookup between the
+    /// folding of two findings would wait for memory each time.
+    fn add_batch(&mut self, findings: Vec<Finding>, fingerprints: &[u128], stripped: &[bool]) {
+        debug_assert_eq!(findings.len(), fingerprints.len());
+        debug_assert!(stripped.is_empty() || stripped.len() == findings.len());
+        self.placed.reserve(findings.len());
+        self.sourced.reserve(findings.len());
+        let mut known = std::mem::take(&mut self.scratch_known);
+        known.clear();
+        known.extend(
+            fingerprints
+                .iter()
+                .map(|fp| self.known.get(fp).copied().unwrap_or(NONE)),
+        );
+        for (k, ((finding, &fp), &entry)) in findings
+            .into_iter()
+            .zip(fingerprints)
+            .zip(&known)
+            .enumerate()
+        {
+            let entry = if entry == NONE && stripped.get(k) == Some(&true) {
+                // Its fingerprint came first earlier in the batch.
+                *self
+                    .known
+                    .get(&fp)
+                    .expect("a stripped finding follows one with its fingerprint")
+            } else {
+                entry
+            };
+            self.add_finding(finding, fp, entry);
         }
+        self.scratch_known = known;
+        self.batch_locations.clear();
+        self.batch_sources.clear();
     }
 
     /// Folds in everything `other` has been given, as if its reports had
@@ -337,12 +489,14 @@ impl Merger {
             self.aliases.union(ids[sym as usize], ids[root as usize]);
         }
         let locations: Vec<u32> = locations
+            .values
             .into_iter()
-            .map(|l| symbol(self.locations.insert_full(l).0))
+            .map(|l| self.locations.insert(l))
             .collect();
         let sources: Vec<u32> = sources
+            .values
             .into_iter()
-            .map(|s| symbol(self.sources.insert_full(s).0))
+            .map(|s| self.sources.insert(s))
             .collect();
         let string = |sym: u32| {
             if sym == NONE {
@@ -414,51 +568,6 @@ impl Merger {
         self.sbom.components_with_purl += sbom.components_with_purl;
     }
 
-    /// Writes the place part of a finding's key (see the module docs) into
-    /// `scratch_place`; false when its kind has none or it has no location.
-    fn write_place(&mut self, finding: &Finding) -> bool {
-        use std::fmt::Write as _;
-        let text = &mut self.scratch_place;
-        text.clear();
-        if matches!(
-            finding.kind,
-            FindingKind::Vulnerability | FindingKind::License
-        ) {
-            return false;
-        }
-        let Some(loc) = finding.locations.iter().min() else {
-            return false;
-        };
-        let file = loc.path.as_deref().or(loc.target.as_deref()).unwrap_or("");
-        text.push_str(file);
-        text.push('\u{1f}');
-        let line = |t: &mut String, l: Option<u32>| {
-            if let Some(l) = l {
-                let _ = write!(t, "{l}");
-            }
-        };
-        match finding.kind {
-            FindingKind::Misconfiguration => match &loc.resource {
-                Some(r) => {
-                    text.push_str("r:");
-                    text.push_str(r);
-                }
-                None => {
-                    text.push_str("l:");
-                    line(text, loc.start_line);
-                }
-            },
-            FindingKind::Secret => line(text, loc.start_line),
-            FindingKind::Weakness => {
-                line(text, loc.start_line);
-                text.push('-');
-                line(text, loc.end_line);
-            }
-            FindingKind::Vulnerability | FindingKind::License => {}
-        }
-        true
-    }
-
     /// Interns a finding's id and, for a vulnerability, its aliases (joined
     /// with the id): returns the id's symbol and leaves every symbol, for a
     /// vulnerability, in `scratch_ids`.
@@ -477,35 +586,52 @@ impl Merger {
         id
     }
 
-    fn add_finding(&mut self, mut finding: Finding) {
-        let has_place = self.write_place(&finding);
-        let fp = fingerprint(
-            &finding,
-            has_place.then_some(self.scratch_place.as_str()),
-            &mut self.scratch_fingerprint,
-        );
+    /// Folds in one finding with fingerprint `fp`: `entry` is the entry
+    /// that fingerprint named before the batch, or [`NONE`].
+    fn add_finding(&mut self, mut finding: Finding, fp: u128, entry: u32) {
         let severity = finding
             .sources
             .iter()
             .map(|s| s.severity)
             .fold(finding.severity, Ord::max);
+        // The place part of the key, for a finding that may be new (it is
+        // read from the finding's locations, which are taken out below).
+        let has_place = entry == NONE && write_place(&finding, &mut self.scratch_place);
         let mut locations = std::mem::take(&mut finding.locations);
         let mut sources = std::mem::take(&mut finding.sources);
         // Metadata seen before (the key's parts are part of it) names its
         // entry and gives nothing more than a severity, locations and
-        // sources; this is the common case across a fleet.
-        let i = match self.known.get(&fp) {
-            Some(&i) => i,
+        // sources; this is the common case across a fleet. A finding
+        // earlier in the batch may have brought it.
+        let known = if entry == NONE {
+            self.known.get(&fp).copied()
+        } else {
+            Some(entry)
+        };
+        let i = match known {
+            Some(i) => i,
             None => self.fold_new(finding, fp, has_place),
         };
         let sev = &mut self.severity[i as usize];
         *sev = (*sev).max(severity);
-        intern_all(&mut self.locations, &mut self.placed, i, &mut locations);
-        intern_all(&mut self.sources, &mut self.sourced, i, &mut sources);
+        intern_all(
+            &mut self.locations,
+            &mut self.batch_locations,
+            &mut self.placed,
+            i,
+            &mut locations,
+        );
+        intern_all(
+            &mut self.sources,
+            &mut self.batch_sources,
+            &mut self.sourced,
+            i,
+            &mut sources,
+        );
     }
 
     /// Folds in a finding whose metadata no entry has seen (its place
-    /// written by [`write_place`](Merger::write_place) when `has_place`):
+    /// written by [`write_place`] when `has_place`):
     /// into the entry of its key, or a new one. Returns the entry.
     fn fold_new(&mut self, finding: Finding, fp: u128, has_place: bool) -> u32 {
         let kind = finding.kind;
@@ -604,46 +730,68 @@ impl Merger {
         }
         drop(groups);
         let mut locations = Lists::new(
-            Sorted::new(std::mem::take(&mut self.locations)),
+            Sorted::new(std::mem::take(&mut self.locations).values),
             std::mem::take(&mut self.placed),
             &group_of,
             merged.len(),
         );
         let mut sources = Lists::new(
-            Sorted::new(std::mem::take(&mut self.sources)),
+            Sorted::new(std::mem::take(&mut self.sources).values),
             std::mem::take(&mut self.sourced),
             &group_of,
             merged.len(),
         );
-        let ids = &self.ids;
-        let mut findings: Vec<Finding> = merged
-            .into_iter()
-            .enumerate()
-            .map(|(g, (entry, canonical))| {
-                let mut f = entry.finding;
-                if f.kind == FindingKind::Vulnerability {
-                    let canonical_str = ids.get(canonical);
-                    if f.id != canonical_str {
-                        f.id = canonical_str.to_owned();
-                    }
-                    f.aliases.clear();
-                    let mut syms = entry.ids;
-                    syms.sort_unstable();
-                    syms.dedup();
-                    f.aliases.extend(
-                        syms.into_iter()
-                            .filter(|&s| s != canonical)
-                            .map(|s| ids.get(s).to_owned()),
-                    );
-                }
-                f.locations = locations.take(g);
-                f.sources = sources.take(g);
-                finalize(&mut f);
-                f
+        // The scanner of each source (by rank).
+        let mut scanners: Vec<String> = Vec::new();
+        let scanner_of: Vec<usize> = sources
+            .table
+            .values
+            .iter()
+            .map(|s| {
+                scanners
+                    .iter()
+                    .position(|name| **name == *s.scanner)
+                    .unwrap_or_else(|| {
+                        scanners.push(s.scanner.to_string());
+                        scanners.len() - 1
+                    })
             })
             .collect();
+        let ids = &self.ids;
+        let pairs = locations.ranks.len() + sources.ranks.len();
+        let parallel = pairs >= self.parallel_finish.unwrap_or(PARALLEL_FINISH);
+        let (mut findings, counts) = if self.threads > 1 && parallel {
+            // Two halves with about as many locations and sources each.
+            let half = (locations.ranks.len() / 2) as u32;
+            let mid = locations
+                .start
+                .partition_point(|&s| s < half)
+                .min(merged.len());
+            let high = merged.split_off(mid);
+            let (loc_low, loc_high) = locations.split(mid);
+            let (src_low, src_high) = sources.split(mid);
+            let scanner_of = &scanner_of;
+            let n = scanners.len();
+            let (low, (mut findings_high, counts_high)) = std::thread::scope(|scope| {
+                let high =
+                    scope.spawn(move || build(high, mid, ids, loc_high, src_high, scanner_of, n));
+                let low = build(merged, 0, ids, loc_low, src_low, scanner_of, n);
+                (low, high.join().expect("the merge's second thread"))
+            });
+            let (mut findings, mut counts) = low;
+            findings.append(&mut findings_high);
+            for (c, h) in counts.iter_mut().zip(counts_high) {
+                *c += h;
+            }
+            (findings, counts)
+        } else {
+            let (loc, _) = locations.split(merged.len());
+            let (src, _) = sources.split(merged.len());
+            build(merged, 0, ids, loc, src, &scanner_of, scanners.len())
+        };
         sort_findings(&mut findings);
-        let mut summary = Summary::of_findings(&findings);
+        let by_scanner = scanners.into_iter().zip(counts).collect();
+        let mut summary = Summary::with_scanners(&findings, by_scanner);
         summary.sbom = self.sbom;
         Report {
             schema_version: SCHEMA_VERSION,
@@ -728,7 +876,7 @@ struct Sorted<T> {
 }
 
 impl<T: Ord> Sorted<T> {
-    fn new(table: FxIndexSet<T>) -> Sorted<T> {
+    fn new(table: Vec<T>) -> Sorted<T> {
         let mut values: Vec<(T, u32)> = table.into_iter().zip(0u32..).collect();
         values.sort_unstable();
         let mut rank = vec![0; values.len()];
@@ -777,15 +925,213 @@ impl<T: Ord + Clone> Lists<T> {
         }
     }
 
-    /// The values of merged finding `g`, sorted and without duplicates.
-    fn take(&mut self, g: usize) -> Vec<T> {
-        let ranks = &mut self.ranks[self.start[g] as usize..self.start[g + 1] as usize];
-        ranks.sort_unstable();
-        ranks
-            .chunk_by(|a, b| a == b)
-            .map(|run| self.table.values[run[0] as usize].clone())
-            .collect()
+    /// The lists of merged findings `..mid` and `mid..`, apart.
+    fn split(&mut self, mid: usize) -> (Part<'_, T>, Part<'_, T>) {
+        let at = self.start[mid] as usize;
+        let (low, high) = self.ranks.split_at_mut(at);
+        (
+            Part {
+                table: &self.table,
+                start: &self.start,
+                ranks: low,
+                base: 0,
+            },
+            Part {
+                table: &self.table,
+                start: &self.start,
+                ranks: high,
+                base: at,
+            },
+        )
     }
+}
+
+/// The lists of a range of merged findings (see [`Lists::split`]).
+struct Part<'a, T> {
+    table: &'a Sorted<T>,
+    start: &'a [u32],
+    /// The ranks of the range's findings, from `base` in [`Lists::ranks`].
+    ranks: &'a mut [u32],
+    base: usize,
+}
+
+impl<T: Ord + Clone> Part<'_, T> {
+    /// The values of merged finding `g`, sorted and without duplicates,
+    /// and their ranks in the table.
+    fn take(&mut self, g: usize) -> (Vec<T>, &[u32]) {
+        let range = self.start[g] as usize - self.base..self.start[g + 1] as usize - self.base;
+        let ranks = &mut self.ranks[range];
+        ranks.sort_unstable();
+        let distinct = dedup_sorted(ranks);
+        let ranks = &ranks[..distinct];
+        let values = ranks
+            .iter()
+            .map(|&r| self.table.values[r as usize].clone())
+            .collect();
+        (values, ranks)
+    }
+}
+
+/// Moves the distinct values of sorted `v` to its front, in order, and
+/// returns how many there are.
+fn dedup_sorted(v: &mut [u32]) -> usize {
+    let mut n = 0;
+    for i in 0..v.len() {
+        if n == 0 || v[i] != v[n - 1] {
+            v[n] = v[i];
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Writes the place part of a finding's key (see the module docs) into
+/// `text`; false when its kind has none or it has no location.
+fn write_place(finding: &Finding, text: &mut String) -> bool {
+    use std::fmt::Write as _;
+    text.clear();
+    if matches!(
+        finding.kind,
+        FindingKind::Vulnerability | FindingKind::License
+    ) {
+        return false;
+    }
+    let Some(loc) = finding.locations.iter().min() else {
+        return false;
+    };
+    let file = loc.path.as_deref().or(loc.target.as_deref()).unwrap_or("");
+    text.push_str(file);
+    text.push('\u{1f}');
+    let line = |t: &mut String, l: Option<u32>| {
+        if let Some(l) = l {
+            let _ = write!(t, "{l}");
+        }
+    };
+    match finding.kind {
+        FindingKind::Misconfiguration => match &loc.resource {
+            Some(r) => {
+                text.push_str("r:");
+                text.push_str(r);
+            }
+            None => {
+                text.push_str("l:");
+                line(text, loc.start_line);
+            }
+        },
+        FindingKind::Secret => line(text, loc.start_line),
+        FindingKind::Weakness => {
+            line(text, loc.start_line);
+            text.push('-');
+            line(text, loc.end_line);
+        }
+        FindingKind::Vulnerability | FindingKind::License => {}
+    }
+    true
+}
+
+/// A scan report read ahead of the merger (see [`Merger::add_all`]).
+struct Prepared {
+    report: ScanReport,
+    /// The [fingerprint] of each finding.
+    fingerprints: Vec<u128>,
+    /// Whether each finding's metadata was taken out, its fingerprint
+    /// having been met before in the same stream of reports: the merger
+    /// has folded in that metadata before it reaches this finding.
+    stripped: Vec<bool>,
+}
+
+impl Prepared {
+    /// Computes the fingerprints of `report`'s findings and strips the
+    /// metadata of those in `seen`, then adds the others to `seen`.
+    fn new(mut report: ScanReport, seen: &mut FxSet<u128>) -> Prepared {
+        let fingerprints = fingerprints(&report.findings);
+        // All lookups first, so that their cache misses overlap.
+        let stripped: Vec<bool> = fingerprints.iter().map(|fp| seen.contains(fp)).collect();
+        for ((f, fp), &strip) in report.findings.iter_mut().zip(&fingerprints).zip(&stripped) {
+            if strip {
+                let light = Finding {
+                    locations: std::mem::take(&mut f.locations),
+                    sources: std::mem::take(&mut f.sources),
+                    ..Finding::new(f.kind, String::new(), f.severity)
+                };
+                drop(std::mem::replace(f, light));
+            } else {
+                seen.insert(*fp);
+            }
+        }
+        Prepared {
+            report,
+            fingerprints,
+            stripped,
+        }
+    }
+}
+
+/// The [fingerprint] of each finding.
+fn fingerprints(findings: &[Finding]) -> Vec<u128> {
+    let mut place = String::new();
+    let mut buf = Vec::new();
+    findings
+        .iter()
+        .map(|f| {
+            let has_place = write_place(f, &mut place);
+            fingerprint(f, has_place.then_some(place.as_str()), &mut buf)
+        })
+        .collect()
+}
+
+/// At least this many locations and sources make [`Merger::finish`] build
+/// the merged findings on two threads (when it may use them).
+const PARALLEL_FINISH: usize = 100_000;
+
+/// Builds merged findings `first..first + merged.len()`, and counts for
+/// each scanner (see `scanner_of`) how many of them it is a source of.
+fn build(
+    merged: Vec<(Entry, u32)>,
+    first: usize,
+    ids: &Interner,
+    mut locations: Part<'_, Location>,
+    mut sources: Part<'_, Source>,
+    scanner_of: &[usize],
+    scanners: usize,
+) -> (Vec<Finding>, Vec<usize>) {
+    let mut counts = vec![0usize; scanners];
+    let mut last = vec![usize::MAX; scanners];
+    let findings = merged
+        .into_iter()
+        .zip(first..)
+        .map(|((entry, canonical), g)| {
+            let mut f = entry.finding;
+            if f.kind == FindingKind::Vulnerability {
+                let canonical_str = ids.get(canonical);
+                if f.id != canonical_str {
+                    f.id = canonical_str.to_owned();
+                }
+                f.aliases.clear();
+                let mut syms = entry.ids;
+                syms.sort_unstable();
+                syms.dedup();
+                f.aliases.extend(
+                    syms.into_iter()
+                        .filter(|&s| s != canonical)
+                        .map(|s| ids.get(s).to_owned()),
+                );
+            }
+            f.locations = locations.take(g).0;
+            let (list, ranks) = sources.take(g);
+            for &r in ranks {
+                let k = scanner_of[r as usize];
+                if last[k] != g {
+                    last[k] = g;
+                    counts[k] += 1;
+                }
+            }
+            f.sources = list;
+            finalize(&mut f);
+            f
+        })
+        .collect();
+    (findings, counts)
 }
 
 /// Ranks ids for the canonical choice: CVE, then GHSA, then any other;
@@ -901,14 +1247,129 @@ fn symbol(i: usize) -> u32 {
 
 /// Moves `items` into `table` (an item already there is dropped) and
 /// appends `[entry, symbol]` for each to `pairs`.
-fn intern_all<T: std::hash::Hash + Eq>(
-    table: &mut FxIndexSet<T>,
+fn intern_all<T: Keyed>(
+    table: &mut Table<T>,
+    batch: &mut FxMap<T::Address, u32>,
     pairs: &mut Vec<[u32; 2]>,
     entry: u32,
     items: &mut Vec<T>,
 ) {
     for item in items.drain(..) {
-        pairs.push([entry, symbol(table.insert_full(item).0)]);
+        let address = item.address();
+        let sym = match batch.get(&address) {
+            Some(&sym) => sym,
+            None => {
+                let sym = table.insert(item);
+                batch.insert(address, sym);
+                sym
+            }
+        };
+        pairs.push([entry, sym]);
+    }
+}
+
+/// Distinct values, each with a dense symbol (its index), found by a
+/// 128-bit hash (XXH3) of their content: a lookup reads the strings of the
+/// value looked up, not those of the value stored.
+struct Table<T> {
+    values: Vec<T>,
+    by_hash: FxMap<u128, u32>,
+    scratch: Vec<u8>,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Table {
+            values: Vec::new(),
+            by_hash: FxMap::default(),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl<T: Keyed> Table<T> {
+    /// The symbol of `value`, added if new (otherwise `value` is dropped).
+    fn insert(&mut self, value: T) -> u32 {
+        self.scratch.clear();
+        value.encode(&mut self.scratch);
+        let hash = xxhash_rust::xxh3::xxh3_128(&self.scratch);
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let sym = symbol(self.values.len());
+                self.values.push(value);
+                *e.insert(sym)
+            }
+        }
+    }
+}
+
+/// A value kept once in a [`Table`], found there by its content
+/// ([`encode`](Keyed::encode)) and, among the findings of one batch, by
+/// its [`address`](Keyed::address): the addresses of its shared strings
+/// and its other fields.
+///
+/// Every string a batch's findings hold is alive from the start of the
+/// batch until its finding is folded in, so two of them at one address
+/// are one allocation, with one content: equal addresses mean equal
+/// values (unequal addresses may still hold equal values, which the
+/// table of values then finds). Parsers share a report's strings, so a
+/// batch repeats a few addresses many times.
+trait Keyed {
+    type Address: std::hash::Hash + Eq + Copy;
+    fn address(&self) -> Self::Address;
+    /// Writes the content, each field length-prefixed or tagged, so that
+    /// different values encode differently.
+    fn encode(&self, buf: &mut Vec<u8>);
+}
+
+fn line(buf: &mut Vec<u8>, l: Option<u32>) {
+    match l {
+        Some(l) => {
+            buf.push(1);
+            buf.extend_from_slice(&l.to_le_bytes());
+        }
+        None => buf.push(0),
+    }
+}
+
+fn address(s: &Option<Arc<str>>) -> usize {
+    s.as_ref().map_or(0, |s| Arc::as_ptr(s).cast::<u8>().addr())
+}
+
+impl Keyed for Location {
+    type Address = (usize, usize, usize, Option<u32>, Option<u32>);
+    fn address(&self) -> Self::Address {
+        (
+            address(&self.target),
+            address(&self.path),
+            address(&self.resource),
+            self.start_line,
+            self.end_line,
+        )
+    }
+    fn encode(&self, buf: &mut Vec<u8>) {
+        opt(buf, self.target.as_deref());
+        opt(buf, self.path.as_deref());
+        opt(buf, self.resource.as_deref());
+        line(buf, self.start_line);
+        line(buf, self.end_line);
+    }
+}
+
+impl Keyed for Source {
+    type Address = (usize, usize, Severity);
+    fn address(&self) -> Self::Address {
+        (
+            Arc::as_ptr(&self.scanner).cast::<u8>().addr(),
+            address(&self.target),
+            self.severity,
+        )
+    }
+    fn encode(&self, buf: &mut Vec<u8>) {
+        put(buf, &self.scanner);
+        buf.push(self.severity as u8);
+        opt(buf, self.target.as_deref());
     }
 }
 
@@ -1042,5 +1503,88 @@ impl Report {
             m.add(r);
         }
         m.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ScannerInfo;
+
+    /// A fleet: each image has a share of a few vulnerabilities, seen by
+    /// two scanners with their own ids, targets and metadata.
+    fn fleet() -> Vec<ScanReport> {
+        let mut reports = Vec::new();
+        for image in 0..40u32 {
+            for scanner in ["trivy", "grype"] {
+                let target: Arc<str> = Arc::from(format!("registry.test/app-{image}:1"));
+                let mut r = ScanReport::new(ScannerInfo::new(scanner, None::<String>));
+                for v in (0..30u32).filter(|v| (v * 7 + image) % 3 != 0) {
+                    let id = if scanner == "grype" && v % 4 == 0 {
+                        format!("GHSA-{v:04}")
+                    } else {
+                        format!("CVE-2024-{v:04}")
+                    };
+                    let sev = Severity::DESCENDING[(v % 5) as usize];
+                    let mut f = Finding::new(FindingKind::Vulnerability, id, sev);
+                    if scanner == "grype" && v % 4 == 0 {
+                        f.add_alias(format!("CVE-2024-{v:04}"));
+                    }
+                    f.package = Some(
+                        Package::new(format!("pkg{}", v % 11))
+                            .with_version(Some(format!("1.{}", v % 3))),
+                    );
+                    f.description = Some(format!("{scanner} says {v}"));
+                    f.add_location(
+                        Location::new()
+                            .with_target(Some(target.clone()))
+                            .with_path(Some(format!("lib/{}", v % 4))),
+                    );
+                    f.sources
+                        .push(Source::new(scanner, sev, Some(target.clone())));
+                    r.findings.push(f);
+                }
+                reports.push(r);
+            }
+        }
+        reports
+    }
+
+    #[test]
+    fn finish_on_two_threads_builds_the_same_report() {
+        let merge = |threads: usize| {
+            let mut m = Merger::new().with_threads(threads);
+            m.parallel_finish = Some(0);
+            for r in fleet() {
+                m.add(r);
+            }
+            m.finish()
+        };
+        let one = merge(1);
+        let two = merge(2);
+        assert_eq!(one.findings.len(), 30);
+        assert!(one.findings.iter().any(|f| f.sources.len() > 10));
+        assert_eq!(one.findings, two.findings);
+        assert_eq!(one.summary, two.summary);
+        assert_eq!(one.summary.by_scanner.len(), 2);
+    }
+
+    #[test]
+    fn add_all_passes_on_the_iterators_panic_after_the_reports_before_it() {
+        let mut m = Merger::new().with_threads(2);
+        let reports =
+            fleet()
+                .into_iter()
+                .take(3)
+                .chain(std::iter::from_fn(|| -> Option<ScanReport> {
+                    std::panic::panic_any("parse failed: bad.json")
+                }));
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.add_all(reports)))
+            .expect_err("the iterator's panic");
+        assert_eq!(
+            panic.downcast_ref::<&str>(),
+            Some(&"parse failed: bad.json")
+        );
+        assert_eq!(m.inputs.len(), 3);
     }
 }

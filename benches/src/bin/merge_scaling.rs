@@ -1,8 +1,13 @@
 //! Merge time and its scaling, measured directly: generates a corpus,
 //! parses it, then times the merge (not the drop of the result) at 100k
-//! and 1M findings, best of three runs each, on one thread (`Merger::add`,
-//! then `finish`) and on every core (one merger per thread, then
-//! `Merger::absorb` and `finish`).
+//! and 1M findings, best of three runs each, three ways:
+//!
+//! - one thread: `Merger::add` for each report, then `finish`;
+//! - one merger on every core (`Merger::with_threads`): `add_all` reads
+//!   reports on a second thread while the merger folds them in, and
+//!   `finish` builds the report in two halves;
+//! - one merger per core, each given a share of the reports, absorbed into
+//!   one (`Merger::absorb`), then `finish` on every core.
 //!
 //! ```text
 //! cargo run --release -p benches --bin merge_scaling [FINDINGS...]
@@ -19,18 +24,20 @@ fn phases() -> bool {
     std::env::var_os("PHASES").is_some()
 }
 
-/// One thread: every report added to one merger.
-fn sequential(input: Vec<ScanReport>) -> (Duration, usize) {
+/// One merger on `threads` threads: `add_all` (on one thread, `add` for
+/// each report), then `finish`.
+fn one_merger(input: Vec<ScanReport>, threads: usize) -> (Duration, usize) {
     let start = Instant::now();
-    let mut m = Merger::new();
-    for r in input {
-        m.add(r);
-    }
+    let mut m = Merger::new().with_threads(threads);
+    m.add_all(input);
     let added = start.elapsed();
     let report = m.finish();
     let t = start.elapsed();
     if phases() {
-        eprintln!("  1 thread:  add {added:?}, finish {:?}", t - added);
+        eprintln!(
+            "  1 merger, {threads} thread(s): add {added:?}, finish {:?}",
+            t - added
+        );
     }
     let n = report.findings.len();
     drop(report);
@@ -69,7 +76,7 @@ fn parallel(reports: &[ScanReport], threads: usize) -> (Duration, usize) {
     });
     let added = start.elapsed();
     let mut mergers = mergers.into_iter();
-    let mut m = mergers.next().unwrap_or_default();
+    let mut m = mergers.next().unwrap_or_default().with_threads(threads);
     for other in mergers {
         m.absorb(other);
     }
@@ -78,7 +85,7 @@ fn parallel(reports: &[ScanReport], threads: usize) -> (Duration, usize) {
     let t = start.elapsed();
     if phases() {
         eprintln!(
-            "  {threads} threads: add {added:?}, absorb {:?}, finish {:?}",
+            "  {threads} mergers absorbed: add {added:?}, absorb {:?}, finish {:?}",
             absorbed - added,
             t - absorbed
         );
@@ -114,17 +121,22 @@ fn main() {
     for target in targets {
         let reports = parse_all(&generate(Config::for_findings(target, 7)));
         let n = finding_count(&reports);
-        let (t1, merged) = best_of_three(|| sequential(reports.to_vec()));
+        let (t1, merged) = best_of_three(|| one_merger(reports.to_vec(), 1));
+        let (tp, merged_p) = best_of_three(|| one_merger(reports.to_vec(), threads));
         let (tn, merged_n) = best_of_three(|| parallel(&reports, threads));
-        assert_eq!(merged, merged_n, "the parallel merge agrees");
+        assert_eq!(merged, merged_p, "add_all agrees");
+        assert_eq!(merged, merged_n, "the absorbed mergers agree");
+        let ms = |t: Duration| t.as_secs_f64() * 1e3;
         println!(
-            "{n:>9} findings -> {merged:>7} merged: 1 thread {:>7.1} ms ({:.0} ns/finding), \
-             {threads} threads {:>7.1} ms",
-            t1.as_secs_f64() * 1e3,
+            "{n:>9} findings -> {merged:>6} merged: 1 thread {:>6.1} ms ({:.0} ns/finding), \
+             {threads} threads {:>6.1} ms ({:.0} ns/finding), {threads} mergers absorbed {:>6.1} ms",
+            ms(t1),
             t1.as_nanos() as f64 / n as f64,
-            tn.as_secs_f64() * 1e3,
+            ms(tp),
+            tp.as_nanos() as f64 / n as f64,
+            ms(tn),
         );
-        rows.push((n, t1, tn));
+        rows.push((n, t1, tp));
     }
     if rows.len() < 2 {
         return;

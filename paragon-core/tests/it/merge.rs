@@ -456,6 +456,26 @@ proptest! {
     }
 
     #[test]
+    fn two_threads_change_nothing(reports in arb_reports()) {
+        let mut one = Merger::new();
+        for r in &reports {
+            one.add(r.clone());
+        }
+        let expected = one.finish();
+        // Read ahead on a second thread, which strips repeated metadata.
+        let mut two = Merger::new().with_threads(2);
+        two.add_all(reports.clone());
+        let got = two.finish();
+        prop_assert_eq!(&got.findings, &expected.findings);
+        prop_assert_eq!(&got.inputs, &expected.inputs);
+        prop_assert_eq!(&got.summary, &expected.summary);
+        // The same reports twice, the second time all repeats.
+        let mut twice = Merger::new().with_threads(2);
+        twice.add_all(reports.iter().chain(&reports).cloned());
+        prop_assert_eq!(&twice.finish().findings, &expected.findings);
+    }
+
+    #[test]
     fn never_drops_a_scanner_id_package_triple(reports in arb_reports()) {
         let out = merged(&reports);
         for f in reports.iter().flat_map(|r| &r.findings) {
