@@ -197,7 +197,9 @@ fn read_reports(files: &[PathBuf]) -> Option<Report> {
         return None;
     }
     let mut workers = workers.into_iter();
-    let (mut merger, mut order) = workers.next().unwrap_or_default();
+    let (merger, mut order) = workers.next().unwrap_or_default();
+    // A large report is built on two threads.
+    let mut merger = merger.with_threads(threads);
     for (m, o) in workers {
         merger.absorb(m);
         order.extend(o);
