@@ -113,22 +113,28 @@ use crate::SCHEMA_VERSION;
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 type FxSet<T> = std::collections::HashSet<T, BuildHasherDefault<FxHasher>>;
-type FxIndexSet<T> = indexmap::IndexSet<T, BuildHasherDefault<FxHasher>>;
 
 /// No string (an absent package, version or location part).
 const NONE: u32 = u32::MAX;
 
-/// Interns strings to dense `u32` symbols (their index in the set).
+/// Interns strings to dense `u32` symbols (their index in `strings`),
+/// found by a 128-bit hash (XXH3) of the string: a lookup reads the string
+/// looked up, not the one stored.
 #[derive(Default)]
 struct Interner {
-    strings: FxIndexSet<Box<str>>,
+    strings: Vec<Box<str>>,
+    by_hash: FxMap<u128, u32>,
 }
 
 impl Interner {
     fn intern(&mut self, s: &str) -> u32 {
-        match self.strings.get_index_of(s) {
-            Some(i) => symbol(i),
-            None => symbol(self.strings.insert_full(s.into()).0),
+        match self.by_hash.entry(xxhash_rust::xxh3::xxh3_128(s.as_bytes())) {
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let sym = symbol(self.strings.len());
+                self.strings.push(s.into());
+                *e.insert(sym)
+            }
         }
     }
 
@@ -758,7 +764,9 @@ impl Merger {
                     )
                 });
                 let merged = fold_entries();
-                let (locations, sources) = grouped.join().expect("the merge's second thread");
+                let (locations, sources) = grouped
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 (merged, locations, sources)
             })
         } else {
@@ -801,7 +809,11 @@ impl Merger {
                 let high =
                     scope.spawn(move || build(high, mid, ids, loc_high, src_high, scanner_of, n));
                 let low = build(merged, 0, ids, loc_low, src_low, scanner_of, n);
-                (low, high.join().expect("the merge's second thread"))
+                (
+                    low,
+                    high.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                )
             });
             let (mut findings, mut counts) = low;
             findings.append(&mut findings_high);

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use paragon_core::{Finding, FindingKind, Report, ScanReport};
+use paragon_core::{Finding, FindingKind, Merger, Report, ScanReport};
 
 use crate::support::load;
 
@@ -142,4 +142,41 @@ fn a_reports_strings_are_shared_and_stay_shared_through_the_merge() {
             assert_shared(&format!("{file}, merged, {what}"), strings.into_iter());
         }
     }
+}
+
+#[test]
+fn two_threads_merge_real_reports_as_one_thread_does() {
+    let files = [
+        "trivy/scheme_2_many_vulns.json",
+        "trivy/misconfigurations_and_secrets.json",
+        "trivy/kubernetes.json",
+        "anchore_grype/many_vulns.json",
+        "dependency_check_json/reportMultiModuleMavenExample/dependency-check-report.json",
+        "dependency_check/version-6.5.3.xml",
+        "cyclonedx/log4j.json",
+        "spdx/spdx_many_vuln.json",
+        "sonarqube/findings_over_api.json",
+    ];
+    let Some(reports) = files.iter().map(|f| load(f)).collect::<Option<Vec<_>>>() else {
+        return;
+    };
+    // Every report twice: the second time, every record repeats one the
+    // reading thread has passed on, and it frees the repeat's metadata.
+    let input: Vec<ScanReport> = reports.iter().chain(&reports).cloned().collect();
+    let one = Report::merge(input.clone());
+    let mut merger = Merger::new().with_threads(2);
+    merger.add_all(input);
+    let two = merger.finish();
+    assert!(one.findings.len() > 500, "{}", one.findings.len());
+    for kind in [
+        FindingKind::Vulnerability,
+        FindingKind::Misconfiguration,
+        FindingKind::Secret,
+        FindingKind::Weakness,
+    ] {
+        assert!(one.findings.iter().any(|f| f.kind == kind), "{kind:?}");
+    }
+    assert_eq!(two.findings, one.findings);
+    assert_eq!(two.inputs, one.inputs);
+    assert_eq!(two.summary, one.summary);
 }
