@@ -128,7 +128,10 @@ struct Interner {
 
 impl Interner {
     fn intern(&mut self, s: &str) -> u32 {
-        match self.by_hash.entry(xxhash_rust::xxh3::xxh3_128(s.as_bytes())) {
+        match self
+            .by_hash
+            .entry(xxhash_rust::xxh3::xxh3_128(s.as_bytes()))
+        {
             std::collections::hash_map::Entry::Occupied(e) => *e.get(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 let sym = symbol(self.strings.len());
