@@ -145,9 +145,7 @@ impl Summary {
         // sources a merged finding has).
         let mut seen: Vec<&str> = Vec::new();
         for f in findings {
-            s.total += 1;
-            *s.by_kind.slot(f.kind) += 1;
-            *s.by_severity.slot(f.severity) += 1;
+            s.count(f);
             seen.clear();
             for src in &f.sources {
                 // A scanner named twice among one finding's sources counts once.
@@ -173,15 +171,20 @@ impl Summary {
         by_scanner: BTreeMap<String, usize>,
     ) -> Summary {
         let mut s = Summary {
-            total: findings.len(),
             by_scanner,
             ..Summary::default()
         };
         for f in findings {
-            *s.by_kind.slot(f.kind) += 1;
-            *s.by_severity.slot(f.severity) += 1;
+            s.count(f);
         }
         s
+    }
+
+    /// Counts one finding in the total, by kind and by severity.
+    fn count(&mut self, f: &Finding) {
+        self.total += 1;
+        *self.by_kind.slot(f.kind) += 1;
+        *self.by_severity.slot(f.severity) += 1;
     }
 }
 

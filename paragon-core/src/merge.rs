@@ -117,32 +117,16 @@ type FxSet<T> = std::collections::HashSet<T, BuildHasherDefault<FxHasher>>;
 /// No string (an absent package, version or location part).
 const NONE: u32 = u32::MAX;
 
-/// Interns strings to dense `u32` symbols (their index in `strings`),
-/// found by a 128-bit hash (XXH3) of the string: a lookup reads the string
-/// looked up, not the one stored.
-#[derive(Default)]
-struct Interner {
-    strings: Vec<Box<str>>,
-    by_hash: FxMap<u128, u32>,
-}
+/// Strings interned to dense `u32` symbols.
+type Interner = Table<Box<str>>;
 
 impl Interner {
     fn intern(&mut self, s: &str) -> u32 {
-        match self
-            .by_hash
-            .entry(xxhash_rust::xxh3::xxh3_128(s.as_bytes()))
-        {
-            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let sym = symbol(self.strings.len());
-                self.strings.push(s.into());
-                *e.insert(sym)
-            }
-        }
+        self.symbol(xxhash_rust::xxh3::xxh3_128(s.as_bytes()), || s.into())
     }
 
     fn get(&self, sym: u32) -> &str {
-        &self.strings[sym as usize]
+        &self.values[sym as usize]
     }
 }
 
@@ -408,16 +392,7 @@ impl Merger {
             .zip(&known)
             .enumerate()
         {
-            let entry = if entry == NONE && stripped.get(k) == Some(&true) {
-                // Its fingerprint came first earlier in the batch.
-                *self
-                    .known
-                    .get(&fp)
-                    .expect("a stripped finding follows one with its fingerprint")
-            } else {
-                entry
-            };
-            self.add_finding(finding, fp, entry);
+            self.add_finding(finding, fp, entry, stripped.get(k) == Some(&true));
         }
         self.scratch_known = known;
         self.batch_locations.clear();
@@ -486,27 +461,15 @@ impl Merger {
             sbom,
             ..
         } = other;
-        let ids: Vec<u32> = ids.strings.iter().map(|s| self.ids.intern(s)).collect();
-        let strings: Vec<u32> = strings
-            .strings
-            .iter()
-            .map(|s| self.strings.intern(s))
-            .collect();
+        let ids = self.ids.absorb(ids);
+        let strings = self.strings.absorb(strings);
         for sym in 0..aliases.parent.len() as u32 {
             let root = aliases.find(sym);
             self.aliases.ensure(ids[sym as usize]);
             self.aliases.union(ids[sym as usize], ids[root as usize]);
         }
-        let locations: Vec<u32> = locations
-            .values
-            .into_iter()
-            .map(|l| self.locations.insert(l))
-            .collect();
-        let sources: Vec<u32> = sources
-            .values
-            .into_iter()
-            .map(|s| self.sources.insert(s))
-            .collect();
+        let locations = self.locations.absorb(locations);
+        let sources = self.sources.absorb(sources);
         let string = |sym: u32| {
             if sym == NONE {
                 NONE
@@ -596,8 +559,9 @@ impl Merger {
     }
 
     /// Folds in one finding with fingerprint `fp`: `entry` is the entry
-    /// that fingerprint named before the batch, or [`NONE`].
-    fn add_finding(&mut self, mut finding: Finding, fp: u128, entry: u32) {
+    /// that fingerprint named before the batch, or [`NONE`]; `stripped`,
+    /// whether its metadata was taken out (see [`Prepared`]).
+    fn add_finding(&mut self, mut finding: Finding, fp: u128, entry: u32, stripped: bool) {
         let severity = finding
             .sources
             .iter()
@@ -619,7 +583,13 @@ impl Merger {
         };
         let i = match known {
             Some(i) => i,
-            None => self.fold_new(finding, fp, has_place),
+            None => {
+                assert!(
+                    !stripped,
+                    "a stripped finding follows one with its fingerprint"
+                );
+                self.fold_new(finding, fp, has_place)
+            }
         };
         let sev = &mut self.severity[i as usize];
         *sev = (*sev).max(severity);
@@ -1312,8 +1282,8 @@ fn intern_all<T: Keyed>(
 }
 
 /// Distinct values, each with a dense symbol (its index), found by a
-/// 128-bit hash (XXH3) of their content: a lookup reads the strings of the
-/// value looked up, not those of the value stored.
+/// 128-bit hash (XXH3) of their content: a lookup reads the value looked
+/// up, not the value stored.
 struct Table<T> {
     values: Vec<T>,
     by_hash: FxMap<u128, u32>,
@@ -1330,20 +1300,45 @@ impl<T> Default for Table<T> {
     }
 }
 
+impl<T> Table<T> {
+    /// The symbol of the value with content hash `hash`, made and added
+    /// by `value` if new.
+    fn symbol(&mut self, hash: u128, value: impl FnOnce() -> T) -> u32 {
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let sym = symbol(self.values.len());
+                self.values.push(value());
+                *e.insert(sym)
+            }
+        }
+    }
+
+    /// Adds `other`'s values (by the hashes it holds, without hashing
+    /// them again), in the order of its symbols; returns the symbol here
+    /// of each of `other`'s.
+    fn absorb(&mut self, other: Table<T>) -> Vec<u32> {
+        let mut hashes: Vec<(u32, u128)> = other
+            .by_hash
+            .into_iter()
+            .map(|(hash, sym)| (sym, hash))
+            .collect();
+        hashes.sort_unstable();
+        hashes
+            .into_iter()
+            .zip(other.values)
+            .map(|((_, hash), value)| self.symbol(hash, || value))
+            .collect()
+    }
+}
+
 impl<T: Keyed> Table<T> {
     /// The symbol of `value`, added if new (otherwise `value` is dropped).
     fn insert(&mut self, value: T) -> u32 {
         self.scratch.clear();
         value.encode(&mut self.scratch);
         let hash = xxhash_rust::xxh3::xxh3_128(&self.scratch);
-        match self.by_hash.entry(hash) {
-            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let sym = symbol(self.values.len());
-                self.values.push(value);
-                *e.insert(sym)
-            }
-        }
+        self.symbol(hash, || value)
     }
 }
 
