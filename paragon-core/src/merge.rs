@@ -1494,26 +1494,43 @@ fn finalize(f: &mut Finding) {
 /// The report order: severity descending, then id, then package, then
 /// kind and first location.
 pub(crate) fn sort_findings(findings: &mut [Finding]) {
-    fn package_key(f: &Finding) -> (&str, &str) {
-        f.package.as_ref().map_or(("", ""), |p| {
-            (p.name.as_str(), p.version.as_deref().unwrap_or(""))
-        })
+    // Sorting small keys moves a few dozen bytes where sorting the
+    // findings would move a few hundred, and most comparisons end within
+    // the keys, where comparing findings would read their strings from
+    // all over the heap; each finding is then moved once, along the
+    // cycles of the permutation.
+    #[derive(Clone, Copy)]
+    struct SortKey {
+        severity: Reverse<Severity>,
+        id: Prefix,
+        name: Prefix,
+        index: u32,
     }
-    let cmp = |a: &Finding, b: &Finding| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.id.cmp(&b.id))
-            .then_with(|| package_key(a).cmp(&package_key(b)))
-            .then_with(|| a.kind.cmp(&b.kind))
-            .then_with(|| a.locations.cmp(&b.locations))
-            .then_with(|| pkg_rank(a.package.as_ref()).cmp(&pkg_rank(b.package.as_ref())))
-            .then_with(|| a.sources.cmp(&b.sources))
-    };
-    // Sorting indices moves 4 bytes where sorting the findings would move
-    // a few hundred; each finding is then moved once, along the cycles of
-    // the permutation.
-    let mut order: Vec<u32> = (0..symbol(findings.len())).collect();
-    order.sort_unstable_by(|&a, &b| cmp(&findings[a as usize], &findings[b as usize]));
+    let mut keys: Vec<SortKey> = findings
+        .iter()
+        .zip(0..symbol(findings.len()))
+        .map(|(f, index)| SortKey {
+            severity: Reverse(f.severity),
+            id: Prefix::of(&f.id),
+            name: Prefix::of(package_key(f).0),
+            index,
+        })
+        .collect();
+    keys.sort_unstable_by(|a, b| {
+        (a.severity, a.id)
+            .cmp(&(b.severity, b.id))
+            .then_with(|| {
+                // Equal prefixes of whole ids are equal ids: the package
+                // name comes next.
+                if a.id.is_whole() {
+                    a.name.cmp(&b.name)
+                } else {
+                    Ordering::Equal
+                }
+            })
+            .then_with(|| report_order(&findings[a.index as usize], &findings[b.index as usize]))
+    });
+    let mut order: Vec<u32> = keys.into_iter().map(|k| k.index).collect();
     for start in 0..order.len() {
         // `order[k]` is where the finding that belongs at `k` is now,
         // NONE once `k` holds it.
@@ -1527,6 +1544,56 @@ pub(crate) fn sort_findings(findings: &mut [Finding]) {
             findings.swap(k, from);
             k = from;
         }
+    }
+}
+
+/// The report order (see [`sort_findings`]).
+fn report_order(a: &Finding, b: &Finding) -> Ordering {
+    b.severity
+        .cmp(&a.severity)
+        .then_with(|| a.id.cmp(&b.id))
+        .then_with(|| package_key(a).cmp(&package_key(b)))
+        .then_with(|| a.kind.cmp(&b.kind))
+        .then_with(|| a.locations.cmp(&b.locations))
+        .then_with(|| pkg_rank(a.package.as_ref()).cmp(&pkg_rank(b.package.as_ref())))
+        .then_with(|| a.sources.cmp(&b.sources))
+}
+
+fn package_key(f: &Finding) -> (&str, &str) {
+    f.package.as_ref().map_or(("", ""), |p| {
+        (p.name.as_str(), p.version.as_deref().unwrap_or(""))
+    })
+}
+
+/// The first [`Prefix::BYTES`] bytes of a string as integers, which
+/// compare as the bytes do, and its length (capped just above that):
+/// prefixes compare as their strings do whenever they differ, and equal
+/// prefixes of [whole](Prefix::is_whole) strings are equal strings.
+///
+/// Bytes past the end count as zero, so a string ordered before another
+/// by a shorter length is a prefix of it (it may end in zero bytes the
+/// other has), which the string order puts first too.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Prefix(u128, u64, u8);
+
+impl Prefix {
+    const BYTES: usize = 24;
+
+    fn of(s: &str) -> Prefix {
+        let bytes = s.as_bytes();
+        let n = bytes.len().min(Self::BYTES);
+        let mut buf = [0u8; Self::BYTES];
+        buf[..n].copy_from_slice(&bytes[..n]);
+        let (high, low) = buf.split_at(16);
+        let high = u128::from_be_bytes(high.try_into().expect("16 bytes"));
+        let low = u64::from_be_bytes(low.try_into().expect("8 bytes"));
+        let len = bytes.len().min(Self::BYTES + 1) as u8;
+        Prefix(high, low, len)
+    }
+
+    /// Whether the prefix holds the whole string.
+    fn is_whole(self) -> bool {
+        usize::from(self.2) <= Self::BYTES
     }
 }
 
@@ -1643,6 +1710,80 @@ mod tests {
             Some(&"parse failed: bad.json")
         );
         assert_eq!(m.inputs.len(), 3);
+    }
+
+    /// Strings that share long prefixes, end in zero bytes, or run past
+    /// a [`Prefix`].
+    fn tricky_string() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        (
+            prop::sample::select(vec![0, 22, 23, 24, 25]),
+            prop::collection::vec(prop::sample::select(vec!['a', 'b', '\0']), 0..4),
+        )
+            .prop_map(|(common, tail)| "a".repeat(common) + &tail.into_iter().collect::<String>())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sorting_by_keys_equals_sorting_by_the_report_order(
+            findings in proptest::collection::vec(
+                (
+                    proptest::bool::ANY,
+                    proptest::bool::ANY,
+                    tricky_string(),
+                    proptest::option::of((tricky_string(), proptest::bool::ANY)),
+                    proptest::option::of(tricky_string()),
+                ),
+                0..60,
+            )
+        ) {
+            let mut findings: Vec<Finding> = findings
+                .into_iter()
+                .map(|(secret, high, id, package, target)| {
+                    let kind = if secret { FindingKind::Secret } else { FindingKind::Vulnerability };
+                    let severity = if high { Severity::High } else { Severity::Low };
+                    let mut f = Finding::new(kind, id, severity);
+                    f.package = package.map(|(name, v2)| {
+                        Package::new(name).with_version(Some(if v2 { "2" } else { "1" }))
+                    });
+                    if let Some(target) = target {
+                        f.locations.push(Location::new().with_target(Some(target)));
+                    }
+                    f
+                })
+                .collect();
+            let mut expected = findings.clone();
+            expected.sort_by(report_order);
+            sort_findings(&mut findings);
+            proptest::prop_assert_eq!(findings, expected);
+        }
+    }
+
+    #[test]
+    fn prefixes_compare_as_their_strings() {
+        let strings = [
+            "",
+            "\0",
+            "a",
+            "a\0",
+            "a\0\0",
+            "ab",
+            "b",
+            &"a".repeat(24),
+            &"a".repeat(25),
+            &format!("{}\0", "a".repeat(23)),
+            &format!("{}b", "a".repeat(24)),
+        ];
+        for a in strings {
+            for b in strings {
+                let (pa, pb) = (Prefix::of(a), Prefix::of(b));
+                if pa != pb {
+                    assert_eq!(pa.cmp(&pb), a.cmp(b), "{a:?} against {b:?}");
+                } else if pa.is_whole() {
+                    assert_eq!(a, b);
+                }
+            }
+        }
     }
 
     #[test]
