@@ -1116,9 +1116,12 @@ fn build(
         .map(|((entry, canonical), g)| {
             let mut f = entry.finding;
             if f.kind == FindingKind::Vulnerability {
-                let canonical_str = ids.get(canonical);
-                if f.id != canonical_str {
-                    f.id = canonical_str.to_owned();
+                // The finding's id is the string of its key's id symbol
+                // (folding keeps the first id): symbols compare without
+                // reading the strings.
+                debug_assert_eq!(f.id, ids.get(entry.key.id));
+                if entry.key.id != canonical {
+                    f.id = ids.get(canonical).to_owned();
                 }
                 f.aliases.clear();
                 let mut syms = entry.ids;
