@@ -335,9 +335,7 @@ impl Merger {
                 let findings = self.add_summary(prepared.report);
                 self.add_batch(findings, &prepared.fingerprints, &prepared.stripped);
             }
-            if let Err(panic) = reader.join() {
-                std::panic::resume_unwind(panic);
-            }
+            joined(reader);
         });
     }
 
@@ -737,9 +735,7 @@ impl Merger {
                     )
                 });
                 let merged = fold_entries();
-                let (locations, sources) = grouped
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                let (locations, sources) = joined(grouped);
                 (merged, locations, sources)
             })
         } else {
@@ -782,11 +778,7 @@ impl Merger {
                 let high =
                     scope.spawn(move || build(high, mid, ids, loc_high, src_high, scanner_of, n));
                 let low = build(merged, 0, ids, loc_low, src_low, scanner_of, n);
-                (
-                    low,
-                    high.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                )
+                (low, joined(high))
             });
             let (mut findings, mut counts) = low;
             findings.append(&mut findings_high);
@@ -1091,6 +1083,14 @@ fn fingerprints(findings: &[Finding]) -> Vec<u128> {
             fingerprint(f, has_place.then_some(place.as_str()), &mut buf)
         })
         .collect()
+}
+
+/// What a scoped thread returned; its panic, with its own payload, when
+/// it panicked (the scope would replace the payload with its own).
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// At least this many locations and sources make [`Merger::finish`] build
