@@ -81,7 +81,11 @@
 //! symbol)` pairs, which [`finish`](Merger::finish) groups in one counting
 //! pass. Locations and sources hold shared strings
 //! ([`Arc<str>`](std::sync::Arc)), so the merged report's millions of them
-//! cost a reference count each. The hashes are XXH3 over length-prefixed
+//! cost a reference count each. The merger keeps one copy of each text
+//! they hold, made when a distinct location or source is first met: the
+//! merged report holds none of its inputs' strings, and its reference
+//! counts fall on a few thousand strings that lie close together rather
+//! than across the heap that held the inputs. The hashes are XXH3 over length-prefixed
 //! fields; two different inputs share one with negligible probability
 //! (below 2⁻⁶⁹ among a billion distinct values).
 //!
@@ -213,6 +217,9 @@ pub struct Merger {
     locations: Table<Location>,
     /// Every distinct source seen.
     sources: Table<Source>,
+    /// The strings of [`locations`](Merger::locations) and
+    /// [`sources`](Merger::sources), one copy of each.
+    shared: SharedStrings,
     /// `[entry, location symbol]` for each location of each input.
     placed: Vec<[u32; 2]>,
     /// `[entry, source symbol]` for each source of each input.
@@ -459,15 +466,17 @@ impl Merger {
             sbom,
             ..
         } = other;
-        let ids = self.ids.absorb(ids);
-        let strings = self.strings.absorb(strings);
+        let ids = self.ids.absorb(ids, |id| id);
+        let strings = self.strings.absorb(strings, |s| s);
         for sym in 0..aliases.parent.len() as u32 {
             let root = aliases.find(sym);
             self.aliases.ensure(ids[sym as usize]);
             self.aliases.union(ids[sym as usize], ids[root as usize]);
         }
-        let locations = self.locations.absorb(locations);
-        let sources = self.sources.absorb(sources);
+        let locations = self
+            .locations
+            .absorb(locations, |l| l.shared(&mut self.shared));
+        let sources = self.sources.absorb(sources, |s| s.shared(&mut self.shared));
         let string = |sym: u32| {
             if sym == NONE {
                 NONE
@@ -593,6 +602,7 @@ impl Merger {
         *sev = (*sev).max(severity);
         intern_all(
             &mut self.locations,
+            &mut self.shared,
             &mut self.batch_locations,
             &mut self.placed,
             i,
@@ -600,6 +610,7 @@ impl Merger {
         );
         intern_all(
             &mut self.sources,
+            &mut self.shared,
             &mut self.batch_sources,
             &mut self.sourced,
             i,
@@ -1265,6 +1276,7 @@ fn symbol(i: usize) -> u32 {
 /// appends `[entry, symbol]` for each to `pairs`.
 fn intern_all<T: Keyed>(
     table: &mut Table<T>,
+    shared: &mut SharedStrings,
     batch: &mut FxMap<T::Address, u32>,
     pairs: &mut Vec<[u32; 2]>,
     entry: u32,
@@ -1275,7 +1287,7 @@ fn intern_all<T: Keyed>(
         let sym = match batch.get(&address) {
             Some(&sym) => sym,
             None => {
-                let sym = table.insert(item);
+                let sym = table.insert(item, shared);
                 batch.insert(address, sym);
                 sym
             }
@@ -1318,9 +1330,9 @@ impl<T> Table<T> {
     }
 
     /// Adds `other`'s values (by the hashes it holds, without hashing
-    /// them again), in the order of its symbols; returns the symbol here
-    /// of each of `other`'s.
-    fn absorb(&mut self, other: Table<T>) -> Vec<u32> {
+    /// them again), in the order of its symbols, each new one through
+    /// `adopt`; returns the symbol here of each of `other`'s.
+    fn absorb(&mut self, other: Table<T>, mut adopt: impl FnMut(T) -> T) -> Vec<u32> {
         let mut hashes: Vec<(u32, u128)> = other
             .by_hash
             .into_iter()
@@ -1330,18 +1342,19 @@ impl<T> Table<T> {
         hashes
             .into_iter()
             .zip(other.values)
-            .map(|((_, hash), value)| self.symbol(hash, || value))
+            .map(|((_, hash), value)| self.symbol(hash, || adopt(value)))
             .collect()
     }
 }
 
 impl<T: Keyed> Table<T> {
-    /// The symbol of `value`, added if new (otherwise `value` is dropped).
-    fn insert(&mut self, value: T) -> u32 {
+    /// The symbol of `value`, added if new, with its strings taken from
+    /// `shared` (otherwise `value` is dropped).
+    fn insert(&mut self, value: T, shared: &mut SharedStrings) -> u32 {
         self.scratch.clear();
         value.encode(&mut self.scratch);
         let hash = xxhash_rust::xxh3::xxh3_128(&self.scratch);
-        self.symbol(hash, || value)
+        self.symbol(hash, || value.shared(shared))
     }
 }
 
@@ -1362,6 +1375,35 @@ trait Keyed {
     /// Writes the content, each field length-prefixed or tagged, so that
     /// different values encode differently.
     fn encode(&self, buf: &mut Vec<u8>);
+    /// The same value, holding the copies of its strings in `shared`.
+    fn shared(self, shared: &mut SharedStrings) -> Self;
+}
+
+/// One copy of each distinct string the values of [`Table`]s hold.
+///
+/// A table keeps the first value it meets of each content, and that
+/// value's strings belong to a report long gone by the end of the merge:
+/// each alone on a line of a heap that held a fleet's reports. Every
+/// location and source of the merged report is a copy of a table's
+/// value, whose making counts a reference on each of its strings, so
+/// those strings are taken from here instead: a few thousand, close
+/// together, and shared by every value that holds the same text.
+#[derive(Default)]
+struct SharedStrings(FxSet<Arc<str>>);
+
+impl SharedStrings {
+    fn get(&mut self, s: Arc<str>) -> Arc<str> {
+        if let Some(copy) = self.0.get(&*s) {
+            return Arc::clone(copy);
+        }
+        let copy: Arc<str> = Arc::from(&*s);
+        self.0.insert(Arc::clone(&copy));
+        copy
+    }
+
+    fn opt(&mut self, s: Option<Arc<str>>) -> Option<Arc<str>> {
+        s.map(|s| self.get(s))
+    }
 }
 
 fn line(buf: &mut Vec<u8>, l: Option<u32>) {
@@ -1396,6 +1438,14 @@ impl Keyed for Location {
         line(buf, self.start_line);
         line(buf, self.end_line);
     }
+    fn shared(self, shared: &mut SharedStrings) -> Location {
+        Location {
+            target: shared.opt(self.target),
+            path: shared.opt(self.path),
+            resource: shared.opt(self.resource),
+            ..self
+        }
+    }
 }
 
 impl Keyed for Source {
@@ -1411,6 +1461,13 @@ impl Keyed for Source {
         put(buf, &self.scanner);
         buf.push(self.severity as u8);
         opt(buf, self.target.as_deref());
+    }
+    fn shared(self, shared: &mut SharedStrings) -> Source {
+        Source {
+            scanner: shared.get(self.scanner),
+            target: shared.opt(self.target),
+            ..self
+        }
     }
 }
 
@@ -1694,6 +1751,50 @@ mod tests {
         assert_eq!(one.findings, two.findings);
         assert_eq!(one.summary, two.summary);
         assert_eq!(one.summary.by_scanner.len(), 2);
+    }
+
+    #[test]
+    fn merged_locations_and_sources_share_one_copy_of_each_string() {
+        let check = |report: &Report, input: &Arc<str>| {
+            // The merged report holds none of the inputs' strings...
+            assert_eq!(Arc::strong_count(input), 1);
+            // ...and one copy of each text, whichever report brought it.
+            let mut copies: HashMap<String, Arc<str>> = HashMap::new();
+            let mut same = |s: &Arc<str>| {
+                let copy = copies.entry(s.to_string()).or_insert_with(|| s.clone());
+                assert!(Arc::ptr_eq(copy, s), "two copies of {s:?}");
+            };
+            for f in &report.findings {
+                for l in &f.locations {
+                    l.target.iter().chain(&l.path).for_each(&mut same);
+                }
+                for s in &f.sources {
+                    same(&s.scanner);
+                    s.target.iter().for_each(&mut same);
+                }
+            }
+            // Two scanners; 40 targets, each met in locations and sources;
+            // four paths.
+            assert_eq!(copies.len(), 2 + 40 + 4);
+        };
+        let reports = fleet();
+        let input = reports[0].findings[0].locations[0]
+            .target
+            .clone()
+            .expect("a target");
+        let mut one = Merger::new();
+        let mut halves = [Merger::new(), Merger::new()];
+        for (k, r) in reports.into_iter().enumerate() {
+            one.add(r.clone());
+            halves[k % 2].add(r);
+        }
+        let [mut first, second] = halves;
+        first.absorb(second);
+        let one = one.finish();
+        check(&one, &input);
+        let absorbed = first.finish();
+        check(&absorbed, &input);
+        assert_eq!(one.findings, absorbed.findings);
     }
 
     #[test]

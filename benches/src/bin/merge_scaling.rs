@@ -1,6 +1,6 @@
-//! Merge time and its scaling, measured directly: generates a corpus,
-//! parses it, then times the merge (not the drop of the result) at 100k
-//! and 1M findings, best of three runs each, three ways:
+//! Merge time and its scaling, measured directly: generates a corpus per
+//! size, parses it, then times the merge (not the drop of the result) at
+//! 100k and 1M findings, three ways:
 //!
 //! - one thread: `Merger::add` for each report, then `finish`;
 //! - one merger on every core (`Merger::with_threads`): `add_all` reads
@@ -8,6 +8,11 @@
 //!   `finish` builds the report in two halves;
 //! - one merger per core, each given a share of the reports, absorbed into
 //!   one (`Merger::absorb`), then `finish` on every core.
+//!
+//! The sizes take turns: each of five rounds (`ROUNDS` to change) times
+//! every size once each way, so that a slow spell of the machine falls on
+//! all sizes alike rather than on one; each cell gives the best of its
+//! rounds and their median.
 //!
 //! ```text
 //! cargo run --release -p benches --bin merge_scaling [FINDINGS...]
@@ -95,19 +100,19 @@ fn parallel(reports: &[ScanReport], threads: usize) -> (Duration, usize) {
     (t, n)
 }
 
-fn best_of_three(run: impl Fn() -> (Duration, usize)) -> (Duration, usize) {
-    let mut best = Duration::MAX;
-    let mut merged = 0;
-    for _ in 0..3 {
-        let (t, n) = run();
-        best = best.min(t);
-        merged = n;
-    }
-    (best, merged)
+/// The best and the median of `times`.
+fn best_and_median(times: &mut [Duration]) -> (Duration, Duration) {
+    times.sort_unstable();
+    (times[0], times[times.len() / 2])
 }
 
 fn main() {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(5);
     let targets: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -117,26 +122,49 @@ fn main() {
     } else {
         targets
     };
+    let corpora: Vec<Vec<ScanReport>> = targets
+        .iter()
+        .map(|&target| parse_all(&generate(Config::for_findings(target, 7))))
+        .collect();
+    // [corpus][way] -> one time per round.
+    let mut times = vec![[Vec::new(), Vec::new(), Vec::new()]; corpora.len()];
+    let mut merged = vec![0; corpora.len()];
+    for round in 1..=rounds {
+        if phases() {
+            eprintln!("round {round}");
+        }
+        for (reports, (times, merged)) in corpora.iter().zip(times.iter_mut().zip(&mut merged)) {
+            let (t1, n1) = one_merger(reports.to_vec(), 1);
+            let (tp, np) = one_merger(reports.to_vec(), threads);
+            let (tn, nn) = parallel(reports, threads);
+            assert_eq!(n1, np, "add_all agrees");
+            assert_eq!(n1, nn, "the absorbed mergers agree");
+            *merged = n1;
+            times[0].push(t1);
+            times[1].push(tp);
+            times[2].push(tn);
+        }
+    }
+    let ms = |t: Duration| t.as_secs_f64() * 1e3;
     let mut rows = Vec::new();
-    for target in targets {
-        let reports = parse_all(&generate(Config::for_findings(target, 7)));
-        let n = finding_count(&reports);
-        let (t1, merged) = best_of_three(|| one_merger(reports.to_vec(), 1));
-        let (tp, merged_p) = best_of_three(|| one_merger(reports.to_vec(), threads));
-        let (tn, merged_n) = best_of_three(|| parallel(&reports, threads));
-        assert_eq!(merged, merged_p, "add_all agrees");
-        assert_eq!(merged, merged_n, "the absorbed mergers agree");
-        let ms = |t: Duration| t.as_secs_f64() * 1e3;
+    for ((reports, mut times), merged) in corpora.iter().zip(times).zip(merged) {
+        let n = finding_count(reports);
+        let [(b1, m1), (bp, mp), (bn, mn)] = [0, 1, 2].map(|w| best_and_median(&mut times[w]));
         println!(
-            "{n:>9} findings -> {merged:>6} merged: 1 thread {:>6.1} ms ({:.0} ns/finding), \
-             {threads} threads {:>6.1} ms ({:.0} ns/finding), {threads} mergers absorbed {:>6.1} ms",
-            ms(t1),
-            t1.as_nanos() as f64 / n as f64,
-            ms(tp),
-            tp.as_nanos() as f64 / n as f64,
-            ms(tn),
+            "{n:>9} findings -> {merged:>6} merged, best (median) of {rounds}: \
+             1 thread {:>6.1} ms ({:.0} ns/finding) ({:.1}), \
+             {threads} threads {:>6.1} ms ({:.0} ns/finding) ({:.1}), \
+             {threads} mergers absorbed {:>6.1} ms ({:.1})",
+            ms(b1),
+            b1.as_nanos() as f64 / n as f64,
+            ms(m1),
+            ms(bp),
+            bp.as_nanos() as f64 / n as f64,
+            ms(mp),
+            ms(bn),
+            ms(mn),
         );
-        rows.push((n, t1, tp));
+        rows.push((n, b1, bp));
     }
     if rows.len() < 2 {
         return;
@@ -144,7 +172,7 @@ fn main() {
     let (n0, a0, b0) = rows[0];
     let (n1, a1, b1) = rows[1];
     println!(
-        "scaling: {:.1}x the findings took {:.2}x the time on 1 thread, {:.2}x on {threads}",
+        "scaling (best times): {:.1}x the findings took {:.2}x the time on 1 thread, {:.2}x on {threads}",
         n1 as f64 / n0 as f64,
         a1.as_secs_f64() / a0.as_secs_f64(),
         b1.as_secs_f64() / b0.as_secs_f64()
