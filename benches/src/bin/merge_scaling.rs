@@ -9,10 +9,12 @@
 //! - one merger per core, each given a share of the reports, absorbed into
 //!   one (`Merger::absorb`), then `finish` on every core.
 //!
-//! The sizes take turns: each of five rounds (`ROUNDS` to change) times
-//! every size once each way, so that a slow spell of the machine falls on
-//! all sizes alike rather than on one; each cell gives the best of its
-//! rounds and their median.
+//! Each size is measured in a process of its own (this program, run again
+//! with `--size N`), three runs each way, so that no size inherits the
+//! heap another left behind; the sizes take turns over three rounds
+//! (`ROUNDS` to change), so that a slow spell of the machine falls on
+//! every size rather than on one. Each cell gives the best of its runs
+//! and their median; the scaling is the ratio of the best times.
 //!
 //! ```text
 //! cargo run --release -p benches --bin merge_scaling [FINDINGS...]
@@ -100,61 +102,133 @@ fn parallel(reports: &[ScanReport], threads: usize) -> (Duration, usize) {
     (t, n)
 }
 
+/// The three ways, in the order each run reports them.
+const WAYS: usize = 3;
+
+/// Measures one corpus of about `target` findings, three runs each way,
+/// and prints each run as `run FINDINGS MERGED WAY NANOSECONDS`.
+fn measure(target: usize) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let reports = parse_all(&generate(Config::for_findings(target, 7)));
+    let n = finding_count(&reports);
+    for _ in 0..3 {
+        let runs = [
+            one_merger(reports.to_vec(), 1),
+            one_merger(reports.to_vec(), threads),
+            parallel(&reports, threads),
+        ];
+        for (way, (t, merged)) in runs.iter().enumerate() {
+            assert_eq!(*merged, runs[0].1, "every way merges alike");
+            println!("run {n} {merged} {way} {}", t.as_nanos());
+        }
+    }
+}
+
+/// One size's runs: its findings, merged findings, and each way's times.
+struct Size {
+    findings: usize,
+    merged: usize,
+    times: [Vec<Duration>; WAYS],
+}
+
+/// Runs `exe --size target` and adds the runs it prints to `size`.
+fn child(exe: &std::path::Path, target: usize, size: &mut Size) -> Result<(), String> {
+    let out = std::process::Command::new(exe)
+        .args(["--size", &target.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "measuring {target} findings failed ({})",
+            out.status
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines() {
+        let fields: Vec<usize> = line
+            .strip_prefix("run ")
+            .map(|rest| rest.split(' ').filter_map(|f| f.parse().ok()).collect())
+            .unwrap_or_default();
+        let [findings, merged, way, nanos] = fields[..] else {
+            return Err(format!(
+                "unexpected output measuring {target} findings: {line:?}"
+            ));
+        };
+        if way >= WAYS {
+            return Err(format!(
+                "unexpected way measuring {target} findings: {line:?}"
+            ));
+        }
+        size.findings = findings;
+        size.merged = merged;
+        size.times[way].push(Duration::from_nanos(nanos as u64));
+    }
+    Ok(())
+}
+
 /// The best and the median of `times`.
 fn best_and_median(times: &mut [Duration]) -> (Duration, Duration) {
     times.sort_unstable();
     (times[0], times[times.len() / 2])
 }
 
-fn main() {
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, target] = &args[..] {
+        if flag == "--size" {
+            let target = target
+                .parse()
+                .map_err(|_| format!("--size takes a number of findings, not {target:?}"))?;
+            measure(target);
+            return Ok(());
+        }
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rounds: usize = std::env::var("ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
         .filter(|&r| r > 0)
-        .unwrap_or(5);
-    let targets: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let targets = if targets.is_empty() {
-        vec![100_000, 1_000_000]
-    } else {
-        targets
-    };
-    let corpora: Vec<Vec<ScanReport>> = targets
+        .unwrap_or(3);
+    let mut targets = Vec::new();
+    for a in &args {
+        targets.push(
+            a.parse::<usize>()
+                .map_err(|_| format!("expected numbers of findings, got {a:?}"))?,
+        );
+    }
+    if targets.is_empty() {
+        targets = vec![100_000, 1_000_000];
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let mut sizes: Vec<Size> = targets
         .iter()
-        .map(|&target| parse_all(&generate(Config::for_findings(target, 7))))
+        .map(|_| Size {
+            findings: 0,
+            merged: 0,
+            times: Default::default(),
+        })
         .collect();
-    // [corpus][way] -> one time per round.
-    let mut times = vec![[Vec::new(), Vec::new(), Vec::new()]; corpora.len()];
-    let mut merged = vec![0; corpora.len()];
     for round in 1..=rounds {
         if phases() {
             eprintln!("round {round}");
         }
-        for (reports, (times, merged)) in corpora.iter().zip(times.iter_mut().zip(&mut merged)) {
-            let (t1, n1) = one_merger(reports.to_vec(), 1);
-            let (tp, np) = one_merger(reports.to_vec(), threads);
-            let (tn, nn) = parallel(reports, threads);
-            assert_eq!(n1, np, "add_all agrees");
-            assert_eq!(n1, nn, "the absorbed mergers agree");
-            *merged = n1;
-            times[0].push(t1);
-            times[1].push(tp);
-            times[2].push(tn);
+        for (&target, size) in targets.iter().zip(&mut sizes) {
+            child(&exe, target, size)?;
         }
     }
     let ms = |t: Duration| t.as_secs_f64() * 1e3;
     let mut rows = Vec::new();
-    for ((reports, mut times), merged) in corpora.iter().zip(times).zip(merged) {
-        let n = finding_count(reports);
-        let [(b1, m1), (bp, mp), (bn, mn)] = [0, 1, 2].map(|w| best_and_median(&mut times[w]));
+    for size in &mut sizes {
+        let n = size.findings;
+        let runs = size.times[0].len();
+        let [(b1, m1), (bp, mp), (bn, mn)] = [0, 1, 2].map(|w| best_and_median(&mut size.times[w]));
         println!(
-            "{n:>9} findings -> {merged:>6} merged, best (median) of {rounds}: \
+            "{n:>9} findings -> {:>6} merged, best (median) of {runs}: \
              1 thread {:>6.1} ms ({:.0} ns/finding) ({:.1}), \
              {threads} threads {:>6.1} ms ({:.0} ns/finding) ({:.1}), \
              {threads} mergers absorbed {:>6.1} ms ({:.1})",
+            size.merged,
             ms(b1),
             b1.as_nanos() as f64 / n as f64,
             ms(m1),
@@ -166,15 +240,13 @@ fn main() {
         );
         rows.push((n, b1, bp));
     }
-    if rows.len() < 2 {
-        return;
+    if let [(n0, a0, b0), (n1, a1, b1), ..] = rows[..] {
+        println!(
+            "scaling (best times): {:.1}x the findings took {:.2}x the time on 1 thread, {:.2}x on {threads}",
+            n1 as f64 / n0 as f64,
+            a1.as_secs_f64() / a0.as_secs_f64(),
+            b1.as_secs_f64() / b0.as_secs_f64()
+        );
     }
-    let (n0, a0, b0) = rows[0];
-    let (n1, a1, b1) = rows[1];
-    println!(
-        "scaling (best times): {:.1}x the findings took {:.2}x the time on 1 thread, {:.2}x on {threads}",
-        n1 as f64 / n0 as f64,
-        a1.as_secs_f64() / a0.as_secs_f64(),
-        b1.as_secs_f64() / b0.as_secs_f64()
-    );
+    Ok(())
 }
