@@ -6,7 +6,11 @@
 //!
 //! - the child is killed when the [`ScanContext`]'s timeout passes
 //!   ([`Error::TimedOut`]) or its cancellation token fires
-//!   ([`Error::Cancelled`]), and when the future is dropped;
+//!   ([`Error::Cancelled`]), and when the future is dropped; on Unix the
+//!   tool runs in a process group of its own, and the whole group is
+//!   killed, so that the processes it started go too (a tool installed
+//!   as a wrapper script that runs the real binary, as `pip` installs
+//!   `syft`, would otherwise leave the binary running);
 //! - standard output and standard error are captured up to a bound (the
 //!   last bytes are kept: that is where tools say what went wrong);
 //!   reports are written to files, never read from a capture;
@@ -246,6 +250,8 @@ pub async fn run(cmd: &ToolCommand, ctx: &ScanContext) -> Result<ToolOutput> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    #[cfg(unix)]
+    command.process_group(0);
     if let Some(dir) = &cmd.cwd {
         command.current_dir(dir);
     }
@@ -264,6 +270,7 @@ pub async fn run(cmd: &ToolCommand, ctx: &ScanContext) -> Result<ToolOutput> {
             }
         }
     })?;
+    let mut group = Group(child.id());
     tracing::debug!(program = %cmd.program.display(), "started");
     let stdout = tail(child.stdout.take().expect("piped"), cmd.capture);
     let stderr = tail(child.stderr.take().expect("piped"), cmd.capture);
@@ -280,6 +287,8 @@ pub async fn run(cmd: &ToolCommand, ctx: &ScanContext) -> Result<ToolOutput> {
     };
     match outcome {
         Ok((status, stdout, stderr)) => {
+            // The tool has exited and been reaped: its group is left alone.
+            group.0 = None;
             let status = status.map_err(|source| Error::Io {
                 path: cmd.program.clone(),
                 source,
@@ -295,11 +304,117 @@ pub async fn run(cmd: &ToolCommand, ctx: &ScanContext) -> Result<ToolOutput> {
             Ok(out)
         }
         Err(e) => {
-            // Stop the tool now and reap it, rather than leave it running.
+            // Stop the tool and what it started now, and reap it, rather
+            // than leave them running.
+            group.kill();
             let _ = child.start_kill();
             let _ = child.wait().await;
             tracing::warn!(error = %e, "stopped");
             Err(e)
         }
+    }
+}
+
+/// A running tool's process group (its leader's id), killed when the run
+/// stops early or its future is dropped before the tool exits.
+struct Group(Option<u32>);
+
+impl Group {
+    fn kill(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self
+            .0
+            .take()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+        {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+        #[cfg(not(unix))]
+        self.0.take();
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// Whether a process whose command line holds `marker` is running.
+    fn running(marker: &str) -> bool {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .any(|cmdline| {
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                cmdline.contains(marker)
+            })
+    }
+
+    /// A wrapper that runs the real work in a child of its own, as the
+    /// `syft` script `pip` installs does; `marker` names the work.
+    fn wrapper(marker: &str) -> ToolCommand {
+        ToolCommand::new("wrapper", "sh").args(["-c", &format!("{marker} & wait")])
+    }
+
+    /// Waits up to 5 s for `check` to hold.
+    async fn eventually(check: impl Fn() -> bool) -> bool {
+        for _ in 0..250 {
+            if check() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn cancelling_stops_what_the_tool_started() {
+        let marker = format!("sleep 61.{}", std::process::id());
+        let ctx = ScanContext::new();
+        let cancel = ctx.cancel.clone();
+        let run = tokio::spawn({
+            let cmd = wrapper(&marker);
+            async move { run(&cmd, &ctx).await }
+        });
+        assert!(eventually(|| running(&marker)).await, "the work started");
+        cancel.cancel();
+        let err = run.await.unwrap().expect_err("cancelled");
+        assert!(
+            matches!(err, Error::Cancelled { ref tool } if tool == "wrapper"),
+            "{err}"
+        );
+        assert!(
+            eventually(|| !running(&marker)).await,
+            "{marker} still runs"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timeout_and_a_dropped_run_stop_what_the_tool_started() {
+        let marker = format!("sleep 62.{}", std::process::id());
+        let ctx = ScanContext::new().with_timeout(Duration::from_millis(300));
+        let err = run(&wrapper(&marker), &ctx).await.expect_err("timed out");
+        assert!(matches!(err, Error::TimedOut { .. }), "{err}");
+        assert!(
+            eventually(|| !running(&marker)).await,
+            "{marker} still runs"
+        );
+
+        let marker = format!("sleep 63.{}", std::process::id());
+        let ctx = ScanContext::new();
+        let cmd = wrapper(&marker);
+        let dropped = tokio::time::timeout(Duration::from_millis(300), run(&cmd, &ctx)).await;
+        assert!(dropped.is_err(), "the run was still going");
+        assert!(
+            eventually(|| !running(&marker)).await,
+            "{marker} still runs"
+        );
     }
 }
