@@ -85,9 +85,11 @@
 //! they hold, made when a distinct location or source is first met: the
 //! merged report holds none of its inputs' strings, and its reference
 //! counts fall on a few thousand strings that lie close together rather
-//! than across the heap that held the inputs. The hashes are XXH3 over length-prefixed
-//! fields; two different inputs share one with negligible probability
-//! (below 2⁻⁶⁹ among a billion distinct values).
+//! than across the heap that held the inputs.
+//!
+//! The hashes are XXH3 over length-prefixed fields; two different inputs
+//! share one with negligible probability (below 2⁻⁶⁹ among a billion
+//! distinct values).
 //!
 //! # On several threads
 //!

@@ -219,7 +219,10 @@ fn main() -> Result<(), String> {
     }
     let ms = |t: Duration| t.as_secs_f64() * 1e3;
     let mut rows = Vec::new();
-    for size in &mut sizes {
+    for (size, target) in sizes.iter_mut().zip(&targets) {
+        if size.times.iter().any(Vec::is_empty) {
+            return Err(format!("measuring {target} findings printed no runs"));
+        }
         let n = size.findings;
         let runs = size.times[0].len();
         let [(b1, m1), (bp, mp), (bn, mn)] = [0, 1, 2].map(|w| best_and_median(&mut size.times[w]));
