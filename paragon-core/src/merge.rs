@@ -1381,7 +1381,8 @@ trait Keyed {
     fn shared(self, shared: &mut SharedStrings) -> Self;
 }
 
-/// One copy of each distinct string the values of [`Table`]s hold.
+/// One copy of each distinct string the values of [`Table`]s hold, found
+/// by a 128-bit hash of its content, as the [`Interner`] finds its strings.
 ///
 /// A table keeps the first value it meets of each content, and that
 /// value's strings belong to a report long gone by the end of the merge:
@@ -1390,17 +1391,13 @@ trait Keyed {
 /// value, whose making counts a reference on each of its strings, so
 /// those strings are taken from here instead: a few thousand, close
 /// together, and shared by every value that holds the same text.
-#[derive(Default)]
-struct SharedStrings(FxSet<Arc<str>>);
+type SharedStrings = Table<Arc<str>>;
 
 impl SharedStrings {
     fn get(&mut self, s: Arc<str>) -> Arc<str> {
-        if let Some(copy) = self.0.get(&*s) {
-            return Arc::clone(copy);
-        }
-        let copy: Arc<str> = Arc::from(&*s);
-        self.0.insert(Arc::clone(&copy));
-        copy
+        let hash = xxhash_rust::xxh3::xxh3_128(s.as_bytes());
+        let sym = self.symbol(hash, || Arc::from(&*s));
+        Arc::clone(&self.values[sym as usize])
     }
 
     fn opt(&mut self, s: Option<Arc<str>>) -> Option<Arc<str>> {

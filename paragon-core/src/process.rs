@@ -321,16 +321,13 @@ struct Group(Option<u32>);
 
 impl Group {
     fn kill(&mut self) {
+        let leader = self.0.take();
         #[cfg(unix)]
-        if let Some(pid) = self
-            .0
-            .take()
-            .and_then(|id| rustix::process::Pid::from_raw(id as i32))
-        {
+        if let Some(pid) = leader.and_then(|id| rustix::process::Pid::from_raw(id as i32)) {
             let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
         }
         #[cfg(not(unix))]
-        self.0.take();
+        let _ = leader;
     }
 }
 
