@@ -26,7 +26,10 @@
 //!   scans, gate, push, deploy and checks per environment), with
 //!   [`pipeline::Check`], [`pipeline::Notifier`] (Slack with feature
 //!   `slack`), [`pipeline::SecretSource`] (Vault with feature `vault`),
-//!   [`pipeline::RunRecord`] and [`pipeline::Metrics`].
+//!   [`pipeline::RunRecord`] and [`pipeline::Metrics`];
+//! - [`net::is_loopback`], the one rule every adapter applies before it
+//!   speaks plain http: only to this machine, unless its caller allows
+//!   other hosts.
 //!
 //! Parsers for each tool's report live in the `paragon-scanners` crate;
 //! builders and registries in `paragon-registry`; GitOps targets in
@@ -69,6 +72,7 @@ pub mod identity;
 pub mod image;
 pub mod markdown;
 pub mod merge;
+pub mod net;
 pub mod oci;
 pub mod pipeline;
 pub mod policy;

@@ -44,10 +44,10 @@
 //! ```
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use paragon_core::net::is_loopback;
 use paragon_core::{Error, Result, ScanContext, Secret};
 use reqwest::Method;
 use serde::Deserialize;
@@ -84,15 +84,6 @@ enum Auth {
     PrivateToken,
 }
 
-fn is_loopback(host: Option<url::Host<&str>>) -> bool {
-    match host {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
-}
-
 impl Api {
     fn new(root: &str, service: &'static str, token: Secret, auth: Auth) -> Result<Api> {
         let bad = |message: String| Error::InvalidConfig {
@@ -102,7 +93,7 @@ impl Api {
         let mut url = url::Url::parse(root).map_err(|e| bad(format!("`{root}`: {e}")))?;
         match url.scheme() {
             "https" => {}
-            "http" if is_loopback(url.host()) => {}
+            "http" if url.host_str().is_some_and(is_loopback) => {}
             "http" => {
                 return Err(bad(format!(
                     "`{root}`: the token would cross the network unencrypted; use https"

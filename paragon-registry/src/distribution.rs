@@ -45,7 +45,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -54,6 +53,7 @@ use bytes::Bytes;
 use paragon_core::image::{
     validate_push, validate_repository, validate_tag, BuiltImage, Pushed, Registry,
 };
+use paragon_core::net::is_loopback;
 use paragon_core::oci::{
     Descriptor, Digest, OciLayout, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST,
     MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
@@ -242,16 +242,6 @@ impl fmt::Debug for DistributionRegistry {
 /// A status worth retrying: the registry is busy (429) or failing (5xx).
 fn is_transient(code: u16) -> bool {
     code == 429 || code >= 500
-}
-
-fn is_loopback(host: &str) -> bool {
-    let name = host
-        .rsplit_once(':')
-        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-        .map_or(host, |(h, _)| h);
-    let name = name.trim_start_matches('[').trim_end_matches(']');
-    name.eq_ignore_ascii_case("localhost")
-        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl DistributionRegistry {
@@ -1323,8 +1313,6 @@ mod tests {
         assert!(DistributionRegistry::new("ftp://x").is_err());
         assert!(DistributionRegistry::new("https://u:p@x").is_err());
         assert!(DistributionRegistry::new("x/y").is_err());
-        assert!(is_loopback("[::1]:5000"));
-        assert!(!is_loopback("10.0.0.1:5000"));
     }
 
     #[test]
