@@ -14,7 +14,10 @@
 //! heap another left behind; the sizes take turns over three rounds
 //! (`ROUNDS` to change), so that a slow spell of the machine falls on
 //! every size rather than on one. Each cell gives the best of its runs
-//! and their median; the scaling is the ratio of the best times.
+//! and their median. The scaling, for each size and the next, is the
+//! ratio of the best times, and that ratio over the ratio of the
+//! findings: the time per finding, which the target (at most 11× the
+//! time for 10× the findings) keeps within 1.1×.
 //!
 //! ```text
 //! cargo run --release -p benches --bin merge_scaling [FINDINGS...]
@@ -243,12 +246,21 @@ fn main() -> Result<(), String> {
         );
         rows.push((n, b1, bp));
     }
-    if let [(n0, a0, b0), (n1, a1, b1), ..] = rows[..] {
+    // The target, 11x the time for 10x the findings, is 1.1x per finding.
+    for pair in rows.windows(2) {
+        let [(n0, a0, b0), (n1, a1, b1)] = pair else {
+            continue;
+        };
+        let findings = *n1 as f64 / *n0 as f64;
+        let ratio = |t1: Duration, t0: Duration| t1.as_secs_f64() / t0.as_secs_f64();
         println!(
-            "scaling (best times): {:.1}x the findings took {:.2}x the time on 1 thread, {:.2}x on {threads}",
-            n1 as f64 / n0 as f64,
-            a1.as_secs_f64() / a0.as_secs_f64(),
-            b1.as_secs_f64() / b0.as_secs_f64()
+            "scaling (best times), {n0} -> {n1} findings ({findings:.2}x): \
+             {:.2}x the time on 1 thread ({:.3}x per finding), \
+             {:.2}x on {threads} ({:.3}x per finding)",
+            ratio(*a1, *a0),
+            ratio(*a1, *a0) / findings,
+            ratio(*b1, *b0),
+            ratio(*b1, *b0) / findings,
         );
     }
     Ok(())
