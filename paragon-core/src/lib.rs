@@ -27,9 +27,8 @@
 //!   [`pipeline::Check`], [`pipeline::Notifier`] (Slack with feature
 //!   `slack`), [`pipeline::SecretSource`] (Vault with feature `vault`),
 //!   [`pipeline::RunRecord`] and [`pipeline::Metrics`];
-//! - [`net::is_loopback`], the one rule every adapter applies before it
-//!   speaks plain http: only to this machine, unless its caller allows
-//!   other hosts.
+//! - [`net::is_loopback`], the rule by which the registry and forge
+//!   adapters speak plain http only to this machine.
 //!
 //! Parsers for each tool's report live in the `paragon-scanners` crate;
 //! builders and registries in `paragon-registry`; GitOps targets in

@@ -6,10 +6,11 @@ use std::net::IpAddr;
 /// (`127.0.0.0/8`, `::1`), optionally with a port (`127.0.0.1:5000`,
 /// `localhost:5000`) and, for IPv6, in brackets (`[::1]`, `[::1]:5000`).
 ///
-/// The adapters speak plain http only to such hosts (a registry or a forge
-/// run beside the tests) unless their caller allows it for others. An
-/// unbracketed IPv6 address is never read as one with a port: `::1:5000`
-/// is the address `::1:5000`, which is not a loopback address.
+/// The forges speak plain http only to such hosts (one run beside the
+/// tests), and so does the distribution registry unless its caller
+/// allows others. An unbracketed IPv6 address is never read as one with
+/// a port: `::1:5000` is the address `::1:5000`, which is not a loopback
+/// address.
 ///
 /// ```
 /// use paragon_core::net::is_loopback;
