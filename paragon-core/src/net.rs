@@ -2,6 +2,8 @@
 
 use std::net::IpAddr;
 
+use crate::{Error, Result};
+
 /// Whether `host` names this machine: `localhost` or a loopback address
 /// (`127.0.0.0/8`, `::1`), optionally with a port (`127.0.0.1:5000`,
 /// `localhost:5000`) and, for IPv6, in brackets (`[::1]`, `[::1]:5000`).
@@ -37,6 +39,50 @@ pub fn is_loopback(host: &str) -> bool {
     }
 }
 
+/// Refuses to send credentials in clear across the network: an address
+/// with scheme `scheme` and host `host` passes when it is https, or plain
+/// http to this machine ([`is_loopback`]).
+///
+/// `component` names the adapter in the error, and `allowing` the way its
+/// caller can allow plain http to other hosts (a constructor such as
+/// `HarborApi::new_allowing_http`). The error shows the scheme and host
+/// only, never the rest of the address.
+///
+/// ```
+/// use paragon_core::net::require_https_beyond_loopback;
+///
+/// assert!(require_https_beyond_loopback("argocd", "https", Some("argocd.example"), "ArgoCd::new_allowing_http").is_ok());
+/// assert!(require_https_beyond_loopback("argocd", "http", Some("127.0.0.1"), "ArgoCd::new_allowing_http").is_ok());
+/// let refused = require_https_beyond_loopback("argocd", "http", Some("argocd.example"), "ArgoCd::new_allowing_http")
+///     .unwrap_err()
+///     .to_string();
+/// assert!(refused.contains("http://argocd.example"), "{refused}");
+/// assert!(refused.contains("ArgoCd::new_allowing_http"), "{refused}");
+/// ```
+///
+/// # Errors
+///
+/// [`Error::InvalidConfig`] for plain http (or any scheme other than
+/// https) to a host other than this machine.
+pub fn require_https_beyond_loopback(
+    component: &str,
+    scheme: &str,
+    host: Option<&str>,
+    allowing: &str,
+) -> Result<()> {
+    if scheme.eq_ignore_ascii_case("https") || host.is_some_and(is_loopback) {
+        return Ok(());
+    }
+    Err(Error::InvalidConfig {
+        component: component.to_owned(),
+        message: format!(
+            "`{scheme}://{}`: the credentials would cross the network in clear; \
+             use https, or `{allowing}` to allow plain http to a host other than this machine",
+            host.unwrap_or_default()
+        ),
+    })
+}
+
 /// `localhost` or a loopback address, without a port.
 fn names_this_machine(name: &str) -> bool {
     let bare = name
@@ -49,7 +95,7 @@ fn names_this_machine(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_loopback;
+    use super::{is_loopback, require_https_beyond_loopback};
 
     #[test]
     fn loopback_hosts_with_and_without_ports() {
@@ -85,6 +131,28 @@ mod tests {
             "127.0.0.1:5000:6000",
         ] {
             assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn credentials_go_in_clear_only_to_this_machine() {
+        let check = |scheme, host| {
+            require_https_beyond_loopback("vault", scheme, host, "VaultKv2::new_allowing_http")
+        };
+        assert!(check("https", Some("vault.example")).is_ok());
+        assert!(check("HTTPS", Some("vault.example")).is_ok());
+        assert!(check("http", Some("localhost")).is_ok());
+        assert!(check("http", Some("[::1]")).is_ok());
+        for host in [Some("vault.example"), Some("10.0.0.1"), None] {
+            let err = check("http", host).unwrap_err();
+            assert!(
+                matches!(&err, crate::Error::InvalidConfig { component, .. } if component == "vault"),
+                "{err:?}"
+            );
+            assert!(
+                err.to_string().contains("VaultKv2::new_allowing_http"),
+                "{err}"
+            );
         }
     }
 }

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use paragon_core::net::require_https_beyond_loopback;
 use paragon_core::{Error, Result, ScanContext, Secret};
 use serde::Deserialize;
 
@@ -95,8 +96,24 @@ impl ArgoCd {
     /// API token. Polls every 2 s while waiting.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] when `base` is not an http(s) URL.
+    /// [`Error::InvalidConfig`] when `base` is not an http(s) URL, or is
+    /// plain http to a host other than this machine (the token would cross
+    /// the network in clear; see [`new_allowing_http`](Self::new_allowing_http)).
     pub fn new(base: &str, token: Secret) -> Result<ArgoCd> {
+        ArgoCd::create(base, token, false)
+    }
+
+    /// Like [`new`](Self::new), but plain http to any host is allowed (an
+    /// Argo CD server run with `--insecure` inside a network the caller
+    /// trusts).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `base` is not an http(s) URL.
+    pub fn new_allowing_http(base: &str, token: Secret) -> Result<ArgoCd> {
+        ArgoCd::create(base, token, true)
+    }
+
+    fn create(base: &str, token: Secret, allow_http: bool) -> Result<ArgoCd> {
         let bad = |m: String| Error::InvalidConfig {
             component: "argocd".into(),
             message: m,
@@ -104,6 +121,14 @@ impl ArgoCd {
         let mut url = url::Url::parse(base).map_err(|e| bad(format!("`{base}`: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(bad(format!("`{base}` is not an http(s) URL")));
+        }
+        if !allow_http {
+            require_https_beyond_loopback(
+                "argocd",
+                url.scheme(),
+                url.host_str(),
+                "ArgoCd::new_allowing_http",
+            )?;
         }
         if !url.path().ends_with('/') {
             let p = format!("{}/", url.path());

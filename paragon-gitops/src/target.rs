@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use paragon_core::gitops::{DeployChange, Deployed, Deployment, GitOpsTarget, Release};
+use paragon_core::net::require_https_beyond_loopback;
 use paragon_core::{Error, Result, ScanContext};
 
 use crate::git::{split_remote, GitCredentials, Pushed, WorkTree};
@@ -114,6 +115,7 @@ pub struct GitOps {
     mode: WriteMode,
     change_requests: Option<Arc<dyn ChangeRequests>>,
     retry: PushRetry,
+    allow_http: bool,
     lock: tokio::sync::Mutex<()>,
 }
 
@@ -156,6 +158,7 @@ impl GitOps {
             mode: WriteMode::Direct,
             change_requests: None,
             retry: PushRetry::default(),
+            allow_http: false,
             lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -178,10 +181,22 @@ impl GitOps {
         self
     }
 
-    /// How git authenticates (default none).
+    /// How git authenticates (default none). A token goes to an `http://`
+    /// remote only on this machine unless [`allow_http`](Self::allow_http):
+    /// otherwise each operation fails with [`Error::InvalidConfig`] before
+    /// git runs.
     #[must_use]
     pub fn with_credentials(mut self, credentials: GitCredentials) -> GitOps {
         self.credentials = credentials;
+        self
+    }
+
+    /// Lets a token go to a plain `http://` remote whose host is not this
+    /// machine (a git server inside a network the caller trusts). Default:
+    /// no, the token would cross the network in clear.
+    #[must_use]
+    pub fn allow_http(mut self, yes: bool) -> GitOps {
+        self.allow_http = yes;
         self
     }
 
@@ -250,6 +265,18 @@ impl GitOps {
     }
 
     fn worktree(&self) -> Result<WorkTree> {
+        if matches!(self.credentials, GitCredentials::Token { .. }) && !self.allow_http {
+            if let Ok(url) = url::Url::parse(&self.remote) {
+                if url.scheme() == "http" {
+                    require_https_beyond_loopback(
+                        "git",
+                        "http",
+                        url.host_str(),
+                        "GitOps::allow_http(true)",
+                    )?;
+                }
+            }
+        }
         let dir = match &self.workdir {
             Some(d) => d.clone(),
             None => {

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use paragon_core::image::{validate_repository, validate_tag, BuiltImage, Pushed, Registry};
+use paragon_core::net::require_https_beyond_loopback;
 use paragon_core::oci::Digest;
 use paragon_core::{
     Cvss, CvssVersion, Error, Finding, FindingKind, Package, Result, ScanContext, ScanReport,
@@ -135,7 +136,29 @@ fn split_repository(repository: &str) -> Result<(&str, &str)> {
 impl HarborApi {
     /// A client of the Harbor at `url` (`https://harbor.example.com`), with
     /// a user's or robot's credentials.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] when `url` is not an http(s) URL, holds
+    /// credentials, or is plain http to a host other than this machine
+    /// (the credentials would cross the network in clear; see
+    /// [`new_allowing_http`](Self::new_allowing_http)).
     pub fn new(url: &str, username: &str, password: Secret) -> Result<HarborApi> {
+        HarborApi::create(url, username, password, false)
+    }
+
+    /// Like [`new`](Self::new), but plain http to any host is allowed
+    /// (a Harbor inside a network the caller trusts).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] when `url` is not an http(s) URL or holds
+    /// credentials.
+    pub fn new_allowing_http(url: &str, username: &str, password: Secret) -> Result<HarborApi> {
+        HarborApi::create(url, username, password, true)
+    }
+
+    fn create(url: &str, username: &str, password: Secret, allow_http: bool) -> Result<HarborApi> {
         let parsed = url::Url::parse(url).map_err(|e| Error::InvalidConfig {
             component: "harbor".into(),
             message: format!("`{url}` is not a URL: {e}"),
@@ -145,6 +168,14 @@ impl HarborApi {
                 component: "harbor".into(),
                 message: format!("`{url}`: use an http(s) URL without credentials in it"),
             });
+        }
+        if !allow_http {
+            require_https_beyond_loopback(
+                "harbor",
+                parsed.scheme(),
+                parsed.host_str(),
+                "HarborApi::new_allowing_http",
+            )?;
         }
         let host = match parsed.port() {
             Some(p) => format!("{}:{p}", parsed.host_str().unwrap_or_default()),
@@ -715,9 +746,33 @@ pub struct HarborRegistry {
 impl HarborRegistry {
     /// Harbor at `url`, pushing with `credentials` (a user or a robot
     /// account) through the distribution endpoint of the same host.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] as [`HarborApi::new`] and
+    /// [`DistributionRegistry::new`] give it: plain http only to this
+    /// machine (see [`new_allowing_http`](Self::new_allowing_http)).
     pub fn new(url: &str, username: &str, password: Secret) -> Result<HarborRegistry> {
         let api = HarborApi::new(url, username, password.clone())?;
         let distribution = DistributionRegistry::new(url)?
+            .with_credentials(Credentials::basic(username, password));
+        Ok(HarborRegistry::from_parts(api, distribution))
+    }
+
+    /// Like [`new`](Self::new), but plain http to any host is allowed, for
+    /// the REST API and the distribution endpoint both.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] as [`HarborApi::new_allowing_http`] and
+    /// [`DistributionRegistry::new_allowing_http`] give it.
+    pub fn new_allowing_http(
+        url: &str,
+        username: &str,
+        password: Secret,
+    ) -> Result<HarborRegistry> {
+        let api = HarborApi::new_allowing_http(url, username, password.clone())?;
+        let distribution = DistributionRegistry::new_allowing_http(url)?
             .with_credentials(Credentials::basic(username, password));
         Ok(HarborRegistry::from_parts(api, distribution))
     }

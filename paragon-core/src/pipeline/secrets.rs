@@ -128,8 +128,24 @@ mod vault {
         /// mounted at `secret`.
         ///
         /// # Errors
-        /// [`Error::InvalidConfig`] when `addr` is not an http(s) URL.
+        /// [`Error::InvalidConfig`] when `addr` is not an http(s) URL, or
+        /// is plain http to a host other than this machine (the token would
+        /// cross the network in clear; see
+        /// [`new_allowing_http`](Self::new_allowing_http)).
         pub fn new(addr: &str, token: Secret) -> Result<VaultKv2> {
+            VaultKv2::create(addr, token, false)
+        }
+
+        /// Like [`new`](Self::new), but plain http to any host is allowed
+        /// (a Vault inside a network the caller trusts).
+        ///
+        /// # Errors
+        /// [`Error::InvalidConfig`] when `addr` is not an http(s) URL.
+        pub fn new_allowing_http(addr: &str, token: Secret) -> Result<VaultKv2> {
+            VaultKv2::create(addr, token, true)
+        }
+
+        fn create(addr: &str, token: Secret, allow_http: bool) -> Result<VaultKv2> {
             let url = url::Url::parse(addr)
                 .ok()
                 .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
@@ -137,6 +153,14 @@ mod vault {
                     component: "vault".into(),
                     message: format!("`{addr}` is not an http(s) URL"),
                 })?;
+            if !allow_http {
+                crate::net::require_https_beyond_loopback(
+                    "vault",
+                    url.scheme(),
+                    url.host_str(),
+                    "VaultKv2::new_allowing_http",
+                )?;
+            }
             Ok(VaultKv2 {
                 addr: url,
                 token,
@@ -146,10 +170,12 @@ mod vault {
             })
         }
 
-        /// From `VAULT_ADDR` and `VAULT_TOKEN` (and `VAULT_NAMESPACE`).
+        /// From `VAULT_ADDR` and `VAULT_TOKEN` (and `VAULT_NAMESPACE`),
+        /// as [`new`](Self::new) takes them.
         ///
         /// # Errors
-        /// [`Error::InvalidConfig`] when they are not set.
+        /// [`Error::InvalidConfig`] when they are not set, or as
+        /// [`new`](Self::new) gives it.
         pub fn from_env() -> Result<VaultKv2> {
             let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
             let (Some(addr), Some(token)) = (get("VAULT_ADDR"), get("VAULT_TOKEN")) else {

@@ -128,3 +128,17 @@ async fn vault_kv2_reads_secrets_by_path_and_key() {
     assert!(!format!("{denied:?}").contains("wrong-token-456"));
     assert!(!format!("{v:?}").contains(TOKEN));
 }
+
+#[test]
+fn vault_tokens_go_in_clear_only_to_this_machine_unless_allowed() {
+    let err = VaultKv2::new("http://vault.example:8200", Secret::new(TOKEN)).unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("VaultKv2::new_allowing_http"),
+        "{err}"
+    );
+    assert!(!format!("{err} {err:?}").contains(TOKEN));
+    assert!(VaultKv2::new("http://127.0.0.1:8200", Secret::new(TOKEN)).is_ok());
+    assert!(VaultKv2::new("https://vault.example:8200", Secret::new(TOKEN)).is_ok());
+    assert!(VaultKv2::new_allowing_http("http://vault.example:8200", Secret::new(TOKEN)).is_ok());
+}

@@ -181,6 +181,14 @@ async fn waiting_times_out_naming_the_last_status() {
 fn bad_urls_are_config_errors() {
     assert!(ArgoCd::new("ftp://x", Secret::new("t")).is_err());
     assert!(ArgoCd::new("not a url", Secret::new("t")).is_err());
+    let err = ArgoCd::new("http://argocd.example", Secret::new("t")).unwrap_err();
+    assert!(
+        err.to_string().contains("ArgoCd::new_allowing_http"),
+        "{err}"
+    );
+    assert!(ArgoCd::new("http://localhost:8080", Secret::new("t")).is_ok());
+    assert!(ArgoCd::new_allowing_http("http://argocd.example", Secret::new("t")).is_ok());
+    assert!(ArgoCd::new_allowing_http("ftp://x", Secret::new("t")).is_err());
     assert!(!format!(
         "{:?}",
         ArgoCd::new("https://argocd.example", Secret::new("tok-1")).unwrap()

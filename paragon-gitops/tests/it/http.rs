@@ -163,6 +163,44 @@ async fn a_wrong_token_is_a_git_error_without_the_token() {
     assert_eq!(remote.commits("main"), 2);
 }
 
+#[tokio::test]
+async fn a_token_goes_to_plain_http_only_on_this_machine_unless_allowed() {
+    // A git that does not exist: the refusal must come before git runs,
+    // and without it the run fails on the missing git, not the network.
+    let no_git = std::path::Path::new("/nonexistent/paragon-test/git");
+    let target = |remote: &str| {
+        GitOps::new(remote, HelmValues::new("charts/shop"))
+            .with_git(no_git)
+            .with_credentials(GitCredentials::token(USER, Secret::new(TOKEN)))
+    };
+    let err = target("http://git.example/shop/deploy.git")
+        .deploy(&release(), &ScanContext::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("GitOps::allow_http(true)"),
+        "{err}"
+    );
+    assert!(!format!("{err} {err:?}").contains(TOKEN), "{err:?}");
+    for passes in [
+        target("http://git.example/shop/deploy.git").allow_http(true),
+        target("http://127.0.0.1:9/shop/deploy.git"),
+        target("https://git.example/shop/deploy.git"),
+        GitOps::new(
+            "http://git.example/shop/deploy.git",
+            HelmValues::new("charts/shop"),
+        )
+        .with_git(no_git),
+    ] {
+        let err = passes
+            .deploy(&release(), &ScanContext::new())
+            .await
+            .unwrap_err();
+        assert!(!matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+    }
+}
+
 /// An `ssh` stand-in that records its arguments and runs the git command
 /// it was asked to run on the "server" (this machine): git's real SSH
 /// transport, without an SSH daemon.

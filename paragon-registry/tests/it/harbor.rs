@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use paragon_core::conformance;
 use paragon_core::image::{BuildSpec, Builder, Registry};
-use paragon_core::{FindingKind, ScanContext, ScanTarget, Scanner, Secret, Severity};
+use paragon_core::{Error, FindingKind, ScanContext, ScanTarget, Scanner, Secret, Severity};
 use paragon_registry::{
     Credentials, DistributionRegistry, HarborApi, HarborRegistry, HarborScanner, NativeBuilder,
     TagOutcome,
@@ -293,6 +293,24 @@ async fn wrong_credentials_are_unauthorized() {
     assert!(!format!("{err} {err:?}").contains("nope-wrong"));
     assert!(HarborApi::new("ftp://x", ADMIN, Secret::new("p")).is_err());
     assert!(HarborApi::new("https://u:p@x", ADMIN, Secret::new("p")).is_err());
+}
+
+#[test]
+fn plain_http_goes_only_to_this_machine_unless_allowed() {
+    let password = || Secret::new("pw-in-clear-1");
+    for refused in [
+        HarborApi::new("http://harbor.example", ADMIN, password()).map(|_| ()),
+        HarborRegistry::new("http://harbor.example", ADMIN, password()).map(|_| ()),
+    ] {
+        let err = refused.unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+        assert!(err.to_string().contains("new_allowing_http"), "{err}");
+        assert!(!format!("{err} {err:?}").contains("pw-in-clear-1"));
+    }
+    assert!(HarborApi::new("http://127.0.0.1:8080", ADMIN, password()).is_ok());
+    assert!(HarborApi::new_allowing_http("http://harbor.example", ADMIN, password()).is_ok());
+    assert!(HarborRegistry::new_allowing_http("http://harbor.example", ADMIN, password()).is_ok());
+    assert!(HarborApi::new_allowing_http("ftp://harbor.example", ADMIN, password()).is_err());
 }
 
 #[tokio::test]

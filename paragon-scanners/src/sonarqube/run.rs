@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use paragon_core::net::require_https_beyond_loopback;
 use paragon_core::process::{self, ToolCommand};
 use paragon_core::scanner::check_target;
 use paragon_core::{
@@ -76,6 +77,7 @@ pub struct SonarQubeBuilder {
     poll: Option<Duration>,
     page_size: Option<u32>,
     timeout: Option<Duration>,
+    allow_http: bool,
 }
 
 impl std::fmt::Debug for SonarQubeBuilder {
@@ -122,6 +124,15 @@ impl SonarQubeBuilder {
         self
     }
 
+    /// Allows a plain http server URL whose host is not this machine (a
+    /// server inside a network the caller trusts). Default: no, the token
+    /// would cross the network in clear; plain http to `localhost` or a
+    /// loopback address is always allowed.
+    pub fn allow_http(mut self, yes: bool) -> Self {
+        self.allow_http = yes;
+        self
+    }
+
     /// Run this `sonar-scanner` in the directory first. Default: do not run
     /// it (the analysis was done by the CI already).
     pub fn run_scanner(mut self, binary: impl Into<PathBuf>) -> Self {
@@ -164,8 +175,10 @@ impl SonarQubeBuilder {
     ///
     /// # Errors
     ///
-    /// [`CoreError::InvalidConfig`] for a missing or invalid URL, a missing
-    /// token, a page size outside 1–500, or a zero timeout.
+    /// [`CoreError::InvalidConfig`] for a missing or invalid URL, plain http
+    /// to a host other than this machine without
+    /// [`allow_http`](Self::allow_http), a missing token, a page size
+    /// outside 1–500, or a zero timeout.
     pub fn build(self) -> Result<SonarQube, CoreError> {
         let invalid = |message: String| CoreError::InvalidConfig {
             component: SCANNER.to_owned(),
@@ -180,6 +193,14 @@ impl SonarQubeBuilder {
             return Err(invalid(format!(
                 "the server URL `{raw}` is not an http(s) URL"
             )));
+        }
+        if !self.allow_http {
+            require_https_beyond_loopback(
+                SCANNER,
+                url.scheme(),
+                url.host_str(),
+                "SonarQube::builder().allow_http(true)",
+            )?;
         }
         if !url.path().ends_with('/') {
             let path = format!("{}/", url.path());

@@ -333,4 +333,12 @@ async fn failed_tasks_and_bad_tokens_are_errors() {
         .with_url("https://sonar.example")
         .build()
         .is_err());
+    let in_clear = || {
+        SonarQube::builder()
+            .with_url("http://sonar.example")
+            .with_token(Secret::new("t"))
+    };
+    let err = in_clear().build().unwrap_err();
+    assert!(err.to_string().contains("allow_http(true)"), "{err}");
+    assert!(in_clear().allow_http(true).build().is_ok());
 }
