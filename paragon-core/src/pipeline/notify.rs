@@ -96,10 +96,14 @@ mod slack {
     /// the webhook URL, which answers `200 ok`, or `400 invalid_payload`,
     /// `403 action_prohibited`, `404 no_service`, `410 channel_is_archived`.
     /// The URL is the credential: it is a [`Secret`] and errors show only
-    /// its host.
+    /// its host. It is posted to over https, or plain http to this machine
+    /// only unless [`allow_http`](SlackWebhook::allow_http): a notification
+    /// to another host over plain http fails with [`Error::InvalidConfig`]
+    /// before anything is sent.
     pub struct SlackWebhook {
         url: Secret,
         http: reqwest::Client,
+        allow_http: bool,
     }
 
     impl fmt::Debug for SlackWebhook {
@@ -114,7 +118,18 @@ mod slack {
             SlackWebhook {
                 url,
                 http: reqwest::Client::new(),
+                allow_http: false,
             }
+        }
+
+        /// Lets the webhook be a plain http URL whose host is not this
+        /// machine (a relay inside a network the caller trusts). Default:
+        /// no, the URL, which is the credential, would cross the network
+        /// in clear.
+        #[must_use]
+        pub fn allow_http(mut self, yes: bool) -> SlackWebhook {
+            self.allow_http = yes;
+            self
         }
 
         fn host(&self) -> String {
@@ -132,6 +147,18 @@ mod slack {
         }
 
         async fn notify(&self, run: &RunRecord, _ctx: &ScanContext) -> Result<()> {
+            let url = url::Url::parse(self.url.expose()).map_err(|_| Error::InvalidConfig {
+                component: "slack".into(),
+                message: "the webhook is not a URL".into(),
+            })?;
+            if !self.allow_http {
+                crate::net::require_https_beyond_loopback(
+                    "slack",
+                    url.scheme(),
+                    url.host_str(),
+                    "SlackWebhook::allow_http(true)",
+                )?;
+            }
             let lines = summary_lines(run);
             let body = serde_json::json!({
                 "text": lines.first().cloned().unwrap_or_default(),

@@ -69,6 +69,45 @@ async fn slack_gets_the_verdict_and_errors_hide_the_webhook() {
     );
 }
 
+#[tokio::test]
+async fn a_slack_webhook_goes_over_plain_http_only_to_this_machine_unless_allowed() {
+    // 0.0.0.0 is not loopback, yet a connection to it reaches this machine
+    // (where nothing listens on port 9): refused at once, offline.
+    let hook = "http://0.0.0.0:9/services/T000/B000/clear-hook-secret";
+    let err = SlackWebhook::new(Secret::new(hook))
+        .notify(&record(), &ScanContext::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("SlackWebhook::allow_http(true)"),
+        "{err}"
+    );
+    assert!(
+        !format!("{err} {err:?}").contains("clear-hook-secret"),
+        "{err:?}"
+    );
+    let err = SlackWebhook::new(Secret::new(hook))
+        .allow_http(true)
+        .notify(&record(), &ScanContext::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Http { status: 0, .. }), "{err:?}");
+    assert!(
+        !format!("{err} {err:?}").contains("clear-hook-secret"),
+        "{err:?}"
+    );
+    let err = SlackWebhook::new(Secret::new("not a url clear-hook-secret"))
+        .notify(&record(), &ScanContext::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+    assert!(
+        !format!("{err} {err:?}").contains("clear-hook-secret"),
+        "{err:?}"
+    );
+}
+
 const TOKEN: &str = "hvs.test-token-123";
 
 async fn vault(Path(path): Path<String>, headers: HeaderMap, State(_): State<()>) -> Response {
