@@ -27,8 +27,9 @@
 //!   [`pipeline::Check`], [`pipeline::Notifier`] (Slack with feature
 //!   `slack`), [`pipeline::SecretSource`] (Vault with feature `vault`),
 //!   [`pipeline::RunRecord`] and [`pipeline::Metrics`];
-//! - [`net::is_loopback`], the rule by which the registry and forge
-//!   adapters speak plain http only to this machine.
+//! - [`net::require_https_beyond_loopback`], the rule by which every
+//!   adapter that sends credentials speaks plain http only to this
+//!   machine ([`net::is_loopback`]) unless its caller allows it.
 //!
 //! Parsers for each tool's report live in the `paragon-scanners` crate;
 //! builders and registries in `paragon-registry`; GitOps targets in

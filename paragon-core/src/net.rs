@@ -1,4 +1,6 @@
-//! What the adapters that talk to services share about hosts.
+//! What the adapters that talk to services share about hosts: which
+//! hosts are this machine, and the rule that keeps credentials off plain
+//! http to any other.
 
 use std::net::IpAddr;
 
@@ -8,11 +10,11 @@ use crate::{Error, Result};
 /// (`127.0.0.0/8`, `::1`), optionally with a port (`127.0.0.1:5000`,
 /// `localhost:5000`) and, for IPv6, in brackets (`[::1]`, `[::1]:5000`).
 ///
-/// The forges speak plain http only to such hosts (one run beside the
-/// tests), and so does the distribution registry unless its caller
-/// allows others. An unbracketed IPv6 address is never read as one with
-/// a port: `::1:5000` is the address `::1:5000`, which is not a loopback
-/// address.
+/// Adapters that send credentials speak plain http only to such hosts
+/// (a service run beside the tests) unless their caller allows others
+/// (see [`require_https_beyond_loopback`]). An unbracketed IPv6 address
+/// is never read as one with a port: `::1:5000` is the address
+/// `::1:5000`, which is not a loopback address.
 ///
 /// ```
 /// use paragon_core::net::is_loopback;
