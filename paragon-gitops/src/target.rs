@@ -265,17 +265,17 @@ impl GitOps {
     }
 
     fn worktree(&self) -> Result<WorkTree> {
-        if matches!(self.credentials, GitCredentials::Token { .. }) && !self.allow_http {
-            if let Ok(url) = url::Url::parse(&self.remote) {
-                if url.scheme() == "http" {
-                    require_https_beyond_loopback(
-                        "git",
-                        "http",
-                        url.host_str(),
-                        "GitOps::allow_http(true)",
-                    )?;
-                }
-            }
+        let token = matches!(self.credentials, GitCredentials::Token { .. });
+        let http = url::Url::parse(&self.remote)
+            .ok()
+            .filter(|url| url.scheme() == "http");
+        if let (true, false, Some(url)) = (token, self.allow_http, http) {
+            require_https_beyond_loopback(
+                "git",
+                "http",
+                url.host_str(),
+                "GitOps::allow_http(true)",
+            )?;
         }
         let dir = match &self.workdir {
             Some(d) => d.clone(),

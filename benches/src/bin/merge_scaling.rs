@@ -247,20 +247,18 @@ fn main() -> Result<(), String> {
         rows.push((n, b1, bp));
     }
     // The target, 11x the time for 10x the findings, is 1.1x per finding.
+    let ratio = |t1: Duration, t0: Duration| t1.as_secs_f64() / t0.as_secs_f64();
     for pair in rows.windows(2) {
-        let [(n0, a0, b0), (n1, a1, b1)] = pair else {
-            continue;
-        };
-        let findings = *n1 as f64 / *n0 as f64;
-        let ratio = |t1: Duration, t0: Duration| t1.as_secs_f64() / t0.as_secs_f64();
+        let ((n0, a0, b0), (n1, a1, b1)) = (pair[0], pair[1]);
+        let findings = n1 as f64 / n0 as f64;
         println!(
             "scaling (best times), {n0} -> {n1} findings ({findings:.2}x): \
              {:.2}x the time on 1 thread ({:.3}x per finding), \
              {:.2}x on {threads} ({:.3}x per finding)",
-            ratio(*a1, *a0),
-            ratio(*a1, *a0) / findings,
-            ratio(*b1, *b0),
-            ratio(*b1, *b0) / findings,
+            ratio(a1, a0),
+            ratio(a1, a0) / findings,
+            ratio(b1, b0),
+            ratio(b1, b0) / findings,
         );
     }
     Ok(())

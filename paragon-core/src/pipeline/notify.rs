@@ -131,13 +131,6 @@ mod slack {
             self.allow_http = yes;
             self
         }
-
-        fn host(&self) -> String {
-            url::Url::parse(self.url.expose())
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_else(|| "slack".into())
-        }
     }
 
     #[async_trait]
@@ -170,13 +163,13 @@ mod slack {
             let error = |status: u16, message: String| Error::Http {
                 service: "slack".into(),
                 method: "POST".into(),
-                url: format!("https://{}/…", self.host()),
+                url: format!("https://{}/…", url.host_str().unwrap_or("slack")),
                 status,
                 message: self.url.redact(&message),
             };
             let res = self
                 .http
-                .post(self.url.expose())
+                .post(url.clone())
                 .json(&body)
                 .send()
                 .await
