@@ -194,7 +194,12 @@ struct Entry {
     raw: u128,
     /// The merged finding, without locations and sources; its severity is
     /// kept in [`Merger::severity`] while inputs arrive.
-    finding: Finding,
+    ///
+    /// Boxed, so that an entry is small: the table of entries is copied
+    /// each time it grows, and each entry again into the list of merged
+    /// ones in [`Merger::finish`]; the finding itself, in memory the
+    /// allocator has at hand, is not.
+    finding: Box<Finding>,
     /// Every id symbol the folded findings named (vulnerabilities only).
     ids: Vec<u32>,
 }
@@ -223,9 +228,9 @@ pub struct Merger {
     /// [`sources`](Merger::sources), one copy of each.
     shared: SharedStrings,
     /// `[entry, location symbol]` for each location of each input.
-    placed: Vec<[u32; 2]>,
+    placed: Pairs,
     /// `[entry, source symbol]` for each source of each input.
-    sourced: Vec<[u32; 2]>,
+    sourced: Pairs,
     inputs: Vec<InputSummary>,
     sbom: SbomTotals,
     /// How many threads [`add_all`](Merger::add_all) and
@@ -384,8 +389,6 @@ impl Merger {
     fn add_batch(&mut self, findings: Vec<Finding>, fingerprints: &[u128], stripped: &[bool]) {
         debug_assert_eq!(findings.len(), fingerprints.len());
         debug_assert!(stripped.is_empty() || stripped.len() == findings.len());
-        self.placed.reserve(findings.len());
-        self.sourced.reserve(findings.len());
         let mut known = std::mem::take(&mut self.scratch_known);
         known.clear();
         known.extend(
@@ -512,7 +515,7 @@ impl Merger {
                         for sym in entry.ids {
                             push_new(&mut into.ids, sym);
                         }
-                        fold(&mut into.finding, entry.finding);
+                        fold(&mut into.finding, *entry.finding);
                     }
                 }
                 None => {
@@ -534,12 +537,10 @@ impl Merger {
         for (fp, e) in known {
             self.known.entry(fp).or_insert(moved[e as usize]);
         }
-        let remap = |pairs: Vec<[u32; 2]>, syms: &[u32], into: &mut Vec<[u32; 2]>| {
-            into.extend(
-                pairs
-                    .into_iter()
-                    .map(|[e, s]| [moved[e as usize], syms[s as usize]]),
-            );
+        let remap = |pairs: Pairs, syms: &[u32], into: &mut Pairs| {
+            for [e, s] in pairs.into_iter() {
+                into.push([moved[e as usize], syms[s as usize]]);
+            }
         };
         remap(placed, &locations, &mut self.placed);
         remap(sourced, &sources, &mut self.sourced);
@@ -682,7 +683,7 @@ impl Merger {
                 place,
             },
             raw,
-            finding,
+            finding: Box::new(finding),
             ids: self.scratch_ids.clone(),
         });
         i
@@ -723,7 +724,7 @@ impl Merger {
                 } else {
                     let (into, _) = &mut merged[g as usize];
                     into.ids.extend(entry.ids);
-                    fold(&mut into.finding, entry.finding);
+                    fold(&mut into.finding, *entry.finding);
                 }
             }
             merged
@@ -736,7 +737,7 @@ impl Merger {
             std::mem::take(&mut self.sources).values,
             std::mem::take(&mut self.sourced),
         );
-        let pairs = locations.1.len() + sources.1.len();
+        let pairs = locations.1.len + sources.1.len;
         let parallel = self.threads > 1 && pairs >= self.parallel_finish.unwrap_or(PARALLEL_FINISH);
         let (mut merged, mut locations, mut sources) = if parallel {
             // The lists are grouped while the entries are folded.
@@ -920,18 +921,18 @@ impl<T: Ord + Clone> Lists<T> {
     /// The lists of the `(values, pairs)` of a table: its distinct values
     /// and `[entry, symbol]` pairs (freed once they are counted and
     /// placed).
-    fn new((values, pairs): (Vec<T>, Vec<[u32; 2]>), group_of: &[u32], groups: usize) -> Lists<T> {
+    fn new((values, pairs): (Vec<T>, Pairs), group_of: &[u32], groups: usize) -> Lists<T> {
         let table = Sorted::new(values);
         let mut start = vec![0u32; groups + 1];
-        for &[e, _] in &pairs {
+        for &[e, _] in pairs.iter() {
             start[group_of[e as usize] as usize + 1] += 1;
         }
         for g in 0..groups {
             start[g + 1] += start[g];
         }
         let mut next = start.clone();
-        let mut ranks = vec![0u32; pairs.len()];
-        for [e, s] in pairs {
+        let mut ranks = vec![0u32; pairs.len];
+        for [e, s] in pairs.into_iter() {
             let g = group_of[e as usize] as usize;
             ranks[next[g] as usize] = table.rank[s as usize];
             next[g] += 1;
@@ -1127,7 +1128,7 @@ fn build(
         .into_iter()
         .zip(first..)
         .map(|((entry, canonical), g)| {
-            let mut f = entry.finding;
+            let mut f = *entry.finding;
             if f.kind == FindingKind::Vulnerability {
                 // The finding's id is the string of its key's id symbol
                 // (folding keeps the first id): symbols compare without
@@ -1274,13 +1275,50 @@ fn symbol(i: usize) -> u32 {
     u32::try_from(i).expect("fewer than 2^32 distinct values")
 }
 
+/// `[entry, symbol]` pairs (see [`Merger::placed`]), kept in chunks of
+/// a fixed size: the list grows without copying what it holds, and each
+/// chunk comes from memory the allocator has at hand (such as that of the
+/// findings just folded in), where one growing list would ask the system
+/// for ever larger blocks of fresh memory.
+#[derive(Default)]
+struct Pairs {
+    chunks: Vec<Vec<[u32; 2]>>,
+    len: usize,
+}
+
+impl Pairs {
+    /// Pairs per chunk: 64 KiB.
+    const CHUNK: usize = 1 << 13;
+
+    fn push(&mut self, pair: [u32; 2]) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < Pairs::CHUNK => chunk.push(pair),
+            _ => {
+                let mut chunk = Vec::with_capacity(Pairs::CHUNK);
+                chunk.push(pair);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u32; 2]> {
+        self.chunks.iter().flatten()
+    }
+
+    /// The pairs in order, each chunk freed once read.
+    fn into_iter(self) -> impl Iterator<Item = [u32; 2]> {
+        self.chunks.into_iter().flatten()
+    }
+}
+
 /// Moves `items` into `table` (an item already there is dropped) and
 /// appends `[entry, symbol]` for each to `pairs`.
 fn intern_all<T: Keyed>(
     table: &mut Table<T>,
     shared: &mut SharedStrings,
     batch: &mut FxMap<T::Address, u32>,
-    pairs: &mut Vec<[u32; 2]>,
+    pairs: &mut Pairs,
     entry: u32,
     items: &mut Vec<T>,
 ) {
