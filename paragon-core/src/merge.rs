@@ -538,7 +538,7 @@ impl Merger {
             self.known.entry(fp).or_insert(moved[e as usize]);
         }
         let remap = |pairs: Pairs, syms: &[u32], into: &mut Pairs| {
-            for [e, s] in pairs.into_iter() {
+            for [e, s] in pairs {
                 into.push([moved[e as usize], syms[s as usize]]);
             }
         };
@@ -737,7 +737,7 @@ impl Merger {
             std::mem::take(&mut self.sources).values,
             std::mem::take(&mut self.sourced),
         );
-        let pairs = locations.1.len + sources.1.len;
+        let pairs = locations.1.len() + sources.1.len();
         let parallel = self.threads > 1 && pairs >= self.parallel_finish.unwrap_or(PARALLEL_FINISH);
         let (mut merged, mut locations, mut sources) = if parallel {
             // The lists are grouped while the entries are folded.
@@ -931,8 +931,8 @@ impl<T: Ord + Clone> Lists<T> {
             start[g + 1] += start[g];
         }
         let mut next = start.clone();
-        let mut ranks = vec![0u32; pairs.len];
-        for [e, s] in pairs.into_iter() {
+        let mut ranks = vec![0u32; pairs.len()];
+        for [e, s] in pairs {
             let g = group_of[e as usize] as usize;
             ranks[next[g] as usize] = table.rank[s as usize];
             next[g] += 1;
@@ -1282,8 +1282,8 @@ fn symbol(i: usize) -> u32 {
 /// for ever larger blocks of fresh memory.
 #[derive(Default)]
 struct Pairs {
+    /// Full chunks, then the one being filled.
     chunks: Vec<Vec<[u32; 2]>>,
-    len: usize,
 }
 
 impl Pairs {
@@ -1299,15 +1299,25 @@ impl Pairs {
                 self.chunks.push(chunk);
             }
         }
-        self.len += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.chunks.last().map_or(0, |last| {
+            (self.chunks.len() - 1) * Pairs::CHUNK + last.len()
+        })
     }
 
     fn iter(&self) -> impl Iterator<Item = &[u32; 2]> {
         self.chunks.iter().flatten()
     }
+}
 
-    /// The pairs in order, each chunk freed once read.
-    fn into_iter(self) -> impl Iterator<Item = [u32; 2]> {
+/// The pairs in order, each chunk freed once read.
+impl IntoIterator for Pairs {
+    type Item = [u32; 2];
+    type IntoIter = std::iter::Flatten<std::vec::IntoIter<Vec<[u32; 2]>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
         self.chunks.into_iter().flatten()
     }
 }
