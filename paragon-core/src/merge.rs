@@ -75,9 +75,12 @@
 //! hash of the key's parts, interned when the merged finding is new.
 //!
 //! Each distinct location and source is kept once, found by a 128-bit
-//! hash of its content; within a report, one whose strings are the very
-//! ones met before (parsers share a report's strings) is found by their
-//! addresses, without reading them. An input appends `(merged finding,
+//! hash of its content. A report's locations and sources are resolved
+//! before its findings are folded in: one whose strings are the very
+//! ones met before in the report (parsers share a report's strings) is
+//! told apart by their addresses, without reading them, and the hashes
+//! of the distinct ones are looked up together, so that their cache
+//! misses overlap. An input appends `(merged finding,
 //! symbol)` pairs, which [`finish`](Merger::finish) groups in one counting
 //! pass. Locations and sources hold shared strings
 //! ([`Arc<str>`](std::sync::Arc)), so the merged report's millions of them
@@ -245,10 +248,9 @@ pub struct Merger {
     scratch_key: Vec<u8>,
     /// The entry each fingerprint of the current batch names, or [`NONE`].
     scratch_known: Vec<u32>,
-    /// Symbols of the locations and sources met in the current batch, by
-    /// the addresses of their shared strings (see [`Keyed`]).
-    batch_locations: FxMap<<Location as Keyed>::Address, u32>,
-    batch_sources: FxMap<<Source as Keyed>::Address, u32>,
+    /// The symbols of the current batch's locations and sources.
+    batch_locations: Batch<Location>,
+    batch_sources: Batch<Source>,
 }
 
 impl std::fmt::Debug for Merger {
@@ -383,8 +385,9 @@ impl Merger {
     /// fingerprint (see [`Prepared`]).
     ///
     /// The entries of the fingerprints met before are looked up first, all
-    /// together: the lookups miss the cache independently of each other,
-    /// so the processor overlaps them, where one lookup between the
+    /// together, and so are the symbols of the batch's distinct locations
+    /// and sources: the lookups miss the cache independently of each
+    /// other, so the processor overlaps them, where one lookup between the
     /// folding of two findings would wait for memory each time.
     fn add_batch(&mut self, findings: Vec<Finding>, fingerprints: &[u128], stripped: &[bool]) {
         debug_assert_eq!(findings.len(), fingerprints.len());
@@ -396,6 +399,16 @@ impl Merger {
                 .iter()
                 .map(|fp| self.known.get(fp).copied().unwrap_or(NONE)),
         );
+        self.batch_locations.resolve(
+            &mut self.locations,
+            &mut self.shared,
+            findings.iter().flat_map(|f| &f.locations),
+        );
+        self.batch_sources.resolve(
+            &mut self.sources,
+            &mut self.shared,
+            findings.iter().flat_map(|f| &f.sources),
+        );
         for (k, ((finding, &fp), &entry)) in findings
             .into_iter()
             .zip(fingerprints)
@@ -405,8 +418,6 @@ impl Merger {
             self.add_finding(finding, fp, entry, stripped.get(k) == Some(&true));
         }
         self.scratch_known = known;
-        self.batch_locations.clear();
-        self.batch_sources.clear();
     }
 
     /// Folds in everything `other` has been given, as if its reports had
@@ -580,8 +591,8 @@ impl Merger {
         // The place part of the key, for a finding that may be new (it is
         // read from the finding's locations, which are taken out below).
         let has_place = entry == NONE && write_place(&finding, &mut self.scratch_place);
-        let mut locations = std::mem::take(&mut finding.locations);
-        let mut sources = std::mem::take(&mut finding.sources);
+        let locations = std::mem::take(&mut finding.locations);
+        let sources = std::mem::take(&mut finding.sources);
         // Metadata seen before (the key's parts are part of it) names its
         // entry and gives nothing more than a severity, locations and
         // sources; this is the common case across a fleet. A finding
@@ -603,22 +614,9 @@ impl Merger {
         };
         let sev = &mut self.severity[i as usize];
         *sev = (*sev).max(severity);
-        intern_all(
-            &mut self.locations,
-            &mut self.shared,
-            &mut self.batch_locations,
-            &mut self.placed,
-            i,
-            &mut locations,
-        );
-        intern_all(
-            &mut self.sources,
-            &mut self.shared,
-            &mut self.batch_sources,
-            &mut self.sourced,
-            i,
-            &mut sources,
-        );
+        self.batch_locations
+            .pair(locations.len(), i, &mut self.placed);
+        self.batch_sources.pair(sources.len(), i, &mut self.sourced);
     }
 
     /// Folds in a finding whose metadata no entry has seen (its place
@@ -1322,27 +1320,90 @@ impl IntoIterator for Pairs {
     }
 }
 
-/// Moves `items` into `table` (an item already there is dropped) and
-/// appends `[entry, symbol]` for each to `pairs`.
-fn intern_all<T: Keyed>(
-    table: &mut Table<T>,
-    shared: &mut SharedStrings,
-    batch: &mut FxMap<T::Address, u32>,
-    pairs: &mut Pairs,
-    entry: u32,
-    items: &mut Vec<T>,
-) {
-    for item in items.drain(..) {
-        let address = item.address();
-        let sym = match batch.get(&address) {
-            Some(&sym) => sym,
-            None => {
-                let sym = table.insert(item, shared);
-                batch.insert(address, sym);
-                sym
+/// The [`Table`] symbols of one batch's locations (or sources), found
+/// before any of its findings is folded in, and handed out in the order
+/// of the findings as they are.
+struct Batch<T: Keyed> {
+    /// The index in `symbols` of each distinct address of the batch.
+    by_address: FxMap<T::Address, u32>,
+    /// The content hash of each distinct address (while resolving).
+    hashes: Vec<u128>,
+    /// The table symbol of each distinct address.
+    symbols: Vec<u32>,
+    /// For each item of the batch, in order, its index in `symbols`.
+    slots: Vec<u32>,
+    /// How many of `slots` [`pair`](Batch::pair) has handed out.
+    taken: usize,
+    /// The encoding of an item, to hash.
+    buf: Vec<u8>,
+}
+
+impl<T: Keyed> Default for Batch<T> {
+    fn default() -> Self {
+        Batch {
+            by_address: FxMap::default(),
+            hashes: Vec::new(),
+            symbols: Vec::new(),
+            slots: Vec::new(),
+            taken: 0,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl<T: Keyed> Batch<T> {
+    /// Finds (or adds to `table`) the symbol of each of `items`, the
+    /// batch's locations or sources in the order of its findings.
+    ///
+    /// Items are told apart by [address](Keyed::address) first, so that
+    /// each distinct one is encoded and hashed once; the hashes are then
+    /// all looked up in the table together, so that their cache misses
+    /// overlap, and only the values not found are added.
+    fn resolve<'a>(
+        &mut self,
+        table: &mut Table<T>,
+        shared: &mut SharedStrings,
+        items: impl Iterator<Item = &'a T>,
+    ) where
+        T: 'a,
+    {
+        self.by_address.clear();
+        self.hashes.clear();
+        self.symbols.clear();
+        self.slots.clear();
+        self.taken = 0;
+        let mut firsts: Vec<&T> = Vec::new();
+        for item in items {
+            let slot = *self.by_address.entry(item.address()).or_insert_with(|| {
+                self.buf.clear();
+                item.encode(&mut self.buf);
+                self.hashes.push(xxhash_rust::xxh3::xxh3_128(&self.buf));
+                firsts.push(item);
+                symbol(firsts.len() - 1)
+            });
+            self.slots.push(slot);
+        }
+        self.symbols.extend(
+            self.hashes
+                .iter()
+                .map(|hash| table.by_hash.get(hash).copied().unwrap_or(NONE)),
+        );
+        for ((sym, &hash), item) in self.symbols.iter_mut().zip(&self.hashes).zip(firsts) {
+            if *sym == NONE {
+                // Two addresses may hold one content: the second finds the
+                // value the first added.
+                *sym = table.symbol(hash, || item.shared(shared));
             }
-        };
-        pairs.push([entry, sym]);
+        }
+    }
+
+    /// Appends `[entry, symbol]` to `pairs` for the next `n` items.
+    fn pair(&mut self, n: usize, entry: u32, pairs: &mut Pairs) {
+        let slots = &self.slots[self.taken..self.taken + n];
+        self.taken += n;
+        for &slot in slots {
+            pairs.push([entry, self.symbols[slot as usize]]);
+        }
     }
 }
 
@@ -1352,7 +1413,6 @@ fn intern_all<T: Keyed>(
 struct Table<T> {
     values: Vec<T>,
     by_hash: FxMap<u128, u32>,
-    scratch: Vec<u8>,
 }
 
 impl<T> Default for Table<T> {
@@ -1360,7 +1420,6 @@ impl<T> Default for Table<T> {
         Table {
             values: Vec::new(),
             by_hash: FxMap::default(),
-            scratch: Vec::new(),
         }
     }
 }
@@ -1397,17 +1456,6 @@ impl<T> Table<T> {
     }
 }
 
-impl<T: Keyed> Table<T> {
-    /// The symbol of `value`, added if new, with its strings taken from
-    /// `shared` (otherwise `value` is dropped).
-    fn insert(&mut self, value: T, shared: &mut SharedStrings) -> u32 {
-        self.scratch.clear();
-        value.encode(&mut self.scratch);
-        let hash = xxhash_rust::xxh3::xxh3_128(&self.scratch);
-        self.symbol(hash, || value.shared(shared))
-    }
-}
-
 /// A value kept once in a [`Table`], found there by its content
 /// ([`encode`](Keyed::encode)) and, among the findings of one batch, by
 /// its [`address`](Keyed::address): the addresses of its shared strings
@@ -1425,8 +1473,9 @@ trait Keyed {
     /// Writes the content, each field length-prefixed or tagged, so that
     /// different values encode differently.
     fn encode(&self, buf: &mut Vec<u8>);
-    /// The same value, holding the copies of its strings in `shared`.
-    fn shared(self, shared: &mut SharedStrings) -> Self;
+    /// A copy of the value that holds the copies of its strings in
+    /// `shared`.
+    fn shared(&self, shared: &mut SharedStrings) -> Self;
 }
 
 /// One copy of each distinct string the values of [`Table`]s hold, found
@@ -1442,13 +1491,13 @@ trait Keyed {
 type SharedStrings = Table<Arc<str>>;
 
 impl SharedStrings {
-    fn get(&mut self, s: Arc<str>) -> Arc<str> {
+    fn get(&mut self, s: &str) -> Arc<str> {
         let hash = xxhash_rust::xxh3::xxh3_128(s.as_bytes());
-        let sym = self.symbol(hash, || Arc::from(&*s));
+        let sym = self.symbol(hash, || Arc::from(s));
         Arc::clone(&self.values[sym as usize])
     }
 
-    fn opt(&mut self, s: Option<Arc<str>>) -> Option<Arc<str>> {
+    fn opt(&mut self, s: Option<&str>) -> Option<Arc<str>> {
         s.map(|s| self.get(s))
     }
 }
@@ -1485,12 +1534,13 @@ impl Keyed for Location {
         line(buf, self.start_line);
         line(buf, self.end_line);
     }
-    fn shared(self, shared: &mut SharedStrings) -> Location {
+    fn shared(&self, shared: &mut SharedStrings) -> Location {
         Location {
-            target: shared.opt(self.target),
-            path: shared.opt(self.path),
-            resource: shared.opt(self.resource),
-            ..self
+            target: shared.opt(self.target.as_deref()),
+            path: shared.opt(self.path.as_deref()),
+            resource: shared.opt(self.resource.as_deref()),
+            start_line: self.start_line,
+            end_line: self.end_line,
         }
     }
 }
@@ -1509,11 +1559,11 @@ impl Keyed for Source {
         buf.push(self.severity as u8);
         opt(buf, self.target.as_deref());
     }
-    fn shared(self, shared: &mut SharedStrings) -> Source {
+    fn shared(&self, shared: &mut SharedStrings) -> Source {
         Source {
-            scanner: shared.get(self.scanner),
-            target: shared.opt(self.target),
-            ..self
+            scanner: shared.get(&self.scanner),
+            severity: self.severity,
+            target: shared.opt(self.target.as_deref()),
         }
     }
 }
