@@ -80,9 +80,8 @@
 //! ones met before in the report (parsers share a report's strings) is
 //! told apart by their addresses, without reading them, and the hashes
 //! of the distinct ones are looked up together, so that their cache
-//! misses overlap. An input appends `(merged finding,
-//! symbol)` pairs, which [`finish`](Merger::finish) groups in one counting
-//! pass. Locations and sources hold shared strings
+//! misses overlap. An input appends `(merged finding, symbol)` pairs,
+//! which [`finish`](Merger::finish) groups in one counting pass. Locations and sources hold shared strings
 //! ([`Arc<str>`](std::sync::Arc)), so the merged report's millions of them
 //! cost a reference count each. The merger keeps one copy of each text
 //! they hold, made when a distinct location or source is first met: the
@@ -394,11 +393,7 @@ impl Merger {
         debug_assert!(stripped.is_empty() || stripped.len() == findings.len());
         let mut known = std::mem::take(&mut self.scratch_known);
         known.clear();
-        known.extend(
-            fingerprints
-                .iter()
-                .map(|fp| self.known.get(fp).copied().unwrap_or(NONE)),
-        );
+        look_up_all(&self.known, fingerprints, &mut known);
         self.batch_locations.resolve(
             &mut self.locations,
             &mut self.shared,
@@ -1269,6 +1264,13 @@ fn fingerprint(f: &Finding, place: Option<&str>, buf: &mut Vec<u8>) -> u128 {
     xxhash_rust::xxh3::xxh3_128(buf)
 }
 
+/// Appends the value of each of `keys` in `map`, or [`NONE`], to `out`:
+/// every lookup is made before any result is used, so that their cache
+/// misses overlap.
+fn look_up_all(map: &FxMap<u128, u32>, keys: &[u128], out: &mut Vec<u32>) {
+    out.extend(keys.iter().map(|k| map.get(k).copied().unwrap_or(NONE)));
+}
+
 fn symbol(i: usize) -> u32 {
     u32::try_from(i).expect("fewer than 2^32 distinct values")
 }
@@ -1383,11 +1385,7 @@ impl<T: Keyed> Batch<T> {
             });
             self.slots.push(slot);
         }
-        self.symbols.extend(
-            self.hashes
-                .iter()
-                .map(|hash| table.by_hash.get(hash).copied().unwrap_or(NONE)),
-        );
+        look_up_all(&table.by_hash, &self.hashes, &mut self.symbols);
         for ((sym, &hash), item) in self.symbols.iter_mut().zip(&self.hashes).zip(firsts) {
             if *sym == NONE {
                 // Two addresses may hold one content: the second finds the
