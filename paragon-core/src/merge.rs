@@ -81,7 +81,8 @@
 //! told apart by their addresses, without reading them, and the hashes
 //! of the distinct ones are looked up together, so that their cache
 //! misses overlap. An input appends `(merged finding, symbol)` pairs,
-//! which [`finish`](Merger::finish) groups in one counting pass. Locations and sources hold shared strings
+//! which [`finish`](Merger::finish) groups in one counting pass.
+//! Locations and sources hold shared strings
 //! ([`Arc<str>`](std::sync::Arc)), so the merged report's millions of them
 //! cost a reference count each. The merger keeps one copy of each text
 //! they hold, made when a distinct location or source is first met: the
