@@ -413,6 +413,7 @@ impl Merger {
         {
             self.add_finding(finding, fp, entry, stripped.get(k) == Some(&true));
         }
+        debug_assert!(self.batch_locations.all_paired() && self.batch_sources.all_paired());
         self.scratch_known = known;
     }
 
@@ -1394,6 +1395,12 @@ impl<T: Keyed> Batch<T> {
                 *sym = table.symbol(hash, || item.shared(shared));
             }
         }
+    }
+
+    /// Whether [`pair`](Batch::pair) has handed out every item of the
+    /// batch (both walk the batch's findings in the same order).
+    fn all_paired(&self) -> bool {
+        self.taken == self.slots.len()
     }
 
     /// Appends `[entry, symbol]` to `pairs` for the next `n` items.

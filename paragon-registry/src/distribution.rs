@@ -53,7 +53,7 @@ use bytes::Bytes;
 use paragon_core::image::{
     validate_push, validate_repository, validate_tag, BuiltImage, Pushed, Registry,
 };
-use paragon_core::net::is_loopback;
+use paragon_core::net::{is_loopback, require_https_beyond_loopback};
 use paragon_core::oci::{
     Descriptor, Digest, OciLayout, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST,
     MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
@@ -248,6 +248,12 @@ impl DistributionRegistry {
     /// A registry at `address`: `host[:port]` or a URL
     /// (`https://registry.example.com`, `http://127.0.0.1:5000`). Without a
     /// scheme, https is used, except for loopback hosts (plain http).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for an address that is neither, one with
+    /// credentials or a path in it, or plain http to a host other than
+    /// this machine (see [`new_allowing_http`](Self::new_allowing_http)).
     pub fn new(address: &str) -> Result<DistributionRegistry> {
         DistributionRegistry::create(address, false)
     }
@@ -309,14 +315,13 @@ impl DistributionRegistry {
     }
 
     fn rebuild(&mut self) -> Result<()> {
-        if self.scheme == "http" && !is_loopback(&self.host) && !self.allow_http {
-            return Err(Error::InvalidConfig {
-                component: "registry".into(),
-                message: format!(
-                    "plain http to {} is refused; use https, or DistributionRegistry::new_allowing_http",
-                    self.host
-                ),
-            });
+        if !self.allow_http {
+            require_https_beyond_loopback(
+                "registry",
+                self.scheme,
+                Some(&self.host),
+                "DistributionRegistry::new_allowing_http",
+            )?;
         }
         self.http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -1308,6 +1313,15 @@ mod tests {
         assert_eq!(r.host(), "registry.example.com");
         let err = DistributionRegistry::new("http://registry.example.com").unwrap_err();
         assert!(err.to_string().contains("plain http"), "{err}");
+        assert!(
+            err.to_string().contains("http://registry.example.com"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("DistributionRegistry::new_allowing_http"),
+            "{err}"
+        );
         let r = DistributionRegistry::new_allowing_http("http://registry.example.com").unwrap();
         assert_eq!(r.scheme, "http");
         assert!(DistributionRegistry::new("ftp://x").is_err());
