@@ -23,6 +23,13 @@
 //! cargo run --release -p benches --bin merge_scaling [FINDINGS...]
 //! ```
 //!
+//! On a virtual machine the host may take the processor away in the
+//! middle of a run (the `steal` of `/proc/stat`), which the run's clock
+//! counts as the merge's time. Each run records the steal of its span;
+//! a cell's best and median are taken over its runs without any, when
+//! it has some, and each size says how many runs had steal and how much.
+//! The scaling is also given for the medians.
+//!
 //! `PHASES=1` also prints the time of each phase.
 
 use std::time::{Duration, Instant};
@@ -108,30 +115,66 @@ fn parallel(reports: &[ScanReport], threads: usize) -> (Duration, usize) {
 /// The three ways, in the order each run reports them.
 const WAYS: usize = 3;
 
+/// The processor time the host has taken from this machine's processors
+/// since boot (`steal` in `/proc/stat`, in 10 ms ticks), in milliseconds;
+/// `None` where the system does not tell it.
+fn steal_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: u64 = cpu.split_whitespace().nth(7)?.parse().ok()?;
+    Some(ticks * 10)
+}
+
+/// Runs `run`, and returns what it returned and how many milliseconds
+/// the host took from this machine while it ran (0 where unknown).
+fn with_steal<T>(run: impl FnOnce() -> T) -> (T, u64) {
+    let before = steal_ms();
+    let out = run();
+    let stolen = match (before, steal_ms()) {
+        (Some(b), Some(a)) => a.saturating_sub(b),
+        _ => 0,
+    };
+    (out, stolen)
+}
+
 /// Measures one corpus of about `target` findings, three runs each way,
-/// and prints each run as `run FINDINGS MERGED WAY NANOSECONDS`.
+/// and prints each run as `run FINDINGS MERGED WAY NANOSECONDS STEAL_MS`.
 fn measure(target: usize) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let reports = parse_all(&generate(Config::for_findings(target, 7)));
     let n = finding_count(&reports);
     for _ in 0..3 {
         let runs = [
-            one_merger(reports.to_vec(), 1),
-            one_merger(reports.to_vec(), threads),
-            parallel(&reports, threads),
+            {
+                let input = reports.to_vec();
+                with_steal(|| one_merger(input, 1))
+            },
+            {
+                let input = reports.to_vec();
+                with_steal(|| one_merger(input, threads))
+            },
+            with_steal(|| parallel(&reports, threads)),
         ];
-        for (way, (t, merged)) in runs.iter().enumerate() {
-            assert_eq!(*merged, runs[0].1, "every way merges alike");
-            println!("run {n} {merged} {way} {}", t.as_nanos());
+        let first = runs[0].0 .1;
+        for (way, ((t, merged), stolen)) in runs.iter().enumerate() {
+            assert_eq!(*merged, first, "every way merges alike");
+            println!("run {n} {merged} {way} {} {stolen}", t.as_nanos());
         }
     }
 }
 
-/// One size's runs: its findings, merged findings, and each way's times.
+/// One run: its time, and the steal during it in milliseconds.
+#[derive(Clone, Copy)]
+struct Run {
+    time: Duration,
+    steal: u64,
+}
+
+/// One size's runs: its findings, merged findings, and each way's runs.
 struct Size {
     findings: usize,
     merged: usize,
-    times: [Vec<Duration>; WAYS],
+    runs: [Vec<Run>; WAYS],
 }
 
 /// Runs `exe --size target` and adds the runs it prints to `size`.
@@ -153,7 +196,7 @@ fn child(exe: &std::path::Path, target: usize, size: &mut Size) -> Result<(), St
             .strip_prefix("run ")
             .map(|rest| rest.split(' ').filter_map(|f| f.parse().ok()).collect())
             .unwrap_or_default();
-        let [findings, merged, way, nanos] = fields[..] else {
+        let [findings, merged, way, nanos, steal] = fields[..] else {
             return Err(format!(
                 "unexpected output measuring {target} findings: {line:?}"
             ));
@@ -165,15 +208,44 @@ fn child(exe: &std::path::Path, target: usize, size: &mut Size) -> Result<(), St
         }
         size.findings = findings;
         size.merged = merged;
-        size.times[way].push(Duration::from_nanos(nanos as u64));
+        size.runs[way].push(Run {
+            time: Duration::from_nanos(nanos as u64),
+            steal: steal as u64,
+        });
     }
     Ok(())
 }
 
-/// The best and the median of `times`.
-fn best_and_median(times: &mut [Duration]) -> (Duration, Duration) {
-    times.sort_unstable();
-    (times[0], times[times.len() / 2])
+/// A cell's figures: the best and the median of its runs without steal
+/// (of all its runs when every one had some), how many runs that is, and
+/// the steal of all its runs.
+struct Cell {
+    best: Duration,
+    median: Duration,
+    counted: usize,
+    stolen_runs: usize,
+    stolen_ms: u64,
+}
+
+impl Cell {
+    fn of(runs: &[Run]) -> Cell {
+        let mut clean: Vec<Duration> = runs
+            .iter()
+            .filter(|r| r.steal == 0)
+            .map(|r| r.time)
+            .collect();
+        if clean.is_empty() {
+            clean = runs.iter().map(|r| r.time).collect();
+        }
+        clean.sort_unstable();
+        Cell {
+            best: clean[0],
+            median: clean[clean.len() / 2],
+            counted: clean.len(),
+            stolen_runs: runs.iter().filter(|r| r.steal > 0).count(),
+            stolen_ms: runs.iter().map(|r| r.steal).sum(),
+        }
+    }
 }
 
 fn main() -> Result<(), String> {
@@ -209,7 +281,7 @@ fn main() -> Result<(), String> {
         .map(|_| Size {
             findings: 0,
             merged: 0,
-            times: Default::default(),
+            runs: Default::default(),
         })
         .collect();
     for round in 1..=rounds {
@@ -222,44 +294,95 @@ fn main() -> Result<(), String> {
     }
     let ms = |t: Duration| t.as_secs_f64() * 1e3;
     let mut rows = Vec::new();
-    for (size, target) in sizes.iter_mut().zip(&targets) {
-        if size.times.iter().any(Vec::is_empty) {
+    for (size, target) in sizes.iter().zip(&targets) {
+        if size.runs.iter().any(Vec::is_empty) {
             return Err(format!("measuring {target} findings printed no runs"));
         }
         let n = size.findings;
-        let runs = size.times[0].len();
-        let [(b1, m1), (bp, mp), (bn, mn)] = [0, 1, 2].map(|w| best_and_median(&mut size.times[w]));
+        let runs = size.runs[0].len();
+        let [one, all, absorbed] = [0, 1, 2].map(|w| Cell::of(&size.runs[w]));
         println!(
             "{n:>9} findings -> {:>6} merged, best (median) of {runs}: \
              1 thread {:>6.1} ms ({:.0} ns/finding) ({:.1}), \
              {threads} threads {:>6.1} ms ({:.0} ns/finding) ({:.1}), \
              {threads} mergers absorbed {:>6.1} ms ({:.1})",
             size.merged,
-            ms(b1),
-            b1.as_nanos() as f64 / n as f64,
-            ms(m1),
-            ms(bp),
-            bp.as_nanos() as f64 / n as f64,
-            ms(mp),
-            ms(bn),
-            ms(mn),
+            ms(one.best),
+            one.best.as_nanos() as f64 / n as f64,
+            ms(one.median),
+            ms(all.best),
+            all.best.as_nanos() as f64 / n as f64,
+            ms(all.median),
+            ms(absorbed.best),
+            ms(absorbed.median),
         );
-        rows.push((n, b1, bp));
+        let many = format!("{threads} threads");
+        let cells = [
+            ("1 thread", &one),
+            (many.as_str(), &all),
+            ("absorbed", &absorbed),
+        ];
+        if cells.iter().any(|(_, c)| c.stolen_runs > 0) {
+            let parts: Vec<String> = cells
+                .iter()
+                .map(|(way, c)| {
+                    format!(
+                        "{way}: {} of {runs} runs, {} ms in all (figures from {} runs)",
+                        c.stolen_runs, c.stolen_ms, c.counted
+                    )
+                })
+                .collect();
+            println!("{:>9} host steal during runs: {}", "", parts.join("; "));
+        }
+        rows.push((n, one, all));
     }
     // The target, 11x the time for 10x the findings, is 1.1x per finding.
     let ratio = |t1: Duration, t0: Duration| t1.as_secs_f64() / t0.as_secs_f64();
     for pair in rows.windows(2) {
-        let ((n0, a0, b0), (n1, a1, b1)) = (pair[0], pair[1]);
-        let findings = n1 as f64 / n0 as f64;
-        println!(
-            "scaling (best times), {n0} -> {n1} findings ({findings:.2}x): \
-             {:.2}x the time on 1 thread ({:.3}x per finding), \
-             {:.2}x on {threads} ({:.3}x per finding)",
-            ratio(a1, a0),
-            ratio(a1, a0) / findings,
-            ratio(b1, b0),
-            ratio(b1, b0) / findings,
-        );
+        let ((n0, a0, b0), (n1, a1, b1)) = (&pair[0], &pair[1]);
+        let findings = *n1 as f64 / *n0 as f64;
+        for (what, pick) in [
+            ("best times", (|c: &Cell| c.best) as fn(&Cell) -> Duration),
+            ("medians", |c: &Cell| c.median),
+        ] {
+            let (one, two) = (ratio(pick(a1), pick(a0)), ratio(pick(b1), pick(b0)));
+            println!(
+                "scaling ({what}), {n0} -> {n1} findings ({findings:.2}x): \
+                 {one:.2}x the time on 1 thread ({:.3}x per finding), \
+                 {two:.2}x on {threads} ({:.3}x per finding)",
+                one / findings,
+                two / findings,
+            );
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cell, Run};
+    use std::time::Duration;
+
+    fn run(ms: u64, steal: u64) -> Run {
+        Run {
+            time: Duration::from_millis(ms),
+            steal,
+        }
+    }
+
+    #[test]
+    fn a_cell_counts_the_runs_without_steal_when_it_has_some() {
+        let cell = Cell::of(&[run(90, 0), run(70, 20), run(110, 0), run(100, 0)]);
+        assert_eq!(cell.best, Duration::from_millis(90));
+        assert_eq!(cell.median, Duration::from_millis(100));
+        assert_eq!((cell.counted, cell.stolen_runs, cell.stolen_ms), (3, 1, 20));
+    }
+
+    #[test]
+    fn a_cell_whose_every_run_had_steal_counts_them_all() {
+        let cell = Cell::of(&[run(90, 10), run(70, 20), run(110, 30)]);
+        assert_eq!(cell.best, Duration::from_millis(70));
+        assert_eq!(cell.median, Duration::from_millis(90));
+        assert_eq!((cell.counted, cell.stolen_runs, cell.stolen_ms), (3, 3, 60));
+    }
 }
