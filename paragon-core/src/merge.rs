@@ -1783,7 +1783,10 @@ fn pkg_rank(p: Option<&Package>) -> Option<PkgRank<'_>> {
 }
 
 impl Report {
-    /// Merges scan reports into one report (see [`Merger`]).
+    /// Merges scan reports into one report (see [`Merger`]) on the
+    /// calling thread; a merger given [`with_threads`](Merger::with_threads)
+    /// uses a second one in [`add_all`](Merger::add_all) and
+    /// [`finish`](Merger::finish).
     pub fn merge(reports: impl IntoIterator<Item = ScanReport>) -> Report {
         let mut m = Merger::new();
         for r in reports {
