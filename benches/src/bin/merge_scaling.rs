@@ -25,9 +25,12 @@
 //!
 //! On a virtual machine the host may take the processor away in the
 //! middle of a run (the `steal` of `/proc/stat`), which the run's clock
-//! counts as the merge's time. Each run records the steal of its span;
-//! a cell's best and median are taken over its runs without any, when
-//! it has some, and each size says how many runs had steal and how much.
+//! counts as the merge's time. Each run records the steal of its span
+//! (which also covers the drop of its result, and for the absorbed way
+//! the copying of each thread's share: a run is counted as having steal
+//! when in doubt); a cell's best and median are taken over its runs
+//! without any, when it has some, and each size says how many runs had
+//! steal and how much.
 //! The scaling is also given for the medians.
 //!
 //! `PHASES=1` also prints the time of each phase.
