@@ -25,13 +25,14 @@
 //!
 //! On a virtual machine the host may take the processor away in the
 //! middle of a run (the `steal` of `/proc/stat`), which the run's clock
-//! counts as the merge's time. Each run records the steal of its span
-//! (which also covers the drop of its result, and for the absorbed way
-//! the copying of each thread's share: a run is counted as having steal
-//! when in doubt); a cell's best and median are taken over its runs
-//! without any, when it has some, and each size says how many runs had
-//! steal and how much.
-//! The scaling is also given for the medians.
+//! counts as the merge's time. Each run records the steal of its span;
+//! a cell's best and median are taken over its runs without any, when it
+//! has some, and each size says how many runs had steal and how much.
+//! The scaling is also given for the medians. Each size also prints the
+//! median of its runs' minor page faults (`minflt` of `/proc/self/stat`),
+//! which shows when the allocator returned freed memory to the system
+//! within a run (mimalloc does so a second after the first free since
+//! its last return) and the merge faulted it back in.
 //!
 //! `PHASES=1` also prints the time of each phase.
 
@@ -44,33 +45,74 @@ fn phases() -> bool {
     std::env::var_os("PHASES").is_some()
 }
 
+/// What a run measured: its time, the merged findings, and the host's
+/// steal (milliseconds) and this process's minor page faults over the
+/// same span.
+struct Measured {
+    time: Duration,
+    merged: usize,
+    steal: u64,
+    faults: u64,
+}
+
+/// The counters a run's span is measured by.
+struct Marks {
+    steal: Option<u64>,
+    faults: u64,
+    start: Instant,
+}
+
+impl Marks {
+    /// Reads the counters and starts the clock.
+    fn start() -> Marks {
+        Marks {
+            steal: steal_ms(),
+            faults: minor_faults(),
+            start: Instant::now(),
+        }
+    }
+
+    /// Stops the clock and reads the counters again.
+    fn stop(self, merged: usize) -> Measured {
+        let time = self.start.elapsed();
+        let steal = match (self.steal, steal_ms()) {
+            (Some(b), Some(a)) => a.saturating_sub(b),
+            _ => 0,
+        };
+        Measured {
+            time,
+            merged,
+            steal,
+            faults: minor_faults().saturating_sub(self.faults),
+        }
+    }
+}
+
 /// One merger on `threads` threads: `add_all` (on one thread, `add` for
 /// each report), then `finish`.
-fn one_merger(input: Vec<ScanReport>, threads: usize) -> (Duration, usize) {
-    let start = Instant::now();
+fn one_merger(input: Vec<ScanReport>, threads: usize) -> Measured {
+    let marks = Marks::start();
     let mut m = Merger::new().with_threads(threads);
     m.add_all(input);
-    let added = start.elapsed();
+    let added = marks.start.elapsed();
     let report = m.finish();
-    let t = start.elapsed();
+    let measured = marks.stop(report.findings.len());
     if phases() {
         eprintln!(
             "  1 merger, {threads} thread(s): add {added:?}, finish {:?}",
-            t - added
+            measured.time - added
         );
     }
-    let n = report.findings.len();
-    drop(report);
-    (t, n)
+    measured
 }
 
 /// `threads` mergers, each given a share of the reports, absorbed into one.
 /// Each thread copies its share before the clock starts, so that its
 /// findings live in its own allocator heap, as they do when each thread
 /// parses its own files.
-fn parallel(reports: &[ScanReport], threads: usize) -> (Duration, usize) {
+fn parallel(reports: &[ScanReport], threads: usize) -> Measured {
     let barrier = std::sync::Barrier::new(threads + 1);
-    let (start, mergers) = std::thread::scope(|scope| {
+    let (marks, mergers) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let barrier = &barrier;
@@ -87,32 +129,44 @@ fn parallel(reports: &[ScanReport], threads: usize) -> (Duration, usize) {
             })
             .collect();
         barrier.wait();
-        let start = Instant::now();
+        let marks = Marks::start();
         let mergers: Vec<Merger> = handles
             .into_iter()
             .map(|h| h.join().expect("merge thread"))
             .collect();
-        (start, mergers)
+        (marks, mergers)
     });
-    let added = start.elapsed();
+    let added = marks.start.elapsed();
     let mut mergers = mergers.into_iter();
     let mut m = mergers.next().unwrap_or_default().with_threads(threads);
     for other in mergers {
         m.absorb(other);
     }
-    let absorbed = start.elapsed();
+    let absorbed = marks.start.elapsed();
     let report = m.finish();
-    let t = start.elapsed();
+    let measured = marks.stop(report.findings.len());
     if phases() {
         eprintln!(
             "  {threads} mergers absorbed: add {added:?}, absorb {:?}, finish {:?}",
             absorbed - added,
-            t - absorbed
+            measured.time - absorbed
         );
     }
-    let n = report.findings.len();
-    drop(report);
-    (t, n)
+    measured
+}
+
+/// Minor page faults of this process so far (`minflt` in
+/// `/proc/self/stat`), or 0 where the system does not tell them.
+fn minor_faults() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // The fields after the command name, which may hold spaces,
+            // in parentheses; `minflt` is the tenth field of the line.
+            let rest = stat.rsplit_once(')')?.1;
+            rest.split_whitespace().nth(7)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 /// The three ways, in the order each run reports them.
@@ -128,48 +182,40 @@ fn steal_ms() -> Option<u64> {
     Some(ticks * 10)
 }
 
-/// Runs `run`, and returns what it returned and how many milliseconds
-/// the host took from this machine while it ran (0 where unknown).
-fn with_steal<T>(run: impl FnOnce() -> T) -> (T, u64) {
-    let before = steal_ms();
-    let out = run();
-    let stolen = match (before, steal_ms()) {
-        (Some(b), Some(a)) => a.saturating_sub(b),
-        _ => 0,
-    };
-    (out, stolen)
-}
-
 /// Measures one corpus of about `target` findings, three runs each way,
-/// and prints each run as `run FINDINGS MERGED WAY NANOSECONDS STEAL_MS`.
+/// and prints each run as
+/// `run FINDINGS MERGED WAY NANOSECONDS STEAL_MS FAULTS`.
 fn measure(target: usize) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let reports = parse_all(&generate(Config::for_findings(target, 7)));
     let n = finding_count(&reports);
-    // The input is copied outside the span whose steal is recorded.
-    let one = |threads: usize| {
-        let input = reports.to_vec();
-        with_steal(|| one_merger(input, threads))
-    };
     for _ in 0..3 {
         let runs = [
-            one(1),
-            one(threads),
-            with_steal(|| parallel(&reports, threads)),
+            one_merger(reports.to_vec(), 1),
+            one_merger(reports.to_vec(), threads),
+            parallel(&reports, threads),
         ];
-        let first = runs[0].0 .1;
-        for (way, ((t, merged), stolen)) in runs.iter().enumerate() {
-            assert_eq!(*merged, first, "every way merges alike");
-            println!("run {n} {merged} {way} {} {stolen}", t.as_nanos());
+        let first = runs[0].merged;
+        for (way, run) in runs.iter().enumerate() {
+            assert_eq!(run.merged, first, "every way merges alike");
+            println!(
+                "run {n} {} {way} {} {} {}",
+                run.merged,
+                run.time.as_nanos(),
+                run.steal,
+                run.faults
+            );
         }
     }
 }
 
-/// One run: its time, and the steal during it in milliseconds.
+/// One run: its time, the steal during it in milliseconds, and the minor
+/// page faults of its span.
 #[derive(Clone, Copy)]
 struct Run {
     time: Duration,
     steal: u64,
+    faults: u64,
 }
 
 /// One size's runs: its findings, merged findings, and each way's runs.
@@ -198,7 +244,7 @@ fn child(exe: &std::path::Path, target: usize, size: &mut Size) -> Result<(), St
             .strip_prefix("run ")
             .map(|rest| rest.split(' ').filter_map(|f| f.parse().ok()).collect())
             .unwrap_or_default();
-        let [findings, merged, way, nanos, steal] = fields[..] else {
+        let [findings, merged, way, nanos, steal, faults] = fields[..] else {
             return Err(format!(
                 "unexpected output measuring {target} findings: {line:?}"
             ));
@@ -213,6 +259,7 @@ fn child(exe: &std::path::Path, target: usize, size: &mut Size) -> Result<(), St
         size.runs[way].push(Run {
             time: Duration::from_nanos(nanos as u64),
             steal: steal as u64,
+            faults: faults as u64,
         });
     }
     Ok(())
@@ -220,13 +267,14 @@ fn child(exe: &std::path::Path, target: usize, size: &mut Size) -> Result<(), St
 
 /// A cell's figures: the best and the median of its runs without steal
 /// (of all its runs when every one had some), how many runs that is, and
-/// the steal of all its runs.
+/// the steal of all its runs; and the median of all its runs' page faults.
 struct Cell {
     best: Duration,
     median: Duration,
     counted: usize,
     stolen_runs: usize,
     stolen_ms: u64,
+    faults: u64,
 }
 
 impl Cell {
@@ -240,7 +288,10 @@ impl Cell {
             clean = runs.iter().map(|r| r.time).collect();
         }
         clean.sort_unstable();
+        let mut faults: Vec<u64> = runs.iter().map(|r| r.faults).collect();
+        faults.sort_unstable();
         Cell {
+            faults: faults[faults.len() / 2],
             best: clean[0],
             median: clean[clean.len() / 2],
             counted: clean.len(),
@@ -336,6 +387,10 @@ fn main() -> Result<(), String> {
                 .collect();
             println!("{:>9} host steal during runs: {}", "", parts.join("; "));
         }
+        println!(
+            "{:>9} page faults per run (median): 1 thread {}, {threads} threads {}, absorbed {}",
+            "", one.faults, all.faults, absorbed.faults
+        );
         rows.push((n, one, all));
     }
     // The target, 11x the time for 10x the findings, is 1.1x per finding.
@@ -367,6 +422,7 @@ mod tests {
         Run {
             time: Duration::from_millis(ms),
             steal,
+            faults: ms * 10,
         }
     }
 
@@ -376,6 +432,7 @@ mod tests {
         assert_eq!(cell.best, Duration::from_millis(90));
         assert_eq!(cell.median, Duration::from_millis(100));
         assert_eq!((cell.counted, cell.stolen_runs, cell.stolen_ms), (3, 1, 20));
+        assert_eq!(cell.faults, 1000, "the median of all four runs' faults");
     }
 
     #[test]
@@ -384,5 +441,6 @@ mod tests {
         assert_eq!(cell.best, Duration::from_millis(70));
         assert_eq!(cell.median, Duration::from_millis(90));
         assert_eq!((cell.counted, cell.stolen_runs, cell.stolen_ms), (3, 3, 60));
+        assert_eq!(cell.faults, 900);
     }
 }
