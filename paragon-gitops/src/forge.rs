@@ -19,8 +19,12 @@
 //! an error. A 401 is [`Error::Unauthorized`] naming the host; other
 //! failures are [`Error::Http`] with the method, the URL and what the forge
 //! said. The token never appears in errors, logs or `Debug` output, and is
-//! sent over https only (plain http is accepted for loopback hosts, for
-//! tests).
+//! sent over https only: plain http goes to this machine (a loopback
+//! host, as [`is_loopback`](paragon_core::net::is_loopback) tells) and, for a forge on a private network
+//! that only speaks http, to another host once
+//! [`PullRequests::allow_http`] or [`MergeRequests::allow_http`] allows
+//! it. Otherwise each use is refused, before anything is sent, with
+//! [`Error::InvalidConfig`] naming that call.
 //!
 //! ```no_run
 //! # async fn demo() -> paragon_core::Result<()> {
@@ -47,7 +51,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use paragon_core::net::is_loopback;
+use paragon_core::net::require_https_beyond_loopback;
 use paragon_core::{Error, Result, ScanContext, Secret};
 use reqwest::Method;
 use serde::Deserialize;
@@ -62,6 +66,10 @@ const PAGE_SIZE: usize = 50;
 /// Pages read at most when looking for an existing request.
 const MAX_PAGES: usize = 20;
 
+/// The calls that allow plain http, which refusals name.
+const ALLOW_PULLS: &str = "PullRequests::allow_http(true)";
+const ALLOW_MERGES: &str = "MergeRequests::allow_http(true)";
+
 /// One forge's REST API: its root URL, how the token is sent, and the
 /// service name errors carry. (`Secret` prints as `***`.)
 #[derive(Debug)]
@@ -71,6 +79,11 @@ struct Api {
     token: Secret,
     auth: Auth,
     http: reqwest::Client,
+    /// Whether the token may go over plain http to a host other than this
+    /// machine.
+    allow_http: bool,
+    /// The call that allows it, which a refusal names.
+    allowing: &'static str,
 }
 
 /// How a forge wants its token.
@@ -85,21 +98,20 @@ enum Auth {
 }
 
 impl Api {
-    fn new(root: &str, service: &'static str, token: Secret, auth: Auth) -> Result<Api> {
+    fn new(
+        root: &str,
+        service: &'static str,
+        token: Secret,
+        auth: Auth,
+        allowing: &'static str,
+    ) -> Result<Api> {
         let bad = |message: String| Error::InvalidConfig {
             component: service.into(),
             message,
         };
         let mut url = url::Url::parse(root).map_err(|e| bad(format!("`{root}`: {e}")))?;
-        match url.scheme() {
-            "https" => {}
-            "http" if url.host_str().is_some_and(is_loopback) => {}
-            "http" => {
-                return Err(bad(format!(
-                    "`{root}`: the token would cross the network unencrypted; use https"
-                )))
-            }
-            _ => return Err(bad(format!("`{root}` is not an http(s) URL"))),
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(bad(format!("`{root}` is not an http(s) URL")));
         }
         if url.host().is_none() || !url.username().is_empty() || url.password().is_some() {
             return Err(bad(format!(
@@ -122,7 +134,23 @@ impl Api {
             token,
             auth,
             http,
+            allow_http: false,
+            allowing,
         })
+    }
+
+    /// Refuses to send the token over plain http to a host other than this
+    /// machine, unless allowed.
+    fn check_scheme(&self) -> Result<()> {
+        if self.allow_http {
+            return Ok(());
+        }
+        require_https_beyond_loopback(
+            self.service,
+            self.root.scheme(),
+            self.root.host_str(),
+            self.allowing,
+        )
     }
 
     fn host(&self) -> String {
@@ -151,6 +179,7 @@ impl Api {
         body: Option<&Value>,
         ctx: &ScanContext,
     ) -> Result<(u16, Value)> {
+        self.check_scheme()?;
         let mut req = self.http.request(method.clone(), url.clone());
         req = match self.auth {
             Auth::Bearer => req
@@ -353,12 +382,14 @@ impl PullRequests {
     /// `https://HOST/api/v3`.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] when `api` is not an https URL (http only
-    /// for loopback hosts) or `repository` is not `owner/repo`.
+    /// [`Error::InvalidConfig`] when `api` is not an http(s) URL, holds
+    /// credentials, or `repository` is not `owner/repo`. An `http://` root
+    /// on another host than this machine is accepted here and refused at
+    /// each use unless [`allow_http`](PullRequests::allow_http) allows it.
     pub fn github_enterprise(api: &str, repository: &str, token: Secret) -> Result<PullRequests> {
         let (owner, repo) = owner_repo(repository, "github")?;
         Ok(PullRequests {
-            api: Api::new(api, "github", token, Auth::Bearer)?,
+            api: Api::new(api, "github", token, Auth::Bearer, ALLOW_PULLS)?,
             owner,
             repo,
         })
@@ -372,10 +403,19 @@ impl PullRequests {
     pub fn gitea(api: &str, repository: &str, token: Secret) -> Result<PullRequests> {
         let (owner, repo) = owner_repo(repository, "gitea")?;
         Ok(PullRequests {
-            api: Api::new(api, "gitea", token, Auth::Token)?,
+            api: Api::new(api, "gitea", token, Auth::Token, ALLOW_PULLS)?,
             owner,
             repo,
         })
+    }
+
+    /// Lets the token go over plain `http://` to a host other than this
+    /// machine (a forge on a private network that does not speak https);
+    /// off by default, when such a root is refused at each use.
+    #[must_use]
+    pub fn allow_http(mut self, allow: bool) -> PullRequests {
+        self.api.allow_http = allow;
+        self
     }
 
     /// The open pull request from `head` into `base`, if there is one.
@@ -458,8 +498,10 @@ impl MergeRequests {
     /// [`keep_source_branch`](MergeRequests::keep_source_branch)).
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] when `api` is not an https URL (http only
-    /// for loopback hosts) or `project` is empty.
+    /// [`Error::InvalidConfig`] when `api` is not an http(s) URL, holds
+    /// credentials, or `project` is empty. An `http://` root on another
+    /// host than this machine is accepted here and refused at each use
+    /// unless [`allow_http`](MergeRequests::allow_http) allows it.
     pub fn with_api(api: &str, project: &str, token: Secret) -> Result<MergeRequests> {
         let project = project.trim().trim_matches('/').trim_end_matches(".git");
         if project.is_empty() {
@@ -469,10 +511,19 @@ impl MergeRequests {
             });
         }
         Ok(MergeRequests {
-            api: Api::new(api, "gitlab", token, Auth::PrivateToken)?,
+            api: Api::new(api, "gitlab", token, Auth::PrivateToken, ALLOW_MERGES)?,
             project: project.to_owned(),
             remove_source_branch: true,
         })
+    }
+
+    /// Lets the token go over plain `http://` to a host other than this
+    /// machine (a GitLab on a private network that does not speak https);
+    /// off by default, when such a root is refused at each use.
+    #[must_use]
+    pub fn allow_http(mut self, allow: bool) -> MergeRequests {
+        self.api.allow_http = allow;
+        self
     }
 
     /// Keeps the source branch when the request is merged.
@@ -548,9 +599,20 @@ mod tests {
             let err = PullRequests::github(bad, token()).unwrap_err();
             assert!(err.to_string().contains("owner/repository"), "{bad}: {err}");
         }
-        let err = PullRequests::gitea("http://gitea.example/api/v1", "a/b", token()).unwrap_err();
-        assert!(err.to_string().contains("unencrypted"), "{err}");
+        // Plain http beyond this machine is refused at use (see the
+        // integration tests), so that `allow_http` can allow it.
+        assert!(PullRequests::gitea("http://gitea.example/api/v1", "a/b", token()).is_ok());
         assert!(PullRequests::gitea("http://127.0.0.1:3000/api/v1", "a/b", token()).is_ok());
+        let gitea = PullRequests::gitea("http://gitea.example/api/v1", "a/b", token()).unwrap();
+        let err = gitea.api.check_scheme().unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+        assert!(err.to_string().contains(ALLOW_PULLS), "{err}");
+        assert!(gitea.allow_http(true).api.check_scheme().is_ok());
+        let local = PullRequests::gitea("http://localhost:3000/api/v1", "a/b", token()).unwrap();
+        assert!(local.api.check_scheme().is_ok());
+        let gitlab = MergeRequests::with_api("http://gitlab.lan/api/v4", "g/p", token()).unwrap();
+        let err = gitlab.api.check_scheme().unwrap_err();
+        assert!(err.to_string().contains(ALLOW_MERGES), "{err}");
         assert!(MergeRequests::with_api("ftp://x", "g/p", token()).is_err());
         assert!(
             MergeRequests::with_api("https://u:p@gitlab.example/api/v4", "g/p", token()).is_err()

@@ -416,6 +416,38 @@ async fn refusals_and_garbage_are_typed_errors_without_the_token() {
 }
 
 #[tokio::test]
+async fn a_token_goes_to_plain_http_only_on_this_machine_unless_allowed() {
+    // 0.0.0.0 is not loopback, yet a connection to it reaches this machine
+    // (where nothing listens on port 9): the refusal comes before anything
+    // is sent, and once allowed the request fails on the closed port.
+    let api = "http://0.0.0.0:9/api";
+    let github = PullRequests::github_enterprise(api, "o/r", Secret::new(TOKEN)).unwrap();
+    let gitlab = MergeRequests::with_api(api, "g/p", Secret::new(TOKEN)).unwrap();
+    for (err, allowing) in [
+        (
+            open(&github).await.unwrap_err(),
+            "PullRequests::allow_http(true)",
+        ),
+        (
+            open(&gitlab).await.unwrap_err(),
+            "MergeRequests::allow_http(true)",
+        ),
+    ] {
+        assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+        assert!(err.to_string().contains(allowing), "{err}");
+        assert!(err.to_string().contains("0.0.0.0"), "{err}");
+        assert!(!format!("{err} {err:?}").contains(TOKEN), "{err:?}");
+    }
+    for err in [
+        open(&github.allow_http(true)).await.unwrap_err(),
+        open(&gitlab.allow_http(true)).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::Http { status: 0, .. }), "{err:?}");
+        assert!(!format!("{err} {err:?}").contains(TOKEN), "{err:?}");
+    }
+}
+
+#[tokio::test]
 async fn change_request_mode_opens_a_real_pull_request_end_to_end() {
     if !have_git() {
         return;
