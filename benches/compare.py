@@ -61,6 +61,22 @@ def own_timing(text):
     return float(m.group(1)) if m else None
 
 
+def write_corpus(source, copies, directory):
+    """Writes `copies` copies of the Grype report `source` into `directory`,
+    each with its own image name; returns (paths, total bytes, matches)."""
+    with open(source, encoding="utf-8") as f:
+        doc = json.load(f)
+    files = []
+    for i in range(copies):
+        doc["source"]["target"]["userInput"] = f"registry.example.internal/app-{i:03d}:1.0.{i}"
+        path = os.path.join(directory, f"grype-{i:03d}.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+        files.append(path)
+    size = sum(os.path.getsize(p) for p in files)
+    return files, size, len(doc["matches"]) * copies
+
+
 def find_peer():
     if os.environ.get("PEER"):
         return os.environ["PEER"]
@@ -76,13 +92,22 @@ def find_peer():
                  "cve-report-aggregator, or set PEER=")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def corpus_args(doc):
+    """The arguments both scripts take (`--copies`, `--runs`, `--source`),
+    parsed, with the first paragraph of `doc` as the description."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--copies", type=int, default=20)
     ap.add_argument("--runs", type=int, default=5)
     fixtures = os.environ.get("PARAGON_FIXTURES", os.path.join(ROOT, "..", "shared", "fixtures"))
     ap.add_argument("--source", default=os.path.join(fixtures, "anchore_grype", "many_vulns.json"))
     args = ap.parse_args()
+    if args.copies < 1 or args.runs < 1:
+        sys.exit("--copies and --runs must be at least 1")
+    return args
+
+
+def main():
+    args = corpus_args(__doc__)
 
     print("building the aggregate example and json_pass (release)...", file=sys.stderr)
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "examples", "--example", "aggregate"],
@@ -99,17 +124,7 @@ def main():
     try:
         reports = os.path.join(work, "reports")
         os.mkdir(reports)
-        with open(args.source, encoding="utf-8") as f:
-            doc = json.load(f)
-        files = []
-        for i in range(args.copies):
-            doc["source"]["target"]["userInput"] = f"registry.example.internal/app-{i:03d}:1.0.{i}"
-            path = os.path.join(reports, f"grype-{i:03d}.json")
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(doc, f)
-            files.append(path)
-        size = sum(os.path.getsize(p) for p in files)
-        matches = len(doc["matches"]) * args.copies
+        files, size, matches = write_corpus(args.source, args.copies, reports)
         stub = os.path.join(work, "bin")
         os.mkdir(stub)
         with open(os.path.join(stub, "grype"), "w") as f:

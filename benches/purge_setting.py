@@ -13,8 +13,6 @@ it, written to a temporary directory. The median wall time and the
 largest peak RSS (from wait4's rusage) of each setting are reported.
 """
 
-import argparse
-import json
 import os
 import shutil
 import statistics
@@ -23,7 +21,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from compare import ROOT, corpus_args, write_corpus
 
 SETTINGS = {
     "default purge": {},
@@ -45,14 +43,7 @@ def run(cmd, extra_env):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--copies", type=int, default=20)
-    ap.add_argument("--runs", type=int, default=5)
-    fixtures = os.environ.get("PARAGON_FIXTURES", os.path.join(ROOT, "..", "shared", "fixtures"))
-    ap.add_argument("--source", default=os.path.join(fixtures, "anchore_grype", "many_vulns.json"))
-    args = ap.parse_args()
-    if args.copies < 1 or args.runs < 1:
-        sys.exit("--copies and --runs must be at least 1")
+    args = corpus_args(__doc__)
 
     print("building the aggregate example (release)...", file=sys.stderr)
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "examples", "--example", "aggregate"],
@@ -62,17 +53,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="paragon-purge-")
     try:
-        with open(args.source, encoding="utf-8") as f:
-            doc = json.load(f)
-        files = []
-        for i in range(args.copies):
-            doc["source"]["target"]["userInput"] = f"registry.example.internal/app-{i:04d}:1.0.{i}"
-            path = os.path.join(work, f"grype-{i:04d}.json")
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(doc, f)
-            files.append(path)
-        size = sum(os.path.getsize(p) for p in files)
-        matches = len(doc["matches"]) * args.copies
+        files, size, matches = write_corpus(args.source, args.copies, work)
         cmd = [aggregate, "--output", os.path.join(work, "merged.json")] + files
         results = {name: [] for name in SETTINGS}
         for _ in range(args.runs):
