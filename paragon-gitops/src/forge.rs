@@ -19,9 +19,9 @@
 //! an error. A 401 is [`Error::Unauthorized`] naming the host; other
 //! failures are [`Error::Http`] with the method, the URL and what the forge
 //! said. The token never appears in errors, logs or `Debug` output, and is
-//! sent over https only: plain http goes to this machine (a loopback
-//! host, as [`is_loopback`](paragon_core::net::is_loopback) tells) and, for a forge on a private network
-//! that only speaks http, to another host once
+//! sent over https only: plain http goes to this machine (a loopback host,
+//! as [`is_loopback`](paragon_core::net::is_loopback) tells) and, for a
+//! forge on a private network that only speaks http, to another host once
 //! [`PullRequests::allow_http`] or [`MergeRequests::allow_http`] allows
 //! it. Otherwise each use is refused, before anything is sent, with
 //! [`Error::InvalidConfig`] naming that call.
