@@ -43,6 +43,7 @@ use paragon_gitops::{GitOps, HelmValues};
 use paragon_registry::NativeBuilder;
 use paragon_scanners::syft::Syft;
 use paragon_scanners::trivy::Trivy;
+use tokio::signal::unix::{signal, SignalKind};
 
 const USAGE: &str = "usage: pipeline [--source DIR] [--policy FILE] [--version X.Y.Z] [--registry URL | --layout DIR] [--repository NAME] [--gitops-repo URL] [--env dev[,test]] [--check CMD] [--rollback] [--pin-digest] [--record FILE]";
 
@@ -453,8 +454,12 @@ async fn run(a: Args) -> Result<RunRecord, String> {
     let pipeline = b.build().map_err(fail)?;
     let ctx = ScanContext::new();
     let cancel = ctx.cancel.clone();
+    // Listening starts here, before the run spawns any tool: an interrupt
+    // that arrives while the task below waits for a thread still cancels.
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| format!("cannot listen for interrupts: {e}"))?;
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupt.recv().await.is_some() {
             eprintln!("cancelling…");
             cancel.cancel();
         }

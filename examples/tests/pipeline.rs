@@ -289,12 +289,20 @@ fn cancelling_mid_scan_stops_the_tools_and_leaves_nothing_half_done() {
         .spawn()
         .unwrap();
     // Wait until a scanner process works on the source, then interrupt.
+    // The pipeline's own command line names the source too: only another
+    // process counts, or the interrupt could come before the pipeline
+    // listens for it.
     let deadline = Instant::now() + Duration::from_secs(30);
+    let pipeline_pid = child.id().to_string();
     let scanning = || {
         Command::new("pgrep")
             .args(["-f", &marker])
             .output()
-            .map(|o| o.status.success())
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|pid| pid.trim() != pipeline_pid)
+            })
             .unwrap_or(false)
     };
     let saw_scanner = loop {
