@@ -45,14 +45,10 @@ fn phases() -> bool {
     std::env::var_os("PHASES").is_some()
 }
 
-/// What a run measured: its time, the merged findings, and the host's
-/// steal (milliseconds) and this process's minor page faults over the
-/// same span.
+/// What a run measured: the merged findings, and its [`Run`].
 struct Measured {
-    time: Duration,
     merged: usize,
-    steal: u64,
-    faults: u64,
+    run: Run,
 }
 
 /// The counters a run's span is measured by.
@@ -80,10 +76,12 @@ impl Marks {
             _ => 0,
         };
         Measured {
-            time,
             merged,
-            steal,
-            faults: minor_faults().saturating_sub(self.faults),
+            run: Run {
+                time,
+                steal,
+                faults: minor_faults().saturating_sub(self.faults),
+            },
         }
     }
 }
@@ -100,7 +98,7 @@ fn one_merger(input: Vec<ScanReport>, threads: usize) -> Measured {
     if phases() {
         eprintln!(
             "  1 merger, {threads} thread(s): add {added:?}, finish {:?}",
-            measured.time - added
+            measured.run.time - added
         );
     }
     measured
@@ -149,7 +147,7 @@ fn parallel(reports: &[ScanReport], threads: usize) -> Measured {
         eprintln!(
             "  {threads} mergers absorbed: add {added:?}, absorb {:?}, finish {:?}",
             absorbed - added,
-            measured.time - absorbed
+            measured.run.time - absorbed
         );
     }
     measured
@@ -196,11 +194,10 @@ fn measure(target: usize) {
             parallel(&reports, threads),
         ];
         let first = runs[0].merged;
-        for (way, run) in runs.iter().enumerate() {
-            assert_eq!(run.merged, first, "every way merges alike");
+        for (way, Measured { merged, run }) in runs.iter().enumerate() {
+            assert_eq!(*merged, first, "every way merges alike");
             println!(
-                "run {n} {} {way} {} {} {}",
-                run.merged,
+                "run {n} {merged} {way} {} {} {}",
                 run.time.as_nanos(),
                 run.steal,
                 run.faults
@@ -209,8 +206,8 @@ fn measure(target: usize) {
     }
 }
 
-/// One run: its time, the steal during it in milliseconds, and the minor
-/// page faults of its span.
+/// One run: its time, the host's steal during it in milliseconds, and
+/// this process's minor page faults over the same span.
 #[derive(Clone, Copy)]
 struct Run {
     time: Duration,
