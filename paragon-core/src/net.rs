@@ -42,8 +42,9 @@ pub fn is_loopback(host: &str) -> bool {
 }
 
 /// Refuses to send credentials in clear across the network: an address
-/// with scheme `scheme` and host `host` passes when it is https, or plain
-/// http to this machine ([`is_loopback`]).
+/// with scheme `scheme` and host `host` passes when it is https, plain
+/// http to this machine ([`is_loopback`]), or anything at all when the
+/// caller has `allowed` plain http.
 ///
 /// `component` names the adapter in the error, and `allowing` the way its
 /// caller can allow plain http to other hosts (a constructor such as
@@ -53,9 +54,11 @@ pub fn is_loopback(host: &str) -> bool {
 /// ```
 /// use paragon_core::net::require_https_beyond_loopback;
 ///
-/// assert!(require_https_beyond_loopback("argocd", "https", Some("argocd.example"), "ArgoCd::new_allowing_http").is_ok());
-/// assert!(require_https_beyond_loopback("argocd", "http", Some("127.0.0.1"), "ArgoCd::new_allowing_http").is_ok());
-/// let refused = require_https_beyond_loopback("argocd", "http", Some("argocd.example"), "ArgoCd::new_allowing_http")
+/// let allowing = "ArgoCd::new_allowing_http";
+/// assert!(require_https_beyond_loopback("argocd", "https", Some("argocd.example"), false, allowing).is_ok());
+/// assert!(require_https_beyond_loopback("argocd", "http", Some("127.0.0.1"), false, allowing).is_ok());
+/// assert!(require_https_beyond_loopback("argocd", "http", Some("argocd.example"), true, allowing).is_ok());
+/// let refused = require_https_beyond_loopback("argocd", "http", Some("argocd.example"), false, allowing)
 ///     .unwrap_err()
 ///     .to_string();
 /// assert!(refused.contains("http://argocd.example"), "{refused}");
@@ -65,14 +68,15 @@ pub fn is_loopback(host: &str) -> bool {
 /// # Errors
 ///
 /// [`Error::InvalidConfig`] for plain http (or any scheme other than
-/// https) to a host other than this machine.
+/// https) to a host other than this machine, unless `allowed`.
 pub fn require_https_beyond_loopback(
     component: &str,
     scheme: &str,
     host: Option<&str>,
+    allowed: bool,
     allowing: &str,
 ) -> Result<()> {
-    if scheme.eq_ignore_ascii_case("https") || host.is_some_and(is_loopback) {
+    if allowed || scheme.eq_ignore_ascii_case("https") || host.is_some_and(is_loopback) {
         return Ok(());
     }
     Err(Error::InvalidConfig {
@@ -139,7 +143,13 @@ mod tests {
     #[test]
     fn credentials_go_in_clear_only_to_this_machine() {
         let check = |scheme, host| {
-            require_https_beyond_loopback("vault", scheme, host, "VaultKv2::new_allowing_http")
+            require_https_beyond_loopback(
+                "vault",
+                scheme,
+                host,
+                false,
+                "VaultKv2::new_allowing_http",
+            )
         };
         assert!(check("https", Some("vault.example")).is_ok());
         assert!(check("HTTPS", Some("vault.example")).is_ok());

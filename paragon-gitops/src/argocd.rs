@@ -122,14 +122,13 @@ impl ArgoCd {
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(bad(format!("`{base}` is not an http(s) URL")));
         }
-        if !allow_http {
-            require_https_beyond_loopback(
-                "argocd",
-                url.scheme(),
-                url.host_str(),
-                "ArgoCd::new_allowing_http",
-            )?;
-        }
+        require_https_beyond_loopback(
+            "argocd",
+            url.scheme(),
+            url.host_str(),
+            allow_http,
+            "ArgoCd::new_allowing_http",
+        )?;
         if !url.path().ends_with('/') {
             let p = format!("{}/", url.path());
             url.set_path(&p);

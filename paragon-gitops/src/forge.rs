@@ -142,13 +142,11 @@ impl Api {
     /// Refuses to send the token over plain http to a host other than this
     /// machine, unless allowed.
     fn check_scheme(&self) -> Result<()> {
-        if self.allow_http {
-            return Ok(());
-        }
         require_https_beyond_loopback(
             self.service,
             self.root.scheme(),
             self.root.host_str(),
+            self.allow_http,
             self.allowing,
         )
     }

@@ -269,11 +269,12 @@ impl GitOps {
         let http = url::Url::parse(&self.remote)
             .ok()
             .filter(|url| url.scheme() == "http");
-        if let (true, false, Some(url)) = (token, self.allow_http, http) {
+        if let (true, Some(url)) = (token, http) {
             require_https_beyond_loopback(
                 "git",
                 "http",
                 url.host_str(),
+                self.allow_http,
                 "GitOps::allow_http(true)",
             )?;
         }

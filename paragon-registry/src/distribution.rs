@@ -315,14 +315,13 @@ impl DistributionRegistry {
     }
 
     fn rebuild(&mut self) -> Result<()> {
-        if !self.allow_http {
-            require_https_beyond_loopback(
-                "registry",
-                self.scheme,
-                Some(&self.host),
-                "DistributionRegistry::new_allowing_http",
-            )?;
-        }
+        require_https_beyond_loopback(
+            "registry",
+            self.scheme,
+            Some(&self.host),
+            self.allow_http,
+            "DistributionRegistry::new_allowing_http",
+        )?;
         self.http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(self.timeout)

@@ -169,14 +169,13 @@ impl HarborApi {
                 message: format!("`{url}`: use an http(s) URL without credentials in it"),
             });
         }
-        if !allow_http {
-            require_https_beyond_loopback(
-                "harbor",
-                parsed.scheme(),
-                parsed.host_str(),
-                "HarborApi::new_allowing_http",
-            )?;
-        }
+        require_https_beyond_loopback(
+            "harbor",
+            parsed.scheme(),
+            parsed.host_str(),
+            allow_http,
+            "HarborApi::new_allowing_http",
+        )?;
         let host = match parsed.port() {
             Some(p) => format!("{}:{p}", parsed.host_str().unwrap_or_default()),
             None => parsed.host_str().unwrap_or_default().to_owned(),

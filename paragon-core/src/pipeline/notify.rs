@@ -144,14 +144,13 @@ mod slack {
                 component: "slack".into(),
                 message: "the webhook is not a URL".into(),
             })?;
-            if !self.allow_http {
-                crate::net::require_https_beyond_loopback(
-                    "slack",
-                    url.scheme(),
-                    url.host_str(),
-                    "SlackWebhook::allow_http(true)",
-                )?;
-            }
+            crate::net::require_https_beyond_loopback(
+                "slack",
+                url.scheme(),
+                url.host_str(),
+                self.allow_http,
+                "SlackWebhook::allow_http(true)",
+            )?;
             let lines = summary_lines(run);
             let body = serde_json::json!({
                 "text": lines.first().cloned().unwrap_or_default(),

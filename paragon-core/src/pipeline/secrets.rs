@@ -153,14 +153,13 @@ mod vault {
                     component: "vault".into(),
                     message: format!("`{addr}` is not an http(s) URL"),
                 })?;
-            if !allow_http {
-                crate::net::require_https_beyond_loopback(
-                    "vault",
-                    url.scheme(),
-                    url.host_str(),
-                    "VaultKv2::new_allowing_http",
-                )?;
-            }
+            crate::net::require_https_beyond_loopback(
+                "vault",
+                url.scheme(),
+                url.host_str(),
+                allow_http,
+                "VaultKv2::new_allowing_http",
+            )?;
             Ok(VaultKv2 {
                 addr: url,
                 token,

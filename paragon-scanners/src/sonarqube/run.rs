@@ -194,14 +194,13 @@ impl SonarQubeBuilder {
                 "the server URL `{raw}` is not an http(s) URL"
             )));
         }
-        if !self.allow_http {
-            require_https_beyond_loopback(
-                SCANNER,
-                url.scheme(),
-                url.host_str(),
-                "SonarQube::builder().allow_http(true)",
-            )?;
-        }
+        require_https_beyond_loopback(
+            SCANNER,
+            url.scheme(),
+            url.host_str(),
+            self.allow_http,
+            "SonarQube::builder().allow_http(true)",
+        )?;
         if !url.path().ends_with('/') {
             let path = format!("{}/", url.path());
             url.set_path(&path);
