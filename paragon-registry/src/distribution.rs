@@ -645,7 +645,11 @@ impl DistributionRegistry {
             other => {
                 return Err(failed(
                     None,
-                    format!("refused: {other} is not https, and the credentials would go in clear"),
+                    format!(
+                        "refused: {other} is not https, and the credentials would cross the \
+                         network in clear; `DistributionRegistry::new_allowing_http` allows \
+                         plain http to a host other than this machine"
+                    ),
                     false,
                 ))
             }

@@ -380,6 +380,33 @@ async fn a_token_service_answering_garbage_is_a_final_error_naming_it() {
     assert!(err.to_string().contains(realm), "{err}");
 }
 
+#[tokio::test]
+async fn a_token_service_on_plain_http_beyond_this_machine_gets_no_credentials() {
+    let service = TokenService::start().await;
+    // A name that never resolves: were the credentials sent, the error
+    // would say the service gave no answer, and it would be retryable.
+    let realm = "http://token.paragon.invalid/token";
+    let Some((addr, err)) = push_failing_via(realm, &service).await else {
+        return;
+    };
+    match &err {
+        Error::Registry {
+            message, retryable, ..
+        } => {
+            assert!(message.contains(realm), "{message}");
+            assert!(message.contains("in clear"), "{message}");
+            assert!(
+                message.contains("DistributionRegistry::new_allowing_http"),
+                "{message}"
+            );
+            assert!(!retryable, "{err:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains(&addr), "{err}");
+    assert!(!format!("{err:?}").contains(PASSWORD), "{err:?}");
+}
+
 /// A proxy that answers the first connections with the scripted statuses
 /// (one request each, then the connection closes) and forwards every later
 /// connection to `target`. Returns its address and the numbers of scripted
