@@ -26,7 +26,8 @@
 //! 5xx/429) is a retryable [`Error::Registry`]. Neither the credentials nor
 //! a token ever reach a log, an
 //! error or `Debug` output; a token service on plain http is refused under
-//! the same rule as the registry.
+//! the same rule as the registry, before anything is sent to it, with a
+//! final [`Error::Registry`] naming it.
 //!
 //! ```no_run
 //! # async fn demo(image: paragon_core::BuiltImage) -> paragon_core::Result<()> {
@@ -620,8 +621,10 @@ impl DistributionRegistry {
     /// Asks the token service of `challenge` for a token covering
     /// `scopes`, with the basic credentials when there are some. A refusal
     /// (401/403) is [`Error::Unauthorized`]; no answer or a 5xx/429 is a
-    /// retryable [`Error::Registry`]; an answer that holds no token is a
-    /// final one. Errors name the token service, never the answer's body.
+    /// retryable [`Error::Registry`]; an answer that holds no token, or a
+    /// token service on plain http beyond this machine when http is not
+    /// allowed (asked nothing), is a final one. Errors name the token
+    /// service, never the answer's body.
     async fn fetch_token(
         &self,
         op: &str,
