@@ -642,21 +642,26 @@ impl DistributionRegistry {
         };
         let realm = url::Url::parse(realm_name)
             .map_err(|e| failed(None, format!("not a URL: {e}"), false))?;
-        match realm.scheme() {
-            "https" => {}
-            "http" if self.allow_http || realm.host_str().is_some_and(is_loopback) => {}
-            other => {
-                return Err(failed(
-                    None,
-                    format!(
-                        "refused: {other} is not https, and the credentials would cross the \
-                         network in clear; `DistributionRegistry::new_allowing_http` allows \
-                         plain http to a host other than this machine"
-                    ),
-                    false,
-                ))
-            }
+        if !matches!(realm.scheme(), "https" | "http") {
+            return Err(failed(None, "refused: not an http(s) URL".into(), false));
         }
+        // The rule the registry's own address is held to. What is refused
+        // is the registry's answer, not the caller's configuration: a
+        // registry error rather than a configuration one.
+        require_https_beyond_loopback(
+            "registry",
+            realm.scheme(),
+            realm.host_str(),
+            self.allow_http,
+            "DistributionRegistry::new_allowing_http",
+        )
+        .map_err(|e| {
+            let reason = match e {
+                Error::InvalidConfig { message, .. } => message,
+                other => other.to_string(),
+            };
+            failed(None, format!("refused: {reason}"), false)
+        })?;
         let mut query: Vec<(&str, &str)> = Vec::new();
         if let Some(service) = &challenge.service {
             query.push(("service", service));
