@@ -29,7 +29,9 @@
 //!   [`pipeline::RunRecord`] and [`pipeline::Metrics`];
 //! - [`net::require_https_beyond_loopback`], the rule by which every
 //!   adapter that sends credentials speaks plain http only to this
-//!   machine ([`net::is_loopback`]) unless its caller allows it.
+//!   machine ([`net::is_loopback`]) unless its caller allows it
+//!   ([`net::clear_text_refusal`] gives the reason alone, for an address
+//!   a server named rather than the caller).
 //!
 //! Parsers for each tool's report live in the `paragon-scanners` crate;
 //! builders and registries in `paragon-registry`; GitOps targets in

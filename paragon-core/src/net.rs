@@ -76,17 +76,43 @@ pub fn require_https_beyond_loopback(
     allowed: bool,
     allowing: &str,
 ) -> Result<()> {
-    if allowed || scheme.eq_ignore_ascii_case("https") || host.is_some_and(is_loopback) {
-        return Ok(());
+    match clear_text_refusal(scheme, host, allowed, allowing) {
+        None => Ok(()),
+        Some(message) => Err(Error::InvalidConfig {
+            component: component.to_owned(),
+            message,
+        }),
     }
-    Err(Error::InvalidConfig {
-        component: component.to_owned(),
-        message: format!(
-            "`{scheme}://{}`: the credentials would cross the network in clear; \
-             use https, or `{allowing}` to allow plain http to a host other than this machine",
-            host.unwrap_or_default()
-        ),
-    })
+}
+
+/// The rule of [`require_https_beyond_loopback`] for an address that is
+/// not the caller's configuration (such as a token service a registry
+/// names in its answer), whose refusal belongs in another kind of error:
+/// the reason the address is refused, or `None` when it passes.
+///
+/// ```
+/// use paragon_core::net::clear_text_refusal;
+///
+/// let allowing = "DistributionRegistry::new_allowing_http";
+/// assert_eq!(clear_text_refusal("https", Some("auth.example"), false, allowing), None);
+/// let reason = clear_text_refusal("http", Some("auth.example"), false, allowing).unwrap();
+/// assert!(reason.contains("http://auth.example"), "{reason}");
+/// assert!(reason.contains(allowing), "{reason}");
+/// ```
+pub fn clear_text_refusal(
+    scheme: &str,
+    host: Option<&str>,
+    allowed: bool,
+    allowing: &str,
+) -> Option<String> {
+    if allowed || scheme.eq_ignore_ascii_case("https") || host.is_some_and(is_loopback) {
+        return None;
+    }
+    Some(format!(
+        "`{scheme}://{}`: the credentials would cross the network in clear; \
+         use https, or `{allowing}` to allow plain http to a host other than this machine",
+        host.unwrap_or_default()
+    ))
 }
 
 /// `localhost` or a loopback address, without a port.

@@ -54,7 +54,7 @@ use bytes::Bytes;
 use paragon_core::image::{
     validate_push, validate_repository, validate_tag, BuiltImage, Pushed, Registry,
 };
-use paragon_core::net::{is_loopback, require_https_beyond_loopback};
+use paragon_core::net::{clear_text_refusal, is_loopback, require_https_beyond_loopback};
 use paragon_core::oci::{
     Descriptor, Digest, OciLayout, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST,
     MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
@@ -648,20 +648,14 @@ impl DistributionRegistry {
         // The rule the registry's own address is held to. What is refused
         // is the registry's answer, not the caller's configuration: a
         // registry error rather than a configuration one.
-        require_https_beyond_loopback(
-            "registry",
+        if let Some(reason) = clear_text_refusal(
             realm.scheme(),
             realm.host_str(),
             self.allow_http,
             "DistributionRegistry::new_allowing_http",
-        )
-        .map_err(|e| {
-            let reason = match e {
-                Error::InvalidConfig { message, .. } => message,
-                other => other.to_string(),
-            };
-            failed(None, format!("refused: {reason}"), false)
-        })?;
+        ) {
+            return Err(failed(None, format!("refused: {reason}"), false));
+        }
         let mut query: Vec<(&str, &str)> = Vec::new();
         if let Some(service) = &challenge.service {
             query.push(("service", service));
