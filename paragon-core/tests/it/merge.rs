@@ -396,6 +396,14 @@ fn merged(reports: &[ScanReport]) -> Vec<Finding> {
     m.finish().findings
 }
 
+/// Whether `got` holds the same findings, inputs and summary as `expected`.
+fn same_report(got: &Report, expected: &Report) -> Result<(), TestCaseError> {
+    prop_assert_eq!(&got.findings, &expected.findings);
+    prop_assert_eq!(&got.inputs, &expected.inputs);
+    prop_assert_eq!(&got.summary, &expected.summary);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -449,10 +457,7 @@ proptest! {
         for m in parts {
             all.absorb(m);
         }
-        let got = all.finish();
-        prop_assert_eq!(&got.findings, &expected.findings);
-        prop_assert_eq!(&got.inputs, &expected.inputs);
-        prop_assert_eq!(&got.summary, &expected.summary);
+        same_report(&all.finish(), &expected)?;
     }
 
     #[test]
@@ -462,17 +467,19 @@ proptest! {
             one.add(r.clone());
         }
         let expected = one.finish();
-        // Read ahead on a second thread, which strips repeated metadata.
-        let mut two = Merger::new().with_threads(2);
-        two.add_all(reports.clone());
-        let got = two.finish();
-        prop_assert_eq!(&got.findings, &expected.findings);
-        prop_assert_eq!(&got.inputs, &expected.inputs);
-        prop_assert_eq!(&got.summary, &expected.summary);
-        // The same reports twice, the second time all repeats.
-        let mut twice = Merger::new().with_threads(2);
-        twice.add_all(reports.iter().chain(&reports).cloned());
-        prop_assert_eq!(&twice.finish().findings, &expected.findings);
+        // Read ahead on a second thread, which strips repeated metadata
+        // and frees it there (`add_all`) or hands it back (`add_parsed`).
+        type Add = fn(&mut Merger, Vec<ScanReport>);
+        let ways: [Add; 2] = [|m, r| m.add_all(r), |m, r| m.add_parsed(r)];
+        for add in ways {
+            let mut two = Merger::new().with_threads(2);
+            add(&mut two, reports.clone());
+            same_report(&two.finish(), &expected)?;
+            // The same reports twice, the second time all repeats.
+            let mut twice = Merger::new().with_threads(2);
+            add(&mut twice, reports.iter().chain(&reports).cloned().collect());
+            prop_assert_eq!(&twice.finish().findings, &expected.findings);
+        }
     }
 
     #[test]
