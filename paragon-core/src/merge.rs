@@ -1917,6 +1917,39 @@ mod tests {
     }
 
     #[test]
+    fn repeated_metadata_is_freed_by_the_reader_or_handed_back() {
+        let reports = fleet();
+        let total: usize = reports.iter().map(|r| r.findings.len()).sum();
+        for spent in [Spent::FreeThere, Spent::HandBack] {
+            let mut seen = FxSet::default();
+            let (mut stripped, mut handed_back) = (0, Vec::new());
+            for r in reports.iter().chain(&reports) {
+                let p = Prepared::new(r.clone(), &mut seen, spent);
+                stripped += p.stripped.iter().filter(|&&s| s).count();
+                for (f, &s) in p.report.findings.iter().zip(&p.stripped) {
+                    // A stripped finding keeps its kind, severity,
+                    // locations and sources, and nothing else.
+                    assert_eq!(s, f.id.is_empty());
+                    assert!(!f.locations.is_empty() && !f.sources.is_empty());
+                }
+                handed_back.extend(p.spent);
+            }
+            // The second pass repeats every finding of the first.
+            assert!(stripped >= total, "{stripped} of {}", 2 * total);
+            match spent {
+                Spent::FreeThere => assert!(handed_back.is_empty()),
+                Spent::HandBack => {
+                    assert_eq!(handed_back.len(), stripped);
+                    assert!(handed_back.iter().all(|f| !f.id.is_empty()
+                        && f.package.is_some()
+                        && f.locations.is_empty()
+                        && f.sources.is_empty()));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn finish_on_two_threads_builds_the_same_report() {
         let merge = |threads: usize| {
             let mut m = Merger::new().with_threads(threads);
