@@ -407,7 +407,7 @@ impl Merger {
             for prepared in rx {
                 let findings = self.add_summary(prepared.report);
                 self.add_batch(findings, &prepared.fingerprints, &prepared.stripped);
-                drop(prepared.spent);
+                drop(prepared.handed_back);
             }
             joined(reader);
         });
@@ -1122,7 +1122,7 @@ struct Prepared {
     stripped: Vec<bool>,
     /// The metadata taken out, for the merging thread to free
     /// ([`Spent::HandBack`]); empty otherwise.
-    spent: Vec<Finding>,
+    handed_back: Vec<Finding>,
 }
 
 impl Prepared {
@@ -1152,7 +1152,7 @@ impl Prepared {
             report,
             fingerprints,
             stripped,
-            spent: handed_back,
+            handed_back,
         }
     }
 }
@@ -1932,7 +1932,7 @@ mod tests {
                     assert_eq!(s, f.id.is_empty());
                     assert!(!f.locations.is_empty() && !f.sources.is_empty());
                 }
-                handed_back.extend(p.spent);
+                handed_back.extend(p.handed_back);
             }
             // The second pass repeats every finding of the first.
             assert!(stripped >= total, "{stripped} of {}", 2 * total);
