@@ -41,7 +41,9 @@
 //! before f0488b0): the copy lies in memory in the order of the
 //! findings, which made the 1M merge about a quarter faster, and the
 //! 100k merges of a process's first run faster than its later ones.
-//! (The third way copies its shares on each thread, as before.)
+//! (The third way copies its shares on each thread, as before.) Any
+//! other `INPUTS` than `parsed` or `cloned` is refused, as is a `ROUNDS`
+//! that is not a number above 0.
 //!
 //! `PHASES=1` also prints the time of each phase.
 
@@ -55,9 +57,18 @@ fn phases() -> bool {
 }
 
 /// Whether each run of the first two ways merges reports parsed for it
-/// (the default), or a copy of one parse (`INPUTS=cloned`).
-fn parsed_inputs() -> bool {
-    std::env::var("INPUTS").map_or(true, |v| v != "cloned")
+/// (the default, or `INPUTS=parsed`), or a copy of one parse
+/// (`INPUTS=cloned`); any other value is an error.
+fn parsed_inputs() -> Result<bool, String> {
+    match std::env::var("INPUTS") {
+        Err(std::env::VarError::NotPresent) => Ok(true),
+        Ok(v) if v == "parsed" => Ok(true),
+        Ok(v) if v == "cloned" => Ok(false),
+        Ok(v) => Err(format!("INPUTS takes `parsed` or `cloned`, not {v:?}")),
+        Err(std::env::VarError::NotUnicode(v)) => {
+            Err(format!("INPUTS takes `parsed` or `cloned`, not {v:?}"))
+        }
+    }
 }
 
 /// What a run measured: the merged findings, and its [`Run`].
@@ -198,13 +209,14 @@ fn steal_ms() -> Option<u64> {
 /// Measures one corpus of about `target` findings, three runs each way,
 /// and prints each run as
 /// `run FINDINGS MERGED WAY NANOSECONDS STEAL_MS FAULTS`.
-fn measure(target: usize) {
+fn measure(target: usize) -> Result<(), String> {
+    let parsed = parsed_inputs()?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let files = generate(Config::for_findings(target, 7));
     let reports = parse_all(&files);
     let n = finding_count(&reports);
     // The generated files are kept only to parse them again.
-    let files = parsed_inputs().then_some(files);
+    let files = parsed.then_some(files);
     let input = || match &files {
         Some(files) => parse_all(files),
         None => reports.to_vec(),
@@ -226,6 +238,7 @@ fn measure(target: usize) {
             );
         }
     }
+    Ok(())
 }
 
 /// One run: its time, the host's steal during it in milliseconds, and
@@ -327,16 +340,23 @@ fn main() -> Result<(), String> {
             let target = target
                 .parse()
                 .map_err(|_| format!("--size takes a number of findings, not {target:?}"))?;
-            measure(target);
-            return Ok(());
+            return measure(target);
         }
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .filter(|&r| r > 0)
-        .unwrap_or(3);
+    // Settings are checked here, before any corpus is generated.
+    parsed_inputs()?;
+    let rounds: usize = match std::env::var("ROUNDS") {
+        Err(std::env::VarError::NotPresent) => 3,
+        Ok(r) => r
+            .parse()
+            .ok()
+            .filter(|&r| r > 0)
+            .ok_or_else(|| format!("ROUNDS takes a number above 0, not {r:?}"))?,
+        Err(std::env::VarError::NotUnicode(r)) => {
+            return Err(format!("ROUNDS takes a number above 0, not {r:?}"))
+        }
+    };
     let mut targets = Vec::new();
     for a in &args {
         targets.push(
