@@ -45,7 +45,10 @@
 //! other `INPUTS` than `parsed` or `cloned` is refused, as is a `ROUNDS`
 //! that is not a number above 0.
 //!
-//! `PHASES=1` also prints the time of each phase.
+//! `PHASES=1` also prints the time of each phase. The first line printed
+//! names the allocator's settings given through the environment
+//! (`MIMALLOC_PURGE_DELAY=-1`, for one, keeps freed memory mapped instead
+//! of returning it a second after it is freed).
 
 use std::time::{Duration, Instant};
 
@@ -191,6 +194,26 @@ fn minor_faults() -> u64 {
             rest.split_whitespace().nth(7)?.parse().ok()
         })
         .unwrap_or(0)
+}
+
+/// The allocator and the settings it was given through the environment
+/// (mimalloc reads `MIMALLOC_*` variables when the program starts; the
+/// runs' processes inherit them), so that a printed result says which
+/// settings it was measured with.
+fn allocator_settings() -> String {
+    let mut set: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let k = k.into_string().ok()?;
+            k.starts_with("MIMALLOC_")
+                .then(|| format!("{k}={}", v.to_string_lossy()))
+        })
+        .collect();
+    set.sort();
+    if set.is_empty() {
+        "allocator: mimalloc, default settings".to_owned()
+    } else {
+        format!("allocator: mimalloc, {}", set.join(" "))
+    }
 }
 
 /// The three ways, in the order each run reports them.
@@ -384,6 +407,7 @@ fn main() -> Result<(), String> {
             child(&exe, target, size)?;
         }
     }
+    println!("{}", allocator_settings());
     let ms = |t: Duration| t.as_secs_f64() * 1e3;
     let mut rows = Vec::new();
     for (size, target) in sizes.iter().zip(&targets) {
