@@ -354,8 +354,9 @@ impl Merger {
     /// goes. Given reports parsed beforehand, `add_all`'s second thread
     /// frees memory this thread allocated, and this thread pays later for
     /// gathering those blocks back: with mimalloc, merging 1.17M findings
-    /// parsed beforehand took about 1.05 s that way against 0.64–0.66 s
-    /// this way (the best of runs of the `merge_scaling` benchmark).
+    /// parsed beforehand took about 1.05 s that way against 0.55–0.66 s
+    /// this way (the best of runs of the `merge_scaling` benchmark, on
+    /// two cores).
     ///
     /// ```
     /// use paragon_core::{Finding, FindingKind, Merger, ScanReport, ScannerInfo, Severity, Source};
