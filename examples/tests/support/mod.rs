@@ -79,22 +79,33 @@ pub(crate) fn tool(name: &str) -> Option<PathBuf> {
     })
 }
 
-/// `PATH` without the directories that hold a `trivy`, so that the example
-/// has to find it another way.
-pub(crate) fn path_without_trivy() -> std::ffi::OsString {
+/// Fails the test, naming every one of `tools` that is missing. Scanners
+/// (`trivy`, `syft`) are looked up as the examples look them up
+/// (`PARAGON_<TOOL>`, then `PATH`); the rest on `PATH`. Tests that call this
+/// are ignored by default and name what they need.
+pub(crate) fn require(tools: &[&str]) {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| match *t {
+            "trivy" | "syft" => !matches!(examples::installed(t), Ok(Some(_))),
+            other => tool(other).is_none(),
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "this test needs {missing:?} (scanners on PATH or in PARAGON_<TOOL>)"
+    );
+}
+
+/// `PATH` without the directories that hold any of `names`, so that the
+/// example does not find them.
+pub(crate) fn path_without(names: &[&str]) -> std::ffi::OsString {
     let paths = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(std::env::split_paths(&paths).filter(|d| !d.join("trivy").is_file()))
-        .unwrap()
-}
-
-/// Whether the examples find the tool `name` (see `examples::installed`).
-pub(crate) fn found(name: &str) -> bool {
-    matches!(examples::installed(name), Ok(Some(_)))
-}
-
-/// True when `PARAGON_REQUIRE_TOOLS=1`: missing tools fail the tests.
-pub(crate) fn required() -> bool {
-    std::env::var("PARAGON_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+    std::env::join_paths(
+        std::env::split_paths(&paths).filter(|d| !names.iter().any(|n| d.join(n).is_file())),
+    )
+    .unwrap()
 }
 
 /// `docker-registry serve` with htpasswd auth for `user`, stopped when
@@ -108,7 +119,7 @@ pub(crate) struct TestRegistry {
 }
 
 impl TestRegistry {
-    /// Starts one (the caller has checked `docker-registry` and `htpasswd`).
+    /// Starts one (the caller has required `docker-registry` and `htpasswd`).
     pub(crate) fn start(user: &str, password: &str) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(tool("htpasswd").expect("htpasswd"))

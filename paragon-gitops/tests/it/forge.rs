@@ -14,7 +14,7 @@ use paragon_gitops::forge::{MergeRequests, PullRequests};
 use paragon_gitops::{ChangeRequest, ChangeRequests, WriteMode};
 use serde_json::{json, Value};
 
-use crate::support::{have_git, Remote};
+use crate::support::Remote;
 
 /// One request the fake forge received.
 #[derive(Debug, Clone)]
@@ -449,9 +449,6 @@ async fn a_token_goes_to_plain_http_only_on_this_machine_unless_allowed() {
 
 #[tokio::test]
 async fn change_request_mode_opens_a_real_pull_request_end_to_end() {
-    if !have_git() {
-        return;
-    }
     let url = "https://github.com/shop/deploy/pull/100";
     let fake = answering(
         Method::POST,

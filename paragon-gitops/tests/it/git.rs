@@ -11,7 +11,7 @@ use paragon_gitops::{
     PushRetry, WriteMode,
 };
 
-use crate::support::{git, have_git, values, Remote, KUSTOMIZATION};
+use crate::support::{git, values, Remote, KUSTOMIZATION};
 
 const REPO: &str = "harbor.example/shop/app";
 
@@ -33,18 +33,12 @@ fn yaml(text: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn helm_target_conforms() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     conformance::gitops::all(&helm(&remote), "shop").await;
 }
 
 #[tokio::test]
 async fn kustomize_target_conforms() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     conformance::gitops::all(
         &GitOps::new(remote.url(), Kustomize::new("shop-app")),
@@ -55,9 +49,6 @@ async fn kustomize_target_conforms() {
 
 #[tokio::test]
 async fn a_deploy_changes_only_the_image_lines() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let before = remote.file("charts/shop/values-dev.yaml");
     let ctx = ScanContext::new();
@@ -115,9 +106,6 @@ async fn a_deploy_changes_only_the_image_lines() {
 
 #[tokio::test]
 async fn crlf_files_stay_crlf() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     helm(&remote)
         .deploy(&release("prod", "2.0.0"), &ScanContext::new())
@@ -133,9 +121,6 @@ async fn crlf_files_stay_crlf() {
 
 #[tokio::test]
 async fn the_same_update_twice_makes_one_commit() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let target = helm(&remote);
     let ctx = ScanContext::new();
@@ -148,9 +133,6 @@ async fn the_same_update_twice_makes_one_commit() {
 
 #[tokio::test]
 async fn concurrent_writers_to_different_environments_all_land() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     // Four pipelines, each with its own clone.
     let envs = ["dev", "test", "stage", "prod"];
@@ -239,9 +221,6 @@ fn racing_git(remote: &Remote, every_time: bool) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn a_rejected_push_is_redone_on_the_new_head() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let target = helm(&remote).with_git(racing_git(&remote, false));
     let d = target
@@ -272,9 +251,6 @@ async fn a_rejected_push_is_redone_on_the_new_head() {
 
 #[tokio::test]
 async fn pushes_rejected_every_time_end_in_a_conflict() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     // Another writer pushes before each of our pushes.
     let target = helm(&remote)
@@ -300,9 +276,6 @@ async fn pushes_rejected_every_time_end_in_a_conflict() {
 
 #[tokio::test]
 async fn a_hook_refusing_the_push_is_an_error_not_a_retry() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let hook = remote.dir.path().join("remote.git/hooks/update");
     std::fs::write(&hook, "#!/bin/sh\necho 'main is protected' >&2\nexit 1\n").unwrap();
@@ -318,9 +291,6 @@ async fn a_hook_refusing_the_push_is_an_error_not_a_retry() {
 
 #[tokio::test]
 async fn a_stale_clone_lands_without_losing_the_other_update() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let work = tempfile::tempdir().unwrap();
     let a = helm(&remote).with_workdir(work.path().join("a"));
@@ -343,9 +313,6 @@ async fn a_stale_clone_lands_without_losing_the_other_update() {
 
 #[tokio::test]
 async fn rollback_restores_the_previous_bytes_with_a_revert_commit() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let target = helm(&remote);
     let ctx = ScanContext::new();
@@ -371,9 +338,6 @@ async fn rollback_restores_the_previous_bytes_with_a_revert_commit() {
 
 #[tokio::test]
 async fn promotion_carries_the_digest() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let target = helm(&remote);
     let ctx = ScanContext::new();
@@ -390,9 +354,6 @@ async fn promotion_carries_the_digest() {
 
 #[tokio::test]
 async fn chart_app_version_is_quoted_and_the_version_bumped() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let target = GitOps::new(
         remote.url(),
@@ -412,9 +373,6 @@ async fn chart_app_version_is_quoted_and_the_version_bumped() {
 
 #[tokio::test]
 async fn kustomize_entries_are_set_and_appended() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let ctx = ScanContext::new();
     let r = release("dev", "3.3");
@@ -464,9 +422,6 @@ impl ChangeRequests for Forge {
 
 #[tokio::test]
 async fn change_request_mode_pushes_a_branch_and_opens_a_request() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let forge = Arc::new(Forge::default());
     let target = helm(&remote)
@@ -505,9 +460,6 @@ async fn change_request_mode_pushes_a_branch_and_opens_a_request() {
 
 #[tokio::test]
 async fn credentials_stay_out_of_the_repository_and_errors() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let work = tempfile::tempdir().unwrap();
     let token = "tok-7f3e9a-very-secret";
@@ -547,9 +499,6 @@ async fn credentials_stay_out_of_the_repository_and_errors() {
 
 #[tokio::test]
 async fn bad_files_and_paths_are_typed_errors() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let ctx = ScanContext::new();
     let missing = GitOps::new(remote.url(), HelmValues::new("charts/nope"));

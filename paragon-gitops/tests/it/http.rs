@@ -13,7 +13,7 @@ use paragon_core::{Error, ScanContext, Secret};
 use paragon_gitops::{GitCredentials, GitOps, HelmValues};
 use tokio::io::AsyncWriteExt;
 
-use crate::support::{git, have_git, Remote};
+use crate::support::{git, Remote};
 
 const USER: &str = "ci-bot";
 const TOKEN: &str = "glpat-s3cr3t-token-value";
@@ -113,9 +113,6 @@ fn release() -> Release {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_authenticates_over_https_and_stays_out_of_the_clone() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let url = serve(&remote).await;
     let work = tempfile::tempdir().unwrap();
@@ -139,9 +136,6 @@ async fn a_token_authenticates_over_https_and_stays_out_of_the_clone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_is_a_git_error_without_the_token() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let url = serve(&remote).await;
     let wrong = "wrong-token-123456";
@@ -234,9 +228,6 @@ fn fake_ssh(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn an_ssh_key_is_passed_to_ssh_and_nowhere_else() {
-    if !have_git() {
-        return;
-    }
     let remote = Remote::new();
     let scratch = tempfile::tempdir().unwrap();
     let key = scratch.path().join("deploy key");

@@ -3,21 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `git` on PATH, or a skip (a failure with `PARAGON_REQUIRE_TOOLS=1`).
-pub(crate) fn have_git() -> bool {
-    let ok = Command::new("git")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("PARAGON_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
-            panic!("git not installed (PARAGON_REQUIRE_TOOLS=1, so this is a failure)");
-        }
-        eprintln!("skipped: git not installed");
-    }
-    ok
-}
-
+/// Runs `git` in `dir` and returns its standard output; a failure (or a
+/// missing `git`) fails the test.
 pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(args)
@@ -27,7 +14,7 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_NAME", "Tester")
         .env("GIT_COMMITTER_EMAIL", "tester@example.com")
         .output()
-        .unwrap();
+        .expect("these tests need git on PATH");
     assert!(
         out.status.success(),
         "git {args:?}: {}",

@@ -41,20 +41,18 @@ fn tags(t: &[&str]) -> Vec<String> {
     t.iter().map(|s| (*s).to_owned()).collect()
 }
 
+#[ignore = "needs docker-registry and htpasswd"]
 #[tokio::test]
 async fn distribution_registry_conforms() {
-    let Some(registry) = TestRegistry::start() else {
-        return;
-    };
+    let registry = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     conformance::registry::all(&client(&registry.addr), dir.path(), "paragon/conformance").await;
 }
 
+#[ignore = "needs docker-registry, htpasswd and skopeo"]
 #[tokio::test]
 async fn pushes_are_seen_by_skopeo_at_the_layout_digest() {
-    let Some(registry) = TestRegistry::start() else {
-        return;
-    };
+    let registry = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     let image = build("1.2.3", dir.path()).await;
     let r = client(&registry.addr);
@@ -129,11 +127,10 @@ async fn pushes_are_seen_by_skopeo_at_the_layout_digest() {
     );
 }
 
+#[ignore = "needs docker-registry, htpasswd and skopeo"]
 #[tokio::test]
 async fn a_corrupt_layer_is_a_layout_error_naming_the_file_and_nothing_is_tagged() {
-    let Some(registry) = TestRegistry::start() else {
-        return;
-    };
+    let registry = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     let image = build("2.0.0", dir.path()).await;
     let layout = paragon_core::oci::OciLayout::open(&image.layout).unwrap();
@@ -164,11 +161,10 @@ async fn a_corrupt_layer_is_a_layout_error_naming_the_file_and_nothing_is_tagged
     assert!(matches!(err, Error::Layout { .. }), "{err:?}");
 }
 
+#[ignore = "needs docker-registry, htpasswd and skopeo"]
 #[tokio::test]
 async fn a_multi_platform_index_is_pushed_whole() {
-    let Some(registry) = TestRegistry::start() else {
-        return;
-    };
+    let registry = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     demo_app(&src, "4.0.0");
@@ -192,11 +188,10 @@ async fn a_multi_platform_index_is_pushed_whole() {
     );
 }
 
+#[ignore = "needs docker-registry and htpasswd"]
 #[tokio::test]
 async fn a_wrong_password_is_unauthorized_naming_the_host() {
-    let Some(registry) = TestRegistry::start() else {
-        return;
-    };
+    let registry = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     let image = build("1.0.0", dir.path()).await;
     let r = DistributionRegistry::new(&registry.addr)
@@ -216,11 +211,10 @@ async fn a_wrong_password_is_unauthorized_naming_the_host() {
     assert!(err.is_unauthorized(), "{err}");
 }
 
+#[ignore = "needs docker-registry, htpasswd and skopeo"]
 #[tokio::test]
 async fn credentials_come_from_a_docker_config() {
-    let Some(registry) = TestRegistry::start() else {
-        return;
-    };
+    let registry = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.json");
     use base64::Engine as _;
@@ -244,11 +238,10 @@ async fn credentials_come_from_a_docker_config() {
     assert_eq!(skopeo_tags(&registry.addr, "shop/cfg"), tags(&["1.0.0"]));
 }
 
+#[ignore = "needs docker-registry and htpasswd"]
 #[tokio::test]
 async fn tags_are_listed_across_pages() {
-    let Some(registry) = TestRegistry::start() else {
-        return;
-    };
+    let registry = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     let image = build("1.0.0", dir.path()).await;
     let all = tags(&["a", "b", "c", "d", "e"]);
@@ -260,11 +253,10 @@ async fn tags_are_listed_across_pages() {
     assert!(r.list_tags("shop/none").await.unwrap().is_empty());
 }
 
+#[ignore = "needs docker-registry, htpasswd and skopeo"]
 #[tokio::test]
 async fn concurrent_pushes_to_one_repository_both_land() {
-    let Some(registry) = TestRegistry::start() else {
-        return;
-    };
+    let registry = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     let a = build("5.0.0", dir.path()).await;
     let b = build("5.0.1", dir.path()).await;
@@ -358,11 +350,10 @@ async fn big_image(dir: &std::path::Path) -> BuiltImage {
         .unwrap()
 }
 
+#[ignore = "needs docker-registry, htpasswd and skopeo"]
 #[tokio::test]
 async fn chunked_uploads_land_whole() {
-    let Some(registry) = TestRegistry::start() else {
-        return;
-    };
+    let registry = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     let image = big_image(dir.path()).await;
     // That the layer goes up in chunks is shown against a scripted
@@ -518,11 +509,10 @@ async fn a_long_blob_upload_outlasts_the_request_timeout() {
     assert_eq!(pushed.digest, image.digest);
 }
 
+#[ignore = "needs docker-registry, htpasswd and skopeo"]
 #[tokio::test]
 async fn a_registry_stopped_mid_push_leaves_no_tag() {
-    let Some(registry) = TestRegistry::start() else {
-        return;
-    };
+    let registry = TestRegistry::start();
     let registry = Arc::new(Mutex::new(registry));
     let dir = tempfile::tempdir().unwrap();
     let image = big_image(dir.path()).await;

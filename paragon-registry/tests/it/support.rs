@@ -1,31 +1,28 @@
-//! Starting a real registry; locating tools; the skip rule.
+//! Starting a real registry; locating tools.
+//!
+//! Tests that need a tool (the registry, htpasswd, skopeo, buildah) are
+//! `#[ignore = "needs …"]`; run with `--include-ignored`, they fail when the
+//! tool is missing.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// True when `PARAGON_REQUIRE_TOOLS=1`: a missing tool fails the test.
-pub(crate) fn required() -> bool {
-    std::env::var("PARAGON_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
-}
-
-/// Skips (returns `None` after a message) or, when required, fails.
-pub(crate) fn skip<T>(what: &str) -> Option<T> {
-    if required() {
-        panic!("{what} (PARAGON_REQUIRE_TOOLS=1, so this is a failure)");
-    }
-    eprintln!("skipped: {what}");
-    None
-}
-
-/// A tool on `PATH`.
-pub(crate) fn tool(name: &str) -> Option<PathBuf> {
+/// A tool on `PATH`, if there is one.
+pub(crate) fn find_tool(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join(name))
             .find(|p| p.is_file())
     })
+}
+
+/// A tool on `PATH`; a missing one fails the test, naming the package that
+/// has it.
+pub(crate) fn tool(name: &str, package: &str) -> PathBuf {
+    find_tool(name)
+        .unwrap_or_else(|| panic!("this test needs {name} on PATH (apt-get install {package})"))
 }
 
 pub(crate) fn free_port() -> u16 {
@@ -52,7 +49,7 @@ pub(crate) struct TestRegistry {
 
 impl TestRegistry {
     /// A registry with htpasswd (basic) auth.
-    pub(crate) fn start() -> Option<TestRegistry> {
+    pub(crate) fn start() -> TestRegistry {
         TestRegistry::start_with(|dir| {
             format!(
                 "auth:\n  htpasswd:\n    realm: paragon\n    path: {}\n",
@@ -64,7 +61,7 @@ impl TestRegistry {
     /// A registry with token auth: it sends clients to `realm` for a token
     /// and accepts tokens signed by the key of the PEM certificate `cert`
     /// (see [`TokenService`]).
-    pub(crate) fn start_with_token(realm: &str, cert: &Path) -> Option<TestRegistry> {
+    pub(crate) fn start_with_token(realm: &str, cert: &Path) -> TestRegistry {
         let (realm, cert) = (realm.to_owned(), cert.to_owned());
         TestRegistry::start_with(move |_| {
             format!(
@@ -76,13 +73,9 @@ impl TestRegistry {
 
     /// A registry on a free port with the `auth:` section `auth` returns
     /// for its directory (which holds an `htpasswd` file for the test user).
-    fn start_with(auth: impl FnOnce(&Path) -> String) -> Option<TestRegistry> {
-        let Some(bin) = tool("docker-registry") else {
-            return skip("docker-registry not installed (apt-get install docker-registry)");
-        };
-        let Some(htpasswd) = tool("htpasswd") else {
-            return skip("htpasswd not installed (apt-get install apache2-utils)");
-        };
+    fn start_with(auth: impl FnOnce(&Path) -> String) -> TestRegistry {
+        let bin = tool("docker-registry", "docker-registry");
+        let htpasswd = tool("htpasswd", "apache2-utils");
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(htpasswd)
             .args(["-Bbn", USER, PASSWORD])
@@ -109,7 +102,7 @@ impl TestRegistry {
             _dir: dir,
         };
         r.spawn(&bin);
-        Some(r)
+        r
     }
 
     fn spawn(&mut self, bin: &Path) {
@@ -139,7 +132,7 @@ impl TestRegistry {
     /// Starts it again on the same port and storage.
     pub(crate) fn restart(&mut self) {
         self.stop();
-        self.spawn(&tool("docker-registry").unwrap());
+        self.spawn(&tool("docker-registry", "docker-registry"));
     }
 }
 
@@ -152,7 +145,7 @@ impl Drop for TestRegistry {
 /// `skopeo inspect` of `addr/repo:tag`: the manifest digest, or `None`
 /// when skopeo says the tag is not there.
 pub(crate) fn skopeo_digest(addr: &str, reference: &str) -> Option<String> {
-    let skopeo = tool("skopeo").expect("skopeo");
+    let skopeo = tool("skopeo", "skopeo");
     let out = Command::new(skopeo)
         .args(["inspect", "--tls-verify=false", "--raw"])
         .arg(format!("--creds={USER}:{PASSWORD}"))
@@ -168,7 +161,7 @@ pub(crate) fn skopeo_digest(addr: &str, reference: &str) -> Option<String> {
 
 /// `skopeo list-tags`: the tags of `addr/repo`.
 pub(crate) fn skopeo_tags(addr: &str, repo: &str) -> Vec<String> {
-    let skopeo = tool("skopeo").expect("skopeo");
+    let skopeo = tool("skopeo", "skopeo");
     let out = Command::new(skopeo)
         .args(["list-tags", "--tls-verify=false"])
         .arg(format!("--creds={USER}:{PASSWORD}"))

@@ -8,7 +8,7 @@ use paragon_core::{conformance, Error, FindingKind, ScanContext, ScanTarget, Sca
 use paragon_scanners::syft::Syft;
 use paragon_scanners::trivy::Trivy;
 
-use crate::support::{skip, tool};
+use crate::support::{fixture, tool};
 
 fn project(dir: &Path) {
     std::fs::write(
@@ -24,26 +24,28 @@ fn project(dir: &Path) {
     std::fs::write(dir.join("requirements.txt"), "Django==3.2.9\n").unwrap();
 }
 
-fn trivy() -> Option<Trivy> {
-    let bin = tool("trivy", "PARAGON_TRIVY").or_else(|| skip("trivy is not installed"))?;
-    Some(
-        Trivy::builder()
-            .with_binary(bin)
-            .with_scanners(&["secret", "misconfig"])
-            .offline(true)
-            .build()
-            .unwrap(),
-    )
+fn trivy_bin() -> std::path::PathBuf {
+    tool("trivy", "PARAGON_TRIVY")
 }
 
-fn syft() -> Option<Syft> {
-    let bin = tool("syft", "PARAGON_SYFT").or_else(|| skip("syft is not installed"))?;
-    Some(Syft::builder().with_binary(bin).build().unwrap())
+fn trivy() -> Trivy {
+    Trivy::builder()
+        .with_binary(trivy_bin())
+        .with_scanners(&["secret", "misconfig"])
+        .offline(true)
+        .build()
+        .unwrap()
+}
+
+fn syft() -> Syft {
+    let bin = tool("syft", "PARAGON_SYFT");
+    Syft::builder().with_binary(bin).build().unwrap()
 }
 
 #[tokio::test]
+#[ignore = "needs trivy"]
 async fn trivy_conforms_and_finds_the_secret_and_the_root_user() {
-    let Some(trivy) = trivy() else { return };
+    let trivy = trivy();
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
     let target = ScanTarget::Directory(dir.path().to_owned());
@@ -61,8 +63,9 @@ async fn trivy_conforms_and_finds_the_secret_and_the_root_user() {
 }
 
 #[tokio::test]
+#[ignore = "needs syft"]
 async fn syft_conforms_and_lists_packages() {
-    let Some(syft) = syft() else { return };
+    let syft = syft();
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
     let target = ScanTarget::Directory(dir.path().to_owned());
@@ -76,10 +79,9 @@ async fn syft_conforms_and_lists_packages() {
 }
 
 #[tokio::test]
+#[ignore = "needs trivy and syft"]
 async fn scanners_run_concurrently_on_one_target() {
-    let (Some(trivy), Some(syft)) = (trivy(), syft()) else {
-        return;
-    };
+    let (trivy, syft) = (trivy(), syft());
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
     let target = ScanTarget::Directory(dir.path().to_owned());
@@ -218,9 +220,7 @@ fn args_of(dir: &Path, name: &str) -> Vec<String> {
 #[tokio::test]
 async fn grype_runner_arguments_and_report() {
     use paragon_scanners::grype::Grype;
-    let Some(fixture) = crate::support::fixture("anchore_grype/check_all_fields.json") else {
-        return;
-    };
+    let fixture = fixture("anchore_grype/check_all_fields.json");
     let dir = tempfile::tempdir().unwrap();
     let bin = stand_in(dir.path(), "grype", &fixture, "--file", "grype.json", 0);
     let grype = Grype::builder()
@@ -267,11 +267,7 @@ async fn grype_runner_arguments_and_report() {
 async fn dependency_check_runner_keeps_the_key_off_the_command_line() {
     use paragon_core::Secret;
     use paragon_scanners::dependency_check::DependencyCheck;
-    let Some(fixture) = crate::support::fixture(
-        "dependency_check_json/reportWithCvssV4/dependency-check-report.json",
-    ) else {
-        return;
-    };
+    let fixture = fixture("dependency_check_json/paragon-cvssv4.json");
     let dir = tempfile::tempdir().unwrap();
     let key = "0b5c2f1e-nvd-key-9d8e7f6a";
     let bin = stand_in(
@@ -362,13 +358,11 @@ async fn dependency_check_runner_keeps_the_key_off_the_command_line() {
 }
 
 #[tokio::test]
+#[ignore = "needs trivy"]
 async fn command_scanner_runs_a_sarif_tool() {
     use paragon_scanners::command::CommandScanner;
     use paragon_scanners::Format;
-    let Some(bin) = tool("trivy", "PARAGON_TRIVY").or_else(|| skip("trivy is not installed"))
-    else {
-        return;
-    };
+    let bin = trivy_bin();
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
     let sarif = CommandScanner::builder("trivy-sarif", &bin)
@@ -415,13 +409,9 @@ async fn command_scanner_runs_a_sarif_tool() {
 }
 
 #[tokio::test]
+#[ignore = "needs trivy and syft"]
 async fn oci_layouts_and_config_mode() {
-    let (Some(trivy_bin), Some(syft)) = (
-        tool("trivy", "PARAGON_TRIVY").or_else(|| skip("trivy is not installed")),
-        syft(),
-    ) else {
-        return;
-    };
+    let (trivy_bin, syft) = (trivy_bin(), syft());
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
     crate::real_tools::write_oci_layout(&layout);
@@ -528,13 +518,9 @@ async fn sonar_scanner_gets_the_token_in_its_environment() {
 }
 
 #[tokio::test]
-async fn exit_codes_missing_binaries_and_timeouts() {
-    use paragon_scanners::dependency_check::DependencyCheck;
-    use paragon_scanners::grype::Grype;
-    let Some(trivy_bin) = tool("trivy", "PARAGON_TRIVY").or_else(|| skip("trivy is not installed"))
-    else {
-        return;
-    };
+#[ignore = "needs trivy"]
+async fn trivy_exit_code_is_a_result() {
+    let trivy_bin = trivy_bin();
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
     let target = ScanTarget::Directory(dir.path().to_owned());
@@ -551,8 +537,17 @@ async fn exit_codes_missing_binaries_and_timeouts() {
         .findings
         .iter()
         .any(|f| f.kind == FindingKind::Secret));
+}
+
+#[tokio::test]
+async fn exit_codes_missing_binaries_and_timeouts() {
+    use paragon_scanners::dependency_check::DependencyCheck;
+    use paragon_scanners::grype::Grype;
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let target = ScanTarget::Directory(dir.path().to_owned());
     assert!(Trivy::builder().with_exit_code(0).build().is_err());
-    // A crash is still a failure: a non-existent target flag.
+    // With `--exit-code`, a crash is still a failure.
     let crash = dir.path().join("trivy-crash");
     std::fs::write(
         &crash,

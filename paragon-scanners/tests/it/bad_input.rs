@@ -21,7 +21,7 @@ const SAMPLES: [(&str, Format); 11] = [
         Format::DependencyCheckXml,
     ),
     (
-        "dependency_check_json/reportWithCvssV4/dependency-check-report.json",
+        "dependency_check_json/paragon-cvssv4.json",
         Format::DependencyCheckJson,
     ),
     ("cyclonedx/log4j.json", Format::CycloneDxJson),
@@ -44,7 +44,7 @@ const SARIF: &str = r#"{"version": "2.1.0", "runs": [{"tool": {"driver": {"name"
 fn samples() -> Vec<(Vec<u8>, Format)> {
     let mut out: Vec<(Vec<u8>, Format)> = SAMPLES
         .iter()
-        .filter_map(|(rel, f)| Some((std::fs::read(fixture(rel)?).unwrap(), *f)))
+        .map(|(rel, f)| (std::fs::read(fixture(rel)).unwrap(), *f))
         .collect();
     out.push((SARIF.as_bytes().to_vec(), Format::Sarif));
     out
@@ -127,9 +127,7 @@ fn truncated_reports_fail_with_a_position() {
 
 #[test]
 fn truncated_json_says_truncated() {
-    let Some(path) = fixture("anchore_grype/check_all_fields.json") else {
-        return;
-    };
+    let path = fixture("anchore_grype/check_all_fields.json");
     let bytes = std::fs::read(path).unwrap();
     let err = parse_any(&bytes[..bytes.len() / 2]).unwrap_err();
     assert!(err.is_truncated(), "{err}");
@@ -154,9 +152,7 @@ fn garbage_is_unknown_format() {
 
 #[test]
 fn wrong_tool_is_named() {
-    let Some(path) = fixture("anchore_grype/check_all_fields.json") else {
-        return;
-    };
+    let path = fixture("anchore_grype/check_all_fields.json");
     let err = parse_file_as(Format::TrivyJson, &path).unwrap_err();
     assert!(
         matches!(
@@ -175,7 +171,7 @@ fn wrong_tool_is_named() {
         "{msg}"
     );
 
-    let path = fixture("trivy/kubernetes.json").unwrap();
+    let path = fixture("trivy/kubernetes.json");
     let err = parse_file_as(Format::CycloneDxJson, &path).unwrap_err();
     assert!(
         matches!(
@@ -187,7 +183,7 @@ fn wrong_tool_is_named() {
         ),
         "{err:?}"
     );
-    let path = fixture("cyclonedx/log4j.xml").unwrap();
+    let path = fixture("cyclonedx/log4j.xml");
     let err = parse_file_as(Format::DependencyCheckXml, &path).unwrap_err();
     assert!(
         matches!(

@@ -1,4 +1,4 @@
-//! Integration tests of paragon-scanners: real tool reports from the shared
+//! Integration tests of paragon-scanners: real tool reports from the
 //! fixtures, bad input, and reports generated at test time by the real tools.
 
 mod adapters;

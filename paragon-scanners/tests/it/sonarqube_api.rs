@@ -1,5 +1,5 @@
 //! The SonarQube scanner against a local HTTP server answering as
-//! SonarQube's web API documents it (payloads from the shared fixtures'
+//! SonarQube's web API documents it (payloads from the fixtures'
 //! `api/issues/search` and `api/hotspots/search` pages), with pagination, a
 //! pending-then-successful and a failed compute-engine task, a failing
 //! quality gate, the 10,000-result cap, and a 401.
@@ -147,11 +147,11 @@ async fn gate(headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R
 
 async fn serve(over_cap: bool) -> Option<(SocketAddr, Shared)> {
     let issues_doc: Value = serde_json::from_slice(
-        &std::fs::read(fixture("sonarqube/findings_over_api.json")?).unwrap(),
+        &std::fs::read(fixture("sonarqube/findings_over_api.json")).unwrap(),
     )
     .unwrap();
     let hotspots_doc: Value = serde_json::from_slice(
-        &std::fs::read(fixture("sonarqube/findings_over_api_hotspots.json")?).unwrap(),
+        &std::fs::read(fixture("sonarqube/findings_over_api_hotspots.json")).unwrap(),
     )
     .unwrap();
     let state = Arc::new(Fake {

@@ -1,65 +1,46 @@
-//! Locating fixtures and tools; the skip rule.
+//! Locating fixtures and tools.
+//!
+//! Fixtures live in the repository (`tests/fixtures`, see its README for
+//! their sources and licences): a missing one is a failure. Tests that need
+//! a tool are `#[ignore = "needs …"]`; run with `--include-ignored`, they
+//! fail when the tool is missing.
 
 use std::path::PathBuf;
 
 use paragon_core::ScanReport;
 
-/// True when `PARAGON_REQUIRE_TOOLS=1`: a missing tool or fixture fails the test.
-pub(crate) fn required() -> bool {
-    std::env::var("PARAGON_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
-}
-
-/// Skips (returns `None` after a message) or, when required, fails.
-pub(crate) fn skip<T>(what: &str) -> Option<T> {
-    if required() {
-        panic!("{what} (PARAGON_REQUIRE_TOOLS=1, so this is a failure)");
-    }
-    eprintln!("skipped: {what}");
-    None
-}
-
-/// The shared fixtures directory: `PARAGON_FIXTURES`, or `../shared/fixtures`
-/// beside the workspace.
+/// The repository's fixtures directory.
 pub(crate) fn fixtures_dir() -> PathBuf {
-    match std::env::var_os("PARAGON_FIXTURES") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"),
-    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// The path of a fixture, or `None` (skipped) when the fixtures are absent.
-pub(crate) fn fixture(rel: &str) -> Option<PathBuf> {
+/// The path of a fixture; a missing one fails the test.
+pub(crate) fn fixture(rel: &str) -> PathBuf {
     let path = fixtures_dir().join(rel);
-    if path.is_file() {
-        Some(path)
-    } else {
-        skip(&format!(
-            "fixture {} not found (set PARAGON_FIXTURES)",
-            path.display()
-        ))
-    }
+    assert!(path.is_file(), "fixture {} is missing", path.display());
+    path
 }
 
 /// Parses a fixture with format detection, failing the test on error.
-pub(crate) fn load(rel: &str) -> Option<ScanReport> {
-    let path = fixture(rel)?;
-    Some(
-        paragon_scanners::parse_file(&path)
-            .unwrap_or_else(|e| panic!("fixture {rel} failed to parse: {e:?}")),
-    )
+pub(crate) fn load(rel: &str) -> ScanReport {
+    paragon_scanners::parse_file(fixture(rel))
+        .unwrap_or_else(|e| panic!("fixture {rel} failed to parse: {e:?}"))
 }
 
-/// A tool on `PATH` or named by an environment variable.
-pub(crate) fn tool(name: &str, env: &str) -> Option<PathBuf> {
+/// A tool named by the environment variable `env`, or else on `PATH`; a
+/// missing one fails the test (tests that call this are ignored by default
+/// and name the tool they need).
+pub(crate) fn tool(name: &str, env: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env) {
         let p = PathBuf::from(p);
-        if p.is_file() {
-            return Some(p);
-        }
+        assert!(p.is_file(), "{env}={} names no file", p.display());
+        return p;
     }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| panic!("this test needs {name}: put it on PATH or set {env}"))
 }
