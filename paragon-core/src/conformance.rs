@@ -2,7 +2,13 @@
 //!
 //! Each function checks one behaviour the trait's contract requires and
 //! panics, naming the adapter, when it is missing. Every adapter's tests
-//! call all of them, so a new check reaches every adapter at once.
+//! call `all` of its trait's module, so a new check reaches every adapter
+//! at once. Where a behaviour is optional for a backend, `all` takes the
+//! backend's `Capabilities`, and the suite checks what the backend claims
+//! in both directions: a capability it has must work, one it lacks must be
+//! refused as the trait documents (for instance [`Error::Unsupported`]).
+//!
+//! [`Error::Unsupported`]: crate::Error::Unsupported
 //!
 //! ```toml
 //! [dev-dependencies]
@@ -17,6 +23,29 @@ pub mod scanner {
     use crate::error::Error;
     use crate::report::ScanReport;
     use crate::scanner::{ScanContext, ScanTarget, Scanner, TargetKind};
+
+    /// What a scanner does beyond what every scanner must.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct Capabilities {
+        /// Its report carries an SBOM (`ScanReport::sbom`); without it, the
+        /// report carries none.
+        pub sbom: bool,
+    }
+
+    impl Capabilities {
+        /// A scanner that reports findings and no SBOM.
+        pub const fn findings() -> Capabilities {
+            Capabilities { sbom: false }
+        }
+
+        /// Sets whether reports carry an SBOM.
+        #[must_use]
+        pub const fn sbom(mut self, yes: bool) -> Capabilities {
+            self.sbom = yes;
+            self
+        }
+    }
 
     /// The name is non-empty, lower-case and stable.
     pub async fn names_itself(s: &dyn Scanner) {
@@ -129,6 +158,23 @@ pub mod scanner {
         }
     }
 
+    /// A supported target scans, every source names the scanner, and the
+    /// report carries an SBOM exactly when the scanner claims to make one.
+    pub async fn scans_with(
+        s: &dyn Scanner,
+        target: &ScanTarget,
+        capabilities: Capabilities,
+    ) -> ScanReport {
+        let report = scans(s, target).await;
+        assert_eq!(
+            report.sbom.is_some(),
+            capabilities.sbom,
+            "{}: SBOM in the report, against its capabilities {capabilities:?}",
+            s.name()
+        );
+        report
+    }
+
     /// A supported target scans, and every source names the scanner.
     pub async fn scans(s: &dyn Scanner, target: &ScanTarget) -> ScanReport {
         let report = s
@@ -152,13 +198,17 @@ pub mod scanner {
     }
 
     /// Every check above, on one supported target that takes over 1 ms.
-    pub async fn all(s: &dyn Scanner, target: &ScanTarget) -> ScanReport {
+    pub async fn all(
+        s: &dyn Scanner,
+        target: &ScanTarget,
+        capabilities: Capabilities,
+    ) -> ScanReport {
         names_itself(s).await;
         rejects_unsupported_targets(s, target.path()).await;
         rejects_missing_targets(s).await;
         honours_cancellation(s, target).await;
         honours_timeout(s, target).await;
-        scans(s, target).await
+        scans_with(s, target, capabilities).await
     }
 }
 
@@ -176,6 +226,29 @@ pub mod registry {
     use crate::image::{BuiltImage, Registry};
     use crate::oci::OciLayout;
     use crate::scanner::ScanContext;
+
+    /// What a registry does beyond what every registry must.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct Capabilities {
+        /// `delete_tag` removes one tag and leaves the others; without it,
+        /// `delete_tag` answers [`Error::Unsupported`].
+        pub delete_tags: bool,
+    }
+
+    impl Capabilities {
+        /// Everything optional: tags can be deleted.
+        pub const fn full() -> Capabilities {
+            Capabilities { delete_tags: true }
+        }
+
+        /// Sets whether single tags can be deleted.
+        #[must_use]
+        pub const fn delete_tags(mut self, yes: bool) -> Capabilities {
+            self.delete_tags = yes;
+            self
+        }
+    }
 
     fn tags(t: &[&str]) -> Vec<String> {
         t.iter().map(|s| (*s).to_owned()).collect()
@@ -301,8 +374,16 @@ pub mod registry {
         assert_eq!(r.resolve(repository, "cancelled").await.unwrap(), None);
     }
 
-    /// Deleting a tag removes it (others stay) or is `Unsupported`.
-    pub async fn deletes_tags(r: &dyn Registry, scratch: &Path, repository: &str) {
+    /// With the capability, deleting a tag removes it and leaves the other
+    /// tag of the same image, and deleting a tag that is not there is a
+    /// not-found error; without it, `delete_tag` is `Unsupported` and the
+    /// tag stays.
+    pub async fn deletes_tags(
+        r: &dyn Registry,
+        scratch: &Path,
+        repository: &str,
+        capabilities: Capabilities,
+    ) {
         let name = r.name();
         let a = image(scratch, "delete");
         r.push(
@@ -313,24 +394,250 @@ pub mod registry {
         )
         .await
         .unwrap_or_else(|e| panic!("{name}: push failed: {e}"));
-        match r.delete_tag(repository, "drop").await {
-            Ok(()) => {
-                assert_eq!(r.resolve(repository, "drop").await.unwrap(), None, "{name}");
+        let result = r.delete_tag(repository, "drop").await;
+        if capabilities.delete_tags {
+            result.unwrap_or_else(|e| panic!("{name}: delete_tag failed: {e}"));
+            assert_eq!(r.resolve(repository, "drop").await.unwrap(), None, "{name}");
+            assert_eq!(
+                r.resolve(repository, "keep").await.unwrap(),
+                Some(a.digest.clone()),
+                "{name}: deleting one tag removed another"
+            );
+            assert_eq!(
+                r.list_tags(repository).await.unwrap(),
+                tags(&["keep"]),
+                "{name}"
+            );
+            match r.delete_tag(repository, "drop").await {
+                Err(e) if e.is_not_found() => {}
+                other => panic!("{name}: deleting a missing tag gave {other:?}"),
             }
-            Err(Error::Unsupported { .. }) => {}
-            Err(e) => panic!("{name}: delete_tag failed: {e}"),
+        } else {
+            match result {
+                Err(Error::Unsupported { .. }) => {}
+                other => panic!("{name}: claims no tag deletion, delete_tag gave {other:?}"),
+            }
+            assert_eq!(
+                r.resolve(repository, "drop").await.unwrap(),
+                Some(a.digest.clone()),
+                "{name}: an unsupported delete removed the tag"
+            );
         }
     }
 
     /// Every check, each on its own repository under `repository`.
-    pub async fn all(r: &dyn Registry, scratch: &Path, repository: &str) {
+    pub async fn all(
+        r: &dyn Registry,
+        scratch: &Path,
+        repository: &str,
+        capabilities: Capabilities,
+    ) {
         names_itself(r).await;
         pushes_tags_and_moves_latest(r, scratch, &format!("{repository}/push")).await;
         unknown_is_empty(r, &format!("{repository}/push")).await;
         rejects_invalid_names(r, scratch, &format!("{repository}/invalid")).await;
         rejects_incomplete_layouts(r, scratch, &format!("{repository}/broken")).await;
         honours_cancellation(r, scratch, &format!("{repository}/cancel")).await;
-        deletes_tags(r, scratch, &format!("{repository}/delete")).await;
+        deletes_tags(r, scratch, &format!("{repository}/delete"), capabilities).await;
+    }
+}
+
+/// The [`Builder`](crate::image::Builder) contract.
+///
+/// The checks write their own build contexts under `scratch`: a
+/// `Containerfile` (`FROM scratch`, `COPY . /app`) and a few files, one of
+/// them 8 MiB of incompressible bytes so that a build takes longer than the
+/// 1 ms the timeout check allows.
+pub mod builder {
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, Instant};
+
+    use crate::error::Error;
+    use crate::image::{BuildSpec, Builder, BuiltImage};
+    use crate::oci::OciLayout;
+    use crate::scanner::ScanContext;
+
+    /// What a builder does beyond what every builder must.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct Capabilities {
+        /// The same context and spec build to the same digest, every time.
+        pub reproducible: bool,
+    }
+
+    impl Capabilities {
+        /// Everything optional: builds are reproducible.
+        pub const fn full() -> Capabilities {
+            Capabilities { reproducible: true }
+        }
+
+        /// Sets whether builds are reproducible.
+        #[must_use]
+        pub const fn reproducible(mut self, yes: bool) -> Capabilities {
+            self.reproducible = yes;
+            self
+        }
+    }
+
+    /// Writes a build context at `dir` whose files depend on `seed`.
+    fn context(dir: &Path, seed: &str) -> PathBuf {
+        std::fs::create_dir_all(dir.join("public")).expect("a context directory");
+        std::fs::write(dir.join("Containerfile"), "FROM scratch\nCOPY . /app\n")
+            .expect("a Containerfile");
+        std::fs::write(dir.join("public/index.html"), format!("<h1>{seed}</h1>\n"))
+            .expect("a context file");
+        // 8 MiB that no compressor shrinks (xorshift; the same every run).
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut big = Vec::with_capacity(8 << 20);
+        while big.len() < 8 << 20 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            big.extend_from_slice(&x.to_le_bytes());
+        }
+        std::fs::write(dir.join("public/data.bin"), big).expect("a context file");
+        dir.to_owned()
+    }
+
+    fn spec(scratch: &Path, name: &str, seed: &str) -> BuildSpec {
+        let context = context(&scratch.join(format!("builder-{name}-context")), seed);
+        BuildSpec::new(context, scratch.join(format!("builder-{name}-layout"))).with_ref_name(seed)
+    }
+
+    /// The name is non-empty, lower-case and stable.
+    pub async fn names_itself(b: &dyn Builder) {
+        let name = b.name();
+        assert!(!name.is_empty(), "{b:?}: empty name");
+        assert_eq!(name, name.to_lowercase(), "{b:?}: upper-case name");
+        assert_eq!(b.name(), name, "{b:?}: the name must be stable");
+    }
+
+    /// A build writes an OCI layout at the spec's output naming the image
+    /// by the spec's ref name; the returned image is what the layout holds,
+    /// and every blob it needs is there and matches its digest.
+    pub async fn builds_a_layout(b: &dyn Builder, scratch: &Path) -> BuiltImage {
+        let name = b.name().to_owned();
+        let spec = spec(scratch, "layout", "1.0.0");
+        let image = b
+            .build(&spec, &ScanContext::new())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: build failed: {e}"));
+        assert_eq!(
+            image.layout, spec.output,
+            "{name}: the image is not at the output"
+        );
+        assert_eq!(image.ref_name, "1.0.0", "{name}: ref name");
+        let read = BuiltImage::from_layout(&spec.output, Some("1.0.0"))
+            .unwrap_or_else(|e| panic!("{name}: the layout does not hold the image: {e}"));
+        assert_eq!(read.digest, image.digest, "{name}: digest");
+        assert_eq!(read.config_digest, image.config_digest, "{name}: config");
+        let layout = OciLayout::open(&spec.output).expect("the layout opens");
+        for blob in layout
+            .closure(&image.descriptor())
+            .expect("every blob is present")
+        {
+            layout
+                .verified_blob_file(&blob.digest)
+                .unwrap_or_else(|e| panic!("{name}: blob {}: {e}", blob.digest));
+        }
+        layout
+            .verified_blob_file(&image.digest)
+            .unwrap_or_else(|e| panic!("{name}: manifest: {e}"));
+        image
+    }
+
+    /// A changed source gives another digest; with the capability, the same
+    /// source built again (into another layout) gives the same digest.
+    pub async fn digests_follow_the_source(
+        b: &dyn Builder,
+        scratch: &Path,
+        capabilities: Capabilities,
+    ) {
+        let name = b.name().to_owned();
+        let ctx = ScanContext::new();
+        let build = |spec: BuildSpec| {
+            let ctx = ctx.clone();
+            let name = name.clone();
+            async move {
+                b.build(&spec, &ctx)
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: build failed: {e}"))
+                    .digest
+            }
+        };
+        let first = build(spec(scratch, "seed-a", "a")).await;
+        let other = build(spec(scratch, "seed-b", "b")).await;
+        assert_ne!(
+            first, other,
+            "{name}: another source built to the same digest"
+        );
+        if capabilities.reproducible {
+            let again = build(spec(scratch, "seed-a-again", "a")).await;
+            assert_eq!(first, again, "{name}: claims reproducible builds");
+        }
+    }
+
+    /// A context that does not exist is a not-found error naming it.
+    pub async fn rejects_missing_contexts(b: &dyn Builder, scratch: &Path) {
+        let missing = scratch.join("builder-no-such-context");
+        let spec = BuildSpec::new(&missing, scratch.join("builder-missing-layout"));
+        match b.build(&spec, &ScanContext::new()).await {
+            Err(e) if e.is_not_found() => assert!(
+                e.to_string().contains("builder-no-such-context"),
+                "{}: the error does not name the context: {e}",
+                b.name()
+            ),
+            other => panic!("{}: a missing context gave {other:?}", b.name()),
+        }
+    }
+
+    /// A cancelled context stops the build with `Cancelled`, and the layout
+    /// names no image.
+    pub async fn honours_cancellation(b: &dyn Builder, scratch: &Path) {
+        let spec = spec(scratch, "cancelled", "cancelled");
+        let ctx = ScanContext::new();
+        ctx.cancel.cancel();
+        match b.build(&spec, &ctx).await {
+            Err(e) if e.is_cancelled() => {}
+            other => panic!(
+                "{}: building with a cancelled context gave {other:?}",
+                b.name()
+            ),
+        }
+        assert!(
+            BuiltImage::from_layout(&spec.output, Some("cancelled")).is_err(),
+            "{}: a cancelled build left an image",
+            b.name()
+        );
+    }
+
+    /// A 1 ms timeout stops the build with `TimedOut`, promptly.
+    pub async fn honours_timeout(b: &dyn Builder, scratch: &Path) {
+        let spec = spec(scratch, "timeout", "timeout");
+        let ctx = ScanContext::new().with_timeout(Duration::from_millis(1));
+        let started = Instant::now();
+        match b.build(&spec, &ctx).await {
+            Err(Error::TimedOut { after, .. }) => {
+                assert_eq!(after, Duration::from_millis(1), "{}", b.name());
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "{}: slow to stop ({:?})",
+                    b.name(),
+                    started.elapsed()
+                );
+            }
+            other => panic!("{}: a 1 ms timeout gave {other:?}", b.name()),
+        }
+    }
+
+    /// Every check, each in its own directories under `scratch`.
+    pub async fn all(b: &dyn Builder, scratch: &Path, capabilities: Capabilities) -> BuiltImage {
+        names_itself(b).await;
+        rejects_missing_contexts(b, scratch).await;
+        honours_cancellation(b, scratch).await;
+        honours_timeout(b, scratch).await;
+        digests_follow_the_source(b, scratch, capabilities).await;
+        builds_a_layout(b, scratch).await
     }
 }
 

@@ -419,10 +419,27 @@ fn config_platform(layout: &OciLayout, config: &Digest) -> Option<Platform> {
 
 /// Builds images.
 ///
-/// An implementation writes an OCI image layout to `spec.output`, names the
-/// image `spec.ref_name()` in it, honours `ctx` (timeout, cancellation:
-/// a running tool is killed) and returns typed errors: a missing tool is
-/// [`Error::ToolNotFound`], a failing one [`Error::ToolFailed`].
+/// # Contract
+///
+/// An implementation must:
+///
+/// - return a stable, lower-case [`name`](Builder::name);
+/// - write an OCI image layout to `spec.output` naming the image
+///   `spec.ref_name()`, holding every blob the image needs, and return the
+///   [`BuiltImage`] that layout describes;
+/// - give another digest for another source;
+/// - answer a context that does not exist with [`Error::TargetNotFound`]
+///   naming it;
+/// - honour the context: stop (killing any tool it runs) with
+///   [`Error::Cancelled`] once the token is cancelled and
+///   [`Error::TimedOut`] once the timeout has passed, leaving no image
+///   named in the layout;
+/// - report a missing tool as [`Error::ToolNotFound`] and a failing one as
+///   [`Error::ToolFailed`].
+///
+/// Reproducible builds (the same source, the same digest) are a capability
+/// some builders have. `paragon_core::conformance::builder` (feature
+/// `conformance`) checks these behaviours; every builder's tests run it.
 #[async_trait]
 pub trait Builder: fmt::Debug + Send + Sync + 'static {
     /// The builder's name (`native`, `buildah`, `docker`).
@@ -487,12 +504,30 @@ impl Pushed {
 
 /// Stores images.
 ///
-/// An implementation pushes every blob before the manifest and the manifest
-/// before any tag, so that no tag ever points at a partial image; checks
-/// that the registry holds the digest the layout has; validates repository
-/// names and tags ([`validate_repository`], [`validate_tag`]) before any
-/// request; and reports refused credentials as [`Error::Unauthorized`]
-/// naming the host.
+/// # Contract
+///
+/// An implementation must:
+///
+/// - return a stable, lower-case [`name`](Registry::name) and a non-empty
+///   [`location`](Registry::location);
+/// - push every blob before the manifest and the manifest before any tag,
+///   so that no tag ever points at a partial image, and refuse a layout
+///   missing a blob without creating a tag;
+/// - check that the registry holds, under every tag, the digest the layout
+///   has, and move a tag that exists (`latest`) to the new image;
+/// - validate repository names and tags ([`validate_repository`],
+///   [`validate_tag`]) before any request, answering
+///   [`Error::InvalidConfig`];
+/// - resolve an unknown tag to `None` and list no tags for an unknown
+///   repository;
+/// - stop a cancelled push with [`Error::Cancelled`], creating no tag;
+/// - report refused credentials as [`Error::Unauthorized`] naming the
+///   host, never the credentials.
+///
+/// Deleting a single tag is a capability some registries lack; those
+/// answer [`Error::Unsupported`]. `paragon_core::conformance::registry`
+/// (feature `conformance`) checks these behaviours; every registry's tests
+/// run it.
 #[async_trait]
 pub trait Registry: fmt::Debug + Send + Sync + 'static {
     /// The adapter's name (`distribution`, `harbor`, `oci-layout`, `memory`).
@@ -761,6 +796,11 @@ pub mod testing {
     /// (whose `Labels` carry `seed`, so different seeds give different
     /// digests) and no layers.
     pub fn minimal_image(dir: &Path, seed: &str) -> Result<BuiltImage> {
+        named_minimal_image(dir, seed, "latest")
+    }
+
+    /// [`minimal_image`], named `name` in the layout.
+    fn named_minimal_image(dir: &Path, seed: &str, name: &str) -> Result<BuiltImage> {
         let layout = OciLayout::create(dir)?;
         let platform = Platform::linux("amd64");
         let config = serde_json::json!({
@@ -778,19 +818,56 @@ pub mod testing {
             annotations: Default::default(),
         };
         let (digest, size) = layout.write_blob(&to_canonical_json(&manifest))?;
-        layout.set_ref(
-            "latest",
-            &Descriptor::new(MEDIA_TYPE_MANIFEST, digest, size),
-        )?;
-        BuiltImage::from_layout(dir, Some("latest"))
+        layout.set_ref(name, &Descriptor::new(MEDIA_TYPE_MANIFEST, digest, size))?;
+        BuiltImage::from_layout(dir, Some(name))
     }
 
     /// A [`Builder`](super::Builder) that writes [`minimal_image`] into the
-    /// spec's output, seeded by the spec's ref name and the files of its
-    /// context (so a changed source changes the digest): for engine tests
-    /// and doc examples.
+    /// spec's output, seeded by the spec's ref name and the SHA-256 of every
+    /// file of its context (so a changed source changes the digest): for
+    /// engine tests and doc examples. It keeps the builder contract: a
+    /// missing context is [`Error::TargetNotFound`], and a cancelled
+    /// context or an elapsed timeout stops it before it writes anything.
+    ///
+    /// [`Error::TargetNotFound`]: crate::error::Error::TargetNotFound
     #[derive(Debug, Clone, Copy, Default)]
     pub struct MinimalBuilder;
+
+    const NAME: &str = "minimal builder";
+
+    /// `"path=sha256;…"` for every file under `dir`, sorted by path.
+    fn fingerprint(dir: &Path, cancel: &tokio_util::sync::CancellationToken) -> Result<String> {
+        use sha2::Digest as _;
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| crate::error::Error::Io { path, source }
+        };
+        let mut files = Vec::new();
+        let mut stack = vec![dir.to_owned()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).map_err(io(&d))? {
+                let path = entry.map_err(io(&d))?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        let mut out = String::new();
+        for f in files {
+            if cancel.is_cancelled() {
+                return Err(crate::error::Error::Cancelled { tool: NAME.into() });
+            }
+            let mut hasher = sha2::Sha256::new();
+            let mut file = std::fs::File::open(&f).map_err(io(&f))?;
+            std::io::copy(&mut file, &mut hasher).map_err(io(&f))?;
+            let rel = f.strip_prefix(dir).unwrap_or(&f).display().to_string();
+            out.push_str(&format!("{rel}={:x};", hasher.finalize()));
+        }
+        Ok(out)
+    }
 
     #[async_trait::async_trait]
     impl super::Builder for MinimalBuilder {
@@ -803,23 +880,54 @@ pub mod testing {
             spec: &super::BuildSpec,
             ctx: &crate::scanner::ScanContext,
         ) -> Result<BuiltImage> {
+            use crate::error::Error;
             if ctx.cancel.is_cancelled() {
-                return Err(crate::error::Error::Cancelled {
-                    tool: "minimal builder".into(),
+                return Err(Error::Cancelled { tool: NAME.into() });
+            }
+            if !spec.context.is_dir() {
+                return Err(Error::TargetNotFound {
+                    scanner: NAME.into(),
+                    path: spec.context.clone(),
                 });
             }
-            let mut names: Vec<String> = std::fs::read_dir(&spec.context)
-                .map_err(|source| crate::error::Error::Io {
-                    path: spec.context.clone(),
-                    source,
-                })?
-                .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-                .collect();
-            names.sort();
-            minimal_image(
-                &spec.output,
-                &format!("{}:{}", spec.ref_name, names.join(",")),
-            )
+            let stop = ctx.cancel.child_token();
+            let work = {
+                let (spec, stop) = (spec.clone(), stop.clone());
+                tokio::task::spawn_blocking(move || {
+                    let seed = format!("{}:{}", spec.ref_name, fingerprint(&spec.context, &stop)?);
+                    if stop.is_cancelled() {
+                        return Err(Error::Cancelled { tool: NAME.into() });
+                    }
+                    named_minimal_image(&spec.output, &seed, spec.ref_name())
+                })
+            };
+            let finished = async {
+                work.await.unwrap_or_else(|e| {
+                    Err(Error::Cancelled {
+                        tool: format!("{NAME} ({e})"),
+                    })
+                })
+            };
+            let limit = async {
+                match ctx.timeout {
+                    Some(after) => {
+                        tokio::time::sleep(after).await;
+                        after
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                result = finished => result,
+                after = limit => {
+                    stop.cancel();
+                    Err(Error::TimedOut { tool: NAME.into(), after })
+                }
+                () = ctx.cancel.cancelled() => {
+                    stop.cancel();
+                    Err(Error::Cancelled { tool: NAME.into() })
+                }
+            }
         }
     }
 }

@@ -905,6 +905,8 @@ impl Scanner for HarborScanner {
         &[TargetKind::OciLayout]
     }
 
+    /// Every request counts against the timeout and stops at a
+    /// cancellation, not only the wait for the scan.
     async fn scan(&self, target: &ScanTarget, ctx: &ScanContext) -> Result<ScanReport> {
         paragon_core::scanner::check_target(self, target, ctx)?;
         let reference = match &self.reference {
@@ -913,12 +915,21 @@ impl Scanner for HarborScanner {
                 .digest
                 .to_string(),
         };
-        self.api.scan(&self.repository, &reference).await?;
         let timeout = ctx.timeout_or(self.timeout);
-        self.api
-            .wait_for_scan(&self.repository, &reference, self.poll, timeout, ctx)
-            .await?;
-        self.api.vulnerabilities(&self.repository, &reference).await
+        let work = async {
+            self.api.scan(&self.repository, &reference).await?;
+            self.api
+                .wait_for_scan(&self.repository, &reference, self.poll, timeout, ctx)
+                .await?;
+            self.api.vulnerabilities(&self.repository, &reference).await
+        };
+        tokio::select! {
+            result = tokio::time::timeout(timeout, work) => result.unwrap_or(Err(Error::TimedOut {
+                tool: "harbor".into(),
+                after: timeout,
+            })),
+            () = ctx.cancel.cancelled() => Err(Error::Cancelled { tool: "harbor".into() }),
+        }
     }
 }
 

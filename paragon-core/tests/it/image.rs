@@ -1,14 +1,33 @@
-//! The in-memory registry passes the registry conformance suite.
+//! The in-memory registry and the minimal builder pass their conformance
+//! suites, directly and behind `Box<dyn _>` and `Arc<dyn _>`.
+
+use std::sync::Arc;
 
 use paragon_core::conformance;
-use paragon_core::image::{testing::minimal_image, MemoryRegistry, Registry};
+use paragon_core::image::testing::{minimal_image, MinimalBuilder};
+use paragon_core::image::{Builder, MemoryRegistry, Registry};
 use paragon_core::ScanContext;
 
 #[tokio::test]
 async fn memory_registry_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = MemoryRegistry::new();
-    conformance::registry::all(&registry, dir.path(), "paragon/conformance").await;
+    let caps = conformance::registry::Capabilities::full();
+    conformance::registry::all(&MemoryRegistry::new(), dir.path(), "paragon/direct", caps).await;
+    let boxed: Box<dyn Registry> = Box::new(MemoryRegistry::new());
+    conformance::registry::all(&boxed, dir.path(), "paragon/boxed", caps).await;
+    let shared: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+    conformance::registry::all(&shared, dir.path(), "paragon/shared", caps).await;
+}
+
+#[tokio::test]
+async fn minimal_builder_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let caps = conformance::builder::Capabilities::full();
+    conformance::builder::all(&MinimalBuilder, &dir.path().join("direct"), caps).await;
+    let boxed: Box<dyn Builder> = Box::new(MinimalBuilder);
+    conformance::builder::all(&boxed, &dir.path().join("boxed"), caps).await;
+    let shared: Arc<dyn Builder> = Arc::new(MinimalBuilder);
+    conformance::builder::all(&shared, &dir.path().join("shared"), caps).await;
 }
 
 #[tokio::test]

@@ -10,6 +10,8 @@ use paragon_core::{
     Source, TargetKind,
 };
 
+const FINDINGS: conformance::scanner::Capabilities = conformance::scanner::Capabilities::findings();
+
 fn canned() -> CannedScanner {
     let mut r = ScanReport::new(ScannerInfo::new("canned", Some("1.0")));
     let mut f = Finding::new(FindingKind::Secret, "github-pat", Severity::Critical);
@@ -26,9 +28,9 @@ async fn canned_scanner_conforms_behind_box_and_arc() {
     let dir = tempfile::tempdir().unwrap();
     let target = ScanTarget::Directory(dir.path().to_owned());
     let boxed: Box<dyn Scanner> = Box::new(canned());
-    let report = conformance::scanner::all(boxed.as_ref(), &target).await;
+    let report = conformance::scanner::all(boxed.as_ref(), &target, FINDINGS).await;
     assert_eq!(report.findings.len(), 1);
     let shared: Arc<dyn Scanner> = Arc::new(canned());
-    conformance::scanner::all(&shared, &target).await;
-    conformance::scanner::all(&Box::new(canned()), &target).await;
+    conformance::scanner::all(&shared, &target, FINDINGS).await;
+    conformance::scanner::all(&Box::new(canned()), &target, FINDINGS).await;
 }

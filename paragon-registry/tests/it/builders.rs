@@ -1,9 +1,12 @@
 //! The native builder (reproducibility, layer contents, config, base images,
-//! multi-platform), buildah on a real Containerfile, docker's typed errors.
+//! multi-platform), buildah on a real Containerfile, docker's typed errors;
+//! every builder through the builder conformance suite.
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::{Path, PathBuf};
 
+use paragon_core::conformance;
 use paragon_core::image::{BaseImage, BuildSpec, Builder, Copy, ImageConfig, LayerSpec};
 use paragon_core::oci::{OciLayout, Platform};
 use paragon_core::{Error, ScanContext};
@@ -349,4 +352,82 @@ async fn docker_without_a_daemon_fails_with_its_message() {
         Err(Error::ToolFailed { tool, .. }) => assert_eq!(tool, "docker"),
         Err(e) => panic!("unexpected error: {e:?}"),
     }
+}
+
+#[tokio::test]
+async fn native_builder_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::builder::all(
+        &NativeBuilder::new(),
+        dir.path(),
+        conformance::builder::Capabilities::full(),
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs buildah"]
+async fn buildah_builder_conforms() {
+    tool("buildah", "buildah");
+    let dir = tempfile::tempdir().unwrap();
+    let builder =
+        BuildahBuilder::new().with_storage(dir.path().join("root"), dir.path().join("run"));
+    conformance::builder::all(
+        &builder,
+        &dir.path().join("scratch"),
+        conformance::builder::Capabilities::full().reproducible(false),
+    )
+    .await;
+}
+
+/// A `docker` that builds with buildah: it takes the command line the
+/// docker builder gives (`buildx build --file F --output
+/// type=oci,dest=ARCHIVE … CONTEXT`) and writes the OCI archive docker
+/// would, so the adapter's own work (its arguments, unpacking the archive
+/// into the layout, errors, timeouts, cancellation) runs without a daemon.
+fn docker_on_buildah(dir: &Path) -> PathBuf {
+    let buildah = tool("buildah", "buildah");
+    let script = dir.join("docker");
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+set -e
+[ "$1 $2" = "buildx build" ] || {{ echo "unexpected: $*" >&2; exit 2; }}
+shift 2
+file= dest= context=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --file) file=$2; shift 2 ;;
+    --output) dest=${{2#type=oci,dest=}}; shift 2 ;;
+    --build-arg|--label|--annotation|--platform|--target|--builder) shift 2 ;;
+    *) context=$1; shift ;;
+  esac
+done
+b="{buildah} --storage-driver vfs --root {root} --runroot {run}"
+$b bud --quiet --isolation chroot -f "$file" -t paragon-docker-stand-in "$context" >/dev/null
+$b push --quiet paragon-docker-stand-in "oci-archive:$dest"
+"#,
+            buildah = buildah.display(),
+            root = dir.join("root").display(),
+            run = dir.join("run").display(),
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+#[tokio::test]
+#[ignore = "needs buildah"]
+async fn docker_builder_conforms_on_a_docker_that_builds_with_buildah() {
+    let dir = tempfile::tempdir().unwrap();
+    let builder = DockerBuilder::new().with_program(docker_on_buildah(dir.path()));
+    conformance::builder::all(
+        &builder,
+        &dir.path().join("scratch"),
+        conformance::builder::Capabilities::full().reproducible(false),
+    )
+    .await;
 }

@@ -18,6 +18,7 @@ use paragon_registry::{
     TagOutcome,
 };
 
+use crate::harbor_fake::FakeHarbor;
 use crate::support::{demo_app, skopeo_digest, TestRegistry, PASSWORD, USER};
 
 const ADMIN: &str = "admin";
@@ -452,4 +453,39 @@ async fn harbor_registry_pushes_and_moves_latest_by_manifest_put() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("project"), "{err}");
+}
+
+#[ignore = "needs docker-registry and htpasswd"]
+#[tokio::test]
+async fn harbor_registry_conforms() {
+    let registry = TestRegistry::start();
+    let harbor = FakeHarbor::start(&registry.addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let adapter = HarborRegistry::new(&harbor.url, USER, Secret::new(PASSWORD))
+        .unwrap()
+        .create_projects(true);
+    conformance::registry::all(
+        &adapter,
+        dir.path(),
+        "paragon/conformance",
+        conformance::registry::Capabilities::full(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn harbor_scanner_conforms() {
+    let (url, _state) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let image =
+        paragon_core::image::testing::minimal_image(&dir.path().join("image"), "x").unwrap();
+    let scanner = HarborScanner::new(api(&url), "shop/team/app")
+        .with_poll_interval(Duration::from_millis(20));
+    let report = conformance::scanner::all(
+        &scanner,
+        &ScanTarget::OciLayout(image.layout),
+        conformance::scanner::Capabilities::findings(),
+    )
+    .await;
+    assert_eq!(report.findings.len(), 2);
 }

@@ -12,7 +12,13 @@ use crate::support::{demo_app, tool};
 async fn layout_registry_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let registry = LayoutRegistry::new(dir.path().join("registry"));
-    conformance::registry::all(&registry, dir.path(), "paragon/conformance").await;
+    conformance::registry::all(
+        &registry,
+        dir.path(),
+        "paragon/conformance",
+        conformance::registry::Capabilities::full(),
+    )
+    .await;
 }
 
 /// Builds the demo app and pushes it to a layout registry under `dir` as

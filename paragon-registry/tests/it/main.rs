@@ -6,5 +6,6 @@ mod auth;
 mod builders;
 mod distribution;
 mod harbor;
+mod harbor_fake;
 mod layout;
 mod support;
