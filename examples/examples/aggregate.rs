@@ -98,11 +98,18 @@ fn parse_args() -> Result<Args, String> {
     Ok(out)
 }
 
+/// Prints `e` and its causes, each once: a message that already ends with
+/// its cause's text does not repeat it.
 fn print_error(e: &dyn std::error::Error) {
-    eprintln!("error: {e}");
+    let mut shown = e.to_string();
+    eprintln!("error: {shown}");
     let mut source = e.source();
     while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
+        let text = cause.to_string();
+        if !shown.ends_with(&text) {
+            eprintln!("  caused by: {text}");
+        }
+        shown = text;
         source = cause.source();
     }
 }

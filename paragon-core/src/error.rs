@@ -44,8 +44,9 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
-    /// A file could not be read or written.
-    #[error("cannot access `{}`", path.display())]
+    /// A file could not be read or written. Its message shows the cause
+    /// (which is also its `source`), since a path alone rarely says why.
+    #[error("cannot access `{}`: {source}", path.display())]
     Io {
         /// The file.
         path: std::path::PathBuf,

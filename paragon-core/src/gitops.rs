@@ -31,7 +31,6 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::image::validate_tag;
 use crate::oci::Digest;
 use crate::scanner::ScanContext;
 
@@ -43,16 +42,21 @@ pub struct Release {
     pub application: String,
     /// The environment (`dev`, `test`, `stage`, `prod`).
     pub environment: String,
-    /// The image repository, with its registry (`harbor.example/shop/app`).
-    pub repository: String,
-    /// The tag (always written as a YAML string).
+    /// The image repository, with its registry (`harbor.example/shop/app`);
+    /// `None` keeps the repository the deployment files name (a tag-only
+    /// update).
+    pub repository: Option<String>,
+    /// The tag (always written so that it loads as a string).
     pub tag: String,
     /// The manifest digest, when the target records it.
     pub digest: Option<Digest>,
+    /// The application version, where the target records one (Helm's
+    /// `Chart.yaml` `appVersion`); `None` records the tag.
+    pub app_version: Option<String>,
 }
 
 impl Release {
-    /// A release without a digest.
+    /// A release of `repository:tag`, without a digest.
     pub fn new(
         application: impl Into<String>,
         environment: impl Into<String>,
@@ -62,9 +66,27 @@ impl Release {
         Release {
             application: application.into(),
             environment: environment.into(),
-            repository: repository.into(),
+            repository: Some(repository.into()),
             tag: tag.into(),
             digest: None,
+            app_version: None,
+        }
+    }
+
+    /// A release that moves only the tag, keeping the image repository the
+    /// deployment files name.
+    pub fn tag_only(
+        application: impl Into<String>,
+        environment: impl Into<String>,
+        tag: impl Into<String>,
+    ) -> Release {
+        Release {
+            application: application.into(),
+            environment: environment.into(),
+            repository: None,
+            tag: tag.into(),
+            digest: None,
+            app_version: None,
         }
     }
 
@@ -75,34 +97,68 @@ impl Release {
         self
     }
 
-    /// What the environment runs once this release is deployed.
-    pub fn deployed(&self) -> Deployed {
+    /// Records this application version instead of the tag, where the
+    /// target records one.
+    #[must_use]
+    pub fn with_app_version(mut self, version: impl Into<String>) -> Release {
+        self.app_version = Some(version.into());
+        self
+    }
+
+    /// The application version to record: [`app_version`](Release::app_version),
+    /// else the tag.
+    pub fn app_version(&self) -> &str {
+        self.app_version.as_deref().unwrap_or(&self.tag)
+    }
+
+    /// What the environment runs once this release is deployed over
+    /// `previous` (whose repository a tag-only release keeps).
+    pub fn deployed_over(&self, previous: Option<&Deployed>) -> Deployed {
         Deployed {
-            repository: Some(self.repository.clone()),
+            repository: self
+                .repository
+                .clone()
+                .or_else(|| previous.and_then(|p| p.repository.clone())),
             tag: self.tag.clone(),
             digest: self.digest.clone(),
         }
     }
 
-    /// Checks the names and the tag.
+    /// What the environment runs once this release is deployed (for a
+    /// tag-only release, without the repository it keeps; see
+    /// [`deployed_over`](Release::deployed_over)).
+    pub fn deployed(&self) -> Deployed {
+        self.deployed_over(None)
+    }
+
+    /// Checks the names, the tag and the application version.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] for an empty application, environment or
-    /// repository, or a tag outside the distribution grammar.
+    /// [`Error::InvalidConfig`] (component `release`) for an empty
+    /// application, environment, repository or application version, or a
+    /// tag outside the distribution grammar.
     pub fn validate(&self) -> Result<()> {
-        for (what, value) in [
+        let invalid = |message: String| Error::InvalidConfig {
+            component: "release".into(),
+            message,
+        };
+        let mut names = vec![
             ("application", &self.application),
             ("environment", &self.environment),
-            ("repository", &self.repository),
-        ] {
+        ];
+        names.extend(self.repository.iter().map(|r| ("repository", r)));
+        names.extend(self.app_version.iter().map(|v| ("application version", v)));
+        for (what, value) in names {
             if value.trim().is_empty() || value.chars().any(char::is_control) {
-                return Err(Error::InvalidConfig {
-                    component: "release".into(),
-                    message: format!("the {what} `{value}` is empty or has control characters"),
-                });
+                return Err(invalid(format!(
+                    "the {what} `{value}` is empty or has control characters"
+                )));
             }
         }
-        validate_tag(&self.tag)
+        match crate::image::tag_problem(&self.tag) {
+            None => Ok(()),
+            Some(problem) => Err(invalid(problem)),
+        }
     }
 }
 
@@ -131,7 +187,8 @@ pub struct DeployChange {
     pub branch: String,
     /// The files changed, relative to the repository.
     pub files: Vec<String>,
-    /// A unified diff of the change.
+    /// The change as a unified diff (`--- a/FILE`, `+++ b/FILE`, hunks
+    /// with context), one file after another: `git apply` takes it.
     pub diff: String,
     /// What the environment ran before.
     pub previous: Option<Deployed>,
@@ -278,13 +335,8 @@ pub trait GitOpsTargetExt: GitOpsTarget {
                 ),
             });
         };
-        let release = Release {
-            application: application.into(),
-            environment: to.into(),
-            repository,
-            tag: running.tag,
-            digest: running.digest,
-        };
+        let mut release = Release::new(application, to, repository, running.tag);
+        release.digest = running.digest;
         self.deploy(&release, ctx).await
     }
 }
@@ -405,7 +457,7 @@ impl GitOpsTarget for MemoryGitOps {
         self.known(&release.environment)?;
         let mut state = self.lock();
         let (commit, previous) = head(&state, &release.environment);
-        let next = release.deployed();
+        let next = release.deployed_over(previous.as_ref());
         if previous.as_ref() == Some(&next) {
             return Ok(Deployment::Unchanged {
                 environment: release.environment.clone(),
@@ -504,5 +556,35 @@ mod tests {
         assert!(Release::new("shop", "dev", "r/shop", "a\nb")
             .validate()
             .is_err());
+        let err = Release::tag_only("shop", "dev", "bad tag")
+            .validate()
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid release configuration"),
+            "{err}"
+        );
+        assert!(Release::tag_only("shop", "dev", "1.0.0")
+            .with_app_version(" ")
+            .validate()
+            .is_err());
+    }
+
+    #[tokio::test]
+    async fn a_tag_only_release_keeps_the_repository() {
+        let ctx = ScanContext::new();
+        let t = MemoryGitOps::new(["dev"]);
+        t.deploy(
+            &Release::new("shop", "dev", "r.example/shop", "1.0.0"),
+            &ctx,
+        )
+        .await
+        .unwrap();
+        let d = t
+            .deploy(&Release::tag_only("shop", "dev", "1.0.1"), &ctx)
+            .await
+            .unwrap();
+        let now = d.change().unwrap().current.clone();
+        assert_eq!(now.repository.as_deref(), Some("r.example/shop"));
+        assert_eq!(now.tag, "1.0.1");
     }
 }

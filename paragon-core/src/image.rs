@@ -604,7 +604,22 @@ pub fn validate_push(repository: &str, tags: &[String]) -> Result<()> {
 
 /// Checks a tag against the distribution spec's grammar
 /// (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`).
+///
+/// # Errors
+/// [`Error::InvalidConfig`] (component `registry`) saying what is wrong.
 pub fn validate_tag(tag: &str) -> Result<()> {
+    match tag_problem(tag) {
+        None => Ok(()),
+        Some(message) => Err(Error::InvalidConfig {
+            component: "registry".into(),
+            message,
+        }),
+    }
+}
+
+/// What is wrong with `tag` under the distribution spec's grammar, if
+/// anything.
+pub(crate) fn tag_problem(tag: &str) -> Option<String> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
         && tag
@@ -614,16 +629,11 @@ pub fn validate_tag(tag: &str) -> Result<()> {
         && tag
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidConfig {
-            component: "registry".into(),
-            message: format!(
-                "`{tag}` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128; not starting with `.` or `-`)"
-            ),
-        })
-    }
+    (!ok).then(|| {
+        format!(
+            "`{tag}` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128; not starting with `.` or `-`)"
+        )
+    })
 }
 
 /// Checks a repository name against the distribution spec's grammar:

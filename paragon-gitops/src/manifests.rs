@@ -6,7 +6,7 @@ use std::path::Path;
 use paragon_core::gitops::{Deployed, Release};
 use paragon_core::{Digest, Error, Result};
 
-use crate::yaml::{line_diff, YamlFile};
+use crate::yaml::{unified_diff, YamlFile};
 
 /// How `Chart.yaml`'s `version` moves when `appVersion` changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,13 +81,24 @@ impl HelmValues {
         self
     }
 
-    /// Sets `appVersion` in `Chart.yaml` to the tag (quoted), and with
-    /// `bump` also moves `version`; default off. Needed when the GitOps
-    /// controller only notices chart version changes.
+    /// Sets `appVersion` in `Chart.yaml` to the release's application
+    /// version ([`Release::app_version`]: the tag unless given), and with
+    /// `bump` also moves `version` when `appVersion` changes; default off.
+    /// `appVersion` follows every release, also one whose values file
+    /// already holds the tag. Needed when the GitOps controller only
+    /// notices chart version changes.
     #[must_use]
     pub fn with_app_version(mut self, bump: Option<ChartBump>) -> HelmValues {
         self.app_version = true;
         self.bump = bump;
+        self
+    }
+
+    /// The chart's `Chart.yaml`, relative to the repository (default
+    /// `CHART/Chart.yaml`).
+    #[must_use]
+    pub fn with_chart_file(mut self, path: impl Into<String>) -> HelmValues {
+        self.chart = Some(path.into());
         self
     }
 
@@ -150,15 +161,20 @@ impl From<Kustomize> for Manifests {
 /// One file's edit.
 #[derive(Debug)]
 pub(crate) struct Edit {
+    /// The file, relative to the repository.
     pub(crate) file: String,
+    /// Its new text.
     pub(crate) text: String,
+    /// The unified diff from its old text (`git apply` takes it).
     pub(crate) diff: String,
 }
 
+/// Reads and parses `file` (relative to the repository) from the work tree
+/// at `root`; errors name `file` as the repository has it, not the work
+/// tree's temporary path.
 fn open(root: &Path, file: &str) -> Result<YamlFile> {
-    let path = root.join(file);
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-        path: path.clone(),
+    let text = std::fs::read_to_string(root.join(file)).map_err(|source| Error::Io {
+        path: file.into(),
         source,
     })?;
     YamlFile::parse(file, text)
@@ -231,7 +247,9 @@ impl Manifests {
                 let file = h.values_file(env);
                 let mut values = open(root, &file)?;
                 let before = values.text().to_owned();
-                values.set(&h.repository_key, &release.repository)?;
+                if let Some(repository) = &release.repository {
+                    values.set(&h.repository_key, repository)?;
+                }
                 values.set(&h.tag_key, &release.tag)?;
                 if let Some(key) = &h.digest_key {
                     match &release.digest {
@@ -247,15 +265,13 @@ impl Manifests {
                 }
                 push_edit(&mut edits, file, &before, values);
                 if let (true, Some(chart_file)) = (h.app_version, &h.chart) {
-                    if !edits.is_empty() {
-                        let mut chart = open(root, chart_file)?;
-                        let before = chart.text().to_owned();
-                        let changed = chart.set_quoted("appVersion", &release.tag)?;
-                        if let (true, Some(bump)) = (changed, h.bump) {
-                            bump_version(&mut chart, bump)?;
-                        }
-                        push_edit(&mut edits, chart_file.clone(), &before, chart);
+                    let mut chart = open(root, chart_file)?;
+                    let before = chart.text().to_owned();
+                    let changed = chart.set("appVersion", release.app_version())?;
+                    if let (true, Some(bump)) = (changed, h.bump) {
+                        bump_version(&mut chart, bump)?;
                     }
+                    push_edit(&mut edits, chart_file.clone(), &before, chart);
                 }
             }
             Manifests::Kustomize(k) => {
@@ -266,7 +282,14 @@ impl Manifests {
                     Some(i) => i,
                     None => kz.append_item("images", &[("name", &k.image)])?,
                 };
-                kz.set(&format!("images[{i}].newName"), &release.repository)?;
+                let new_name = format!("images[{i}].newName");
+                if let Some(repository) = &release.repository {
+                    // `newName` equal to `name` says nothing: add it only
+                    // to change the image, but keep an existing one right.
+                    if *repository != k.image || kz.has(&new_name)? {
+                        kz.set(&new_name, repository)?;
+                    }
+                }
                 kz.set(&format!("images[{i}].newTag"), &release.tag)?;
                 match &release.digest {
                     Some(d) => {
@@ -292,7 +315,7 @@ impl Manifests {
 fn push_edit(edits: &mut Vec<Edit>, file: String, before: &str, after: YamlFile) {
     if after.text() != before {
         edits.push(Edit {
-            diff: line_diff(before, after.text()),
+            diff: unified_diff(&file, before, after.text()),
             text: after.text().to_owned(),
             file,
         });

@@ -314,7 +314,14 @@ impl GitOps {
             .replace("{env}", &release.environment)
             .replace("{tag}", &release.tag)
             .replace("{old_tag}", previous.map_or("(none)", |p| p.tag.as_str()))
-            .replace("{repository}", &release.repository)
+            .replace(
+                "{repository}",
+                release
+                    .repository
+                    .as_deref()
+                    .or_else(|| previous.and_then(|p| p.repository.as_deref()))
+                    .unwrap_or("(unchanged)"),
+            )
             .replace(
                 "{digest}",
                 release.digest.as_ref().map_or("(none)", |d| d.as_str()),
@@ -431,15 +438,16 @@ impl GitOpsTarget for GitOps {
                     });
                 }
             }
+            let current = self
+                .manifests
+                .read(tree.dir(), &release.environment)?
+                .unwrap_or_else(|| release.deployed_over(previous.as_ref()));
             let message = self.message(release, previous.as_ref());
             let commit = tree.commit(&files, &message, ctx).await?;
             let force = self.mode == WriteMode::ChangeRequest;
             match tree.push(&destination, force, ctx).await? {
                 Pushed::Ok => {
-                    let diff = edits
-                        .iter()
-                        .map(|e| format!("--- {0}\n+++ {0}\n{1}", e.file, e.diff))
-                        .collect::<String>();
+                    let diff = edits.iter().map(|e| e.diff.as_str()).collect::<String>();
                     let change_request = match (&self.change_requests, &self.mode) {
                         (Some(forge), WriteMode::ChangeRequest) => {
                             let (title, body) =
@@ -472,7 +480,7 @@ impl GitOpsTarget for GitOps {
                         files,
                         diff,
                         previous,
-                        current: release.deployed(),
+                        current,
                         change_request,
                     }));
                 }

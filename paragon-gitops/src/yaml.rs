@@ -26,7 +26,6 @@
 //! `1e3`, `yes`, `0x10`, `null`, `~`), or that is not a valid plain scalar,
 //! is double-quoted; a value that was quoted keeps its quote style.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -311,38 +310,117 @@ fn parse(file: &Path, text: &str) -> Result<Tree> {
 }
 
 /// Whether some YAML 1.1 or 1.2 loader could read `v`, written plain, as
-/// something other than a string: null, a boolean, an integer or a float
-/// (including 1.1's octal `010`, sexagesimal `1:20` and `1_000`).
+/// something other than a string: null, a boolean, an integer or a float.
+///
+/// The rules are the union of YAML 1.2's core schema and the YAML 1.1
+/// types as loaders implement them (PyYAML, SnakeYAML, go-yaml): 1.1's
+/// `yes`/`no`/`on`/`off`/`y`/`n`, octal `010`, binary `0b1`, sexagesimal
+/// `1:20`, `_` separators, and floats with one decimal point (`1.20`,
+/// `1e3`, `.5`), and 1.1 timestamps (`2024-01-15`). A version with
+/// several dots (`1.29.3`) is a string to every one of them.
 pub fn loads_as_non_string(v: &str) -> bool {
     const WORDS: &[&str] = &[
-        "", "~", "null", "true", "false", "yes", "no", "on", "off", "y", "n", ".inf", "+.inf",
-        "-.inf", ".nan",
+        "", "~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE", "yes",
+        "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "y", "Y", "n", "N",
+        ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
+        ".NaN", ".NAN",
     ];
-    if WORDS.contains(&v.to_ascii_lowercase().as_str()) {
-        return true;
+    WORDS.contains(&v) || is_int(v) || is_float(v) || is_timestamp(v)
+}
+
+/// A YAML 1.1 timestamp: `YYYY-MM-DD`, or `YYYY-M-D` followed by `T`, `t`
+/// or spaces and a time.
+fn is_timestamp(v: &str) -> bool {
+    let date_end = v.find(['T', 't', ' ', '\t']).unwrap_or(v.len());
+    let parts: Vec<&str> = v[..date_end].split('-').collect();
+    let [year, month, day] = parts.as_slice() else {
+        return false;
+    };
+    let digits = |s: &str, lens: std::ops::RangeInclusive<usize>| {
+        lens.contains(&s.len()) && s.chars().all(|c| c.is_ascii_digit())
+    };
+    if !digits(year, 4..=4) {
+        return false;
     }
+    if date_end == v.len() {
+        return digits(month, 2..=2) && digits(day, 2..=2);
+    }
+    let time = v[date_end..].trim_start_matches(['T', 't', ' ', '\t']);
+    digits(month, 1..=2)
+        && digits(day, 1..=2)
+        && time.split(':').take(3).count() == 3
+        && time.chars().next().is_some_and(|c| c.is_ascii_digit())
+}
+
+/// `0b…`, `0o…`, `0x…`, octal or decimal digits (with `_`), or a 1.1
+/// sexagesimal integer (`1:20`, `-3:25:45`), optionally signed.
+fn is_int(v: &str) -> bool {
+    let digits =
+        |s: &str, ok: fn(char) -> bool| !s.is_empty() && s.chars().all(|c| ok(c) || c == '_');
     let s = v.strip_prefix(['+', '-']).unwrap_or(v);
     for (prefix, ok) in [
         ("0x", (|c: char| c.is_ascii_hexdigit()) as fn(char) -> bool),
         ("0o", |c: char| matches!(c, '0'..='7')),
         ("0b", |c: char| matches!(c, '0' | '1')),
     ] {
-        if let Some(rest) = s
-            .strip_prefix(prefix)
-            .or_else(|| s.strip_prefix(&prefix.to_ascii_uppercase()))
-        {
-            return !rest.is_empty() && rest.chars().all(|c| ok(c) || c == '_');
+        if let Some(rest) = s.strip_prefix(prefix) {
+            return digits(rest, ok);
         }
     }
-    let mut chars = s.chars();
-    let starts_numeric = match chars.next() {
-        Some(c) if c.is_ascii_digit() => true,
-        Some('.') => chars.next().is_some_and(|c| c.is_ascii_digit()),
-        _ => false,
+    let decimal = |c: char| c.is_ascii_digit();
+    match s.split_once(':') {
+        None => s.starts_with(|c: char| c.is_ascii_digit()) && digits(s, decimal),
+        Some((head, rest)) => {
+            s.starts_with(|c: char| c.is_ascii_digit())
+                && digits(head, decimal)
+                && rest.split(':').all(sexagesimal_part)
+        }
+    }
+}
+
+/// One `:`-separated part after the first of a sexagesimal number: one or
+/// two digits, at most 59.
+fn sexagesimal_part(part: &str) -> bool {
+    (1..=2).contains(&part.len())
+        && part.chars().all(|c| c.is_ascii_digit())
+        && part.parse::<u8>().is_ok_and(|n| n < 60)
+}
+
+/// A float: digits with at most one `.` and an optional exponent (YAML
+/// 1.2 takes `1e3`, 1.1 loaders `1.0e+3`, `1.`, `.5`), or a 1.1
+/// sexagesimal float (`1:20.5`), optionally signed.
+fn is_float(v: &str) -> bool {
+    let s = v.strip_prefix(['+', '-']).unwrap_or(v);
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
     };
-    starts_numeric
-        && s.chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '_' | '.' | 'e' | 'E' | '+' | '-' | ':'))
+    if let Some(exp) = exponent {
+        let exp = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+        if exp.is_empty() || !exp.chars().all(|c| c.is_ascii_digit()) {
+            return false;
+        }
+    }
+    if let Some((whole, fraction)) = mantissa.split_once('.') {
+        if whole.contains(':') {
+            // Sexagesimal: `1:20.5`.
+            return exponent.is_none()
+                && is_int(whole)
+                && fraction.chars().all(|c| c.is_ascii_digit() || c == '_');
+        }
+        let digits = |x: &str| x.chars().all(|c| c.is_ascii_digit() || c == '_');
+        let has_digit = whole
+            .chars()
+            .chain(fraction.chars())
+            .any(|c| c.is_ascii_digit());
+        return has_digit
+            && digits(whole)
+            && digits(fraction)
+            && !whole.starts_with('_')
+            && !fraction.starts_with('_');
+    }
+    // No point: only with an exponent is it a float (`1e3`).
+    exponent.is_some() && !mantissa.is_empty() && mantissa.chars().all(|c| c.is_ascii_digit())
 }
 
 /// Whether `v` can be written as a plain scalar and read back unchanged
@@ -449,11 +527,14 @@ impl YamlFile {
     }
 
     /// The scalar at `path` in the first document, following aliases and
-    /// merge keys (`<<`); `None` when the path does not exist.
+    /// merge keys (`<<`); `None` when the last key (or index) is missing,
+    /// when a mapping on the way is missing, or when the value is null.
     ///
     /// # Errors
-    /// [`Error::YamlPath`] when the path is malformed or names a mapping
-    /// or sequence.
+    /// [`Error::YamlPath`] when the path is malformed, names a mapping or
+    /// sequence, or steps through something else than a mapping (or a
+    /// sequence, for `[N]`): `image.tag` when `image` is a string is a typo
+    /// or a different layout, not an image that is not there yet.
     pub fn get(&self, path: &str) -> Result<Option<String>> {
         self.get_in(0, path)
     }
@@ -468,12 +549,35 @@ impl YamlFile {
         let Some(mut node) = tree.documents.get(document) else {
             return Ok(None);
         };
-        for seg in &segments {
+        for (depth, seg) in segments.iter().enumerate() {
             node = resolve(&tree, node);
             let next = match (seg, &node.kind) {
                 (Segment::Key(k), Kind::Map { .. }) => lookup(&tree, node, k),
                 (Segment::Index(i), Kind::Seq { items, .. }) => items.get(*i),
-                _ => None,
+                // A plain null (`image:` with nothing under it) holds
+                // nothing yet.
+                (
+                    _,
+                    Kind::Scalar {
+                        value,
+                        style: ScalarStyle::Plain,
+                    },
+                ) if is_null(value) => None,
+                (seg, _) => {
+                    let here = if depth == 0 {
+                        "the document root".to_owned()
+                    } else {
+                        format!("`{}`", render_path(&segments[..depth]))
+                    };
+                    let wanted = match seg {
+                        Segment::Key(_) => "a mapping",
+                        Segment::Index(_) => "a sequence",
+                    };
+                    return Err(self.path_error(path, "read")(format!(
+                        "{here} is {}, not {wanted}",
+                        node.what()
+                    )));
+                }
             };
             match next {
                 Some(n) => node = n,
@@ -482,9 +586,7 @@ impl YamlFile {
         }
         match &resolve(&tree, node).kind {
             Kind::Scalar { value, style } => {
-                if *style == ScalarStyle::Plain
-                    && matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL")
-                {
+                if *style == ScalarStyle::Plain && is_null(value) {
                     Ok(None)
                 } else {
                     Ok(Some(value.clone()))
@@ -888,6 +990,11 @@ fn find<'t>(
     Ok(Found::Node(node, flow))
 }
 
+/// A plain scalar YAML reads as null.
+fn is_null(value: &str) -> bool {
+    matches!(value, "" | "~" | "null" | "Null" | "NULL")
+}
+
 fn resolve<'t>(tree: &'t Tree, node: &'t Node) -> &'t Node {
     match node.kind {
         Kind::Alias(id) => tree.anchors.get(&id).unwrap_or(node),
@@ -915,27 +1022,19 @@ fn lookup<'t>(tree: &'t Tree, map: &'t Node, key: &str) -> Option<&'t Node> {
         .find_map(|m| lookup(tree, resolve(tree, m), key))
 }
 
-/// A short unified-style diff of two texts: the changed lines with their
-/// numbers (`-12: old`, `+12: new`).
-pub fn line_diff(old: &str, new: &str) -> String {
-    let a: Vec<&str> = old.split_inclusive('\n').collect();
-    let b: Vec<&str> = new.split_inclusive('\n').collect();
-    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let suffix = a[prefix..]
-        .iter()
-        .rev()
-        .zip(b[prefix..].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let mut out = String::new();
-    let strip = |l: &str| -> String { Cow::from(l.trim_end_matches(['\n', '\r'])).into_owned() };
-    for (i, l) in a[prefix..a.len() - suffix].iter().enumerate() {
-        out.push_str(&format!("-{}: {}\n", prefix + i + 1, strip(l)));
+/// A unified diff of `old` into `new` for the file at `path` (relative to
+/// its repository), as `git diff` writes one (`--- a/PATH`, `+++ b/PATH`,
+/// hunks with three lines of context): `git apply` takes it. Empty when the
+/// texts are equal.
+pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
+    if old == new {
+        return String::new();
     }
-    for (i, l) in b[prefix..b.len() - suffix].iter().enumerate() {
-        out.push_str(&format!("+{}: {}\n", prefix + i + 1, strip(l)));
-    }
-    out
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .to_string()
 }
 
 #[cfg(test)]
@@ -977,19 +1076,60 @@ mod tests {
     #[test]
     fn non_strings_are_recognised() {
         for v in [
-            "1.20", "1e3", "yes", "No", "0x10", "null", "~", "", "010", "1_000", "1:20", "-1",
-            "+.5", ".inf", "0o17", "0b101", "1.2.3", "on", "Y",
+            "1.20",
+            "1e3",
+            "1E-3",
+            "1.0e+3",
+            "yes",
+            "No",
+            "0x10",
+            "null",
+            "~",
+            "",
+            "010",
+            "1_000",
+            "1:20",
+            "1:20.5",
+            "-3:25:45",
+            "-1",
+            "+.5",
+            "1.",
+            ".inf",
+            "-.Inf",
+            ".NaN",
+            "0o17",
+            "0b101",
+            "on",
+            "Y",
+            "42",
+            "2024-01-15",
+            "2001-12-14t21:59:43.10-05:00",
+            "2001-12-14 21:59:43.10 -5",
         ] {
             assert!(loads_as_non_string(v), "{v}");
         }
         for v in [
+            "1.2.3",
+            "1.29.3",
+            "10.0.0",
             "v1.2.3",
             "1.2.3-alpha",
+            "1.27.4-debian-12-r6",
             "latest",
             "sha256:abc",
             "abc123",
             "0xZZ",
             "e3",
+            "1e",
+            "1:60",
+            "12:345",
+            "yEs",
+            "20240101T000000",
+            "1.2e3.4",
+            ".",
+            "2024-01",
+            "2024-1-15",
+            "release-2024-01-15",
         ] {
             assert!(!loads_as_non_string(v), "{v}");
         }
@@ -1145,8 +1285,23 @@ mod tests {
     }
 
     #[test]
-    fn diffs_show_changed_lines() {
-        assert_eq!(line_diff("a\nb\nc\n", "a\nB\nc\n"), "-2: b\n+2: B\n");
-        assert_eq!(line_diff("a\n", "a\n"), "");
+    fn diffs_are_unified() {
+        assert_eq!(
+            unified_diff("v.yaml", "a\nb\nc\n", "a\nB\nc\n"),
+            "--- a/v.yaml\n+++ b/v.yaml\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n"
+        );
+        assert_eq!(unified_diff("v.yaml", "a\n", "a\n"), "");
+    }
+
+    #[test]
+    fn reading_through_a_scalar_is_an_error() {
+        let f = YamlFile::parse("v.yaml", "image: nginx:1.25\nempty:\nlist: [a]\n").unwrap();
+        let err = f.get("image.tag").unwrap_err().to_string();
+        assert!(err.contains("`image` is a scalar, not a mapping"), "{err}");
+        assert!(f.get("list.x").is_err());
+        assert!(f.get("image[0]").is_err());
+        assert_eq!(f.get("empty.tag").unwrap(), None);
+        assert_eq!(f.get("missing.tag").unwrap(), None);
+        assert_eq!(f.get("list[3]").unwrap(), None);
     }
 }

@@ -174,7 +174,13 @@ impl Check for CommandCheck {
         let mut cmd = ToolCommand::new(format!("check {}", self.name), &self.program)
             .args(self.args.iter())
             .env("PARAGON_ENVIRONMENT", &target.environment)
-            .env("PARAGON_IMAGE", format!("{}:{}", r.repository, r.tag))
+            .env(
+                "PARAGON_IMAGE",
+                r.repository
+                    .as_ref()
+                    .map(|repo| format!("{repo}:{}", r.tag))
+                    .unwrap_or_default(),
+            )
             .env("PARAGON_TAG", &r.tag)
             .env(
                 "PARAGON_DIGEST",

@@ -116,7 +116,7 @@ async fn crlf_files_stay_crlf() {
         !after.replace("\r\n", "").contains('\n'),
         "a bare LF crept in"
     );
-    assert!(after.contains("  tag: \"2.0.0\"\r\n  digest: sha256:"));
+    assert!(after.contains("  tag: 2.0.0\r\n  digest: sha256:"));
 }
 
 #[tokio::test]
@@ -238,7 +238,7 @@ async fn a_rejected_push_is_redone_on_the_new_head() {
         .contains("replicaCount: 3"));
     assert!(remote
         .file("charts/shop/values-dev.yaml")
-        .contains("tag: \"4.0.0\""));
+        .contains("tag: 4.0.0\n"));
     assert_eq!(
         git(
             &remote.dir.path().join("remote.git"),
@@ -305,10 +305,10 @@ async fn a_stale_clone_lands_without_losing_the_other_update() {
     assert_eq!(remote.commits("main"), 3);
     assert!(remote
         .file("charts/shop/values-test.yaml")
-        .contains("tag: \"5.0.0\""));
+        .contains("tag: 5.0.0\n"));
     assert!(remote
         .file("charts/shop/values-dev.yaml")
-        .contains("tag: \"5.0.1\""));
+        .contains("tag: 5.0.1\n"));
 }
 
 #[tokio::test]
@@ -353,7 +353,7 @@ async fn promotion_carries_the_digest() {
 }
 
 #[tokio::test]
-async fn chart_app_version_is_quoted_and_the_version_bumped() {
+async fn chart_app_version_keeps_its_quotes_and_the_version_is_bumped() {
     let remote = Remote::new();
     let target = GitOps::new(
         remote.url(),
@@ -367,7 +367,7 @@ async fn chart_app_version_is_quoted_and_the_version_bumped() {
     let chart = remote.file("charts/shop/Chart.yaml");
     assert_eq!(
         chart,
-        "apiVersion: v2\nname: shop\ndescription: The shop\n# bumped by the pipeline\nversion: \"0.3.10\"\nappVersion: \"1.21\"\n"
+        "apiVersion: v2\nname: shop\ndescription: The shop\n# bumped by the pipeline\nversion: 0.3.10\nappVersion: \"1.21\"\n"
     );
 }
 
@@ -441,7 +441,7 @@ async fn change_request_mode_pushes_a_branch_and_opens_a_request() {
     assert_eq!(remote.commits("main"), 1, "the protected branch moved");
     assert!(remote
         .show("paragon/prod/shop-8.0.0", "charts/shop/values-prod.yaml")
-        .contains("tag: \"8.0.0\""));
+        .contains("tag: 8.0.0\r\n"));
     let opened = forge.opened.lock().unwrap().clone();
     assert_eq!(opened[0].target_branch, "main");
     assert!(

@@ -126,7 +126,7 @@ async fn a_token_authenticates_over_https_and_stays_out_of_the_clone() {
     assert!(d.change().is_some());
     assert!(remote
         .file("charts/shop/values-dev.yaml")
-        .contains("tag: \"2.2.2\""));
+        .contains("tag: 2.2.2\n"));
     let config = std::fs::read_to_string(work.path().join("w/.git/config")).unwrap();
     assert!(
         !config.contains(TOKEN) && !config.contains("Authorization"),
@@ -251,7 +251,7 @@ async fn an_ssh_key_is_passed_to_ssh_and_nowhere_else() {
         .unwrap();
     assert!(remote
         .file("charts/shop/values-dev.yaml")
-        .contains("tag: \"2.2.2\""));
+        .contains("tag: 2.2.2\n"));
     let args = std::fs::read_to_string(scratch.path().join("ssh-args")).unwrap();
     assert!(args.contains(&format!("-i {}", key.display())), "{args}");
     assert!(args.contains("IdentitiesOnly=yes"), "{args}");

@@ -7,4 +7,5 @@ mod argocd;
 mod forge;
 mod git;
 mod http;
+mod semantics;
 mod support;
