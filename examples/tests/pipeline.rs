@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::{example, path_without, require, tool, TestRegistry};
+use support::{example, git, path_without, require, tool, TestRegistry};
 
 /// Fails the test unless every tool the end-to-end runs need is there;
 /// skopeo's path.
@@ -32,24 +32,6 @@ type Registry = TestRegistry;
 
 fn start() -> Registry {
     TestRegistry::start(USER, PASSWORD)
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn values(env: &str, image: &str) -> String {
