@@ -54,3 +54,14 @@ pub fn installed(name: &str) -> Result<Option<PathBuf>, String> {
             .find(|p| p.is_file())
     }))
 }
+
+/// The Rust snippets of the repository's Markdown files, compiled (and
+/// run, unless marked `no_run`) as doc tests; `tests/markdown.rs` checks
+/// that every Markdown file with a Rust snippet is listed here.
+#[cfg(doctest)]
+pub mod markdown {
+    #[doc = include_str!("../../README.md")]
+    pub struct Readme;
+    #[doc = include_str!("../../CONTRIBUTING.md")]
+    pub struct Contributing;
+}

@@ -19,8 +19,9 @@
 //!
 //! - the four plugin traits: [`Scanner`], [`Builder`], [`Registry`],
 //!   [`GitOpsTarget`], each with an in-memory implementation
-//!   ([`CannedScanner`], [`MemoryRegistry`], [`MemoryGitOps`]) and a
-//!   conformance suite (feature `conformance`);
+//!   ([`CannedScanner`], [`MinimalBuilder`](image::testing::MinimalBuilder),
+//!   [`MemoryRegistry`], [`MemoryGitOps`]) and a conformance suite
+//!   (feature `conformance`) that every adapter's tests run;
 //! - the [`Merger`] and the [`Policy`] gate;
 //! - the [`pipeline::Pipeline`] that runs them in order (scans, build,
 //!   scans, gate, push, deploy and checks per environment), with
@@ -63,6 +64,7 @@
 //! # Ok::<(), paragon_core::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod document;

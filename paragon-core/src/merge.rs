@@ -353,10 +353,8 @@ impl Merger {
     /// [`add_all`](Merger::add_all) with an iterator that parses as it
     /// goes. Given reports parsed beforehand, `add_all`'s second thread
     /// frees memory this thread allocated, and this thread pays later for
-    /// gathering those blocks back: with mimalloc, merging 1.17M findings
-    /// parsed beforehand took about 1.05 s that way against 0.55–0.66 s
-    /// this way (the best of runs of the `merge_scaling` benchmark, on
-    /// two cores).
+    /// gathering those blocks back (`benches/README.md` has the figures of
+    /// the `merge_scaling` benchmark for both ways).
     ///
     /// ```
     /// use paragon_core::{Finding, FindingKind, Merger, ScanReport, ScannerInfo, Severity, Source};

@@ -4,14 +4,18 @@
 //! - [`yaml`]: format-preserving YAML edits. A value is spliced into the
 //!   original bytes, so comments, blank lines, key order, quoting, anchors,
 //!   block scalars, other documents and CRLF endings stay as they were;
-//!   tags are always written as strings (`"1.20"`, never `1.2`).
+//!   values always load as strings (`"1.20"` is quoted, `1.29.3` stays
+//!   plain over a plain value), and a key path through a scalar is an
+//!   error, not a missing value.
 //! - [`GitOps`]: the [`GitOpsTarget`](paragon_core::GitOpsTarget) over a git
 //!   remote, editing [`HelmValues`] (values file per environment, optional
 //!   `Chart.yaml` `appVersion` and version bump) or a [`Kustomize`] overlay's
 //!   `images:` entry. Fetch, edit on the remote head, commit, push; a
 //!   rejected push is redone on the new head with backoff; no empty
 //!   commits; rollback by a revert commit; change-request branches
-//!   ([`WriteMode::ChangeRequest`], [`ChangeRequests`]).
+//!   ([`WriteMode::ChangeRequest`], [`ChangeRequests`]). Each change
+//!   comes with a unified diff that `git apply` takes. The `gitops`
+//!   example runs it from the command line on any chart.
 //! - [`argocd`] (feature `argocd`, on by default): an application's sync
 //!   and health status, triggering a sync, waiting until Synced and Healthy.
 //! - [`forge`] (feature `forges`, on by default): [`ChangeRequests`] on
@@ -36,6 +40,7 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "argocd")]
 pub mod argocd;

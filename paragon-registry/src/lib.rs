@@ -1,17 +1,71 @@
 //! OCI image builders and registries for Paragon.
 //!
+//! A [`BuiltImage`](paragon_core::BuiltImage) is an OCI image layout on
+//! disk plus its manifest digest: builders write one, scanners read it
+//! (`trivy image --input`, `syft oci-dir:`), registries push from it.
+//!
 //! | adapter | trait | what it does |
 //! |---|---|---|
-//! | [`NativeBuilder`] | `Builder` | reproducible images without a daemon: layers from directories and files, config, annotations, optional multi-platform index |
-//! | [`BuildahBuilder`] | `Builder` | `buildah bud --isolation chroot --storage-driver vfs` to an OCI layout |
-//! | [`DockerBuilder`] | `Builder` | `docker buildx build --output type=oci` |
+//! | [`NativeBuilder`] | `Builder` | reproducible images without a daemon or a tool: layers from directories and files (modes kept, owners set, symlinks kept), config, annotations, a base image held in an OCI layout, an image index for several platforms; every timestamp is `SOURCE_DATE_EPOCH` (or 0), so the same inputs give the same digest |
+//! | [`BuildahBuilder`] | `Builder` | `buildah bud --isolation chroot --storage-driver vfs` from a Containerfile, then `buildah push` to the layout |
+//! | [`DockerBuilder`] | `Builder` | `docker buildx build --output type=oci`, unpacked into the layout (needs a daemon or a buildx builder) |
 //! | [`DistributionRegistry`] | `Registry` | any OCI distribution registry, over `reqwest`: the token flow, blob skipping and mounting, tags by manifest PUT, digest verification, `Link` pagination, retries |
-//! | [`HarborRegistry`] | `Registry` | Harbor: the distribution adapter plus Harbor's REST API (projects, robot accounts, tags, immutability) |
+//! | [`HarborRegistry`] | `Registry` | Harbor: the distribution adapter plus Harbor's REST API (projects, tags, immutability rules) |
 //! | [`HarborScanner`] | `Scanner` | asks Harbor to scan a pushed image and reads its vulnerability report |
-//! | [`LayoutRegistry`] | `Registry` | one OCI layout on disk: the embedded default |
+//! | [`LayoutRegistry`] | `Registry` | one OCI layout on disk (a tag is an `index.json` entry named `repository:tag`, which `skopeo inspect oci:DIR:repo:tag` reads) |
 //!
-//! Every registry adapter's tests run `paragon_core::conformance::registry`.
+//! Every builder's and registry's tests run the conformance suite of its
+//! trait (`paragon_core::conformance`): the native builder and the layout
+//! registry always, the others against a real `docker-registry` on
+//! loopback (checked with `skopeo`), real buildah, a `docker` that builds
+//! with buildah, and a Harbor whose REST API a local server answers in
+//! front of the real registry.
+//!
+//! # What a push guarantees
+//!
+//! Blobs are pushed before manifests and manifests before tags, so no tag
+//! ever names a partial image; each blob is checked against its digest by
+//! streaming it from the layout before anything is sent (a corrupt layout
+//! is [`Error::Layout`](paragon_core::Error::Layout) naming the file), and
+//! uploaded from the file, never read whole into memory. After the tags are
+//! written, each is resolved and must name the layout's digest. A blob the
+//! registry has is skipped (`HEAD`), one in a `with_mount_from` repository
+//! is mounted. Failures with no answer, a 5xx or a 429 are retried with
+//! backoff ([`RetryPolicy`], 4 attempts by default), never a 401, 403 or
+//! 404.
+//!
+//! # Credentials
+//!
+//! [`Credentials`]: anonymous, basic, a bearer token, the registry's token
+//! flow, or Docker's `config.json` `auths`. They are
+//! [`Secret`](paragon_core::Secret)s: never in logs (a test captures every
+//! log line of every crate at trace level during a token-flow push), errors
+//! or `Debug` output; refused credentials are
+//! [`Error::Unauthorized`](paragon_core::Error::Unauthorized) naming the
+//! host. Plain http goes only to this machine (`localhost`, `127.0.0.0/8`,
+//! `::1`) unless `new_allowing_http`.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> paragon_core::Result<()> {
+//! use paragon_core::image::{BuildSpec, Builder, Registry};
+//! use paragon_core::ScanContext;
+//! use paragon_registry::{Credentials, DistributionRegistry, NativeBuilder};
+//!
+//! let ctx = ScanContext::new();
+//! let image = NativeBuilder::new()
+//!     .build(&BuildSpec::new("./site", "target/site-layout").with_ref_name("1.0.0"), &ctx)
+//!     .await?;
+//! let registry = DistributionRegistry::new("https://registry.example")?
+//!     .with_credentials(Credentials::from_env());
+//! let tags = ["1.0.0".to_string(), "latest".to_string()];
+//! let pushed = registry.push(&image, "shop/web", &tags, &ctx).await?;
+//! assert_eq!(pushed.digest, image.digest);
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod buildah;
 mod containerfile;

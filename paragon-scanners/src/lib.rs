@@ -33,10 +33,13 @@
 //! | [`syft::Syft`] | directory (`dir:`), OCI layout (`oci-dir:`) | `syft`, CycloneDX JSON out |
 //! | [`grype::Grype`] | directory, OCI layout, SBOM | `grype -o json` |
 //! | [`dependency_check::DependencyCheck`] | directory | `dependency-check.sh --format JSON` |
+//! | [`sonarqube::SonarQube`] | directory | optionally `sonar-scanner`, then SonarQube's web API (compute-engine task, paged issues and hotspots, quality gate) |
 //! | [`command::CommandScanner`] | configurable | any command writing a supported report (Semgrep's SARIF…) |
 //!
-//! Each passes `paragon_core::conformance::scanner` against the real tool
-//! in this crate's tests.
+//! Each passes `paragon_core::conformance::scanner` in this crate's tests:
+//! Trivy, Syft and the command scanner against the real tools, Grype and
+//! Dependency-Check through stand-in executables that write real reports,
+//! SonarQube against a local server answering as its web API documents.
 //!
 //! # Bad input
 //!
@@ -65,6 +68,7 @@
 //! # Ok::<(), paragon_scanners::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod command;

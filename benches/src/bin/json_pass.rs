@@ -18,8 +18,7 @@ use serde::de::IgnoredAny;
 
 /// Reads and scans `file`; its size. With `buf`, the file is read into
 /// it (one buffer per thread, reused, as `aggregate` reads); without, into
-/// a fresh buffer (`std::fs::read`, the one-thread baseline this pass has
-/// always been).
+/// a fresh buffer (`std::fs::read`, the one-thread baseline).
 fn pass(file: &str, buf: Option<&mut Vec<u8>>) -> Result<usize, String> {
     use std::io::Read as _;
     let cannot = |e: std::io::Error| format!("cannot read {file}: {e}");

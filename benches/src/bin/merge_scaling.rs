@@ -37,11 +37,9 @@
 //! Each run of the first two ways merges reports parsed for it from the
 //! generated files, laid out in memory as the parser left them, which is
 //! what a program that parses its reports and then merges them has.
-//! `INPUTS=cloned` merges a copy of one parse instead (the way of runs
-//! before f0488b0): the copy lies in memory in the order of the
-//! findings, which made the 1M merge about a quarter faster, and the
-//! 100k merges of a process's first run faster than its later ones.
-//! (The third way copies its shares on each thread, as before.) Any
+//! `INPUTS=cloned` merges a copy of one parse instead: the copy lies in
+//! memory in the order of the findings, which makes the 1M merge about a
+//! quarter faster. (The third way copies its shares on each thread.) Any
 //! other `INPUTS` than `parsed` or `cloned` is refused, as is a `ROUNDS`
 //! that is not a number above 0.
 //!
