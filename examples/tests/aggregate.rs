@@ -332,3 +332,40 @@ fn every_output_format() {
         "pkg:pypi/django@3.2.9"
     );
 }
+
+/// A report cut short never turns a failing gate into a passing one: the
+/// cut SPDX tag-value document is an input error (exit 2), not an empty
+/// report that passes.
+#[test]
+fn a_truncated_report_does_not_pass_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../paragon-scanners/tests/fixtures/spdx/spdx_one_vuln.spdx"),
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "fail_on = \"unknown\"\n").unwrap();
+    let file = dir.path().join("sbom.spdx");
+    std::fs::write(&file, &whole).unwrap();
+    let args = |f: &Path| -> Vec<String> {
+        vec![
+            "--policy".into(),
+            policy.display().to_string(),
+            f.display().to_string(),
+        ]
+    };
+    let gate = |f: &Path| Command::new(aggregate()).args(args(f)).output().unwrap();
+    assert_eq!(gate(&file).status.code(), Some(1), "the whole report fails");
+    for cut in [561, 280] {
+        std::fs::write(&file, &whole[..cut]).unwrap();
+        let out = gate(&file);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "cut at {cut}: {stderr}");
+        assert!(
+            stderr.contains("sbom.spdx")
+                && (stderr.contains("truncated?") || stderr.contains("lacks")),
+            "{stderr}"
+        );
+    }
+}

@@ -93,6 +93,9 @@ impl Format {
     /// [`Error::UnsupportedVersion`], [`Error::WrongFormat`] when the input is
     /// recognisably another format, or [`Error::FeatureDisabled`].
     pub fn parse(self, bytes: &[u8]) -> Result<ScanReport> {
+        // A byte-order mark is allowed before any format; the parsers
+        // never see it.
+        let bytes = strip_bom(bytes);
         if trim_start(bytes).is_empty() {
             return Err(Error::Empty {
                 format: Some(self),
@@ -198,8 +201,13 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
     }
 }
 
+/// `bytes` without a leading UTF-8 byte-order mark.
+pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
 pub(crate) fn trim_start(bytes: &[u8]) -> &[u8] {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = strip_bom(bytes);
     let start = bytes
         .iter()
         .position(|b| !b.is_ascii_whitespace())

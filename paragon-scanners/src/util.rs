@@ -25,6 +25,7 @@ where
 /// Parses a JSON document into `T`, mapping errors to [`Error::Malformed`]
 /// for `format`, and rejecting empty input.
 pub(crate) fn from_json<'a, T: Deserialize<'a>>(format: Format, bytes: &'a [u8]) -> Result<T> {
+    let bytes = crate::format::strip_bom(bytes);
     if trim_start(bytes).is_empty() {
         return Err(Error::Empty {
             format: Some(format),
@@ -48,6 +49,7 @@ pub(crate) fn from_json_seed<'a, S: serde::de::DeserializeSeed<'a>>(
     bytes: &'a [u8],
     seed: S,
 ) -> Result<S::Value> {
+    let bytes = crate::format::strip_bom(bytes);
     if trim_start(bytes).is_empty() {
         return Err(Error::Empty {
             format: Some(format),

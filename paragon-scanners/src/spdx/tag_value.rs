@@ -9,14 +9,49 @@ use crate::{Format, Position};
 
 const FORMAT: Format = Format::SpdxTagValue;
 
+/// The document creation fields SPDX 2.x requires, in the order a tool
+/// writes them: a document cut short in its header lacks some.
+const REQUIRED_DOCUMENT_TAGS: [&str; 7] = [
+    "SPDXVersion",
+    "DataLicense",
+    "SPDXID",
+    "DocumentName",
+    "DocumentNamespace",
+    "Creator",
+    "Created",
+];
+
+/// The package fields SPDX 2.x requires besides `PackageName`.
+const REQUIRED_PACKAGE_TAGS: [&str; 2] = ["SPDXID", "PackageDownloadLocation"];
+
+fn malformed(line: usize, reason: impl Into<String>) -> Error {
+    Error::Malformed {
+        format: FORMAT,
+        file: None,
+        position: Some(Position { line, column: 1 }),
+        reason: reason.into(),
+        source: None,
+    }
+}
+
 /// Parses an SPDX 2.x tag-value document.
+///
+/// The format has no end marker, so a document cut short is recognised by
+/// what it lacks: a last line without its newline, a document creation
+/// field or a package field the specification requires, an `ExternalRef`
+/// without its category, type and locator, an unterminated `<text>` block.
+/// A document cut exactly at the end of a line between two packages is a
+/// valid, smaller document that no reader can tell from a whole one; the
+/// JSON form has no such blind spot.
 ///
 /// # Errors
 ///
 /// [`Error::Empty`], [`Error::Malformed`] naming the line for a line that is
-/// not `Tag: value` or an unterminated `<text>` block,
-/// [`Error::UnsupportedVersion`] for versions other than 2.x.
+/// not `Tag: value`, an incomplete field, a missing required field or a
+/// document that does not end with a newline, [`Error::UnsupportedVersion`]
+/// for versions other than 2.x.
 pub fn parse_tag_value(bytes: &[u8]) -> Result<ScanReport> {
+    let bytes = crate::format::strip_bom(bytes);
     if trim_start(bytes).is_empty() {
         return Err(Error::Empty {
             format: Some(FORMAT),
@@ -32,8 +67,25 @@ pub fn parse_tag_value(bytes: &[u8]) -> Result<ScanReport> {
     })?;
     let mut doc = Document::default();
     let mut in_text: Option<usize> = None;
+    let mut header: Vec<&str> = Vec::new();
+    // The current package's required fields seen so far, and its line.
+    let mut package: Option<(usize, Vec<&str>)> = None;
+    let finish_package = |package: Option<(usize, Vec<&str>)>| -> Result<()> {
+        let Some((line, seen)) = package else {
+            return Ok(());
+        };
+        match REQUIRED_PACKAGE_TAGS.iter().find(|t| !seen.contains(t)) {
+            Some(missing) => Err(malformed(
+                line,
+                format!("the package has no `{missing}` (truncated?)"),
+            )),
+            None => Ok(()),
+        }
+    };
+    let mut lines = 0;
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
+        lines = line_no;
         if let Some(_start) = in_text {
             if line.contains("</text>") {
                 in_text = None;
@@ -45,23 +97,23 @@ pub fn parse_tag_value(bytes: &[u8]) -> Result<ScanReport> {
             continue;
         }
         let Some((tag, value)) = trimmed.split_once(':') else {
-            return Err(Error::Malformed {
-                format: FORMAT,
-                file: None,
-                position: Some(Position {
-                    line: line_no,
-                    column: 1,
-                }),
-                reason: "expected a `Tag: value` line".to_owned(),
-                source: None,
-            });
+            return Err(malformed(line_no, "expected a `Tag: value` line"));
         };
-        let value = value.trim();
+        let (tag, value) = (tag.trim(), value.trim());
         if value.starts_with("<text>") && !value.contains("</text>") {
             in_text = Some(line_no);
             continue;
         }
-        match tag.trim() {
+        match (tag, &mut package) {
+            ("PackageName", _) => {
+                finish_package(package.take())?;
+                package = Some((line_no, Vec::new()));
+            }
+            (t, Some((_, seen))) if REQUIRED_PACKAGE_TAGS.contains(&t) => seen.push(t),
+            (t, None) if REQUIRED_DOCUMENT_TAGS.contains(&t) => header.push(t),
+            _ => {}
+        }
+        match tag {
             "SPDXVersion" => doc.version = Some(value.to_owned()),
             "DocumentName" => doc.name = Some(value.to_owned()),
             "Creator" => doc.creators.push(value.to_owned()),
@@ -76,11 +128,18 @@ pub fn parse_tag_value(bytes: &[u8]) -> Result<ScanReport> {
             }
             "ExternalRef" => {
                 let mut parts = value.split_whitespace();
-                let (category, ty, locator) = (parts.next(), parts.next(), parts.next());
-                if let (Some(p), Some(locator)) = (doc.packages.last_mut(), locator) {
+                let (Some(category), Some(ty), Some(locator)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(malformed(
+                        line_no,
+                        format!("`ExternalRef: {value}` lacks its category, type or locator"),
+                    ));
+                };
+                if let Some(p) = doc.packages.last_mut() {
                     match (category, ty) {
-                        (_, Some("purl")) if p.purl.is_none() => p.purl = Some(locator.to_owned()),
-                        (Some("SECURITY"), Some("advisory" | "url")) => {
+                        (_, "purl") if p.purl.is_none() => p.purl = Some(locator.to_owned()),
+                        ("SECURITY", "advisory" | "url") => {
                             p.advisories.push(locator.to_owned());
                         }
                         _ => {}
@@ -91,17 +150,24 @@ pub fn parse_tag_value(bytes: &[u8]) -> Result<ScanReport> {
         }
     }
     if let Some(start) = in_text {
-        return Err(Error::Malformed {
-            format: FORMAT,
-            file: None,
-            position: Some(Position {
-                line: start,
-                column: 1,
-            }),
-            reason: "a `<text>` block is never closed (truncated?)".to_owned(),
-            source: None,
-        });
+        return Err(malformed(
+            start,
+            "a `<text>` block is never closed (truncated?)",
+        ));
+    }
+    if !text.ends_with('\n') {
+        return Err(malformed(
+            lines,
+            "the document ends in the middle of a line (truncated?)",
+        ));
     }
     check_version(FORMAT, doc.version.as_deref())?;
+    if let Some(missing) = REQUIRED_DOCUMENT_TAGS.iter().find(|t| !header.contains(t)) {
+        return Err(malformed(
+            lines,
+            format!("the document has no `{missing}` before its first package (truncated?)"),
+        ));
+    }
+    finish_package(package)?;
     Ok(report(doc, bytes))
 }

@@ -92,18 +92,6 @@ fn truncated_reports_fail_with_a_position() {
         let end = bytes.trim_ascii_end().len();
         for cut in [1, end / 3, end / 2, end - 1] {
             let head = &bytes[..cut];
-            if format == Format::SpdxTagValue {
-                // Line-based tag-value cannot tell a cut at a line end from
-                // a complete document (only an open `<text>` block shows
-                // truncation); a cut document must at least not gain packages.
-                if let Ok(r) = format.parse(head) {
-                    let whole = format.parse(&bytes).unwrap();
-                    assert!(
-                        r.sbom.unwrap().components.len() <= whole.sbom.unwrap().components.len()
-                    );
-                }
-                continue;
-            }
             let err = format
                 .parse(head)
                 .expect_err(&format!("{format} cut at {cut} must fail"));
@@ -122,6 +110,57 @@ fn truncated_reports_fail_with_a_position() {
                 err.to_string().contains(format.name()) || !matches!(err, Error::Malformed { .. })
             );
         }
+    }
+}
+
+/// SPDX tag-value has no end marker: a cut document is recognised by a
+/// last line without its newline, a required field it lacks, or an
+/// incomplete `ExternalRef`. Every cut inside a line fails, and so does
+/// every cut at a line end that leaves the header or a package without a
+/// required field. A cut at a line end between whole packages (or after
+/// a package's last field) leaves a valid, smaller document that no
+/// reader can tell from a whole one: it holds no finding the whole lacks.
+#[test]
+fn truncated_spdx_tag_value_is_never_a_smaller_document() {
+    let bytes = std::fs::read(fixture("spdx/spdx_one_vuln.spdx")).unwrap();
+    let whole = Format::SpdxTagValue.parse(&bytes).unwrap();
+    assert_eq!(whole.findings.len(), 1);
+    for cut in 1..bytes.len() {
+        let head = &bytes[..cut];
+        match Format::SpdxTagValue.parse(head) {
+            Err(Error::Malformed { position, .. }) => assert!(position.is_some()),
+            Err(Error::Empty { .. } | Error::UnknownFormat { .. }) => {}
+            Err(e) => panic!("cut at {cut}: unexpected {e:?}"),
+            Ok(r) => {
+                assert_eq!(bytes[cut - 1], b'\n', "cut at {cut} inside a line passed");
+                assert!(r.findings.iter().all(|f| whole.findings.contains(f)));
+            }
+        }
+    }
+    // The cuts from the report of the fault: in an `ExternalRef`, and in
+    // the header.
+    for cut in [561, 280] {
+        let err = Format::SpdxTagValue.parse(&bytes[..cut]).unwrap_err();
+        assert!(
+            err.to_string().contains("truncated?") || err.to_string().contains("lacks"),
+            "{err}"
+        );
+    }
+}
+
+/// A UTF-8 byte-order mark before any format changes nothing.
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    for (bytes, format) in samples() {
+        let mut marked = b"\xEF\xBB\xBF".to_vec();
+        marked.extend_from_slice(&bytes);
+        let plain = format.parse(&bytes).unwrap();
+        let with_bom = format
+            .parse(&marked)
+            .unwrap_or_else(|e| panic!("{format} with a byte-order mark: {e}"));
+        assert_eq!(with_bom.findings, plain.findings, "{format}");
+        assert_eq!(detect(&marked), Some(format));
+        assert_eq!(parse_any(&marked).unwrap().findings, plain.findings);
     }
 }
 
