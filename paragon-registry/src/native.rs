@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -480,9 +480,10 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, entry: &Entry, mtime: u64) -> Res
     } else if meta.is_file() {
         header.set_entry_type(tar::EntryType::Regular);
         header.set_mode(entry.mode.unwrap_or(own_mode));
-        header.set_size(meta.len());
-        let file = fs::File::open(source).map_err(io_err)?;
-        tar.append_data(&mut header, &entry.path, file)
+        let mut file = Unchanging::open(source).map_err(io_err)?;
+        header.set_size(file.len);
+        tar.append_data(&mut header, &entry.path, &mut file)
+            .and_then(|()| file.check_unchanged())
             .map_err(io_err)
     } else {
         Err(Error::InvalidConfig {
@@ -492,6 +493,74 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, entry: &Entry, mtime: u64) -> Res
                 source.display()
             ),
         })
+    }
+}
+
+/// A regular file read for a layer, which must not change while it is
+/// read: it yields exactly the length it had when it was opened, and fails
+/// when it ends early; [`check_unchanged`](Unchanging::check_unchanged)
+/// then fails when it has more bytes or its size or modification time
+/// moved. Without this, a file truncated during the build gives a tar
+/// entry whose header promises more bytes than follow, and a layer no
+/// runtime can unpack.
+struct Unchanging {
+    file: fs::File,
+    /// The length when opened: what the tar header says.
+    len: u64,
+    left: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Unchanging {
+    fn open(path: &Path) -> io::Result<Unchanging> {
+        let file = fs::File::open(path)?;
+        let meta = file.metadata()?;
+        Ok(Unchanging {
+            file,
+            len: meta.len(),
+            left: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+
+    fn changed(&self, what: String) -> io::Error {
+        io::Error::other(format!(
+            "the file changed while it was read into the layer ({what}); build again once it is stable"
+        ))
+    }
+
+    /// Fails when the file grew or was rewritten since it was opened.
+    fn check_unchanged(&mut self) -> io::Result<()> {
+        let mut one = [0u8; 1];
+        if self.file.read(&mut one)? > 0 {
+            return Err(self.changed(format!("it grew past {} bytes", self.len)));
+        }
+        let meta = self.file.metadata()?;
+        if meta.len() != self.len {
+            return Err(self.changed(format!("{} bytes, now {}", self.len, meta.len())));
+        }
+        if meta.modified().ok() != self.modified {
+            return Err(self.changed("it was written to".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Read for Unchanging {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut buf[..want])?;
+        if n == 0 {
+            let read = self.len - self.left;
+            return Err(self.changed(format!("it shrank from {} bytes to {read}", self.len)));
+        }
+        self.left -= n as u64;
+        Ok(n)
     }
 }
 
@@ -654,6 +723,56 @@ mod tests {
         assert_eq!(image_path("/usr/local/bin/").unwrap(), "usr/local/bin");
         assert_eq!(image_path("/").unwrap(), "");
         assert!(image_path("/app/../etc").is_err());
+    }
+
+    /// A file that shrinks, grows or is rewritten after it was opened for
+    /// the layer is an error naming what happened, never a short entry.
+    #[test]
+    fn a_file_that_changes_while_it_is_read_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.bin");
+        let write = |n: usize| fs::write(&path, vec![7u8; n]).unwrap();
+        let read_all = |f: &mut Unchanging| io::copy(f, &mut io::sink()).map(drop);
+
+        write(1 << 20);
+        let mut f = Unchanging::open(&path).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(1000)
+            .unwrap();
+        let err = read_all(&mut f).unwrap_err().to_string();
+        assert!(err.contains("shrank from 1048576 bytes to 1000"), "{err}");
+
+        write(1000);
+        let mut f = Unchanging::open(&path).unwrap();
+        read_all(&mut f).unwrap();
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"more")
+            .unwrap();
+        let err = f.check_unchanged().unwrap_err().to_string();
+        assert!(err.contains("grew past 1000 bytes"), "{err}");
+
+        write(1000);
+        let mut f = Unchanging::open(&path).unwrap();
+        read_all(&mut f).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"x")
+            .unwrap();
+        let err = f.check_unchanged().unwrap_err().to_string();
+        assert!(err.contains("written to"), "{err}");
+
+        let mut f = Unchanging::open(&path).unwrap();
+        read_all(&mut f).unwrap();
+        f.check_unchanged().unwrap();
     }
 
     #[test]

@@ -354,6 +354,64 @@ async fn docker_without_a_daemon_fails_with_its_message() {
     }
 }
 
+/// A file truncated while the build reads it fails the build, naming the
+/// file; the build never succeeds with a layer whose tar is cut short.
+/// (When the truncation lands before the file is opened, the build sees
+/// the short file whole and succeeds: the layer is then read back entry by
+/// entry.)
+#[tokio::test]
+async fn a_file_truncated_during_the_build_fails_it_never_a_corrupt_layer() {
+    let mut failed = 0;
+    for round in 0..4 {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        demo_app(&src, "1.0.0");
+        let big = src.join("zz-big.bin");
+        std::fs::write(&big, vec![0x5a; 96 << 20]).unwrap();
+        let truncate = {
+            let big = big.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(30 + 40 * round));
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&big)
+                    .unwrap()
+                    .set_len(1 << 20)
+                    .unwrap();
+            })
+        };
+        let result = NativeBuilder::new()
+            .build(
+                &BuildSpec::new(&src, dir.path().join("layout")),
+                &ScanContext::new(),
+            )
+            .await;
+        truncate.join().unwrap();
+        match result {
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("zz-big.bin") && text.contains("changed while it was read"),
+                    "{text}"
+                );
+                failed += 1;
+            }
+            Ok(image) => {
+                let layout = OciLayout::open(&image.layout).unwrap();
+                let manifest = layout.manifest(&image.digest).unwrap();
+                let entries = layer_entries(&layout, &manifest.layers[0].digest);
+                let size = entries
+                    .iter()
+                    .find(|(path, _)| path.ends_with("zz-big.bin"))
+                    .map(|(_, e)| e.3.len())
+                    .unwrap();
+                assert_eq!(size, 1 << 20, "round {round}: the layer holds a cut file");
+            }
+        }
+    }
+    assert!(failed > 0, "no truncation landed during a read");
+}
+
 #[tokio::test]
 async fn native_builder_conforms() {
     let dir = tempfile::tempdir().unwrap();
