@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run -p examples --example aggregate -- \
 //!     [--policy FILE] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] [--pretty] \
-//!     [--timings] REPORT...
+//!     [--timings] [--max-report-mib N] REPORT...
 //! ```
 //!
 //! JSON is written compact (`--pretty` indents it): a fleet's merged report
@@ -13,6 +13,10 @@
 //! `--timings` prints to standard error how long each phase took: reading,
 //! parsing, normalizing and merging the reports (up to the merged report
 //! in memory), applying the policy, and writing the output.
+//!
+//! A report over `--max-report-mib` (default 512) is refused before it is
+//! read; so are devices. A pipe (`<(command)`) is read as it comes, and
+//! abandoned when it gives no data for 30 s.
 //!
 //! Formats are detected from content. The report goes to standard output
 //! (or `--output`); progress and errors go to standard error, naming the
@@ -45,13 +49,17 @@ struct Args {
     policy: Option<PathBuf>,
     pretty: bool,
     timings: bool,
+    limits: paragon_scanners::ReadLimits,
     files: Vec<PathBuf>,
 }
+
+/// The default `--max-report-mib`.
+const MAX_REPORT_MIB: u64 = 512;
 
 /// The output buffer: a fleet's report is megabytes, written in few calls.
 const WRITE_BUFFER: usize = 1 << 20;
 
-const USAGE: &str = "usage: aggregate [--policy FILE] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] [--pretty] [--timings] REPORT_FILE...";
+const USAGE: &str = "usage: aggregate [--policy FILE] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] [--pretty] [--timings] [--max-report-mib N] REPORT_FILE...";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args_os().skip(1);
@@ -61,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
         policy: None,
         pretty: false,
         timings: false,
+        limits: paragon_scanners::ReadLimits::default().with_max_bytes(MAX_REPORT_MIB << 20),
         files: Vec::new(),
     };
     while let Some(arg) = args.next() {
@@ -87,6 +96,16 @@ fn parse_args() -> Result<Args, String> {
             }
             Some("--pretty") => out.pretty = true,
             Some("--timings") => out.timings = true,
+            Some("--max-report-mib") => {
+                let mib: u64 = args
+                    .next()
+                    .as_ref()
+                    .and_then(|a| a.to_str())
+                    .and_then(|a| a.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or("--max-report-mib needs a number of MiB above 0")?;
+                out.limits = out.limits.with_max_bytes(mib << 20);
+            }
             Some("--help" | "-h") => return Err(USAGE.to_owned()),
             Some(flag) if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             _ => out.files.push(arg.into()),
@@ -131,7 +150,7 @@ enum Progress {
 /// into one (the merge does not depend on order) and the inputs put back in
 /// the order of the files. On any failure, prints every error (in the order
 /// of the files) and returns `None`.
-fn read_reports(files: &[PathBuf]) -> Option<Report> {
+fn read_reports(files: &[PathBuf], limits: &paragon_scanners::ReadLimits) -> Option<Report> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len().max(1));
@@ -153,19 +172,23 @@ fn read_reports(files: &[PathBuf]) -> Option<Report> {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(file) = files.get(i) else { break };
-                        let progress = match paragon_scanners::parse_file_with(file, &mut buf) {
-                            Ok(r) => {
-                                let progress = Progress::Read {
-                                    scanner: r.scanner.name.clone(),
-                                    findings: r.findings.len(),
-                                    sbom_components: r.sbom.as_ref().map(|s| s.components.len()),
-                                };
-                                merger.add(r);
-                                order.push(i);
-                                progress
-                            }
-                            Err(e) => Progress::Failed(e),
-                        };
+                        let progress =
+                            match paragon_scanners::parse_file_within(file, &mut buf, limits) {
+                                Ok(r) => {
+                                    let progress = Progress::Read {
+                                        scanner: r.scanner.name.clone(),
+                                        findings: r.findings.len(),
+                                        sbom_components: r
+                                            .sbom
+                                            .as_ref()
+                                            .map(|s| s.components.len()),
+                                    };
+                                    merger.add(r);
+                                    order.push(i);
+                                    progress
+                                }
+                                Err(e) => Progress::Failed(e),
+                            };
                         if tx.send((i, progress)).is_err() {
                             break;
                         }
@@ -266,7 +289,7 @@ fn main() -> ExitCode {
         }
     };
     let start = Instant::now();
-    let Some(mut report) = read_reports(&args.files) else {
+    let Some(mut report) = read_reports(&args.files, &args.limits) else {
         return ExitCode::from(2);
     };
     let merged = start.elapsed();

@@ -369,3 +369,40 @@ fn a_truncated_report_does_not_pass_the_gate() {
         );
     }
 }
+
+/// Input is bounded: a device is refused at once, a report over
+/// `--max-report-mib` before it is read.
+#[test]
+fn devices_and_oversized_reports_are_refused() {
+    let out = run(&[Path::new("/dev/zero")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("`/dev/zero` is a character device, not a report file"));
+    let big = reports().join("grype-image.json");
+    let out = Command::new(aggregate())
+        .args(["--max-report-mib", "1"])
+        .arg(&big)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "a small report is read");
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.json");
+    std::fs::write(&huge, vec![b' '; (1 << 20) + 1]).unwrap();
+    let out = Command::new(aggregate())
+        .args(["--max-report-mib", "1"])
+        .arg(&huge)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("huge.json") && stderr.contains("larger than the limit of 1048576 bytes"),
+        "{stderr}"
+    );
+    let out = Command::new(aggregate())
+        .args(["--max-report-mib", "0"])
+        .arg(&big)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

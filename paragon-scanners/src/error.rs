@@ -104,14 +104,43 @@ pub enum Error {
         /// The file, when known.
         file: Option<PathBuf>,
     },
-    /// A report file could not be read.
-    #[error("cannot read report `{}`", path.display())]
+    /// A report file could not be read. The message shows the cause (also
+    /// its `source`).
+    #[error("cannot read report `{}`: {source}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// A report file is larger than the reader allows
+    /// ([`ReadLimits::max_bytes`](crate::ReadLimits::max_bytes)).
+    #[error("report `{}` is larger than the limit of {limit} bytes", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The path names something other than a file or a pipe (a device, a
+    /// socket, a directory).
+    #[error("`{}` is {what}, not a report file", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is (`a character device`, `a directory`…).
+        what: &'static str,
+    },
+    /// A pipe gave no data for longer than the reader waits
+    /// ([`ReadLimits::idle_timeout`](crate::ReadLimits::idle_timeout)):
+    /// nothing opened it for writing, or its writer stalled.
+    #[error("`{}` gave no data for {waited:?} (a pipe with no writer, or a stalled one)", path.display())]
+    NoData {
+        /// The pipe.
+        path: PathBuf,
+        /// How long the reader waited.
+        waited: std::time::Duration,
     },
 }
 
@@ -147,7 +176,10 @@ impl Error {
             | Error::UnsupportedVersion { file, .. }
             | Error::Malformed { file, .. }
             | Error::FeatureDisabled { file, .. } => *file = Some(path.to_owned()),
-            Error::Io { .. } => {}
+            Error::Io { .. }
+            | Error::TooLarge { .. }
+            | Error::NotAFile { .. }
+            | Error::NoData { .. } => {}
         }
         self
     }
@@ -161,7 +193,10 @@ impl Error {
             | Error::UnsupportedVersion { file, .. }
             | Error::Malformed { file, .. }
             | Error::FeatureDisabled { file, .. } => file.as_deref(),
-            Error::Io { path, .. } => Some(path),
+            Error::Io { path, .. }
+            | Error::TooLarge { path, .. }
+            | Error::NotAFile { path, .. }
+            | Error::NoData { path, .. } => Some(path),
         }
     }
 

@@ -74,6 +74,7 @@
 pub mod command;
 mod error;
 mod format;
+mod read;
 mod runner;
 mod util;
 #[cfg(any(feature = "dependency-check", feature = "cyclonedx"))]
@@ -101,6 +102,7 @@ use std::path::Path;
 pub use error::{Error, Position, Result};
 pub use format::{detect, Format};
 use paragon_core::ScanReport;
+pub use read::ReadLimits;
 
 /// Detects the format of `bytes` and parses them.
 ///
@@ -122,12 +124,15 @@ pub fn parse_any(bytes: &[u8]) -> Result<ScanReport> {
     }
 }
 
-/// Reads a report file, detects its format and parses it; errors name the file.
+/// Reads a report file within the default [`ReadLimits`], detects its
+/// format and parses it; errors name the file.
 ///
 /// # Errors
 ///
-/// [`Error::Io`] when the file cannot be read, otherwise what
-/// [`parse_any`] returns, with the file set.
+/// [`Error::Io`] when the file cannot be read, [`Error::TooLarge`] over
+/// the size limit, [`Error::NotAFile`] for a device, a socket or a
+/// directory, [`Error::NoData`] for a pipe that gives nothing, otherwise
+/// what [`parse_any`] returns, with the file set.
 pub fn parse_file(path: impl AsRef<Path>) -> Result<ScanReport> {
     parse_file_with(path, &mut Vec::new())
 }
@@ -139,32 +144,33 @@ pub fn parse_file(path: impl AsRef<Path>) -> Result<ScanReport> {
 ///
 /// As [`parse_file`].
 pub fn parse_file_with(path: impl AsRef<Path>, buf: &mut Vec<u8>) -> Result<ScanReport> {
-    let path = path.as_ref();
-    read_into(path, buf)?;
-    parse_any(buf).map_err(|e| e.with_file(path))
+    parse_file_within(path, buf, &ReadLimits::default())
 }
 
-/// Reads a report file as a given format; errors name the file.
+/// Like [`parse_file_with`], within `limits`.
 ///
 /// # Errors
 ///
-/// [`Error::Io`] when the file cannot be read, otherwise what
-/// [`Format::parse`] returns, with the file set.
+/// As [`parse_file`].
+pub fn parse_file_within(
+    path: impl AsRef<Path>,
+    buf: &mut Vec<u8>,
+    limits: &ReadLimits,
+) -> Result<ScanReport> {
+    let path = path.as_ref();
+    read::read_into(path, buf, limits)?;
+    parse_any(buf).map_err(|e| e.with_file(path))
+}
+
+/// Reads a report file as a given format, within the default
+/// [`ReadLimits`]; errors name the file.
+///
+/// # Errors
+///
+/// As [`parse_file`], but what [`Format::parse`] returns for the content.
 pub fn parse_file_as(format: Format, path: impl AsRef<Path>) -> Result<ScanReport> {
     let path = path.as_ref();
     let mut buf = Vec::new();
-    read_into(path, &mut buf)?;
+    read::read_into(path, &mut buf, &ReadLimits::default())?;
     format.parse(&buf).map_err(|e| e.with_file(path))
-}
-
-fn read_into(path: &Path, buf: &mut Vec<u8>) -> Result<()> {
-    use std::io::Read;
-    buf.clear();
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(buf))
-        .map(drop)
-        .map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })
 }

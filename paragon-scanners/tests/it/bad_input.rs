@@ -345,3 +345,87 @@ proptest! {
         let _ = parse_any(&bytes);
     }
 }
+
+/// Reading is bounded: a file over the limit is refused before it is
+/// read, devices and directories are refused, and a pipe is read as it
+/// comes, up to the limit, and abandoned when it gives no data.
+#[test]
+fn reading_is_bounded_in_size_and_time() {
+    use paragon_scanners::{parse_file_within, ReadLimits};
+    use std::time::{Duration, Instant};
+    let limits = ReadLimits::default()
+        .with_max_bytes(64 * 1024)
+        .with_idle_timeout(Duration::from_millis(300));
+    let mut buf = Vec::new();
+    let big = fixture("anchore_grype/many_vulns3.json");
+    match parse_file_within(&big, &mut buf, &limits) {
+        Err(Error::TooLarge { path, limit }) => assert_eq!((path, limit), (big, 64 * 1024)),
+        other => panic!("{other:?}"),
+    }
+    let small = fixture("anchore_grype/check_all_fields.json");
+    assert_eq!(
+        parse_file_within(&small, &mut buf, &limits)
+            .unwrap()
+            .findings
+            .len(),
+        6
+    );
+    for (path, what) in [
+        ("/dev/zero", "a character device"),
+        ("/dev/null", "a character device"),
+        ("/", "a directory"),
+    ] {
+        let err = parse_file_within(path, &mut buf, &limits).unwrap_err();
+        assert!(
+            matches!(&err, Error::NotAFile { what: w, .. } if *w == what),
+            "{path}: {err:?}"
+        );
+        assert!(err.to_string().contains(path), "{err}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = |name: &str| {
+        let p = dir.path().join(name);
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&p)
+            .status()
+            .expect("mkfifo (coreutils)")
+            .success();
+        assert!(ok);
+        p
+    };
+    // No writer: abandoned after the idle timeout.
+    let lonely = fifo("lonely");
+    let started = Instant::now();
+    let err = parse_file_within(&lonely, &mut buf, &limits).unwrap_err();
+    assert!(matches!(err, Error::NoData { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A writer with a report: parsed as a file would be.
+    let piped = fifo("piped");
+    let writer = {
+        let (piped, small) = (piped.clone(), small.clone());
+        std::thread::spawn(move || std::fs::write(&piped, std::fs::read(small).unwrap()))
+    };
+    let r = parse_file_within(&piped, &mut buf, &limits).unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(r.findings.len(), 6);
+    // A writer that goes on past the limit: refused at the limit.
+    let endless = fifo("endless");
+    let writer = {
+        let endless = endless.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&endless)
+                .unwrap();
+            let line = b"{\"junk\":1},\n".repeat(1000);
+            while f.write_all(&line).is_ok() {}
+        })
+    };
+    let err = parse_file_within(&endless, &mut buf, &limits).unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
+    drop(buf);
+    // The writer stops once the reader is gone (a broken pipe).
+    writer.join().unwrap();
+}
