@@ -256,13 +256,10 @@ async fn main() -> ExitCode {
         }
     };
     let ctx = ScanContext::new();
-    let cancel = ctx.cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("cancelling…");
-            cancel.cancel();
-        }
-    });
+    if let Err(e) = examples::cancel_on_signals(&ctx) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     match run(args, &ctx).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -28,7 +28,8 @@
 //! `PARAGON_ENVIRONMENT`, `PARAGON_TAG`, `PARAGON_DIGEST`…); a failure stops
 //! promotion and, with `--rollback`, reverts the environment's commit.
 //! `--pin-digest` also writes `image.digest`; `--record FILE` writes the
-//! run record as JSON. Ctrl-C cancels the run (running tools are stopped).
+//! run record as JSON. Ctrl-C or SIGTERM cancels the run (running tools are
+//! stopped).
 //!
 //! Exit status: 0 when the run succeeded, 1 when the gate failed, 2 on any
 //! other failure.
@@ -46,7 +47,6 @@ use paragon_gitops::{GitOps, HelmValues};
 use paragon_registry::NativeBuilder;
 use paragon_scanners::syft::Syft;
 use paragon_scanners::trivy::Trivy;
-use tokio::signal::unix::{signal, SignalKind};
 
 const USAGE: &str = "usage: pipeline [--source DIR] [--policy FILE] [--version X.Y.Z] [--registry URL | --layout DIR] [--repository NAME] [--gitops-repo URL] [--env dev[,test]] [--check CMD] [--rollback] [--pin-digest] [--record FILE]";
 
@@ -447,17 +447,9 @@ async fn run(a: Args) -> Result<RunRecord, String> {
     }
     let pipeline = b.build().map_err(fail)?;
     let ctx = ScanContext::new();
-    let cancel = ctx.cancel.clone();
-    // Listening starts here, before the run spawns any tool: an interrupt
-    // that arrives while the task below waits for a thread still cancels.
-    let mut interrupt = signal(SignalKind::interrupt())
-        .map_err(|e| format!("cannot listen for interrupts: {e}"))?;
-    tokio::spawn(async move {
-        if interrupt.recv().await.is_some() {
-            eprintln!("cancelling…");
-            cancel.cancel();
-        }
-    });
+    // Listening starts here, before the run spawns any tool: a signal that
+    // arrives while the listener waits for a thread still cancels.
+    examples::cancel_on_signals(&ctx)?;
     let rec = pipeline.run(&ctx).await;
     drop(pipeline);
     let _ = printer.await;

@@ -11,7 +11,8 @@
 //! `PARAGON_REGISTRY_PASSWORD` (anonymous when unset). Without it, the image
 //! goes to an on-disk OCI layout registry (`--layout`, default
 //! `target/paragon-registry`). Prints `digest: sha256:…` on success; exit
-//! status 2 on any error.
+//! status 2 on any error. Ctrl-C or SIGTERM cancels the build or the push;
+//! the build directory is removed either way.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,21 +64,28 @@ async fn run(args: Args) -> Result<(), String> {
     let fail = |e: paragon_core::Error| e.to_string();
     paragon_core::image::validate_tag(&args.tag).map_err(fail)?;
     paragon_core::image::validate_repository(&args.repository).map_err(fail)?;
-    let build_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let registry = examples::registry(args.registry.as_deref(), &args.layout)?;
+    let ctx = ScanContext::new();
+    examples::cancel_on_signals(&ctx)?;
+    // Removed when `run` returns, whatever the outcome: a cancelled or
+    // failed build leaves nothing behind.
+    let build_dir = tempfile::Builder::new()
+        .prefix("paragon-push-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a build directory: {e}"))?;
     let spec = BuildSpec::new(&args.context, build_dir.path().join("layout"))
         .with_ref_name(&args.tag)
         .with_config(ImageConfig::default().with_workdir("/app"))
         .with_annotation("org.opencontainers.image.version", &args.tag);
     eprintln!("building {} natively…", args.context.display());
     let image = NativeBuilder::new()
-        .build(&spec, &ScanContext::new())
+        .build(&spec, &ctx)
         .await
         .map_err(fail)?;
-    let registry = examples::registry(args.registry.as_deref(), &args.layout)?;
     let tags = vec![args.tag.clone(), "latest".to_string()];
     eprintln!("pushing to {} as {}…", registry.location(), tags.join(", "));
     let pushed = registry
-        .push(&image, &args.repository, &tags, &ScanContext::new())
+        .push(&image, &args.repository, &tags, &ctx)
         .await
         .map_err(fail)?;
     eprintln!(

@@ -55,6 +55,32 @@ pub fn installed(name: &str) -> Result<Option<PathBuf>, String> {
     }))
 }
 
+/// Cancels `ctx` on the first SIGINT (Ctrl-C) or SIGTERM, saying so on
+/// standard error: the running tools are stopped, temporary files removed
+/// as their owners drop, and the program exits with what the cancellation
+/// left. Call it from within the Tokio runtime, before the work starts.
+///
+/// # Errors
+/// When the signals cannot be listened for.
+pub fn cancel_on_signals(ctx: &paragon_core::ScanContext) -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind| signal(kind).map_err(|e| format!("cannot listen for signals: {e}"));
+    let (mut interrupt, mut terminate) = (
+        listen(SignalKind::interrupt())?,
+        listen(SignalKind::terminate())?,
+    );
+    let cancel = ctx.cancel.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("cancelling…");
+        cancel.cancel();
+    });
+    Ok(())
+}
+
 /// The Rust snippets of the repository's Markdown files, compiled (and
 /// run, unless marked `no_run`) as doc tests; `tests/markdown.rs` checks
 /// that every Markdown file with a Rust snippet is listed here.

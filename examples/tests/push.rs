@@ -90,3 +90,49 @@ fn pushes_to_a_real_registry() {
     assert!(!stderr.contains("ci-password-1"), "{stderr}");
     assert_eq!(seen, [Some(digest.clone()), Some(digest)]);
 }
+
+/// SIGINT or SIGTERM during the build cancels it, exits 2, and leaves no
+/// build directory behind.
+#[test]
+fn a_signal_during_the_build_cancels_it_and_leaves_nothing_behind() {
+    for signal in ["-INT", "-TERM"] {
+        let src = app();
+        std::fs::write(src.path().join("big.bin"), vec![0x42u8; 192 << 20]).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let child = Command::new(example("push"))
+            .args(["--context", src.path().to_str().unwrap()])
+            .args(["--layout", out.path().join("registry").to_str().unwrap()])
+            .args(["--repository", "shop/web", "--tag", "1.0.0"])
+            .env("TMPDIR", tmp.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the build has started writing its layer.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::fs::read_dir(tmp.path()).unwrap().next().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the build never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let run = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{signal}: {stderr}");
+        assert!(
+            stderr.contains("cancelling") && stderr.contains("cancelled"),
+            "{stderr}"
+        );
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "{signal} left {left:?}");
+        assert!(!out.path().join("registry/index.json").exists());
+    }
+}

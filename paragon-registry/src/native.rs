@@ -274,9 +274,13 @@ fn write_layer(
             let _ = fs::remove_file(&tmp);
             return Err(Error::Cancelled { tool: NAME.into() });
         }
-        append(&mut tar, entry, mtime).inspect_err(|_| {
+        if let Err(e) = append(&mut tar, entry, mtime, cancel) {
             let _ = fs::remove_file(&tmp);
-        })?;
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled { tool: NAME.into() });
+            }
+            return Err(e);
+        }
     }
     let finish = |tar: tar::Builder<
         Hashing<flate2::write::GzEncoder<Hashing<io::BufWriter<fs::File>>>>,
@@ -440,7 +444,12 @@ fn walk(
     Ok(())
 }
 
-fn append<W: Write>(tar: &mut tar::Builder<W>, entry: &Entry, mtime: u64) -> Result<()> {
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    entry: &Entry,
+    mtime: u64,
+    cancel: &CancellationToken,
+) -> Result<()> {
     let mut header = tar::Header::new_ustar();
     header.set_mtime(mtime);
     header.set_uid(u64::from(entry.owner.0));
@@ -480,7 +489,7 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, entry: &Entry, mtime: u64) -> Res
     } else if meta.is_file() {
         header.set_entry_type(tar::EntryType::Regular);
         header.set_mode(entry.mode.unwrap_or(own_mode));
-        let mut file = Unchanging::open(source).map_err(io_err)?;
+        let mut file = Unchanging::open(source, cancel.clone()).map_err(io_err)?;
         header.set_size(file.len);
         tar.append_data(&mut header, &entry.path, &mut file)
             .and_then(|()| file.check_unchanged())
@@ -502,9 +511,10 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, entry: &Entry, mtime: u64) -> Res
 /// then fails when it has more bytes or its size or modification time
 /// moved. Without this, a file truncated during the build gives a tar
 /// entry whose header promises more bytes than follow, and a layer no
-/// runtime can unpack.
+/// runtime can unpack. A cancelled build stops it between chunks.
 struct Unchanging {
     file: fs::File,
+    cancel: CancellationToken,
     /// The length when opened: what the tar header says.
     len: u64,
     left: u64,
@@ -512,11 +522,12 @@ struct Unchanging {
 }
 
 impl Unchanging {
-    fn open(path: &Path) -> io::Result<Unchanging> {
+    fn open(path: &Path, cancel: CancellationToken) -> io::Result<Unchanging> {
         let file = fs::File::open(path)?;
         let meta = file.metadata()?;
         Ok(Unchanging {
             file,
+            cancel,
             len: meta.len(),
             left: meta.len(),
             modified: meta.modified().ok(),
@@ -550,6 +561,10 @@ impl Read for Unchanging {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.left == 0 {
             return Ok(0);
+        }
+        if self.cancel.is_cancelled() {
+            // Not `Interrupted`, which readers retry.
+            return Err(io::Error::other("the build was cancelled"));
         }
         let want = buf
             .len()
@@ -735,7 +750,7 @@ mod tests {
         let read_all = |f: &mut Unchanging| io::copy(f, &mut io::sink()).map(drop);
 
         write(1 << 20);
-        let mut f = Unchanging::open(&path).unwrap();
+        let mut f = Unchanging::open(&path, CancellationToken::new()).unwrap();
         fs::OpenOptions::new()
             .write(true)
             .open(&path)
@@ -746,7 +761,7 @@ mod tests {
         assert!(err.contains("shrank from 1048576 bytes to 1000"), "{err}");
 
         write(1000);
-        let mut f = Unchanging::open(&path).unwrap();
+        let mut f = Unchanging::open(&path, CancellationToken::new()).unwrap();
         read_all(&mut f).unwrap();
         fs::OpenOptions::new()
             .append(true)
@@ -758,7 +773,7 @@ mod tests {
         assert!(err.contains("grew past 1000 bytes"), "{err}");
 
         write(1000);
-        let mut f = Unchanging::open(&path).unwrap();
+        let mut f = Unchanging::open(&path, CancellationToken::new()).unwrap();
         read_all(&mut f).unwrap();
         std::thread::sleep(Duration::from_millis(20));
         fs::OpenOptions::new()
@@ -770,7 +785,7 @@ mod tests {
         let err = f.check_unchanged().unwrap_err().to_string();
         assert!(err.contains("written to"), "{err}");
 
-        let mut f = Unchanging::open(&path).unwrap();
+        let mut f = Unchanging::open(&path, CancellationToken::new()).unwrap();
         read_all(&mut f).unwrap();
         f.check_unchanged().unwrap();
     }
