@@ -121,12 +121,7 @@ impl Builder for NativeBuilder {
 
 fn build_blocking(spec: &BuildSpec, epoch: i64, cancel: &CancellationToken) -> Result<BuiltImage> {
     let context = &spec.context;
-    if !context.is_dir() {
-        return Err(Error::TargetNotFound {
-            scanner: NAME.into(),
-            path: context.clone(),
-        });
-    }
+    crate::containerfile::check_context(context, NAME)?;
     let created = rfc3339(epoch)?;
     let layout = OciLayout::create(&spec.output)?;
     let default_layer;

@@ -247,20 +247,36 @@ impl Error {
     }
 
     #[cfg(any(feature = "dependency-check", feature = "cyclonedx"))]
-    pub(crate) fn xml(format: Format, err: roxmltree::Error) -> Error {
-        let pos = err.pos();
-        let reason = if matches!(err, roxmltree::Error::UnexpectedEndOfStream) {
+    /// An XML error in `text`. A document that ends before its root element
+    /// closes is truncated, at its end (the parser places it at 1:1).
+    pub(crate) fn xml(format: Format, err: roxmltree::Error, text: &str) -> Error {
+        let truncated = matches!(
+            err,
+            roxmltree::Error::UnexpectedEndOfStream | roxmltree::Error::UnclosedRootNode
+        );
+        let dtd = matches!(err, roxmltree::Error::DtdDetected);
+        let position = if truncated {
+            Position::of_offset(text.as_bytes(), text.len())
+        } else if dtd {
+            Position::of_offset(text.as_bytes(), text.find("<!DOCTYPE").unwrap_or(0))
+        } else {
+            let pos = err.pos();
+            Position {
+                line: pos.row as usize,
+                column: pos.col as usize,
+            }
+        };
+        let reason = if truncated {
             TRUNCATED
+        } else if dtd {
+            "a document type definition (`<!DOCTYPE`) is refused: its entities could expand without bound"
         } else {
             "invalid XML"
         };
         Error::Malformed {
             format,
             file: None,
-            position: Some(Position {
-                line: pos.row as usize,
-                column: pos.col as usize,
-            }),
+            position: Some(position),
             reason: reason.to_owned(),
             source: Some(Box::new(err)),
         }

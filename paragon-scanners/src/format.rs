@@ -245,6 +245,12 @@ fn detect_xml(text: &[u8]) -> Option<Format> {
         } else if let Some(r) = rest.strip_prefix("<!--") {
             rest = r.split_once("-->")?.1;
         } else if let Some(r) = rest.strip_prefix("<!") {
+            // A doctype's internal subset (`[ … ]`) holds `>`s of its own:
+            // skip past its closing `]` first.
+            let r = match (r.find('['), r.find('>')) {
+                (Some(open), Some(close)) if open < close => &r[r[open..].find(']')? + open..],
+                _ => r,
+            };
             rest = r.split_once('>')?.1;
         } else {
             break;

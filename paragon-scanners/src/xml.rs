@@ -31,7 +31,7 @@ pub(crate) fn parse<'i>(
     root: &str,
     what: &str,
 ) -> Result<Document<'i>> {
-    let doc = Document::parse(text).map_err(|e| Error::xml(format, e))?;
+    let doc = Document::parse(text).map_err(|e| Error::xml(format, e, text))?;
     let name = doc.root_element().tag_name().name();
     if name != root {
         return Err(Error::malformed(

@@ -224,6 +224,28 @@ async fn native_build_errors_are_typed() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::TargetNotFound { .. }), "{err}");
+    // A context that is a file is not "missing": it says what it is.
+    let file = out.path().join("context.txt");
+    std::fs::write(&file, "not a directory").unwrap();
+    for builder in [
+        Box::new(NativeBuilder::new()) as Box<dyn Builder>,
+        Box::new(BuildahBuilder::new()),
+        Box::new(DockerBuilder::new()),
+    ] {
+        let err = builder
+            .build(
+                &BuildSpec::new(&file, out.path().join("f")),
+                &ScanContext::new(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("context.txt` is a file, not a directory"),
+            "{err}"
+        );
+    }
     let src = tempfile::tempdir().unwrap();
     let err = NativeBuilder::new()
         .build(

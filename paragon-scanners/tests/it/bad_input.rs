@@ -429,3 +429,30 @@ fn reading_is_bounded_in_size_and_time() {
     // The writer stops once the reader is gone (a broken pipe).
     writer.join().unwrap();
 }
+
+/// XML with a document type definition is refused as such (every entity
+/// bomb has one), with or without an internal subset, at the doctype; a
+/// truncated XML document is placed at its end.
+#[test]
+fn xml_with_a_dtd_is_refused_and_truncated_xml_is_placed_at_its_end() {
+    let bomb = "<?xml version=\"1.0\"?>\n<!DOCTYPE bom [\n <!ENTITY a \"aaaaaaaaaa\">\n <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">\n <!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">\n]>\n<bom xmlns=\"http://cyclonedx.org/schema/bom/1.4\"><components>&c;</components></bom>\n";
+    let plain = "<?xml version=\"1.0\"?>\n<!DOCTYPE analysis SYSTEM \"x.dtd\">\n<analysis xmlns=\"https://jeremylong.github.io/DependencyCheck/dependency-check.2.5.xsd\"/>\n";
+    for (doc, format) in [
+        (bomb, Format::CycloneDxXml),
+        (plain, Format::DependencyCheckXml),
+    ] {
+        assert_eq!(detect(doc.as_bytes()), Some(format));
+        let err = parse_any(doc.as_bytes()).unwrap_err();
+        assert_eq!(err.position().map(|p| p.line), Some(2), "{err}");
+        assert!(
+            err.to_string().contains("document type definition"),
+            "{err}"
+        );
+    }
+    let whole = std::fs::read(fixture("cyclonedx/log4j.xml")).unwrap();
+    let cut = &whole[..whole.len() / 2];
+    let err = parse_any(cut).unwrap_err();
+    assert!(err.is_truncated(), "{err}");
+    let end = cut.iter().filter(|&&b| b == b'\n').count() + 1;
+    assert_eq!(err.position().map(|p| p.line), Some(end), "{err}");
+}
