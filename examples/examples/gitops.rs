@@ -255,6 +255,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    examples::print_warnings();
     let ctx = ScanContext::new();
     if let Err(e) = examples::cancel_on_signals(&ctx) {
         eprintln!("error: {e}");

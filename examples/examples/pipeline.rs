@@ -446,6 +446,7 @@ async fn run(a: Args) -> Result<RunRecord, String> {
         }
     }
     let pipeline = b.build().map_err(fail)?;
+    examples::print_warnings();
     let ctx = ScanContext::new();
     // Listening starts here, before the run spawns any tool: a signal that
     // arrives while the listener waits for a thread still cancels.

@@ -65,6 +65,7 @@ async fn run(args: Args) -> Result<(), String> {
     paragon_core::image::validate_tag(&args.tag).map_err(fail)?;
     paragon_core::image::validate_repository(&args.repository).map_err(fail)?;
     let registry = examples::registry(args.registry.as_deref(), &args.layout)?;
+    examples::print_warnings();
     let ctx = ScanContext::new();
     examples::cancel_on_signals(&ctx)?;
     // Removed when `run` returns, whatever the outcome: a cancelled or

@@ -55,6 +55,18 @@ pub fn installed(name: &str) -> Result<Option<PathBuf>, String> {
     }))
 }
 
+/// Prints the libraries' warnings (a registry that does not answer yet, a
+/// retry and its cause, a push redone on a moved branch) to standard
+/// error, as the examples' progress goes.
+pub fn print_warnings() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
 /// Cancels `ctx` on the first SIGINT (Ctrl-C) or SIGTERM, saying so on
 /// standard error: the running tools are stopped, temporary files removed
 /// as their owners drop, and the program exits with what the cancellation

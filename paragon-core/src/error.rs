@@ -168,6 +168,9 @@ pub enum Error {
         message: String,
         /// Whether trying again may succeed (no answer, a 5xx or 429).
         retryable: bool,
+        /// How long the registry asked to wait before trying again (its
+        /// `Retry-After` header), when it said.
+        retry_after: Option<std::time::Duration>,
     },
     /// An adapter does not support an operation (deleting tags, say).
     #[error("{component} does not support {operation}")]
@@ -287,6 +290,15 @@ impl Error {
             Error::Registry { retryable, .. } => *retryable,
             Error::Conflict { .. } => true,
             _ => false,
+        }
+    }
+
+    /// How long the service asked to wait before trying again (an HTTP
+    /// `Retry-After`), when it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::Registry { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 

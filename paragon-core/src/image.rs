@@ -786,6 +786,7 @@ impl Registry for MemoryRegistry {
                 status: Some(404),
                 message: "no such tag".into(),
                 retryable: false,
+                retry_after: None,
             }),
         }
     }

@@ -62,7 +62,7 @@ use paragon_core::oci::{
 use paragon_core::{Error, Result, ScanContext, Secret};
 use reqwest::header::{
     HeaderMap, HeaderName, ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LINK, LOCATION,
-    RANGE, WWW_AUTHENTICATE,
+    RANGE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use reqwest::{Method, StatusCode};
 
@@ -70,15 +70,23 @@ use crate::credentials::Credentials;
 
 const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
-/// How often and how patiently to retry transient failures.
+/// How often and how patiently to retry transient failures (no answer, a
+/// 5xx or a 429).
+///
+/// Between attempts the wait doubles from `initial` up to `max`; when the
+/// registry says how long to wait (`Retry-After` on a 429 or 503), the
+/// wait is at least that, and an answer asking for more than
+/// `max_retry_after` ends the retries with its error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in all (1: no retry).
     pub attempts: u32,
     /// The first wait; doubled after each failure.
     pub initial: Duration,
-    /// The longest wait.
+    /// The longest wait of the backoff.
     pub max: Duration,
+    /// The longest `Retry-After` waited for.
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -87,8 +95,25 @@ impl Default for RetryPolicy {
             attempts: 4,
             initial: Duration::from_millis(250),
             max: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(60),
         }
     }
+}
+
+/// How often a request with no answer yet is reported as still waiting.
+const STILL_WAITING: Duration = Duration::from_secs(15);
+
+/// The wait a `Retry-After` header asks for: delta-seconds, or an HTTP
+/// date (counted from now; a date in the past is no wait).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    let wait = when - time::OffsetDateTime::now_utc();
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
 /// A registry speaking the OCI distribution API (see the [module docs](self)).
@@ -307,7 +332,7 @@ impl DistributionRegistry {
             page_size: 100,
             mount_from: Vec::new(),
             chunk: None,
-            timeout: Duration::from_secs(300),
+            timeout: Duration::from_secs(60),
             http: reqwest::Client::new(),
             tokens: Arc::default(),
         };
@@ -382,10 +407,12 @@ impl DistributionRegistry {
         self
     }
 
-    /// The timeout of one request (default 300 s). A request that carries
-    /// a blob (or a chunk of one) gets one more second per
-    /// [`UPLOAD_RATE_FLOOR`] bytes it carries, so a large layer on a slow
-    /// link is not cut off while it moves.
+    /// The timeout of one request (default 60 s; connecting has 10 s of
+    /// it). A request that carries a blob (or a chunk of one) gets one more
+    /// second per [`UPLOAD_RATE_FLOOR`] bytes it carries, so a large layer
+    /// on a slow link is not cut off while it moves. A request still
+    /// unanswered is reported (a `tracing` warning) every 15 s, and each
+    /// retry with its wait and cause.
     pub fn with_request_timeout(mut self, timeout: Duration) -> Result<DistributionRegistry> {
         self.timeout = timeout;
         self.rebuild()?;
@@ -426,6 +453,7 @@ impl DistributionRegistry {
             status,
             message,
             retryable,
+            retry_after: None,
         }
     }
 
@@ -443,7 +471,20 @@ impl DistributionRegistry {
         if matches!(status, Some(401 | 403)) {
             return self.unauthorized(String::new());
         }
-        let mut message = e.to_string();
+        // reqwest's own message holds the URL, which for an upload is long
+        // (its session state): say what happened, then the causes.
+        let mut message = if e.is_timeout() {
+            "no answer before the timeout"
+        } else if e.is_connect() {
+            "cannot connect"
+        } else if e.is_body() {
+            "the request or answer body broke off"
+        } else if e.is_decode() {
+            "the answer could not be read"
+        } else {
+            "the request failed"
+        }
+        .to_owned();
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
             message.push_str(": ");
@@ -458,17 +499,35 @@ impl DistributionRegistry {
         )
     }
 
-    fn status_error(&self, operation: &str, status: StatusCode, body: &str) -> Error {
+    /// An error for an answer with `status`, `body` and the registry's
+    /// `Retry-After`, when it gave one.
+    fn answer_error(
+        &self,
+        operation: &str,
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        body: &str,
+    ) -> Error {
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return self.unauthorized(self.redact(body.trim()));
         }
         let code = status.as_u16();
-        self.registry_error(
-            operation,
-            Some(code),
-            self.redact(body.trim()),
-            is_transient(code),
-        )
+        Error::Registry {
+            host: self.host.clone(),
+            operation: operation.into(),
+            status: Some(code),
+            message: self.redact(body.trim()),
+            retryable: is_transient(code),
+            retry_after,
+        }
+    }
+
+    /// The error of an answer that is not a success (its body read).
+    async fn response_error(&self, operation: &str, res: reqwest::Response) -> Error {
+        let status = res.status();
+        let wait = retry_after(res.headers());
+        let body = res.text().await.unwrap_or_default();
+        self.answer_error(operation, status, wait, &body)
     }
 
     /// Runs `op` with the retry policy, stopping when `cancel` fires.
@@ -477,24 +536,52 @@ impl DistributionRegistry {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let mut wait = self.retry.initial;
+        let mut backoff = self.retry.initial;
         let mut attempt = 1;
         loop {
             if ctx.cancel.is_cancelled() {
                 return Err(self.cancelled());
             }
-            let result = tokio::select! {
-                r = op() => r,
-                _ = ctx.cancel.cancelled() => return Err(self.cancelled()),
+            let started = Instant::now();
+            let request = op();
+            tokio::pin!(request);
+            let mut ticks = tokio::time::interval_at(
+                tokio::time::Instant::now() + STILL_WAITING,
+                STILL_WAITING,
+            );
+            let result = loop {
+                tokio::select! {
+                    r = &mut request => break r,
+                    _ = ticks.tick() => tracing::warn!(
+                        registry = %self.host,
+                        %operation,
+                        attempt,
+                        waited_s = started.elapsed().as_secs(),
+                        "no answer from the registry yet"
+                    ),
+                    _ = ctx.cancel.cancelled() => return Err(self.cancelled()),
+                }
             };
             match result {
                 Err(e) if e.is_retryable() && attempt < self.retry.attempts => {
-                    tracing::warn!(registry = %self.host, %operation, attempt, error = %e, "retrying");
+                    let asked = e.retry_after();
+                    if asked.is_some_and(|w| w > self.retry.max_retry_after) {
+                        return Err(e);
+                    }
+                    let wait = asked.map_or(backoff, |w| w.max(backoff));
+                    tracing::warn!(
+                        registry = %self.host,
+                        %operation,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        error = %e,
+                        "retrying"
+                    );
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = ctx.cancel.cancelled() => return Err(self.cancelled()),
                     }
-                    wait = (wait * 2).min(self.retry.max);
+                    backoff = (backoff * 2).min(self.retry.max);
                     attempt += 1;
                 }
                 other => return other,
@@ -745,12 +832,10 @@ impl DistributionRegistry {
 
     /// Fails with the answer's status and body unless it is a success.
     async fn expect_success(&self, res: reqwest::Response, op: &str) -> Result<reqwest::Response> {
-        let status = res.status();
-        if status.is_success() {
+        if res.status().is_success() {
             return Ok(res);
         }
-        let body = res.text().await.unwrap_or_default();
-        Err(self.status_error(op, status, &body))
+        Err(self.response_error(op, res).await)
     }
 
     /// Uploads a blob from its file. `POST …/blobs/uploads/` opens a
@@ -919,7 +1004,7 @@ impl DistributionRegistry {
         match res.status() {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
-            s => Err(self.status_error(&op, s, "")),
+            _ => Err(self.response_error(&op, res).await),
         }
     }
 
@@ -953,7 +1038,7 @@ impl DistributionRegistry {
                     })?;
                 header.parse().map(Some)
             }
-            s => Err(self.status_error(&op, s, "")),
+            _ => Err(self.response_error(&op, res).await),
         }
     }
 
@@ -1130,6 +1215,10 @@ impl DistributionRegistry {
                         .send(&op, Method::GET, &url, None, repository, Access::Pull)
                         .await?;
                     let status = res.status();
+                    if !status.is_success() && status != StatusCode::NOT_FOUND {
+                        // A failure, retried when it is transient.
+                        return Err(self.response_error(&op, res).await);
+                    }
                     let link = res
                         .headers()
                         .get(LINK)
@@ -1142,9 +1231,6 @@ impl DistributionRegistry {
             let (status, link, body) = res;
             if status == StatusCode::NOT_FOUND {
                 return Ok(Vec::new());
-            }
-            if !status.is_success() {
-                return Err(self.status_error(&op, status, &body));
             }
             let page: Page = serde_json::from_str(&body).map_err(|e| {
                 self.registry_error(
@@ -1294,10 +1380,7 @@ impl Registry for DistributionRegistry {
                 component: format!("registry {}", self.host),
                 operation: "deleting a tag (it deletes manifests only by digest)".into(),
             }),
-            s => {
-                let body = res.text().await.unwrap_or_default();
-                Err(self.status_error(&op, s, &body))
-            }
+            _ => Err(self.response_error(&op, res).await),
         }
     }
 }
@@ -1305,6 +1388,34 @@ impl Registry for DistributionRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let headers = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, v.parse().unwrap());
+            h
+        };
+        assert_eq!(retry_after(&headers("7")), Some(Duration::from_secs(7)));
+        // An IMF-fixdate in the past is no wait; one ahead is its distance.
+        assert_eq!(
+            retry_after(&headers("Sun, 06 Nov 1994 08:49:37 GMT")),
+            Some(Duration::ZERO)
+        );
+        let ahead = time::OffsetDateTime::now_utc() + time::Duration::seconds(30);
+        let imf = ahead
+            .format(time::macros::format_description!(
+                "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+            ))
+            .unwrap();
+        let wait = retry_after(&headers(&imf)).unwrap();
+        assert!(
+            (Duration::from_secs(28)..=Duration::from_secs(30)).contains(&wait),
+            "{wait:?}"
+        );
+        assert_eq!(retry_after(&headers("soon")), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
 
     #[test]
     fn addresses_and_schemes() {

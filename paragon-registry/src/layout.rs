@@ -188,6 +188,7 @@ impl Registry for LayoutRegistry {
                 status: Some(404),
                 message: "no such tag".into(),
                 retryable: false,
+                retry_after: None,
             })
         }
     }

@@ -28,6 +28,7 @@ fn retry() -> RetryPolicy {
         attempts: 3,
         initial: Duration::from_millis(20),
         max: Duration::from_millis(100),
+        ..RetryPolicy::default()
     }
 }
 
@@ -406,7 +407,7 @@ async fn a_token_service_on_plain_http_beyond_this_machine_gets_no_credentials()
 /// answers given and connections forwarded.
 fn scripted_proxy(
     target: String,
-    script: Vec<u16>,
+    script: Vec<Scripted429>,
 ) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -416,7 +417,7 @@ fn scripted_proxy(
         for client in listener.incoming() {
             let Ok(mut client) = client else { break };
             let n = a.load(Ordering::SeqCst);
-            if let Some(status) = script.get(n) {
+            if let Some((status, retry_after)) = script.get(n) {
                 // Read the request head, then answer and close.
                 let mut head = Vec::new();
                 let mut buf = [0u8; 4096];
@@ -436,10 +437,9 @@ fn scripted_proxy(
                 // Counted before the answer goes out, so a client that has
                 // the answer sees the count.
                 a.fetch_add(1, Ordering::SeqCst);
-                let extra = if *status == 429 {
-                    "Retry-After: 0\r\n"
-                } else {
-                    ""
+                let extra = match retry_after {
+                    Some(wait) => format!("Retry-After: {wait}\r\n"),
+                    None => String::new(),
                 };
                 let _ = write!(
                     client,
@@ -468,6 +468,14 @@ fn scripted_proxy(
     (addr, answered, forwarded)
 }
 
+/// A scripted answer: its status, and the `Retry-After` it gives.
+type Scripted429 = (u16, Option<&'static str>);
+
+/// Scripted answers with these statuses, a 429 asking to retry at once.
+fn statuses(s: &[u16]) -> Vec<Scripted429> {
+    s.iter().map(|&c| (c, (c == 429).then_some("0"))).collect()
+}
+
 /// A real registry, an image built for it, and a scripted proxy in front.
 struct Scripted {
     registry: TestRegistry,
@@ -479,7 +487,7 @@ struct Scripted {
 }
 
 impl Scripted {
-    async fn start(script: Vec<u16>) -> Scripted {
+    async fn start(script: Vec<Scripted429>) -> Scripted {
         let registry = TestRegistry::start();
         let dir = tempfile::tempdir().unwrap();
         let image = build(dir.path()).await;
@@ -524,7 +532,7 @@ impl Scripted {
 #[ignore = "needs docker-registry and htpasswd"]
 #[tokio::test]
 async fn answers_503_and_429_are_retried_until_the_push_lands() {
-    let s = Scripted::start(vec![503, 429]).await;
+    let s = Scripted::start(statuses(&[503, 429])).await;
     s.push("shop/retried").await.unwrap();
     let (answered, forwarded) = s.counts();
     assert_eq!(answered, 2);
@@ -538,7 +546,7 @@ async fn answers_503_and_429_are_retried_until_the_push_lands() {
 #[ignore = "needs docker-registry and htpasswd"]
 #[tokio::test]
 async fn a_503_that_lasts_gives_up_after_the_attempts() {
-    let s = Scripted::start(vec![503; 10]).await;
+    let s = Scripted::start(statuses(&[503; 10])).await;
     let err = s.push("shop/down").await.unwrap_err();
     match &err {
         Error::Registry {
@@ -559,7 +567,7 @@ async fn a_503_that_lasts_gives_up_after_the_attempts() {
 #[tokio::test]
 async fn a_403_is_not_retried() {
     // Were the 403 retried, the next attempt would be forwarded and land.
-    let s = Scripted::start(vec![403]).await;
+    let s = Scripted::start(statuses(&[403])).await;
     let err = s.push("shop/denied").await.unwrap_err();
     assert!(err.is_unauthorized(), "{err:?}");
     assert!(!err.is_retryable());
@@ -570,7 +578,7 @@ async fn a_403_is_not_retried() {
 #[ignore = "needs docker-registry and htpasswd"]
 #[tokio::test]
 async fn a_404_is_an_answer_not_a_retry() {
-    let s = Scripted::start(vec![404]).await;
+    let s = Scripted::start(statuses(&[404])).await;
     client(&s.registry.addr, PASSWORD)
         .push(&s.image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
         .await
@@ -584,4 +592,51 @@ async fn a_404_is_an_answer_not_a_retry() {
         r.resolve("shop/app", "1.0.0").await.unwrap(),
         Some(s.image.digest.clone())
     );
+}
+
+/// `Retry-After` is honoured: the retry waits at least what the registry
+/// asked (in seconds, or as an HTTP date), and a wait longer than the
+/// policy allows ends the push with the registry's answer.
+#[ignore = "needs docker-registry and htpasswd"]
+#[tokio::test]
+async fn retry_after_is_waited_for_up_to_the_policy() {
+    let s = Scripted::start(vec![(503, Some("1")), (429, Some("1"))]).await;
+    let started = std::time::Instant::now();
+    s.push("shop/later").await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "retried after {:?}, before the 2 s asked",
+        started.elapsed()
+    );
+    assert_eq!(s.counts().0, 2);
+    assert_eq!(
+        s.seen("shop/later:1.0.0").as_deref(),
+        Some(s.image.digest.as_str())
+    );
+
+    let date = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    let date: &'static str = Box::leak(
+        date.format(&time::format_description::well_known::Rfc2822)
+            .unwrap()
+            .into_boxed_str(),
+    );
+    let s = Scripted::start(vec![(503, Some(date))]).await;
+    let started = std::time::Instant::now();
+    s.push("shop/dated").await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let s = Scripted::start(vec![(503, Some("3600"))]).await;
+    let started = std::time::Instant::now();
+    let err = s.push("shop/tomorrow").await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        err.retry_after(),
+        Some(Duration::from_secs(3600)),
+        "{err:?}"
+    );
+    assert_eq!(s.counts(), (1, 0));
 }

@@ -22,6 +22,7 @@ fn client(addr: &str) -> DistributionRegistry {
             attempts: 3,
             initial: Duration::from_millis(50),
             max: Duration::from_millis(200),
+            ..RetryPolicy::default()
         })
 }
 
@@ -539,7 +540,22 @@ async fn a_registry_stopped_mid_push_leaves_no_tag() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Registry { .. }), "{err:?}");
-    assert!(err.to_string().contains(&via), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&via), "{text}");
+    // The message gives the cause, not the upload URL cut off.
+    assert!(!text.contains("_state="), "{text}");
+    assert!(
+        [
+            "broke off",
+            "cannot connect",
+            "the request failed",
+            "no answer"
+        ]
+        .iter()
+        .any(|c| text.contains(c)),
+        "{text}"
+    );
+    assert!(!text.ends_with("..."), "{text}");
     registry.lock().unwrap().restart();
     let direct = client(&addr);
     assert_eq!(direct.resolve("shop/partial", "1.0.0").await.unwrap(), None);
@@ -562,4 +578,51 @@ async fn a_registry_stopped_mid_push_leaves_no_tag() {
         skopeo_digest(&addr, "shop/partial:latest").as_deref(),
         Some(image.digest.as_str())
     );
+}
+
+/// A registry that accepts connections and never answers: each request
+/// times out, is retried by the policy, and the push ends with an error
+/// that says there was no answer.
+#[tokio::test]
+async fn a_registry_that_never_answers_times_out_with_warnings() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let held = std::thread::spawn(move || {
+        // Accept and hold every connection, answering nothing.
+        let mut open = Vec::new();
+        for c in listener.incoming().take(8) {
+            open.push(c);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let image = paragon_core::image::testing::minimal_image(dir.path(), "silent").unwrap();
+    let registry = DistributionRegistry::new(&addr)
+        .unwrap()
+        .with_retry(RetryPolicy {
+            attempts: 2,
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        })
+        .with_request_timeout(Duration::from_millis(300))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = registry
+        .push(
+            &image,
+            "shop/silent",
+            &tags(&["1.0.0"]),
+            &ScanContext::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(
+        err.to_string().contains("no answer before the timeout"),
+        "{err}"
+    );
+    // Two attempts of 300 ms each.
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    drop(held);
 }
