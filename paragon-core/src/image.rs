@@ -846,7 +846,9 @@ pub mod testing {
 
     const NAME: &str = "minimal builder";
 
-    /// `"path=sha256;…"` for every file under `dir`, sorted by path.
+    /// `"path=sha256;…"` for every regular file under `dir`, sorted by
+    /// path; symlinks, pipes and devices count by their names only (they
+    /// are never followed or opened).
     fn fingerprint(dir: &Path, cancel: &tokio_util::sync::CancellationToken) -> Result<String> {
         use sha2::Digest as _;
         let io = |path: &Path| {
@@ -857,24 +859,29 @@ pub mod testing {
         let mut stack = vec![dir.to_owned()];
         while let Some(d) = stack.pop() {
             for entry in std::fs::read_dir(&d).map_err(io(&d))? {
-                let path = entry.map_err(io(&d))?.path();
-                if path.is_dir() {
-                    stack.push(path);
+                let entry = entry.map_err(io(&d))?;
+                let ty = entry.file_type().map_err(io(&d))?;
+                if ty.is_dir() {
+                    stack.push(entry.path());
                 } else {
-                    files.push(path);
+                    files.push((entry.path(), ty.is_file()));
                 }
             }
         }
         files.sort();
         let mut out = String::new();
-        for f in files {
+        for (f, regular) in files {
             if cancel.is_cancelled() {
                 return Err(crate::error::Error::Cancelled { tool: NAME.into() });
+            }
+            let rel = f.strip_prefix(dir).unwrap_or(&f).display().to_string();
+            if !regular {
+                out.push_str(&format!("{rel};"));
+                continue;
             }
             let mut hasher = sha2::Sha256::new();
             let mut file = std::fs::File::open(&f).map_err(io(&f))?;
             std::io::copy(&mut file, &mut hasher).map_err(io(&f))?;
-            let rel = f.strip_prefix(dir).unwrap_or(&f).display().to_string();
             out.push_str(&format!("{rel}={:x};", hasher.finalize()));
         }
         Ok(out)

@@ -25,11 +25,12 @@
 //! use paragon_core::{CannedScanner, MemoryGitOps, MemoryRegistry, Registry, ScanContext};
 //! use paragon_core::{ScanReport, ScannerInfo};
 //!
-//! let dir = std::env::temp_dir();
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::write(dir.path().join("main.go"), "package main\n").unwrap();
 //! let registry = MemoryRegistry::new();
 //! let gitops = MemoryGitOps::new(["dev", "prod"]);
 //! let sast = CannedScanner::new(ScanReport::new(ScannerInfo::new("sast", None::<String>)));
-//! let pipeline = Pipeline::builder("shop", &dir)
+//! let pipeline = Pipeline::builder("shop", dir.path())
 //!     .pre_build(sast)
 //!     .builder(MinimalBuilder)
 //!     .registry(registry.clone(), "shop/app")
