@@ -143,6 +143,9 @@ fn a_clean_app_goes_all_the_way() {
             "dev",
             "--record",
             record.to_str().unwrap(),
+            // A check that would print the registry password it inherited.
+            "--check",
+            "echo \"PW=[$PARAGON_REGISTRY_PASSWORD]\"",
         ],
     )
     .output()
@@ -197,9 +200,12 @@ fn a_clean_app_goes_all_the_way() {
         .find_map(|l| l.strip_prefix("commit dev: "))
         .unwrap();
     assert_eq!(git(&remote.bare(), &["rev-parse", "main"]).trim(), commit);
-    // The record says the same.
-    let rec: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    // The record says the same, and holds no credential: the check never
+    // had the password.
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(!text.contains(PASSWORD), "{text}");
+    assert!(text.contains("PW=[]"), "{text}");
+    let rec: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(rec["outcome"], "succeeded");
     assert_eq!(rec["pushed"]["digest"], digest.as_str());
     assert_eq!(rec["deployments"][0]["commit"], commit);

@@ -16,7 +16,13 @@
 //!   reports are written to files, never read from a capture;
 //! - a missing executable is [`Error::ToolNotFound`] with an install hint;
 //!   a failure, [`Error::ToolFailed`] with the exit status and the end of
-//!   standard error, every credential of the command replaced by `***`.
+//!   standard error, every credential of the command replaced by `***`;
+//! - credentials reach a tool only by name: it does not inherit the
+//!   variables of this process that hold one ([`is_credential_variable`]:
+//!   `PARAGON_REGISTRY_PASSWORD`, `VAULT_TOKEN`, `GITHUB_TOKEN`…) unless
+//!   the command passes them ([`ToolCommand::secret_env`],
+//!   [`ToolCommand::inherit_credential`]), and their values are redacted
+//!   from what it prints as the command's own credentials are.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -29,6 +35,48 @@ use tokio::process::Command;
 use crate::error::{Error, Result};
 use crate::scanner::ScanContext;
 use crate::secret::Secret;
+
+/// Whether the environment variable `name` holds a credential: its name,
+/// upper-cased, contains `PASSWORD`, `PASSWD`, `TOKEN`, `SECRET`,
+/// `API_KEY`, `APIKEY`, `PRIVATE_KEY`, `CREDENTIAL` or `WEBHOOK`. Tools
+/// never inherit such variables unless their command passes them.
+///
+/// ```
+/// use paragon_core::process::is_credential_variable;
+///
+/// assert!(is_credential_variable("PARAGON_REGISTRY_PASSWORD"));
+/// assert!(is_credential_variable("VAULT_TOKEN"));
+/// assert!(is_credential_variable("nvd_api_key"));
+/// assert!(!is_credential_variable("PATH"));
+/// assert!(!is_credential_variable("PARAGON_REGISTRY_USERNAME"));
+/// ```
+pub fn is_credential_variable(name: &str) -> bool {
+    const MARKS: [&str; 9] = [
+        "PASSWORD",
+        "PASSWD",
+        "TOKEN",
+        "SECRET",
+        "API_KEY",
+        "APIKEY",
+        "PRIVATE_KEY",
+        "CREDENTIAL",
+        "WEBHOOK",
+    ];
+    let upper = name.to_ascii_uppercase();
+    MARKS.iter().any(|m| upper.contains(m))
+}
+
+/// The values of this process's credential variables
+/// ([`is_credential_variable`]), as secrets: what every tool's output and
+/// every run record is redacted of.
+pub fn credential_values() -> Vec<Secret> {
+    std::env::vars_os()
+        .filter(|(k, _)| k.to_str().is_some_and(is_credential_variable))
+        .filter_map(|(_, v)| v.into_string().ok())
+        .filter(|v| v.len() >= 4)
+        .map(Secret::new)
+        .collect()
+}
 
 /// The program to run: an explicit path, else the environment variable
 /// `env` when set (`PARAGON_TRIVY`), else `name` (looked up on `PATH` when
@@ -50,6 +98,7 @@ pub struct ToolCommand {
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
     secret_envs: Vec<(OsString, Secret)>,
+    inherited_credentials: Vec<OsString>,
     redacted: Vec<Secret>,
     cwd: Option<PathBuf>,
     hint: String,
@@ -76,6 +125,7 @@ impl ToolCommand {
             args: Vec::new(),
             envs: Vec::new(),
             secret_envs: Vec::new(),
+            inherited_credentials: Vec::new(),
             redacted: Vec::new(),
             cwd: None,
             hint: "install it or set its path".to_owned(),
@@ -109,6 +159,17 @@ impl ToolCommand {
     #[must_use]
     pub fn secret_env(mut self, key: impl Into<OsString>, value: Secret) -> ToolCommand {
         self.secret_envs.push((key.into(), value));
+        self
+    }
+
+    /// Lets the tool inherit the credential variable `key` of this process
+    /// (which it otherwise does not; see [`is_credential_variable`]): for a
+    /// tool that reads its credential from the environment itself, as
+    /// trivy reads `GITHUB_TOKEN`. Its value is still redacted from the
+    /// captured output.
+    #[must_use]
+    pub fn inherit_credential(mut self, key: impl Into<OsString>) -> ToolCommand {
+        self.inherited_credentials.push(key.into());
         self
     }
 
@@ -146,12 +207,15 @@ impl ToolCommand {
         &self.tool
     }
 
-    /// Replaces every credential of the command in `text` with `***`.
+    /// Replaces every credential of the command, and every value of this
+    /// process's credential variables, in `text` with `***`.
     pub fn redact(&self, text: &str) -> String {
+        let process = credential_values();
         self.secret_envs
             .iter()
             .map(|(_, s)| s)
             .chain(&self.redacted)
+            .chain(&process)
             .fold(text.to_owned(), |t, s| s.redact(&t))
     }
 }
@@ -242,6 +306,13 @@ pub async fn run(cmd: &ToolCommand, ctx: &ScanContext) -> Result<ToolOutput> {
         });
     }
     let mut command = Command::new(&cmd.program);
+    // Credentials reach the tool only by name.
+    for (key, _) in std::env::vars_os() {
+        let credential = key.to_str().is_some_and(is_credential_variable);
+        if credential && !cmd.inherited_credentials.contains(&key) {
+            command.env_remove(&key);
+        }
+    }
     command
         .args(&cmd.args)
         .envs(cmd.envs.iter().map(|(k, v)| (k, v)))
@@ -340,6 +411,44 @@ impl Drop for Group {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    /// A tool does not inherit this process's credential variables unless
+    /// its command passes them, and what it prints of them is redacted.
+    #[tokio::test]
+    async fn credentials_reach_a_tool_only_by_name() {
+        // Names no other test uses: the process environment is shared.
+        let (key, value) = ("PARAGON_PROCESS_TEST_PASSWORD", "hunter2-process-test");
+        std::env::set_var(key, value);
+        std::env::set_var("PARAGON_PROCESS_TEST_PLAIN", "visible");
+        let print = |cmd: ToolCommand| {
+            cmd.args([
+                "-c",
+                "echo \"[$PARAGON_PROCESS_TEST_PASSWORD][$PARAGON_PROCESS_TEST_PLAIN][$GIVEN]\"",
+            ])
+        };
+        let ctx = ScanContext::new();
+        let out = run(&print(ToolCommand::new("env", "sh")), &ctx)
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[][visible][]");
+        // Passed by name, under another name or as itself: there, and
+        // redacted from what the tool prints.
+        let given = ToolCommand::new("env", "sh").secret_env("GIVEN", Secret::new(value));
+        let out = run(&print(given.clone()), &ctx).await.unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(printed.trim(), format!("[][visible][{value}]"));
+        assert_eq!(given.redact(&printed).trim(), "[][visible][***]");
+        let inherited = ToolCommand::new("env", "sh").inherit_credential(key);
+        let out = run(&print(inherited.clone()), &ctx).await.unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(printed.trim(), format!("[{value}][visible][]"));
+        // Any command redacts the process's credential values.
+        assert_eq!(
+            ToolCommand::new("x", "x").redact(&printed).trim(),
+            "[***][visible][]"
+        );
+        std::env::remove_var(key);
+    }
 
     /// Whether a process whose command line holds `marker` is running.
     fn running(marker: &str) -> bool {

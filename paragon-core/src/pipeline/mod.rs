@@ -889,6 +889,10 @@ impl Pipeline {
         }
 
         run.rec.millis = millis(run.started.elapsed());
+        // What the run writes holds no credential it knows of: those of
+        // the process's environment, which a tool or check may have
+        // printed.
+        run.rec.redact(&crate::process::credential_values());
         for n in &p.notifiers {
             if let Err(e) = run
                 .step(&format!("notifier {}", n.name()), n.notify(&run.rec, ctx))

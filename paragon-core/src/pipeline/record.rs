@@ -301,6 +301,31 @@ impl RunRecord {
     pub fn succeeded(&self) -> bool {
         self.outcome == Outcome::Succeeded
     }
+
+    /// Replaces every occurrence of each of `secrets` in every text of the
+    /// record (errors, warnings, check details, diffs) with `***`.
+    pub fn redact(&mut self, secrets: &[crate::Secret]) {
+        if secrets.is_empty() {
+            return;
+        }
+        fn walk(v: &mut serde_json::Value, secrets: &[crate::Secret]) {
+            match v {
+                serde_json::Value::String(s) => {
+                    *s = secrets.iter().fold(std::mem::take(s), |t, x| x.redact(&t));
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, secrets)),
+                serde_json::Value::Object(map) => map.values_mut().for_each(|i| walk(i, secrets)),
+                _ => {}
+            }
+        }
+        let Ok(mut value) = serde_json::to_value(&*self) else {
+            return;
+        };
+        walk(&mut value, secrets);
+        if let Ok(redacted) = serde_json::from_value(value) {
+            *self = redacted;
+        }
+    }
 }
 
 pub(crate) fn millis(d: Duration) -> u64 {

@@ -363,6 +363,38 @@ async fn command_checks_see_the_release_and_fail_on_non_zero() {
     );
 }
 
+/// A check never sees the process's credentials (the registry password of
+/// the `pipeline` example, say), and what it prints of one anyway (read
+/// from a file) is redacted from the run record.
+#[tokio::test]
+async fn checks_get_no_credentials_and_the_record_holds_none() {
+    // A name no other test uses: the process environment is shared.
+    let (key, value) = ("PARAGON_PIPELINE_TEST_PASSWORD", "pipeline-test-pw-31337");
+    std::env::set_var(key, value);
+    let p = parts();
+    let file = p.dir.path().join("leaked.txt");
+    std::fs::write(&file, value).unwrap();
+    let check = CommandCheck::new("leak", "sh").with_args([
+        "-c".to_owned(),
+        format!(
+            "echo \"env=[${key}]\"; echo \"file=$(cat {})\"; exit 1",
+            file.display()
+        ),
+    ]);
+    let rec = base(&p)
+        .environment("dev", p.gitops.clone())
+        .check(check)
+        .build()
+        .unwrap()
+        .run(&ScanContext::new())
+        .await;
+    let detail = &rec.deployments[0].checks[0].detail;
+    assert!(detail.contains("env=[]"), "{detail}");
+    assert!(detail.contains("file=***"), "{detail}");
+    assert!(!rec.to_json().unwrap().contains(value));
+    std::env::remove_var(key);
+}
+
 #[tokio::test]
 async fn the_next_version_follows_the_registry() {
     let p = parts();
