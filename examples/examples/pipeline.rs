@@ -5,7 +5,7 @@
 //! cargo run -p examples --example pipeline -- [--source DIR] [--policy FILE] [--version X.Y.Z]
 //!     [--registry URL | --layout DIR] [--repository NAME]
 //!     [--gitops-repo URL] [--env dev[,test,…]] [--check CMD] [--rollback] [--pin-digest]
-//!     [--record FILE]
+//!     [--overwrite-version] [--record FILE]
 //! ```
 //!
 //! Without arguments it writes a small demo app, builds it natively into an
@@ -27,6 +27,10 @@
 //! `--check CMD` runs `sh -c CMD` after each environment's update (it sees
 //! `PARAGON_ENVIRONMENT`, `PARAGON_TAG`, `PARAGON_DIGEST`…); a failure stops
 //! promotion and, with `--rollback`, reverts the environment's commit.
+//! A `--version` the registry holds already is refused unless
+//! `--overwrite-version`; a version another run takes while this one
+//! builds fails this one before it pushes. After a failed or cancelled
+//! push, the summary names the tags the registry was seen to hold.
 //! `--pin-digest` also writes `image.digest`; `--record FILE` writes the
 //! run record as JSON. Ctrl-C or SIGTERM cancels the run (running tools are
 //! stopped).
@@ -48,7 +52,7 @@ use paragon_registry::NativeBuilder;
 use paragon_scanners::syft::Syft;
 use paragon_scanners::trivy::Trivy;
 
-const USAGE: &str = "usage: pipeline [--source DIR] [--policy FILE] [--version X.Y.Z] [--registry URL | --layout DIR] [--repository NAME] [--gitops-repo URL] [--env dev[,test]] [--check CMD] [--rollback] [--pin-digest] [--record FILE]";
+const USAGE: &str = "usage: pipeline [--source DIR] [--policy FILE] [--version X.Y.Z] [--registry URL | --layout DIR] [--repository NAME] [--gitops-repo URL] [--env dev[,test]] [--check CMD] [--rollback] [--pin-digest] [--overwrite-version] [--record FILE]";
 
 const APP: &str = "demo";
 
@@ -64,6 +68,7 @@ struct Args {
     check: Option<String>,
     rollback: bool,
     pin_digest: bool,
+    overwrite: bool,
     record: Option<PathBuf>,
 }
 
@@ -80,6 +85,7 @@ fn args() -> Result<Args, String> {
         check: None,
         rollback: false,
         pin_digest: false,
+        overwrite: false,
         record: None,
     };
     let mut it = std::env::args().skip(1);
@@ -100,6 +106,7 @@ fn args() -> Result<Args, String> {
             "--check" => a.check = Some(value()?),
             "--rollback" => a.rollback = true,
             "--pin-digest" => a.pin_digest = true,
+            "--overwrite-version" => a.overwrite = true,
             "--record" => a.record = Some(value()?.into()),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
@@ -273,7 +280,15 @@ fn summary(rec: &RunRecord) {
     println!("version: {}", rec.version.as_deref().unwrap_or("-"));
     if let Some(p) = &rec.pushed {
         println!("digest: {}", p.digest);
-        println!("tags: {}", p.tags.join(", "));
+        println!(
+            "tags: {}{}",
+            p.tags.join(", "),
+            if p.complete {
+                ""
+            } else {
+                " (the push did not finish: these tags name the image)"
+            }
+        );
         println!("registry: {} ({})", p.registry, p.repository);
     } else if let Some(d) = &rec.image {
         println!("digest: {d} (not pushed)");
@@ -418,6 +433,7 @@ async fn run(a: Args) -> Result<RunRecord, String> {
         .registry(registry, &a.repository)
         .image_repository(image_repository)
         .version(version)
+        .overwrite_version(a.overwrite)
         .step_timeout(Duration::from_secs(900))
         .events(tx);
     match trivy {

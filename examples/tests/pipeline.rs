@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use paragon_core::image::Registry as _;
+
 mod support;
 
 use support::{example, git, path_without, require, tool, TestRegistry};
@@ -441,4 +443,109 @@ fn a_tool_variable_naming_no_file_is_an_error_before_anything_is_written() {
         "{stderr}"
     );
     assert!(!dir.path().join("target").exists(), "nothing is written");
+}
+
+/// Runs `n` pipelines at once against one on-disk registry and one GitOps
+/// remote, each on a source of its own, all taking the next patch
+/// version. Afterwards every run's printed result must be true: a run
+/// that says it succeeded holds its version (distinct from every other
+/// run's) at its digest, and its commit is on the remote; a run that
+/// failed says why, and no tag it printed names its image.
+fn concurrent_runs(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("registry");
+    let image = "registry.example/shop/web";
+    let remote = Remote::new(image);
+    let path = path_without(&["trivy", "syft"]);
+    let children: Vec<_> = (0..n)
+        .map(|i| {
+            let src = dir.path().join(format!("src-{i}"));
+            app(&src);
+            std::fs::write(src.join("run.txt"), format!("run {i}\n")).unwrap();
+            Command::new(example("pipeline"))
+                .args(["--source", src.to_str().unwrap()])
+                .args(["--layout", layout.to_str().unwrap()])
+                .args(["--repository", "shop/web"])
+                .args(["--gitops-repo", &remote.url()])
+                .env("PATH", &path)
+                .env_remove("PARAGON_TRIVY")
+                .env_remove("PARAGON_SYFT")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let registry = paragon_registry::LayoutRegistry::new(&layout);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut versions = std::collections::BTreeSet::new();
+    let mut succeeded = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = text(&out);
+        let field = |name: &str| {
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::to_owned)
+        };
+        let version = field("version: ").unwrap_or_else(|| panic!("{stdout}\n{stderr}"));
+        let digest = field("digest: ").map(|d| d.split(' ').next().unwrap().to_owned());
+        match out.status.code() {
+            Some(0) => {
+                succeeded += 1;
+                let digest = digest.unwrap();
+                let held = rt
+                    .block_on(registry.resolve("shop/web", &version))
+                    .unwrap()
+                    .map(|d| d.to_string());
+                assert_eq!(held.as_deref(), Some(digest.as_str()), "{stdout}");
+                assert!(
+                    versions.insert(version.clone()),
+                    "two runs announced {version}"
+                );
+                let commit = field("commit dev: ").unwrap();
+                git(
+                    &remote.bare(),
+                    &["merge-base", "--is-ancestor", commit.trim(), "main"],
+                );
+            }
+            Some(2) => {
+                assert!(
+                    stdout.contains("another run") || stdout.contains("error in deploy"),
+                    "a failed run says why: {stdout}\n{stderr}"
+                );
+                if let Some(digest) = digest {
+                    let held = rt
+                        .block_on(registry.resolve("shop/web", &version))
+                        .unwrap()
+                        .map(|d| d.to_string());
+                    assert_ne!(held, Some(digest), "a failed run's tag names its image");
+                }
+            }
+            other => panic!("exit {other:?}: {stdout}\n{stderr}"),
+        }
+    }
+    assert!(succeeded >= 1, "no run succeeded");
+    // What dev runs is the release of one of the runs that succeeded.
+    let dev = remote.file("dev");
+    assert!(
+        versions
+            .iter()
+            .any(|v| dev.contains(&format!("tag: \"{v}\""))),
+        "{dev} names none of {versions:?}"
+    );
+}
+
+#[test]
+fn two_pipelines_at_once_get_two_versions_or_one_clear_failure() {
+    concurrent_runs(2);
+}
+
+#[test]
+fn eight_pipelines_at_once_get_distinct_versions_or_clear_failures() {
+    concurrent_runs(8);
 }

@@ -234,18 +234,32 @@ pub mod registry {
         /// `delete_tag` removes one tag and leaves the others; without it,
         /// `delete_tag` answers [`Error::Unsupported`].
         pub delete_tags: bool,
+        /// `create_tag` creates a tag only when it is absent; without it,
+        /// `create_tag` answers [`Error::Unsupported`].
+        pub create_tags: bool,
     }
 
     impl Capabilities {
-        /// Everything optional: tags can be deleted.
+        /// Everything optional: tags can be deleted, and created only when
+        /// absent.
         pub const fn full() -> Capabilities {
-            Capabilities { delete_tags: true }
+            Capabilities {
+                delete_tags: true,
+                create_tags: true,
+            }
         }
 
         /// Sets whether single tags can be deleted.
         #[must_use]
         pub const fn delete_tags(mut self, yes: bool) -> Capabilities {
             self.delete_tags = yes;
+            self
+        }
+
+        /// Sets whether tags can be created only when absent.
+        #[must_use]
+        pub const fn create_tags(mut self, yes: bool) -> Capabilities {
+            self.create_tags = yes;
             self
         }
     }
@@ -425,6 +439,51 @@ pub mod registry {
         }
     }
 
+    /// With the capability, an image pushed without tags gets a tag from
+    /// `create_tag` when the tag is absent (`true`), and a second image
+    /// does not take it (`false`, the tag unmoved); without it,
+    /// `create_tag` is `Unsupported`.
+    pub async fn creates_tags_only_when_absent(
+        r: &dyn Registry,
+        scratch: &Path,
+        repository: &str,
+        capabilities: Capabilities,
+    ) {
+        let name = r.name().to_owned();
+        let ctx = ScanContext::new();
+        let (a, b) = (image(scratch, "create-a"), image(scratch, "create-b"));
+        for img in [&a, &b] {
+            r.push(img, repository, &[], &ctx)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: a push without tags failed: {e}"));
+        }
+        assert!(
+            r.list_tags(repository).await.unwrap().is_empty(),
+            "{name}: a push without tags created tags"
+        );
+        let first = r.create_tag(repository, "1.0.0", &a.digest, &ctx).await;
+        if !capabilities.create_tags {
+            match first {
+                Err(Error::Unsupported { .. }) => return,
+                other => panic!("{name}: claims no tag creation, create_tag gave {other:?}"),
+            }
+        }
+        assert!(
+            first.unwrap_or_else(|e| panic!("{name}: create_tag failed: {e}")),
+            "{name}: an absent tag was not created"
+        );
+        let second = r
+            .create_tag(repository, "1.0.0", &b.digest, &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: create_tag failed: {e}"));
+        assert!(!second, "{name}: a tag that exists was created again");
+        assert_eq!(
+            r.resolve(repository, "1.0.0").await.unwrap(),
+            Some(a.digest.clone()),
+            "{name}: the tag moved"
+        );
+    }
+
     /// Every check, each on its own repository under `repository`.
     pub async fn all(
         r: &dyn Registry,
@@ -439,6 +498,8 @@ pub mod registry {
         rejects_incomplete_layouts(r, scratch, &format!("{repository}/broken")).await;
         honours_cancellation(r, scratch, &format!("{repository}/cancel")).await;
         deletes_tags(r, scratch, &format!("{repository}/delete"), capabilities).await;
+        creates_tags_only_when_absent(r, scratch, &format!("{repository}/create"), capabilities)
+            .await;
     }
 }
 

@@ -555,6 +555,32 @@ pub trait Registry: fmt::Debug + Send + Sync + 'static {
     /// Deletes a tag (the image stays if other tags name it, where the
     /// registry allows). [`Error::Unsupported`] where it cannot.
     async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()>;
+
+    /// Points `tag` at `digest`, an image already pushed to `repository`
+    /// (by [`push`](Registry::push) with no tags), only when the
+    /// repository has no such tag yet: `Ok(true)` when this call created
+    /// it, `Ok(false)` when the tag was there. This is how a release
+    /// reserves its version: of two runs that chose the same one, one
+    /// creates the tag and the other learns it lost.
+    ///
+    /// Atomic against other writers where the registry can be asked to
+    /// write only what is absent (an OCI layout, Harbor, memory); over the
+    /// bare OCI distribution API, which has no conditional write, a check
+    /// then a write then a check, which narrows the race to the moment
+    /// between them. The default is [`Error::Unsupported`].
+    async fn create_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+        ctx: &ScanContext,
+    ) -> Result<bool> {
+        let _ = (repository, tag, digest, ctx);
+        Err(Error::Unsupported {
+            component: self.name().to_owned(),
+            operation: "creating a tag only when it is absent".into(),
+        })
+    }
 }
 
 macro_rules! forward_registry {
@@ -584,6 +610,15 @@ macro_rules! forward_registry {
             }
             async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
                 (**self).delete_tag(repository, tag).await
+            }
+            async fn create_tag(
+                &self,
+                repository: &str,
+                tag: &str,
+                digest: &Digest,
+                ctx: &ScanContext,
+            ) -> Result<bool> {
+                (**self).create_tag(repository, tag, digest, ctx).await
             }
         }
     };
@@ -772,6 +807,39 @@ impl Registry for MemoryRegistry {
             .get(repository)
             .map(|r| r.tags.keys().cloned().collect())
             .unwrap_or_default())
+    }
+
+    async fn create_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+        ctx: &ScanContext,
+    ) -> Result<bool> {
+        validate_repository(repository)?;
+        validate_tag(tag)?;
+        if ctx.cancel.is_cancelled() {
+            return Err(Error::Cancelled {
+                tool: "memory registry".into(),
+            });
+        }
+        let mut repos = self.lock();
+        let repo = repos.entry(repository.to_owned()).or_default();
+        if !repo.manifests.contains(digest) {
+            return Err(Error::Registry {
+                host: "memory".into(),
+                operation: format!("tag {repository}:{tag}"),
+                status: Some(404),
+                message: format!("{digest} was not pushed to {repository}"),
+                retryable: false,
+                retry_after: None,
+            });
+        }
+        if repo.tags.contains_key(tag) {
+            return Ok(false);
+        }
+        repo.tags.insert(tag.to_owned(), digest.clone());
+        Ok(true)
     }
 
     async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {

@@ -385,9 +385,16 @@ impl OciLayout {
         };
         fs::create_dir_all(root.join("blobs").join("sha256")).map_err(|e| io(&root, e))?;
         let layout = OciLayout { root };
-        layout.write_file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        // Under the index lock, against another process creating the same
+        // layout: the index is written only when absent (never emptying
+        // one that another writer filled), and before the `oci-layout`
+        // marker, so that a layout with the marker always has its index.
+        let _lock = layout.lock_index()?;
         if !layout.root.join("index.json").is_file() {
             layout.write_index(&ImageIndex::default())?;
+        }
+        if !layout.root.join("oci-layout").is_file() {
+            layout.write_file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
         Ok(layout)
     }
@@ -464,7 +471,9 @@ impl OciLayout {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(err)?;
         }
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
         let mut file = fs::File::create(&tmp).map_err(err)?;
         file.write_all(bytes).map_err(err)?;
         file.sync_all().map_err(err)?;
@@ -499,8 +508,47 @@ impl OciLayout {
             .find(|d| d.ref_name() == Some(ref_name)))
     }
 
+    /// Locks the layout's index against every other writer, in this
+    /// process or another (an exclusive `flock` on `.paragon-index.lock`
+    /// in the layout): the lock is held until the returned file drops.
+    /// Every change of the index through this type takes it, so two
+    /// writers never lose each other's names.
+    fn lock_index(&self) -> Result<fs::File> {
+        let path = self.root.join(".paragon-index.lock");
+        let err = |e: std::io::Error| Error::Layout {
+            path: path.clone(),
+            message: format!("cannot lock the index: {e}"),
+        };
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(err)?;
+        file.lock().map_err(err)?;
+        Ok(file)
+    }
+
     /// Points `ref_name` at `descriptor` (replacing what it named before).
     pub fn set_ref(&self, ref_name: &str, descriptor: &Descriptor) -> Result<()> {
+        let _lock = self.lock_index()?;
+        self.name(ref_name, descriptor)
+    }
+
+    /// Points `ref_name` at `descriptor` only when no image has that name
+    /// yet, atomically against every other writer of the layout: true when
+    /// this call named it.
+    pub fn set_ref_if_absent(&self, ref_name: &str, descriptor: &Descriptor) -> Result<bool> {
+        let _lock = self.lock_index()?;
+        if self.resolve(ref_name)?.is_some() {
+            return Ok(false);
+        }
+        self.name(ref_name, descriptor)?;
+        Ok(true)
+    }
+
+    /// [`set_ref`](Self::set_ref) with the lock held.
+    fn name(&self, ref_name: &str, descriptor: &Descriptor) -> Result<()> {
         let mut index = self.index()?;
         index.manifests.retain(|d| d.ref_name() != Some(ref_name));
         let mut d = descriptor.clone();
@@ -512,6 +560,7 @@ impl OciLayout {
 
     /// Removes the name `ref_name`; true when it was there.
     pub fn remove_ref(&self, ref_name: &str) -> Result<bool> {
+        let _lock = self.lock_index()?;
         let mut index = self.index()?;
         let before = index.manifests.len();
         index.manifests.retain(|d| d.ref_name() != Some(ref_name));
@@ -520,6 +569,30 @@ impl OciLayout {
             self.write_index(&index)?;
         }
         Ok(removed)
+    }
+
+    /// The descriptor of the manifest or index stored as the blob
+    /// `digest` (its media type from the document's `mediaType`, else from
+    /// its shape), when the layout holds that blob.
+    pub fn descriptor_of(&self, digest: &Digest) -> Result<Option<Descriptor>> {
+        if !self.has_blob(digest) {
+            return Ok(None);
+        }
+        let bytes = self.read_blob(digest)?;
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::Layout {
+            path: self.blob_path(digest),
+            message: format!("not a manifest or index: {e}"),
+        })?;
+        let media_type = match doc.get("mediaType").and_then(|m| m.as_str()) {
+            Some(m) => m.to_owned(),
+            None if doc.get("manifests").is_some() => MEDIA_TYPE_INDEX.to_owned(),
+            None => MEDIA_TYPE_MANIFEST.to_owned(),
+        };
+        Ok(Some(Descriptor::new(
+            media_type,
+            digest.clone(),
+            bytes.len() as u64,
+        )))
     }
 
     /// Reads and parses an image manifest blob.

@@ -1137,6 +1137,19 @@ impl DistributionRegistry {
     ) -> Result<()> {
         validate_repository(repository)?;
         validate_tag(tag)?;
+        self.put_existing(repository, digest, tag, ctx).await?;
+        self.verify_tag(repository, tag, digest, ctx).await
+    }
+
+    /// Fetches the manifest `digest` of `repository` and PUTs it under
+    /// `tag`, unverified.
+    async fn put_existing(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        tag: &str,
+        ctx: &ScanContext,
+    ) -> Result<()> {
         let op = format!("fetch manifest {repository}@{digest}");
         let (body, content_type) = self
             .retrying(&op, ctx, || self.get_manifest(repository, digest, &op))
@@ -1155,8 +1168,7 @@ impl DistributionRegistry {
             .or(content_type.filter(|t| is_manifest(t)))
             .unwrap_or_else(|| MEDIA_TYPE_MANIFEST.to_owned());
         self.put_manifest(repository, tag, &body, &media_type, ctx)
-            .await?;
-        self.verify_tag(repository, tag, digest, ctx).await
+            .await
     }
 
     /// Checks that `tag` resolves to `digest` in `repository`.
@@ -1363,6 +1375,36 @@ impl Registry for DistributionRegistry {
     /// spec 1.1). Registries that delete manifests only by digest, which
     /// would remove every tag naming the image, answer 400/405: that is
     /// [`Error::Unsupported`].
+    /// Over the OCI distribution API, which has no conditional write: the
+    /// tag is checked absent, written, then checked to name `digest`. A
+    /// writer that lost a race in between learns it (`Ok(false)`) when the
+    /// other write came after its own; when it came in the moment between
+    /// the check and the write, both may report `true`.
+    async fn create_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+        ctx: &ScanContext,
+    ) -> Result<bool> {
+        validate_repository(repository)?;
+        validate_tag(tag)?;
+        let op = format!("resolve {repository}:{tag}");
+        if self
+            .retrying(&op, ctx, || self.head_manifest(repository, tag))
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        self.put_existing(repository, digest, tag, ctx).await?;
+        let held = self
+            .retrying(&op, ctx, || self.head_manifest(repository, tag))
+            .await?;
+        // Another digest under the tag: another writer came after us.
+        Ok(held.as_ref() == Some(digest))
+    }
+
     async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
         validate_repository(repository)?;
         validate_tag(tag)?;

@@ -846,6 +846,27 @@ impl Registry for HarborRegistry {
         self.api.list_tags(repository).await
     }
 
+    /// Through Harbor's tag API, which refuses a tag that exists (409):
+    /// atomic against every other writer.
+    async fn create_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+        ctx: &ScanContext,
+    ) -> Result<bool> {
+        validate_repository(repository)?;
+        if ctx.cancel.is_cancelled() {
+            return Err(Error::Cancelled {
+                tool: "harbor".into(),
+            });
+        }
+        match self.api.add_tag(repository, digest.as_str(), tag).await? {
+            TagOutcome::Created => Ok(true),
+            TagOutcome::Exists => Ok(false),
+        }
+    }
+
     async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
         validate_repository(repository)?;
         self.api.delete_tag(repository, tag).await

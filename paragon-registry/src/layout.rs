@@ -82,6 +82,19 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         })?
 }
 
+impl LayoutRegistry {
+    fn not_pushed(&self, repository: &str, tag: &str, digest: &Digest) -> Error {
+        Error::Registry {
+            host: self.location(),
+            operation: format!("tag {repository}:{tag}"),
+            status: Some(404),
+            message: format!("{digest} was not pushed to the layout"),
+            retryable: false,
+            retry_after: None,
+        }
+    }
+}
+
 #[async_trait]
 impl Registry for LayoutRegistry {
     fn name(&self) -> &str {
@@ -169,6 +182,33 @@ impl Registry for LayoutRegistry {
         tags.sort();
         tags.dedup();
         Ok(tags)
+    }
+
+    /// Atomic against every writer of the layout, in this process or
+    /// another (the layout's index lock).
+    async fn create_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+        ctx: &ScanContext,
+    ) -> Result<bool> {
+        validate_repository(repository)?;
+        validate_tag(tag)?;
+        let _guard = self.lock.lock().await;
+        if ctx.cancel.is_cancelled() {
+            return Err(Error::Cancelled {
+                tool: "oci-layout registry".into(),
+            });
+        }
+        let Some(layout) = self.open()? else {
+            return Err(self.not_pushed(repository, tag, digest));
+        };
+        let Some(descriptor) = layout.descriptor_of(digest)? else {
+            return Err(self.not_pushed(repository, tag, digest));
+        };
+        let name = ref_name(repository, tag);
+        blocking(move || layout.set_ref_if_absent(&name, &descriptor)).await
     }
 
     async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {

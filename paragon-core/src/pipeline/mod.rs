@@ -74,6 +74,7 @@ use crate::error::{Error, Result};
 use crate::gitops::{Deployment, GitOpsTarget, Release};
 use crate::image::{BuildSpec, Builder, BuiltImage, Registry};
 use crate::merge::Merger;
+use crate::oci::Digest;
 use crate::policy::Policy;
 use crate::report::ScanReport;
 use crate::scanner::{ScanContext, ScanTarget, Scanner};
@@ -184,6 +185,7 @@ pub struct PipelineBuilder {
     image_repository: Option<String>,
     version: VersionStrategy,
     latest: bool,
+    overwrite_version: bool,
     revision: Option<String>,
     environments: Vec<EnvironmentSlot>,
     notifiers: Vec<Arc<dyn Notifier>>,
@@ -273,6 +275,15 @@ impl PipelineBuilder {
     /// Whether `latest` is pushed too (default yes).
     pub fn latest(mut self, yes: bool) -> Self {
         self.latest = yes;
+        self
+    }
+
+    /// Whether a version the registry already holds may be pushed again,
+    /// moving its tag to the new image (default no: the run fails at the
+    /// version stage, and a version another run takes while this one
+    /// builds fails it before anything is pushed).
+    pub fn overwrite_version(mut self, yes: bool) -> Self {
+        self.overwrite_version = yes;
         self
     }
 
@@ -396,6 +407,68 @@ async fn bounded<T>(
     }
 }
 
+/// Pushes `img` under `tags`, the first of them the release's version,
+/// which must be new: the image goes up without tags, the version tag is
+/// created only if no other run has it ([`Registry::create_tag`]), and only
+/// then the other tags move. A registry that cannot create a tag only when
+/// it is absent gets one push with every tag.
+async fn reserve_and_push(
+    registry: &dyn Registry,
+    repo: &str,
+    img: &BuiltImage,
+    tags: &[String],
+    ctx: &ScanContext,
+) -> Result<crate::image::Pushed> {
+    let Some((version, rest)) = tags.split_first() else {
+        return registry.push(img, repo, tags, ctx).await;
+    };
+    let mut pushed = registry.push(img, repo, &[], ctx).await?;
+    match registry.create_tag(repo, version, &img.digest, ctx).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(Error::Registry {
+                host: registry.location(),
+                operation: format!("create tag {repo}:{version}"),
+                status: None,
+                message: format!("another run took version {version} first"),
+                retryable: false,
+                retry_after: None,
+            })
+        }
+        Err(Error::Unsupported { .. }) => return registry.push(img, repo, tags, ctx).await,
+        Err(e) => return Err(e),
+    }
+    if !rest.is_empty() {
+        registry.push(img, repo, rest, ctx).await?;
+    }
+    pushed.tags = tags.to_vec();
+    Ok(pushed)
+}
+
+/// Which of `tags` name `digest` in the registry now. Asked with a
+/// context of its own (the run's may be cancelled: what reached the
+/// registry must still be known), for at most 30 s.
+async fn settle_tags(
+    registry: &dyn Registry,
+    repo: &str,
+    tags: &[String],
+    digest: &Digest,
+) -> Result<Vec<String>> {
+    let mut moved = Vec::new();
+    for t in tags {
+        let found = tokio::time::timeout(Duration::from_secs(30), registry.resolve(repo, t))
+            .await
+            .unwrap_or(Err(Error::TimedOut {
+                tool: "resolving the pushed tags".into(),
+                after: Duration::from_secs(30),
+            }))?;
+        if found.as_ref() == Some(digest) {
+            moved.push(t.clone());
+        }
+    }
+    Ok(moved)
+}
+
 /// The run's state, threaded through the stages.
 struct Run<'a> {
     p: &'a PipelineBuilder,
@@ -483,6 +556,136 @@ impl Run<'_> {
 
     fn stopped(&self) -> bool {
         self.rec.failed_stage.is_some()
+    }
+
+    /// The version stage: the release's version from the registry's tags
+    /// (the next one, or the explicit one, refused when the registry holds
+    /// it already unless overwriting is allowed). `None` when the stage
+    /// failed.
+    async fn choose_version(&mut self) -> Option<String> {
+        let p = self.p;
+        let Some((registry, repo)) = &p.registry else {
+            self.skip(Stage::Version, "no registry");
+            return Some(p.version.resolve(&[]).to_string());
+        };
+        let began = self.start(Stage::Version);
+        let existing = match self.step("list tags", registry.list_tags(repo)).await {
+            Ok(t) => t,
+            Err(e) => {
+                let outcome = Run::outcome_of(&e);
+                let detail = format!("listing the tags of {repo} at {}: {e}", registry.location());
+                self.finish(Stage::Version, began, outcome, Some(detail));
+                return None;
+            }
+        };
+        let version = p.version.resolve(&existing).to_string();
+        if existing.contains(&version) && !p.overwrite_version {
+            let detail = format!(
+                "version {version} is already in {repo} at {}; choose another, or allow overwriting it",
+                registry.location()
+            );
+            self.finish(Stage::Version, began, Outcome::Failed, Some(detail));
+            return None;
+        }
+        self.finish(Stage::Version, began, Outcome::Succeeded, None);
+        Some(version)
+    }
+
+    /// The push stage: checks that the version is still free (another run
+    /// may have taken it while this one built), pushes, and records what
+    /// reached the registry whatever the outcome. The digest pushed, when
+    /// the push succeeded.
+    async fn push(
+        &mut self,
+        registry: &dyn Registry,
+        repo: &str,
+        img: &BuiltImage,
+        tags: &[String],
+    ) -> Option<Digest> {
+        let began = self.start(Stage::Push);
+        let version = tags.first().cloned().unwrap_or_default();
+        if !self.p.overwrite_version {
+            match self.step("resolve", registry.resolve(repo, &version)).await {
+                Ok(Some(other)) if other != img.digest => {
+                    let detail = format!(
+                        "version {version} was pushed to {repo} by another run ({other}) while this one built; nothing was pushed"
+                    );
+                    self.finish(Stage::Push, began, Outcome::Failed, Some(detail));
+                    return None;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let outcome = Run::outcome_of(&e);
+                    self.finish(Stage::Push, began, outcome, Some(e.to_string()));
+                    return None;
+                }
+            }
+        }
+        let result = if self.p.overwrite_version {
+            self.step("push", registry.push(img, repo, tags, &self.step_ctx()))
+                .await
+        } else {
+            self.step(
+                "push",
+                reserve_and_push(registry, repo, img, tags, &self.step_ctx()),
+            )
+            .await
+        };
+        // Whatever happened, the record says what the registry holds.
+        let (moved, detail, outcome) = match result {
+            Ok(pushed) => {
+                let moved = settle_tags(registry, repo, tags, &img.digest).await;
+                match moved {
+                    Ok(moved) if moved.contains(&version) => (moved, None, Outcome::Succeeded),
+                    Ok(moved) => (
+                        moved,
+                        Some(format!(
+                            "another run moved {version} in {repo} right after this push; it no longer names {}",
+                            pushed.digest
+                        )),
+                        Outcome::Failed,
+                    ),
+                    Err(e) => (
+                        Vec::new(),
+                        Some(format!("the push ended but its tags could not be checked: {e}")),
+                        Outcome::Failed,
+                    ),
+                }
+            }
+            Err(e) => {
+                let outcome = Run::outcome_of(&e);
+                let moved = settle_tags(registry, repo, tags, &img.digest)
+                    .await
+                    .unwrap_or_default();
+                let detail = if moved.is_empty() {
+                    format!("{e}; no tag of this run names the image")
+                } else {
+                    format!(
+                        "{e}; the registry already has {} at {}",
+                        moved.join(", "),
+                        img.digest
+                    )
+                };
+                (moved, Some(detail), outcome)
+            }
+        };
+        let complete = outcome == Outcome::Succeeded;
+        if !moved.is_empty() || complete {
+            self.emit(Event::Pushed {
+                repository: repo.to_owned(),
+                digest: img.digest.clone(),
+                tags: moved.clone(),
+            });
+            self.rec.pushed = Some(PushRecord {
+                registry: registry.location(),
+                repository: repo.to_owned(),
+                digest: img.digest.clone(),
+                tags: moved,
+                complete,
+            });
+        }
+        self.finish(Stage::Push, began, outcome, detail);
+        complete.then(|| img.digest.clone())
     }
 
     fn outcome_of(e: &Error) -> Outcome {
@@ -604,6 +807,7 @@ impl Pipeline {
             image_repository: None,
             version: VersionStrategy::Next(Bump::Patch),
             latest: true,
+            overwrite_version: false,
             revision: None,
             environments: Vec::new(),
             notifiers: Vec::new(),
@@ -663,31 +867,15 @@ impl Pipeline {
         // The version (it names the image in its layout).
         let mut tags: Vec<String> = Vec::new();
         if !run.stopped() {
-            let existing = match &p.registry {
-                Some((r, repo)) => match run.step("list tags", r.list_tags(repo)).await {
-                    Ok(t) => t,
-                    Err(e) => {
-                        let began = Instant::now();
-                        let outcome = Run::outcome_of(&e);
-                        run.finish(
-                            Stage::Build,
-                            began,
-                            outcome,
-                            Some(format!("listing the registry's tags: {e}")),
-                        );
-                        Vec::new()
-                    }
-                },
-                None => Vec::new(),
-            };
-            let version = p.version.resolve(&existing).to_string();
-            run.rec.version = Some(version.clone());
-            tags.push(version);
-            if p.latest {
-                tags.push("latest".into());
-            }
-            if let Some(rev) = &p.revision {
-                tags.push(rev.clone());
+            if let Some(version) = run.choose_version().await {
+                run.rec.version = Some(version.clone());
+                tags.push(version);
+                if p.latest {
+                    tags.push("latest".into());
+                }
+                if let Some(rev) = &p.revision {
+                    tags.push(rev.clone());
+                }
             }
         }
 
@@ -813,31 +1001,7 @@ impl Pipeline {
             (_, _, true) => run.skip(Stage::Push, "an earlier stage failed"),
             (None, _, false) | (_, None, false) => run.skip(Stage::Push, "no registry"),
             (Some((registry, repo)), Some(img), false) => {
-                let began = run.start(Stage::Push);
-                match run
-                    .step("push", registry.push(img, repo, &tags, &run.step_ctx()))
-                    .await
-                {
-                    Ok(pushed) => {
-                        run.emit(Event::Pushed {
-                            repository: repo.clone(),
-                            digest: pushed.digest.clone(),
-                            tags: pushed.tags.clone(),
-                        });
-                        run.rec.pushed = Some(PushRecord {
-                            registry: registry.location(),
-                            repository: repo.clone(),
-                            digest: pushed.digest.clone(),
-                            tags: pushed.tags.clone(),
-                        });
-                        pushed_digest = Some(pushed.digest);
-                        run.finish(Stage::Push, began, Outcome::Succeeded, None);
-                    }
-                    Err(e) => {
-                        let outcome = Run::outcome_of(&e);
-                        run.finish(Stage::Push, began, outcome, Some(e.to_string()));
-                    }
-                }
+                pushed_digest = run.push(registry.as_ref(), repo, img, &tags).await;
             }
         }
 

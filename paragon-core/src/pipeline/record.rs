@@ -18,6 +18,10 @@ use crate::policy::Verdict;
 pub enum Stage {
     /// Scanners of the source (SAST, SBOM, secrets).
     PreBuildScan,
+    /// Choosing the release's version from the registry's tags (and, for
+    /// an explicit version, checking that the registry does not hold it
+    /// yet).
+    Version,
     /// The image build.
     Build,
     /// Scanners of the built image.
@@ -35,6 +39,7 @@ impl Stage {
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::PreBuildScan => "pre_build_scan",
+            Stage::Version => "version",
             Stage::Build => "build",
             Stage::PostBuildScan => "post_build_scan",
             Stage::Gate => "gate",
@@ -191,8 +196,17 @@ pub struct PushRecord {
     pub repository: String,
     /// The digest.
     pub digest: Digest,
-    /// The tags.
+    /// The tags that name the digest in the registry: all the run's tags
+    /// after a push that succeeded; after one that failed or was
+    /// cancelled, the tags the registry was seen to hold then.
     pub tags: Vec<String>,
+    /// Whether the push finished: every blob, the manifest and every tag.
+    #[serde(default = "complete")]
+    pub complete: bool,
+}
+
+fn complete() -> bool {
+    true
 }
 
 /// One post-deploy check.

@@ -135,6 +135,7 @@ async fn a_clean_app_goes_all_the_way_with_events_in_order() {
         started,
         [
             Stage::PreBuildScan,
+            Stage::Version,
             Stage::Build,
             Stage::PostBuildScan,
             Stage::Gate,
@@ -350,6 +351,7 @@ async fn command_checks_see_the_release_and_fail_on_non_zero() {
         .with_args(["30"])
         .with_timeout(Duration::from_millis(200));
     let rec = base(&p)
+        .version(VersionStrategy::explicit("1.2.1").unwrap())
         .environment("test", p.gitops.clone())
         .check(slow)
         .build()
@@ -555,6 +557,7 @@ async fn checks_get_secrets_from_the_pipeline_redacted() {
     // Without a source, the check fails and says why.
     let needs = CommandCheck::new("login", "true").with_secret_env("E2E_PASSWORD", "e2e#password");
     let rec = base(&p)
+        .version(VersionStrategy::explicit("1.2.1").unwrap())
         .environment("test", p.gitops.clone())
         .check(needs)
         .build()
@@ -578,4 +581,284 @@ async fn env_secrets_map_names_to_variables() {
         err.to_string().contains("PARAGON_TEST_SECRETS_NOPE_X"),
         "{err}"
     );
+}
+
+/// A registry that refuses the credentials when its tags are listed.
+#[derive(Debug)]
+struct Refusing;
+
+#[paragon_core::async_trait]
+impl Registry for Refusing {
+    fn name(&self) -> &str {
+        "refusing"
+    }
+    fn location(&self) -> String {
+        "registry.example".into()
+    }
+    async fn push(
+        &self,
+        _: &paragon_core::BuiltImage,
+        _: &str,
+        _: &[String],
+        _: &ScanContext,
+    ) -> paragon_core::Result<paragon_core::Pushed> {
+        unreachable!("nothing is pushed after the version stage failed")
+    }
+    async fn resolve(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> paragon_core::Result<Option<paragon_core::Digest>> {
+        Ok(None)
+    }
+    async fn list_tags(&self, _: &str) -> paragon_core::Result<Vec<String>> {
+        Err(Error::Unauthorized {
+            service: "registry".into(),
+            host: "registry.example".into(),
+            message: "wrong password".into(),
+        })
+    }
+    async fn delete_tag(&self, _: &str, _: &str) -> paragon_core::Result<()> {
+        Ok(())
+    }
+}
+
+/// A wrong registry password fails the version stage (not the build), and
+/// every later stage is skipped once.
+#[tokio::test]
+async fn a_registry_refusing_the_credentials_fails_the_version_stage() {
+    let p = parts();
+    let rec = Pipeline::builder("shop", p.dir.path())
+        .builder(MinimalBuilder)
+        .registry(Refusing, "shop/app")
+        .environment("dev", p.gitops.clone())
+        .build()
+        .unwrap()
+        .run(&ScanContext::new())
+        .await;
+    assert_eq!(rec.failed_stage, Some(Stage::Version));
+    let error = rec.error.as_deref().unwrap();
+    assert!(
+        error.contains("registry.example") && error.contains("refused the credentials"),
+        "{error}"
+    );
+    let stages: Vec<(Stage, Outcome)> = rec.stages.iter().map(|s| (s.stage, s.outcome)).collect();
+    assert_eq!(
+        stages,
+        [
+            (Stage::PreBuildScan, Outcome::Skipped),
+            (Stage::Version, Outcome::Failed),
+            (Stage::Build, Outcome::Skipped),
+            (Stage::PostBuildScan, Outcome::Skipped),
+            (Stage::Gate, Outcome::Skipped),
+            (Stage::Push, Outcome::Skipped),
+            (Stage::Deploy, Outcome::Skipped),
+        ]
+    );
+    assert_eq!(p.gitops.commit_count(), 0);
+}
+
+/// A version the registry holds is refused, before anything is built,
+/// unless overwriting is allowed.
+#[tokio::test]
+async fn an_existing_version_is_not_overwritten_unless_asked() {
+    let p = parts();
+    assert!(base(&p)
+        .build()
+        .unwrap()
+        .run(&ScanContext::new())
+        .await
+        .succeeded());
+    let first = p.registry.resolve("shop/app", "1.2.0").await.unwrap();
+    std::fs::write(p.dir.path().join("main.go"), "package main // changed\n").unwrap();
+    let rec = base(&p).build().unwrap().run(&ScanContext::new()).await;
+    assert_eq!(rec.failed_stage, Some(Stage::Version));
+    assert!(rec
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("version 1.2.0 is already in shop/app"));
+    assert_eq!(rec.image, None, "nothing was built");
+    assert_eq!(
+        p.registry.resolve("shop/app", "1.2.0").await.unwrap(),
+        first
+    );
+    let rec = base(&p)
+        .overwrite_version(true)
+        .build()
+        .unwrap()
+        .run(&ScanContext::new())
+        .await;
+    assert!(rec.succeeded(), "{rec:?}");
+    assert_ne!(
+        p.registry.resolve("shop/app", "1.2.0").await.unwrap(),
+        first
+    );
+}
+
+/// A builder that, while this run builds, has "another run" push another
+/// image as the version this run chose.
+#[derive(Debug)]
+struct Racing {
+    registry: MemoryRegistry,
+    scratch: std::path::PathBuf,
+}
+
+#[paragon_core::async_trait]
+impl paragon_core::Builder for Racing {
+    fn name(&self) -> &str {
+        "racing"
+    }
+    async fn build(
+        &self,
+        spec: &paragon_core::BuildSpec,
+        ctx: &ScanContext,
+    ) -> paragon_core::Result<paragon_core::BuiltImage> {
+        let other =
+            paragon_core::image::testing::minimal_image(&self.scratch, "other run").unwrap();
+        self.registry
+            .push(
+                &other,
+                "shop/app",
+                &[spec.ref_name.clone(), "latest".into()],
+                ctx,
+            )
+            .await?;
+        paragon_core::Builder::build(&MinimalBuilder, spec, ctx).await
+    }
+}
+
+/// A version another run takes while this one builds fails this run at
+/// the push, with nothing pushed: never two runs announcing one version.
+#[tokio::test]
+async fn a_version_taken_during_the_build_fails_the_push_with_nothing_pushed() {
+    let p = parts();
+    let racing = Racing {
+        registry: p.registry.clone(),
+        scratch: p.dir.path().join("other"),
+    };
+    let rec = Pipeline::builder("shop", p.dir.path())
+        .builder(racing)
+        .registry(p.registry.clone(), "shop/app")
+        .version(VersionStrategy::Next(Bump::Patch))
+        .environment("dev", p.gitops.clone())
+        .build()
+        .unwrap()
+        .run(&ScanContext::new())
+        .await;
+    assert_eq!(rec.version.as_deref(), Some("0.0.1"));
+    assert_eq!(rec.failed_stage, Some(Stage::Push));
+    assert!(rec
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("pushed to shop/app by another run"));
+    assert_eq!(rec.pushed, None);
+    let mine = rec.image.unwrap();
+    for tag in ["0.0.1", "latest"] {
+        assert_ne!(
+            p.registry.resolve("shop/app", tag).await.unwrap(),
+            Some(mine.clone())
+        );
+    }
+    assert_eq!(p.gitops.commit_count(), 0);
+}
+
+/// A registry whose push lands and is then cancelled (the signal comes
+/// while the tags are checked).
+#[derive(Debug)]
+struct CancelledAfterTheTags {
+    inner: MemoryRegistry,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+#[paragon_core::async_trait]
+impl Registry for CancelledAfterTheTags {
+    fn name(&self) -> &str {
+        "memory"
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    async fn push(
+        &self,
+        image: &paragon_core::BuiltImage,
+        repository: &str,
+        tags: &[String],
+        ctx: &ScanContext,
+    ) -> paragon_core::Result<paragon_core::Pushed> {
+        let pushed = self.inner.push(image, repository, tags, ctx).await?;
+        if tags.is_empty() {
+            return Ok(pushed);
+        }
+        self.cancel.cancel();
+        ctx.cancel.cancelled().await;
+        Err(Error::Cancelled {
+            tool: "registry".into(),
+        })
+    }
+    async fn create_tag(
+        &self,
+        r: &str,
+        t: &str,
+        d: &paragon_core::Digest,
+        ctx: &ScanContext,
+    ) -> paragon_core::Result<bool> {
+        self.inner.create_tag(r, t, d, ctx).await
+    }
+    async fn resolve(
+        &self,
+        r: &str,
+        t: &str,
+    ) -> paragon_core::Result<Option<paragon_core::Digest>> {
+        self.inner.resolve(r, t).await
+    }
+    async fn list_tags(&self, r: &str) -> paragon_core::Result<Vec<String>> {
+        self.inner.list_tags(r).await
+    }
+    async fn delete_tag(&self, r: &str, t: &str) -> paragon_core::Result<()> {
+        self.inner.delete_tag(r, t).await
+    }
+}
+
+/// Cancelled after the tags moved, the record says they did: what it says
+/// reached the registry is what the registry holds; nothing is deployed.
+#[tokio::test]
+async fn a_push_cancelled_after_the_tags_moved_records_the_tags() {
+    let p = parts();
+    let ctx = ScanContext::new();
+    let registry = CancelledAfterTheTags {
+        inner: p.registry.clone(),
+        cancel: ctx.cancel.clone(),
+    };
+    let rec = Pipeline::builder("shop", p.dir.path())
+        .builder(MinimalBuilder)
+        .registry(registry, "shop/app")
+        .version(VersionStrategy::explicit("2.0.0").unwrap())
+        .environment("dev", p.gitops.clone())
+        .build()
+        .unwrap()
+        .run(&ctx)
+        .await;
+    assert_eq!(rec.outcome, Outcome::Cancelled);
+    assert_eq!(rec.failed_stage, Some(Stage::Push));
+    let pushed = rec
+        .pushed
+        .as_ref()
+        .expect("the record names the tags that moved");
+    assert!(!pushed.complete);
+    assert_eq!(pushed.tags, ["2.0.0", "latest"]);
+    assert_eq!(
+        p.registry.resolve("shop/app", "latest").await.unwrap(),
+        Some(pushed.digest.clone())
+    );
+    assert!(
+        rec.error
+            .as_deref()
+            .unwrap()
+            .contains("the registry already has 2.0.0, latest"),
+        "{:?}",
+        rec.error
+    );
+    assert_eq!(p.gitops.commit_count(), 0);
 }
