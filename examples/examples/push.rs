@@ -10,9 +10,13 @@
 //! credentials come from `PARAGON_REGISTRY_USERNAME` and
 //! `PARAGON_REGISTRY_PASSWORD` (anonymous when unset). Without it, the image
 //! goes to an on-disk OCI layout registry (`--layout`, default
-//! `target/paragon-registry`). Prints `digest: sha256:…` on success; exit
-//! status 2 on any error. Ctrl-C or SIGTERM cancels the build or the push;
-//! the build directory is removed either way.
+//! `target/paragon-registry`). The registry is asked for the repository's
+//! tags before anything is built, so a wrong address or password fails at
+//! once. Prints `digest: sha256:…` on success; exit status 2 on any error,
+//! and when the push failed or was cancelled after a tag moved, the error
+//! says which tags name the image on the registry. Ctrl-C or SIGTERM
+//! cancels the build or the push; the build directory is removed either
+//! way.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +72,11 @@ async fn run(args: Args) -> Result<(), String> {
     examples::print_warnings();
     let ctx = ScanContext::new();
     examples::cancel_on_signals(&ctx)?;
+    // Reachable, and the credentials accepted, before minutes of building.
+    registry
+        .list_tags(&args.repository)
+        .await
+        .map_err(|e| format!("checking {} before the build: {e}", registry.location()))?;
     // Removed when `run` returns, whatever the outcome: a cancelled or
     // failed build leaves nothing behind.
     let build_dir = tempfile::Builder::new()
@@ -85,10 +94,15 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(fail)?;
     let tags = vec![args.tag.clone(), "latest".to_string()];
     eprintln!("pushing to {} as {}…", registry.location(), tags.join(", "));
-    let pushed = registry
-        .push(&image, &args.repository, &tags, &ctx)
-        .await
-        .map_err(fail)?;
+    let pushed = match registry.push(&image, &args.repository, &tags, &ctx).await {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(format!(
+                "{e}\n{}",
+                landed(registry.as_ref(), &args.repository, &tags, &image.digest).await
+            ))
+        }
+    };
     eprintln!(
         "pushed {} ({} blob(s) uploaded, {} already there)",
         pushed.reference(),
@@ -98,6 +112,42 @@ async fn run(args: Args) -> Result<(), String> {
     println!("digest: {}", pushed.digest);
     println!("tags: {}", pushed.tags.join(", "));
     Ok(())
+}
+
+/// What a failed or cancelled push left: which of `tags` name `digest`
+/// on the registry now (asked afresh, with a bound of its own).
+async fn landed(
+    registry: &dyn Registry,
+    repository: &str,
+    tags: &[String],
+    digest: &paragon_core::oci::Digest,
+) -> String {
+    let mut moved = Vec::new();
+    for t in tags {
+        let asked = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            registry.resolve(repository, t),
+        )
+        .await;
+        match asked {
+            Ok(Ok(Some(d))) if d == *digest => moved.push(t.as_str()),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return format!("which tags moved is unknown: {e}"),
+            Err(_) => return "which tags moved is unknown: the registry did not answer".into(),
+        }
+    }
+    if moved.is_empty() {
+        format!(
+            "no tag of this push names {digest} on {}",
+            registry.location()
+        )
+    } else {
+        format!(
+            "{} on {} already name {digest}",
+            moved.join(", "),
+            registry.location()
+        )
+    }
 }
 
 #[tokio::main]

@@ -445,15 +445,17 @@ fn a_tool_variable_naming_no_file_is_an_error_before_anything_is_written() {
     assert!(!dir.path().join("target").exists(), "nothing is written");
 }
 
-/// Runs `n` pipelines at once against one on-disk registry and one GitOps
-/// remote, each on a source of its own, all taking the next patch
-/// version. Afterwards every run's printed result must be true: a run
-/// that says it succeeded holds its version (distinct from every other
-/// run's) at its digest, and its commit is on the remote; a run that
-/// failed says why, and no tag it printed names its image.
-fn concurrent_runs(n: usize) {
+/// Runs `n` pipelines at once against one registry (the on-disk layout,
+/// or with `real`, the CNCF registry) and one GitOps remote, each on a
+/// source of its own, all taking the next patch version. Afterwards every
+/// run's printed result must be true: a run that says it succeeded holds
+/// its version (distinct from every other run's) at its digest, and its
+/// commit is on the remote; a run that failed says why, and no tag it
+/// printed names its image.
+fn concurrent_runs(n: usize, real: bool) {
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("registry");
+    let server = real.then(start);
     let image = "registry.example/shop/web";
     let remote = Remote::new(image);
     let path = path_without(&["trivy", "syft"]);
@@ -462,10 +464,16 @@ fn concurrent_runs(n: usize) {
             let src = dir.path().join(format!("src-{i}"));
             app(&src);
             std::fs::write(src.join("run.txt"), format!("run {i}\n")).unwrap();
-            Command::new(example("pipeline"))
-                .args(["--source", src.to_str().unwrap()])
-                .args(["--layout", layout.to_str().unwrap()])
-                .args(["--repository", "shop/web"])
+            let mut cmd = Command::new(example("pipeline"));
+            cmd.args(["--source", src.to_str().unwrap()]);
+            match &server {
+                Some(server) => cmd
+                    .args(["--registry", &format!("http://{}", server.addr)])
+                    .env("PARAGON_REGISTRY_USERNAME", USER)
+                    .env("PARAGON_REGISTRY_PASSWORD", PASSWORD),
+                None => cmd.args(["--layout", layout.to_str().unwrap()]),
+            };
+            cmd.args(["--repository", "shop/web"])
                 .args(["--gitops-repo", &remote.url()])
                 .env("PATH", &path)
                 .env_remove("PARAGON_TRIVY")
@@ -476,7 +484,17 @@ fn concurrent_runs(n: usize) {
                 .unwrap()
         })
         .collect();
-    let registry = paragon_registry::LayoutRegistry::new(&layout);
+    let registry: Box<dyn paragon_core::image::Registry> = match &server {
+        Some(server) => Box::new(
+            paragon_registry::DistributionRegistry::new(&server.addr)
+                .unwrap()
+                .with_credentials(paragon_registry::Credentials::basic(
+                    USER,
+                    paragon_core::Secret::new(PASSWORD),
+                )),
+        ),
+        None => Box::new(paragon_registry::LayoutRegistry::new(&layout)),
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -529,6 +547,7 @@ fn concurrent_runs(n: usize) {
             other => panic!("exit {other:?}: {stdout}\n{stderr}"),
         }
     }
+    eprintln!("{succeeded} of {n} runs succeeded: {versions:?}");
     assert!(succeeded >= 1, "no run succeeded");
     // What dev runs is the release of one of the runs that succeeded.
     let dev = remote.file("dev");
@@ -542,10 +561,136 @@ fn concurrent_runs(n: usize) {
 
 #[test]
 fn two_pipelines_at_once_get_two_versions_or_one_clear_failure() {
-    concurrent_runs(2);
+    concurrent_runs(2, false);
 }
 
 #[test]
 fn eight_pipelines_at_once_get_distinct_versions_or_clear_failures() {
-    concurrent_runs(8);
+    concurrent_runs(8, false);
+}
+
+#[test]
+#[ignore = "needs docker-registry and htpasswd"]
+fn two_pipelines_at_once_against_a_real_registry() {
+    require(&["docker-registry", "htpasswd", "git"]);
+    concurrent_runs(2, true);
+}
+
+#[test]
+#[ignore = "needs docker-registry and htpasswd"]
+fn eight_pipelines_at_once_against_a_real_registry() {
+    require(&["docker-registry", "htpasswd", "git"]);
+    concurrent_runs(8, true);
+}
+
+/// A run on the real registry with `trivy` and `syft` off `PATH`, through
+/// `via` (`host:port`), its record in `record`.
+fn bare_run(via: &str, password: &str, remote: &Remote, src: &Path, record: &Path) -> Output {
+    app(src);
+    Command::new(example("pipeline"))
+        .args(["--source", src.to_str().unwrap()])
+        .args(["--registry", &format!("http://{via}")])
+        .args(["--repository", "shop/web", "--version", "3.0.0"])
+        .args(["--gitops-repo", &remote.url()])
+        .args(["--record", record.to_str().unwrap()])
+        .env("PARAGON_REGISTRY_USERNAME", USER)
+        .env("PARAGON_REGISTRY_PASSWORD", password)
+        .env("PATH", path_without(&["trivy", "syft"]))
+        .env_remove("PARAGON_TRIVY")
+        .env_remove("PARAGON_SYFT")
+        .output()
+        .unwrap()
+}
+
+/// The record's stages, as `name outcome` pairs.
+fn stages(record: &Path) -> Vec<String> {
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(record).unwrap()).unwrap();
+    rec["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["stage"].as_str().unwrap(),
+                s["outcome"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// A wrong registry password fails the version stage, before anything is
+/// built, and says the registry refused the credentials.
+#[test]
+#[ignore = "needs docker-registry and htpasswd"]
+fn a_wrong_registry_password_fails_before_the_build() {
+    require(&["docker-registry", "htpasswd", "git"]);
+    let registry = start();
+    let remote = Remote::new("registry.example/shop/web");
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("record.json");
+    let out = bare_run(
+        &registry.addr,
+        "not-the-password",
+        &remote,
+        &dir.path().join("src"),
+        &record,
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("not-the-password") && !stderr.contains("not-the-password"));
+    let stages = stages(&record);
+    assert!(stages.contains(&"version failed".to_string()), "{stages:?}");
+    assert!(stages.contains(&"build skipped".to_string()), "{stages:?}");
+    let said = format!("{stdout}{stderr}").to_lowercase();
+    assert!(
+        said.contains("unauthorized") || said.contains("refused"),
+        "{said}"
+    );
+    assert_eq!(remote.commits(), 1, "no deploy commit");
+}
+
+/// `latest` cannot be written after the version tag landed: the run
+/// fails, deploys nothing, and its output and record say the version tag
+/// names the image, as skopeo sees it.
+#[test]
+#[ignore = "needs docker-registry, htpasswd and skopeo"]
+fn a_failed_latest_is_recorded_with_the_version_tag_that_landed() {
+    use paragon_core::conformance::faults::{Fault, FaultProxy, Rule};
+    require(&["docker-registry", "htpasswd", "git", "skopeo"]);
+    let skopeo = tool("skopeo").unwrap();
+    let registry = start();
+    let proxy = FaultProxy::start(Some(&registry.addr));
+    proxy.add(
+        Rule::new(Fault::status(500))
+            .method("PUT")
+            .path_contains("/manifests/latest"),
+    );
+    let remote = Remote::new("registry.example/shop/web");
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("record.json");
+    let out = bare_run(
+        proxy.address(),
+        PASSWORD,
+        &remote,
+        &dir.path().join("src"),
+        &record,
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let held = registry.digest(&skopeo, "shop/web:3.0.0");
+    assert_eq!(registry.digest(&skopeo, "shop/web:latest"), None);
+    let held = held.unwrap_or_else(|| panic!("3.0.0 did not land: {stdout}\n{stderr}"));
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(rec["pushed"]["digest"], held.as_str());
+    assert_eq!(rec["pushed"]["tags"], serde_json::json!(["3.0.0"]));
+    assert_eq!(rec["pushed"]["complete"], false);
+    assert!(
+        format!("{stdout}{stderr}").contains(&format!("the registry already has 3.0.0 at {held}")),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stages(&record).contains(&"deploy skipped".to_string()));
+    assert_eq!(remote.commits(), 1, "no deploy commit");
 }

@@ -136,3 +136,65 @@ fn a_signal_during_the_build_cancels_it_and_leaves_nothing_behind() {
         assert!(!out.path().join("registry/index.json").exists());
     }
 }
+
+/// A wrong password fails at the check before the build, naming the
+/// registry, and nothing is built.
+#[test]
+#[ignore = "needs docker-registry and htpasswd"]
+fn a_wrong_password_fails_before_the_build() {
+    require(&["docker-registry", "htpasswd"]);
+    let server = TestRegistry::start("ci", "ci-password-1");
+    let src = app();
+    let run = Command::new(example("push"))
+        .args(["--context", src.path().to_str().unwrap()])
+        .args(["--registry", &format!("http://{}", server.addr)])
+        .args(["--repository", "shop/web", "--tag", "2.1.0"])
+        .env("PARAGON_REGISTRY_USERNAME", "ci")
+        .env("PARAGON_REGISTRY_PASSWORD", "not-the-password")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("before the build"), "{stderr}");
+    assert!(stderr.contains(&server.addr), "{stderr}");
+    assert!(!stderr.contains("building"), "{stderr}");
+    assert!(!stderr.contains("not-the-password"), "{stderr}");
+}
+
+/// When `latest` cannot be written after the version tag landed, the
+/// push fails and says the version tag names the image; skopeo agrees.
+#[test]
+#[ignore = "needs docker-registry, htpasswd and skopeo"]
+fn a_failed_latest_says_the_version_tag_landed() {
+    use paragon_core::conformance::faults::{Fault, FaultProxy, Rule};
+    require(&["docker-registry", "htpasswd", "skopeo"]);
+    let skopeo = tool("skopeo").unwrap();
+    let server = TestRegistry::start("ci", "ci-password-1");
+    let proxy = FaultProxy::start(Some(&server.addr));
+    proxy.add(
+        Rule::new(Fault::status(500))
+            .method("PUT")
+            .path_contains("/manifests/latest"),
+    );
+    let src = app();
+    let run = Command::new(example("push"))
+        .args(["--context", src.path().to_str().unwrap()])
+        .args(["--registry", &proxy.url()])
+        .args(["--repository", "shop/web", "--tag", "2.1.0"])
+        .env("PARAGON_REGISTRY_USERNAME", "ci")
+        .env("PARAGON_REGISTRY_PASSWORD", "ci-password-1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    let version = server.digest(&skopeo, "shop/web:2.1.0");
+    assert_eq!(server.digest(&skopeo, "shop/web:latest"), None);
+    let version = version.unwrap_or_else(|| panic!("2.1.0 did not land: {stderr}"));
+    assert!(
+        stderr.contains(&format!(
+            "2.1.0 on {} already name {version}",
+            proxy.address()
+        )),
+        "{stderr}"
+    );
+}

@@ -484,6 +484,51 @@ pub mod registry {
         );
     }
 
+    /// With the capability, eight concurrent `create_tag` calls for one
+    /// absent tag, each with its own image, give exactly one `true`, and
+    /// the tag names that caller's image.
+    pub async fn one_of_concurrent_creators_wins(
+        r: &dyn Registry,
+        scratch: &Path,
+        repository: &str,
+        capabilities: Capabilities,
+    ) {
+        if !capabilities.create_tags {
+            return;
+        }
+        let name = r.name().to_owned();
+        let ctx = ScanContext::new();
+        let mut images = Vec::new();
+        for i in 0..8 {
+            let img = image(scratch, &format!("race-{i}"));
+            r.push(&img, repository, &[], &ctx)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: a push without tags failed: {e}"));
+            images.push(img);
+        }
+        let tries = images
+            .iter()
+            .map(|img| r.create_tag(repository, "2.0.0", &img.digest, &ctx));
+        let results = futures_util::future::join_all(tries).await;
+        let mut winners = Vec::new();
+        for (img, result) in images.iter().zip(results) {
+            if result.unwrap_or_else(|e| panic!("{name}: a concurrent create_tag failed: {e}")) {
+                winners.push(img.digest.clone());
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "{name}: {} of 8 concurrent creators were told they created the tag",
+            winners.len()
+        );
+        assert_eq!(
+            r.resolve(repository, "2.0.0").await.unwrap(),
+            Some(winners[0].clone()),
+            "{name}: the tag does not name the winner's image"
+        );
+    }
+
     /// Every check, each on its own repository under `repository`.
     pub async fn all(
         r: &dyn Registry,
@@ -499,6 +544,8 @@ pub mod registry {
         honours_cancellation(r, scratch, &format!("{repository}/cancel")).await;
         deletes_tags(r, scratch, &format!("{repository}/delete"), capabilities).await;
         creates_tags_only_when_absent(r, scratch, &format!("{repository}/create"), capabilities)
+            .await;
+        one_of_concurrent_creators_wins(r, scratch, &format!("{repository}/race"), capabilities)
             .await;
     }
 }
@@ -857,3 +904,5 @@ pub mod gitops {
         rolls_back(t, application).await;
     }
 }
+
+pub mod faults;

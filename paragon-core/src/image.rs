@@ -564,10 +564,12 @@ pub trait Registry: fmt::Debug + Send + Sync + 'static {
     /// creates the tag and the other learns it lost.
     ///
     /// Atomic against other writers where the registry can be asked to
-    /// write only what is absent (an OCI layout, Harbor, memory); over the
-    /// bare OCI distribution API, which has no conditional write, a check
-    /// then a write then a check, which narrows the race to the moment
-    /// between them. The default is [`Error::Unsupported`].
+    /// write only what is absent (an OCI layout, Harbor, memory). The bare
+    /// OCI distribution API has no conditional write: there it is a check,
+    /// a write, a wait and a check, so that of writers that found the tag
+    /// absent together only the one whose write stayed gets `Ok(true)`,
+    /// provided each write lands within the wait after its own check. The
+    /// default is [`Error::Unsupported`].
     async fn create_tag(
         &self,
         repository: &str,

@@ -129,6 +129,9 @@ pub struct DistributionRegistry {
     /// Blobs larger than this go up in chunks of this size.
     chunk: Option<u64>,
     timeout: Duration,
+    /// How long `create_tag` waits after its write before it checks who
+    /// holds the tag.
+    settle: Duration,
     http: reqwest::Client,
     /// Tokens from the registry's token service, by the scopes they cover
     /// (space-separated).
@@ -333,6 +336,7 @@ impl DistributionRegistry {
             mount_from: Vec::new(),
             chunk: None,
             timeout: Duration::from_secs(60),
+            settle: Duration::from_secs(1),
             http: reqwest::Client::new(),
             tokens: Arc::default(),
         };
@@ -417,6 +421,20 @@ impl DistributionRegistry {
         self.timeout = timeout;
         self.rebuild()?;
         Ok(self)
+    }
+
+    /// How long [`create_tag`](Registry::create_tag) waits between its
+    /// write and the check of who holds the tag (default 1 s).
+    ///
+    /// The distribution API has no write-if-absent, so `create_tag` checks
+    /// the tag is absent, writes it, waits this long and reads it back:
+    /// of writers that all found it absent, each learns whether its write
+    /// is the one that stayed, so long as every write lands within this
+    /// window after its own check (one request, retries included). Only
+    /// the writer whose digest the tag holds at the end gets `Ok(true)`.
+    pub fn with_tag_settle(mut self, settle: Duration) -> DistributionRegistry {
+        self.settle = settle;
+        self
     }
 
     /// `host[:port]`.
@@ -1398,6 +1416,13 @@ impl Registry for DistributionRegistry {
             return Ok(false);
         }
         self.put_existing(repository, digest, tag, ctx).await?;
+        // Writers that found the tag absent at the same moment write
+        // within the window; read back after it, only the last one's
+        // digest is there.
+        tokio::select! {
+            _ = tokio::time::sleep(self.settle) => {}
+            _ = ctx.cancel.cancelled() => return Err(self.cancelled()),
+        }
         let held = self
             .retrying(&op, ctx, || self.head_manifest(repository, tag))
             .await?;

@@ -12,19 +12,7 @@ use paragon_core::image::{BuildSpec, Builder, BuiltImage, LayerSpec, Registry};
 use paragon_core::{Error, ScanContext, Secret};
 use paragon_registry::{Credentials, DistributionRegistry, NativeBuilder, RetryPolicy};
 
-use crate::support::{demo_app, skopeo_digest, skopeo_tags, TestRegistry, PASSWORD, USER};
-
-fn client(addr: &str) -> DistributionRegistry {
-    DistributionRegistry::new(addr)
-        .unwrap()
-        .with_credentials(Credentials::basic(USER, Secret::new(PASSWORD)))
-        .with_retry(RetryPolicy {
-            attempts: 3,
-            initial: Duration::from_millis(50),
-            max: Duration::from_millis(200),
-            ..RetryPolicy::default()
-        })
-}
+use crate::support::{client, demo_app, skopeo_digest, skopeo_tags, TestRegistry, PASSWORD, USER};
 
 async fn build(version: &str, dir: &std::path::Path) -> BuiltImage {
     let src = dir.join(format!("src-{version}"));

@@ -32,6 +32,10 @@ struct State {
 #[derive(Clone)]
 struct Fake {
     state: Arc<Mutex<State>>,
+    /// Held across a tag creation's check and write: Harbor's database
+    /// keeps a tag unique within a repository, so of concurrent creations
+    /// of one tag exactly one succeeds.
+    tagging: Arc<tokio::sync::Mutex<()>>,
     registry: String,
     origin: String,
     http: reqwest::Client,
@@ -50,6 +54,7 @@ impl FakeHarbor {
         let origin = format!("http://{}", listener.local_addr().unwrap());
         let fake = Fake {
             state: Arc::default(),
+            tagging: Arc::default(),
             registry: format!("http://{registry}"),
             origin: origin.clone(),
             http: reqwest::Client::new(),
@@ -279,6 +284,7 @@ impl Fake {
     /// `POST …/artifacts/{reference}/tags`: 409 when the tag exists, else
     /// the registry gets the artifact's manifest under the tag.
     async fn add_tag(&self, repository: &str, reference: &str, tag: &str) -> Response {
+        let _unique = self.tagging.lock().await;
         if self.live_tags(repository).await.iter().any(|t| t == tag) {
             return harbor_error(
                 StatusCode::CONFLICT,

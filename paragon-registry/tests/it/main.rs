@@ -5,6 +5,7 @@
 mod auth;
 mod builders;
 mod distribution;
+mod faults;
 mod harbor;
 mod harbor_fake;
 mod layout;

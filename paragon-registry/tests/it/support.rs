@@ -142,6 +142,24 @@ impl Drop for TestRegistry {
     }
 }
 
+/// The distribution adapter for `addr` with the test user's credentials
+/// and three attempts, 50 ms apart at first.
+pub(crate) fn client(addr: &str) -> paragon_registry::DistributionRegistry {
+    use paragon_registry::{Credentials, DistributionRegistry, RetryPolicy};
+    DistributionRegistry::new(addr)
+        .unwrap()
+        .with_credentials(Credentials::basic(
+            USER,
+            paragon_core::Secret::new(PASSWORD),
+        ))
+        .with_retry(RetryPolicy {
+            attempts: 3,
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(200),
+            ..RetryPolicy::default()
+        })
+}
+
 /// `skopeo inspect` of `addr/repo:tag`: the manifest digest, or `None`
 /// when skopeo says the tag is not there.
 pub(crate) fn skopeo_digest(addr: &str, reference: &str) -> Option<String> {
@@ -157,6 +175,27 @@ pub(crate) fn skopeo_digest(addr: &str, reference: &str) -> Option<String> {
     }
     // --raw prints the manifest exactly as stored: its digest is the sha256.
     Some(paragon_core::oci::Digest::of(&out.stdout).to_string())
+}
+
+/// Whether `skopeo copy` of `addr/reference` into a directory succeeds:
+/// the manifest and every blob it names are there and match their digests.
+pub(crate) fn skopeo_copies_whole(addr: &str, reference: &str) -> bool {
+    let skopeo = tool("skopeo", "skopeo");
+    let dest = tempfile::tempdir().unwrap();
+    let out = Command::new(skopeo)
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!("--src-creds={USER}:{PASSWORD}"))
+        .arg(format!("docker://{addr}/{reference}"))
+        .arg(format!("dir:{}", dest.path().join("copy").display()))
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        eprintln!(
+            "skopeo copy {reference}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out.status.success()
 }
 
 /// `skopeo list-tags`: the tags of `addr/repo`.
