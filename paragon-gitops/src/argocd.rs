@@ -80,6 +80,7 @@ pub struct ArgoCd {
     token: Secret,
     http: reqwest::Client,
     poll: Duration,
+    request_timeout: Duration,
 }
 
 impl fmt::Debug for ArgoCd {
@@ -142,7 +143,17 @@ impl ArgoCd {
             token,
             http,
             poll: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(30),
         })
+    }
+
+    /// The timeout of one request to Argo CD's API (default 30 s): a
+    /// service that accepts the connection and never answers fails the
+    /// call with an error naming it, instead of holding it.
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Duration) -> ArgoCd {
+        self.request_timeout = timeout;
+        self
     }
 
     /// How often to ask while waiting (default 2 s).
@@ -175,6 +186,7 @@ impl ArgoCd {
         let mut req = self
             .http
             .request(method.clone(), &url)
+            .timeout(self.request_timeout)
             .bearer_auth(self.token.expose())
             .header("accept", "application/json");
         if let Some(b) = body {

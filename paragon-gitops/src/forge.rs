@@ -79,6 +79,7 @@ struct Api {
     token: Secret,
     auth: Auth,
     http: reqwest::Client,
+    request_timeout: Duration,
     /// Whether the token may go over plain http to a host other than this
     /// machine.
     allow_http: bool,
@@ -134,6 +135,7 @@ impl Api {
             token,
             auth,
             http,
+            request_timeout: Duration::from_secs(30),
             allow_http: false,
             allowing,
         })
@@ -178,7 +180,10 @@ impl Api {
         ctx: &ScanContext,
     ) -> Result<(u16, Value)> {
         self.check_scheme()?;
-        let mut req = self.http.request(method.clone(), url.clone());
+        let mut req = self
+            .http
+            .request(method.clone(), url.clone())
+            .timeout(self.request_timeout);
         req = match self.auth {
             Auth::Bearer => req
                 .bearer_auth(self.token.expose())
@@ -416,6 +421,15 @@ impl PullRequests {
         self
     }
 
+    /// The timeout of one request to the forge's API (default 30 s): a
+    /// service that accepts the connection and never answers fails the
+    /// call with an error naming it, instead of holding it.
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Duration) -> PullRequests {
+        self.api.request_timeout = timeout;
+        self
+    }
+
     /// The open pull request from `head` into `base`, if there is one.
     async fn find_open(&self, head: &str, base: &str, ctx: &ScanContext) -> Result<Option<String>> {
         #[derive(Deserialize)]
@@ -521,6 +535,15 @@ impl MergeRequests {
     #[must_use]
     pub fn allow_http(mut self, allow: bool) -> MergeRequests {
         self.api.allow_http = allow;
+        self
+    }
+
+    /// The timeout of one request to GitLab's API (default 30 s): a
+    /// service that accepts the connection and never answers fails the
+    /// call with an error naming it, instead of holding it.
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Duration) -> MergeRequests {
+        self.api.request_timeout = timeout;
         self
     }
 

@@ -102,6 +102,9 @@ pub(crate) struct WorkTree {
     pub(crate) author_email: String,
 }
 
+/// How long asking the remote whether a push landed may take.
+const LANDED_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How a push ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Pushed {
@@ -293,7 +296,52 @@ impl WorkTree {
     }
 
     /// Pushes the head to `refs/heads/<to>`.
+    ///
+    /// When git ends with an error, is cancelled or times out, the remote
+    /// is asked (with a bound of its own) where the branch is: a push that
+    /// landed before git was stopped, or before a hook after the update
+    /// failed, is [`Pushed::Ok`], so that the caller is never told a
+    /// commit is not there when it is.
     pub(crate) async fn push(&self, to: &str, force: bool, ctx: &ScanContext) -> Result<Pushed> {
+        let pushed = self.push_once(to, force, ctx).await;
+        let failed = match &pushed {
+            Ok(Pushed::Ok) => return pushed,
+            Ok(Pushed::Rejected) => None,
+            Err(e) => Some(e.to_string()),
+        };
+        let head = self
+            .head(&ScanContext::new().with_timeout(LANDED_CHECK))
+            .await;
+        match (head, self.remote_head(to).await) {
+            (Ok(ours), Ok(Some(theirs))) if ours == theirs => {
+                tracing::warn!(
+                    remote = %self.remote,
+                    branch = to,
+                    commit = %ours,
+                    error = failed.as_deref().unwrap_or("rejected"),
+                    "the push did not end cleanly, but the remote holds the commit"
+                );
+                Ok(Pushed::Ok)
+            }
+            _ => pushed,
+        }
+    }
+
+    /// Where `refs/heads/<branch>` is on the remote (`git ls-remote`), asked
+    /// with a bound of its own; `None` when the branch is not there.
+    pub(crate) async fn remote_head(&self, branch: &str) -> Result<Option<String>> {
+        let ctx = ScanContext::new().with_timeout(LANDED_CHECK);
+        let name = format!("refs/heads/{branch}");
+        let out = self
+            .git("ls-remote", &["ls-remote", "origin", &name], &ctx)
+            .await?;
+        Ok(out
+            .lines()
+            .find_map(|l| l.strip_suffix(name.as_str()))
+            .map(|h| h.trim().to_owned()))
+    }
+
+    async fn push_once(&self, to: &str, force: bool, ctx: &ScanContext) -> Result<Pushed> {
         let refspec = format!("{}HEAD:refs/heads/{to}", if force { "+" } else { "" });
         let (ok, stdout, stderr) = self
             .git_raw(&["push", "--porcelain", "origin", &refspec], ctx)

@@ -46,6 +46,7 @@ pub struct HarborApi {
     username: String,
     password: Secret,
     http: reqwest::Client,
+    request_timeout: Duration,
     page_size: usize,
     requests: Arc<AtomicU64>,
 }
@@ -195,9 +196,18 @@ impl HarborApi {
             username: username.to_owned(),
             password,
             http,
+            request_timeout: Duration::from_secs(60),
             page_size: 100,
             requests: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// The timeout of one request to Harbor's API (default 60 s): a
+    /// service that accepts the connection and never answers fails the
+    /// call with an error naming it, instead of holding it.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> HarborApi {
+        self.request_timeout = timeout;
+        self
     }
 
     /// Sets the page size of listings (default 100; Harbor allows ≤ 100).
@@ -231,6 +241,7 @@ impl HarborApi {
         let mut req = self
             .http
             .request(method.clone(), &url)
+            .timeout(self.request_timeout)
             .basic_auth(&self.username, Some(self.password.expose()))
             .header("X-Request-Id", &request_id)
             .header("Accept", "application/json");

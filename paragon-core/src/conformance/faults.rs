@@ -54,8 +54,9 @@ pub enum Fault {
     },
     /// Waits this long, then forwards.
     Delay(Duration),
-    /// Forwards, and passes on the answer's head and only this many bytes
-    /// of its body, then closes the connection.
+    /// Forwards, and passes on the answer's head and at most this many
+    /// bytes of its body, always fewer than the whole, then closes the
+    /// connection; an answer without a body breaks off in its head.
     CutAnswer {
         /// Body bytes passed on.
         after: usize,
@@ -85,7 +86,8 @@ impl Fault {
     }
 
     /// A 200 whose body is not what any API answers: bytes that are
-    /// neither JSON nor text, under a JSON content type.
+    /// neither JSON nor text, under a JSON content type. (To a `HEAD`,
+    /// which has no body, it is a plain 200.)
     pub fn garbage() -> Fault {
         Fault::Answer {
             status: 200,
@@ -612,15 +614,24 @@ async fn connection(
             headers,
             body,
         }) => {
-            conn.sock
-                .write_all(&own_answer(status, &headers, &body))
-                .await
+            let mut answer = own_answer(status, &headers, &body);
+            if req.method == "HEAD" {
+                // A HEAD answer has the length of its body, not the body.
+                answer.truncate(answer.len() - body.len());
+            }
+            conn.sock.write_all(&answer).await
         }
         Some(Fault::CutAnswer { after }) => {
             let answer = forward(None).await;
             let (head, body) = split_answer(&answer);
-            conn.sock.write_all(&head).await?;
-            conn.sock.write_all(&body[..after.min(body.len())]).await?;
+            if body.is_empty() {
+                // Nothing to cut in the body: the head breaks off.
+                conn.sock.write_all(&head[..head.len() / 2]).await?;
+            } else {
+                conn.sock.write_all(&head).await?;
+                let sent = after.min(body.len() - 1);
+                conn.sock.write_all(&body[..sent]).await?;
+            }
             conn.sock.flush().await
         }
         Some(Fault::LoseAnswer) => {
@@ -634,4 +645,72 @@ async fn connection(
         }
         Some(Fault::CutRequest) => Ok(()),
     }
+}
+
+/// The faults a client of a service's HTTP API must turn into an error:
+/// 500, 502, 503 and 429 (the last two with `Retry-After: 1`), a 200 with
+/// a garbage body, an answer cut after 3 body bytes, an answer lost after
+/// the service acted, and no answer at all.
+pub fn service_faults() -> Vec<Fault> {
+    vec![
+        Fault::status(500),
+        Fault::status(502),
+        Fault::status(503).with_retry_after("1"),
+        Fault::status(429).with_retry_after("1"),
+        Fault::garbage(),
+        Fault::CutAnswer { after: 3 },
+        Fault::LoseAnswer,
+        Fault::Silent,
+    ]
+}
+
+/// Runs `call` once under each of `faults`, applied by `proxy` to every
+/// request, and checks that each run ends in an error, within `within`,
+/// whose message names `service` (the caller must learn which service
+/// failed); then, with no fault, that `call` succeeds, so that the faults
+/// were what failed it. The errors, one per fault, for further checks.
+///
+/// # Panics
+/// When a call under a fault succeeds, takes longer than `within`, or
+/// gives an error that does not name `service`; or when the call fails
+/// without a fault.
+pub async fn each_fault_fails<T, F, Fut>(
+    proxy: &FaultProxy,
+    service: &str,
+    faults: &[Fault],
+    within: Duration,
+    mut call: F,
+) -> Vec<(Fault, crate::Error)>
+where
+    T: fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    let mut errors = Vec::new();
+    for fault in faults {
+        proxy.clear();
+        proxy.add(Rule::new(fault.clone()));
+        let started = Instant::now();
+        let result = call().await;
+        let took = started.elapsed();
+        let err = match result {
+            Ok(v) => panic!("{service} under `{fault:?}`: the call succeeded with {v:?}"),
+            Err(e) => e,
+        };
+        assert!(
+            took <= within,
+            "{service} under `{fault:?}`: the error took {took:?} (more than {within:?}): {err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.to_lowercase().contains(&service.to_lowercase()),
+            "{service} under `{fault:?}`: the error does not name the service: {text}"
+        );
+        errors.push((fault.clone(), err));
+    }
+    proxy.clear();
+    if let Err(e) = call().await {
+        panic!("{service} without a fault: {e}");
+    }
+    errors
 }

@@ -104,6 +104,7 @@ mod slack {
         url: Secret,
         http: reqwest::Client,
         allow_http: bool,
+        timeout: std::time::Duration,
     }
 
     impl fmt::Debug for SlackWebhook {
@@ -119,6 +120,7 @@ mod slack {
                 url,
                 http: reqwest::Client::new(),
                 allow_http: false,
+                timeout: std::time::Duration::from_secs(30),
             }
         }
 
@@ -129,6 +131,15 @@ mod slack {
         #[must_use]
         pub fn allow_http(mut self, yes: bool) -> SlackWebhook {
             self.allow_http = yes;
+            self
+        }
+
+        /// The timeout of the post (default 30 s): a webhook that accepts
+        /// the connection and never answers fails the notification
+        /// instead of holding the run.
+        #[must_use]
+        pub fn with_timeout(mut self, timeout: std::time::Duration) -> SlackWebhook {
+            self.timeout = timeout;
             self
         }
     }
@@ -169,16 +180,27 @@ mod slack {
             let res = self
                 .http
                 .post(url.clone())
+                .timeout(self.timeout)
                 .json(&body)
                 .send()
                 .await
                 .map_err(|e| error(0, e.without_url().to_string()))?;
             let status = res.status().as_u16();
-            let text = res.text().await.unwrap_or_default();
-            if (200..300).contains(&status) {
-                Ok(())
-            } else {
-                Err(error(status, text.chars().take(200).collect()))
+            let text = res
+                .text()
+                .await
+                .map_err(|e| error(status, e.without_url().to_string()))?;
+            // Slack answers a delivered message with `200 ok`.
+            match (status, text.trim()) {
+                (200..=299, "ok" | "") => Ok(()),
+                (200..=299, other) => Err(error(
+                    status,
+                    format!(
+                        "the answer is not Slack's `ok`: {}",
+                        other.chars().take(200).collect::<String>()
+                    ),
+                )),
+                _ => Err(error(status, text.chars().take(200).collect())),
             }
         }
     }

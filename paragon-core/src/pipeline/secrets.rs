@@ -111,6 +111,7 @@ mod vault {
         mount: String,
         namespace: Option<String>,
         http: reqwest::Client,
+        timeout: std::time::Duration,
     }
 
     impl fmt::Debug for VaultKv2 {
@@ -166,6 +167,7 @@ mod vault {
                 mount: "secret".into(),
                 namespace: None,
                 http: reqwest::Client::new(),
+                timeout: std::time::Duration::from_secs(30),
             })
         }
 
@@ -194,6 +196,15 @@ mod vault {
         #[must_use]
         pub fn with_mount(mut self, mount: impl Into<String>) -> VaultKv2 {
             self.mount = mount.into().trim_matches('/').to_owned();
+            self
+        }
+
+        /// The timeout of one read (default 30 s): a Vault that accepts
+        /// the connection and never answers fails the read instead of
+        /// holding the run.
+        #[must_use]
+        pub fn with_timeout(mut self, timeout: std::time::Duration) -> VaultKv2 {
+            self.timeout = timeout;
             self
         }
 
@@ -229,6 +240,7 @@ mod vault {
             let mut req = self
                 .http
                 .get(url.clone())
+                .timeout(self.timeout)
                 .header("X-Vault-Token", self.token.expose());
             if let Some(ns) = &self.namespace {
                 req = req.header("X-Vault-Namespace", ns);
@@ -238,7 +250,17 @@ mod vault {
                 .await
                 .map_err(|e| fail(e.without_url().to_string()))?;
             let status = res.status().as_u16();
-            let body: serde_json::Value = res.json().await.unwrap_or_default();
+            let text = res
+                .text()
+                .await
+                .map_err(|e| fail(e.without_url().to_string()))?;
+            let parsed = serde_json::from_str::<serde_json::Value>(&text);
+            if status == 200 {
+                if let Err(e) = &parsed {
+                    return Err(fail(format!("the answer is not JSON: {e}")));
+                }
+            }
+            let body = parsed.unwrap_or_default();
             let said = || {
                 body["errors"]
                     .as_array()

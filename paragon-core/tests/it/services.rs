@@ -181,3 +181,55 @@ fn vault_tokens_go_in_clear_only_to_this_machine_unless_allowed() {
     assert!(VaultKv2::new("https://vault.example:8200", Secret::new(TOKEN)).is_ok());
     assert!(VaultKv2::new_allowing_http("http://vault.example:8200", Secret::new(TOKEN)).is_ok());
 }
+
+/// Slack and Vault behind the fault proxy: every fault of
+/// `service_faults` is an error naming the service, within the timeout,
+/// and never shows the webhook or the token.
+#[tokio::test]
+async fn slack_and_vault_faults_are_errors_naming_them() {
+    use paragon_core::conformance::faults::{each_fault_fails, service_faults, FaultProxy};
+    use std::time::Duration;
+    let router = axum::Router::new()
+        .route(
+            "/services/T000/B000/fault-hook-secret",
+            axum::routing::post(|| async { (StatusCode::OK, "ok") }),
+        )
+        .route("/v1/secret/data/{*path}", axum::routing::get(vault))
+        .with_state(());
+    let base = serve(router).await;
+    let proxy = FaultProxy::start(Some(base.trim_start_matches("http://")));
+    let slack = SlackWebhook::new(Secret::new(format!(
+        "{}/services/T000/B000/fault-hook-secret",
+        proxy.url()
+    )))
+    .with_timeout(Duration::from_millis(500));
+    let errors = each_fault_fails(
+        &proxy,
+        "slack",
+        &service_faults(),
+        Duration::from_secs(5),
+        || async { slack.notify(&record(), &ScanContext::new()).await },
+    )
+    .await;
+    for (fault, e) in &errors {
+        assert!(
+            !format!("{e} {e:?}").contains("fault-hook-secret"),
+            "{fault:?}: {e:?}"
+        );
+    }
+    let vault = VaultKv2::new(&proxy.url(), Secret::new(TOKEN))
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let errors = each_fault_fails(
+        &proxy,
+        "vault",
+        &service_faults(),
+        Duration::from_secs(5),
+        || vault.secret("ci/registry#password"),
+    )
+    .await;
+    for (fault, e) in &errors {
+        assert!(matches!(e, Error::Secret { .. }), "{fault:?}: {e:?}");
+        assert!(!format!("{e} {e:?}").contains(TOKEN), "{fault:?}: {e:?}");
+    }
+}

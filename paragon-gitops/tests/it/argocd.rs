@@ -221,3 +221,29 @@ async fn as_a_post_deploy_check_it_syncs_and_waits_for_the_commit() {
     };
     assert!(check.run(&target, &ScanContext::new()).await.is_err());
 }
+
+/// Argo CD's API behind the fault proxy: reading an application's status
+/// and syncing it end in an error naming Argo CD under every fault of
+/// `service_faults`, within the request timeout, never showing the token;
+/// without faults they succeed.
+#[tokio::test]
+async fn argocd_faults_are_errors_naming_it() {
+    use paragon_core::conformance::faults::{each_fault_fails, service_faults, FaultProxy};
+    let (base, _state) = server(App::default()).await;
+    let proxy = FaultProxy::start(Some(base.trim_start_matches("http://")));
+    let argo = client(&proxy.url(), TOKEN).with_request_timeout(Duration::from_millis(500));
+    let within = Duration::from_secs(5);
+    let mut errors = each_fault_fails(&proxy, "argocd", &service_faults(), within, || {
+        argo.status("shop-dev", false)
+    })
+    .await;
+    errors.extend(
+        each_fault_fails(&proxy, "argocd", &service_faults(), within, || {
+            argo.sync("shop-dev", Some("abc123"))
+        })
+        .await,
+    );
+    for (fault, e) in errors {
+        assert!(!format!("{e} {e:?}").contains(TOKEN), "{fault:?}: {e:?}");
+    }
+}

@@ -479,3 +479,53 @@ async fn change_request_mode_opens_a_real_pull_request_end_to_end() {
         .show("paragon/prod/shop-8.0.0", "charts/shop/values-prod.yaml")
         .contains("8.0.0"));
 }
+
+/// GitHub's and GitLab's APIs behind the fault proxy: opening a change
+/// request ends in an error naming the forge under every fault of
+/// `service_faults`, within the request timeout, never showing the token;
+/// without faults it opens the request.
+#[tokio::test]
+async fn forge_faults_are_errors_naming_the_forge() {
+    use paragon_core::conformance::faults::{each_fault_fails, service_faults, FaultProxy};
+    use std::time::Duration;
+    let fake = Fake::start(vec![
+        (
+            Method::POST,
+            "/api/repos/shop/deploy/pulls",
+            201,
+            json!({"number": 42, "html_url": "https://github.com/shop/deploy/pull/42"}),
+        ),
+        (
+            Method::POST,
+            "/api/projects/platform%2Fdeploy/merge_requests",
+            201,
+            json!({"iid": 5, "web_url": "https://gitlab.example/platform/deploy/-/merge_requests/5"}),
+        ),
+    ])
+    .await;
+    let upstream = fake
+        .api
+        .trim_start_matches("http://")
+        .trim_end_matches("/api");
+    let proxy = FaultProxy::start(Some(upstream));
+    let api = format!("{}/api", proxy.url());
+    let timeout = Duration::from_millis(500);
+    let github = github_at(&api, "shop/deploy").with_request_timeout(timeout);
+    let gitlab = MergeRequests::with_api(&api, "platform/deploy", Secret::new(TOKEN))
+        .unwrap()
+        .with_request_timeout(timeout);
+    let within = Duration::from_secs(5);
+    let mut errors = each_fault_fails(&proxy, "github", &service_faults(), within, || {
+        open(&github)
+    })
+    .await;
+    errors.extend(
+        each_fault_fails(&proxy, "gitlab", &service_faults(), within, || {
+            open(&gitlab)
+        })
+        .await,
+    );
+    for (fault, e) in errors {
+        assert!(!format!("{e} {e:?}").contains(TOKEN), "{fault:?}: {e:?}");
+    }
+}

@@ -6,6 +6,7 @@ mod argocd;
 #[cfg(feature = "forges")]
 mod forge;
 mod git;
+mod git_faults;
 mod http;
 mod semantics;
 mod support;

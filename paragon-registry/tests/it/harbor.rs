@@ -489,3 +489,50 @@ async fn harbor_scanner_conforms() {
     .await;
     assert_eq!(report.findings.len(), 2);
 }
+
+/// Harbor's API behind the fault proxy: listing tags, checking a project
+/// and a whole scan end in an error naming Harbor under every fault of
+/// `service_faults`, within the request timeout, never showing the
+/// password; without faults they succeed.
+#[tokio::test]
+async fn harbor_api_faults_are_errors_naming_harbor() {
+    use paragon_core::conformance::faults::{each_fault_fails, service_faults, Fault, FaultProxy};
+    let (url, _state) = serve().await;
+    let proxy = FaultProxy::start(Some(url.trim_start_matches("http://")));
+    let api = api(&proxy.url()).with_request_timeout(Duration::from_millis(500));
+    let within = Duration::from_secs(10);
+    let mut errors = each_fault_fails(&proxy, "harbor", &service_faults(), within, || {
+        api.list_tags("shop/team/app")
+    })
+    .await;
+    // A `HEAD`: a 200 says the project exists, whatever body came.
+    let head_faults: Vec<Fault> = service_faults()
+        .into_iter()
+        .filter(|f| *f != Fault::garbage())
+        .collect();
+    errors.extend(
+        each_fault_fails(&proxy, "harbor", &head_faults, within, || {
+            api.project_exists("shop")
+        })
+        .await,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let image = paragon_core::image::testing::minimal_image(dir.path(), "faults").unwrap();
+    let scanner = HarborScanner::new(api.clone(), "shop/team/app")
+        .with_poll_interval(Duration::from_millis(20));
+    let target = ScanTarget::OciLayout(image.layout.clone());
+    errors.extend(
+        each_fault_fails(&proxy, "harbor", &service_faults(), within, || {
+            let target = &target;
+            let scanner = &scanner;
+            async move { scanner.scan(target, &ScanContext::new()).await }
+        })
+        .await,
+    );
+    for (fault, e) in errors {
+        assert!(
+            !format!("{e} {e:?}").contains(ADMIN_PASSWORD),
+            "{fault:?}: {e:?}"
+        );
+    }
+}

@@ -346,3 +346,38 @@ async fn failed_tasks_and_bad_tokens_are_errors() {
     assert!(err.to_string().contains("allow_http(true)"), "{err}");
     assert!(in_clear().allow_http(true).build().is_ok());
 }
+
+/// SonarQube's API behind the fault proxy: a scan ends in an error naming
+/// SonarQube under every fault of `service_faults` (a silent server within
+/// the scan's timeout), never showing the token; without faults it reads
+/// the analysis.
+#[tokio::test]
+async fn sonarqube_api_faults_are_errors_naming_it() {
+    use paragon_core::conformance::faults::{each_fault_fails, service_faults, FaultProxy};
+    let (addr, _) = serve(false).await;
+    let proxy = FaultProxy::start(Some(&addr.to_string()));
+    let via: SocketAddr = proxy.address().parse().unwrap();
+    let s = sonar(via, TOKEN);
+    let dir = project("AYtask3");
+    let target = ScanTarget::Directory(dir.path().to_owned());
+    let errors = each_fault_fails(
+        &proxy,
+        "sonarqube",
+        &service_faults(),
+        Duration::from_secs(10),
+        || {
+            let (s, target) = (&s, &target);
+            async move {
+                s.scan(
+                    target,
+                    &ScanContext::new().with_timeout(Duration::from_secs(2)),
+                )
+                .await
+            }
+        },
+    )
+    .await;
+    for (fault, e) in errors {
+        assert!(!format!("{e} {e:?}").contains(TOKEN), "{fault:?}: {e:?}");
+    }
+}
