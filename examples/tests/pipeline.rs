@@ -694,3 +694,88 @@ fn a_failed_latest_is_recorded_with_the_version_tag_that_landed() {
     assert!(stages(&record).contains(&"deploy skipped".to_string()));
     assert_eq!(remote.commits(), 1, "no deploy commit");
 }
+
+/// Ctrl-C while the pushed tags are being checked (a 1 s delay on each
+/// check): the run exits 2, deploys nothing, and its record and output say
+/// exactly which tags name the image, as skopeo sees them.
+#[test]
+#[ignore = "needs docker-registry, htpasswd and skopeo"]
+fn a_cancel_after_the_tags_moved_records_them() {
+    use paragon_core::conformance::faults::{Fault, FaultProxy, Rule};
+    require(&["docker-registry", "htpasswd", "git", "skopeo"]);
+    let skopeo = tool("skopeo").unwrap();
+    let registry = start();
+    let proxy = FaultProxy::start(Some(&registry.addr));
+    proxy.add(
+        Rule::new(Fault::Delay(Duration::from_secs(1)))
+            .method("HEAD")
+            .path_contains("/manifests/latest"),
+    );
+    let remote = Remote::new("registry.example/shop/web");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    app(&src);
+    let record = dir.path().join("record.json");
+    let mut child = Command::new(example("pipeline"))
+        .args(["--source", src.to_str().unwrap()])
+        .args(["--registry", &proxy.url()])
+        .args(["--repository", "shop/web", "--version", "3.1.0"])
+        .args(["--gitops-repo", &remote.url()])
+        .args(["--record", record.to_str().unwrap()])
+        .env("PARAGON_REGISTRY_USERNAME", USER)
+        .env("PARAGON_REGISTRY_PASSWORD", PASSWORD)
+        .env("PATH", path_without(&["trivy", "syft"]))
+        .env_remove("PARAGON_TRIVY")
+        .env_remove("PARAGON_SYFT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once `latest` has been written and is being checked.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.seen_matching("HEAD", "/manifests/latest").is_empty() {
+        assert!(Instant::now() < deadline, "the push never checked latest");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let held: Vec<(&str, Option<String>)> = ["3.1.0", "latest"]
+        .into_iter()
+        .map(|t| (t, registry.digest(&skopeo, &format!("shop/web:{t}"))))
+        .collect();
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(rec["outcome"], "cancelled", "{rec}");
+    let digest = rec["pushed"]["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let recorded: Vec<&str> = rec["pushed"]["tags"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t.as_str()).collect())
+        .unwrap_or_default();
+    // What the record says moved is exactly what names the image.
+    for (tag, at) in &held {
+        assert_eq!(
+            recorded.contains(tag),
+            at.as_deref() == Some(digest.as_str()),
+            "{tag}: registry {at:?}, record {recorded:?}\n{stdout}\n{stderr}"
+        );
+    }
+    // Both were written before the interrupt.
+    assert_eq!(recorded, ["3.1.0", "latest"], "{stdout}\n{stderr}");
+    assert_eq!(rec["pushed"]["complete"], false);
+    assert!(
+        format!("{stdout}{stderr}").contains(&format!(
+            "the registry already has 3.1.0, latest at {digest}"
+        )),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(remote.commits(), 1, "no deploy commit");
+}
