@@ -583,21 +583,34 @@ fn eight_pipelines_at_once_against_a_real_registry() {
     concurrent_runs(8, true);
 }
 
-/// A run on the real registry with `trivy` and `syft` off `PATH`, through
-/// `via` (`host:port`), its record in `record`.
-fn bare_run(via: &str, password: &str, remote: &Remote, src: &Path, record: &Path) -> Output {
+/// A run of version `version` on the real registry with `trivy` and
+/// `syft` off `PATH`, through `via` (`host:port`), its record in `record`.
+fn bare_command(
+    via: &str,
+    password: &str,
+    remote: &Remote,
+    src: &Path,
+    record: &Path,
+    version: &str,
+) -> Command {
     app(src);
-    Command::new(example("pipeline"))
-        .args(["--source", src.to_str().unwrap()])
+    let mut cmd = Command::new(example("pipeline"));
+    cmd.args(["--source", src.to_str().unwrap()])
         .args(["--registry", &format!("http://{via}")])
-        .args(["--repository", "shop/web", "--version", "3.0.0"])
+        .args(["--repository", "shop/web", "--version", version])
         .args(["--gitops-repo", &remote.url()])
         .args(["--record", record.to_str().unwrap()])
         .env("PARAGON_REGISTRY_USERNAME", USER)
         .env("PARAGON_REGISTRY_PASSWORD", password)
         .env("PATH", path_without(&["trivy", "syft"]))
         .env_remove("PARAGON_TRIVY")
-        .env_remove("PARAGON_SYFT")
+        .env_remove("PARAGON_SYFT");
+    cmd
+}
+
+/// [`bare_command`] of version 3.0.0, run to its end.
+fn bare_run(via: &str, password: &str, remote: &Remote, src: &Path, record: &Path) -> Output {
+    bare_command(via, password, remote, src, record, "3.0.0")
         .output()
         .unwrap()
 }
@@ -713,24 +726,19 @@ fn a_cancel_after_the_tags_moved_records_them() {
     );
     let remote = Remote::new("registry.example/shop/web");
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    app(&src);
     let record = dir.path().join("record.json");
-    let mut child = Command::new(example("pipeline"))
-        .args(["--source", src.to_str().unwrap()])
-        .args(["--registry", &proxy.url()])
-        .args(["--repository", "shop/web", "--version", "3.1.0"])
-        .args(["--gitops-repo", &remote.url()])
-        .args(["--record", record.to_str().unwrap()])
-        .env("PARAGON_REGISTRY_USERNAME", USER)
-        .env("PARAGON_REGISTRY_PASSWORD", PASSWORD)
-        .env("PATH", path_without(&["trivy", "syft"]))
-        .env_remove("PARAGON_TRIVY")
-        .env_remove("PARAGON_SYFT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = bare_command(
+        proxy.address(),
+        PASSWORD,
+        &remote,
+        &dir.path().join("src"),
+        &record,
+        "3.1.0",
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     // Interrupt once `latest` has been written and is being checked.
     let deadline = Instant::now() + Duration::from_secs(60);
     while proxy.seen_matching("HEAD", "/manifests/latest").is_empty() {
