@@ -688,6 +688,63 @@ impl Run<'_> {
         complete.then(|| img.digest.clone())
     }
 
+    /// The build stage: builds into the configured work directory, or a
+    /// temporary one made for the run and left in `temp` (a directory
+    /// that cannot be made fails the stage with that error). The image,
+    /// when the build succeeded.
+    async fn build(
+        &mut self,
+        builder: &dyn Builder,
+        temp: &mut Option<tempfile::TempDir>,
+    ) -> Option<BuiltImage> {
+        let p = self.p;
+        let began = self.start(Stage::Build);
+        let work = match &p.work_dir {
+            Some(dir) => dir.clone(),
+            None => match tempfile::Builder::new().prefix("paragon-run-").tempdir() {
+                Ok(dir) => temp.insert(dir).path().to_owned(),
+                Err(e) => {
+                    let detail = format!(
+                        "cannot create the run's work directory in {}: {e}",
+                        std::env::temp_dir().display()
+                    );
+                    self.finish(Stage::Build, began, Outcome::Failed, Some(detail));
+                    return None;
+                }
+            },
+        };
+        let version = self.rec.version.clone().unwrap_or_default();
+        let mut spec = p
+            .spec
+            .clone()
+            .unwrap_or_else(|| BuildSpec::new(&p.source, work.join("layout")));
+        spec.output = work.join(format!("layout-{version}"));
+        if spec.ref_name.is_empty() {
+            spec.ref_name = version.clone();
+        }
+        spec.annotations
+            .entry("org.opencontainers.image.version".into())
+            .or_insert(version);
+        match self
+            .step("build", builder.build(&spec, &self.step_ctx()))
+            .await
+        {
+            Ok(built) => {
+                self.emit(Event::ImageBuilt {
+                    digest: built.digest.clone(),
+                });
+                self.rec.image = Some(built.digest.clone());
+                self.finish(Stage::Build, began, Outcome::Succeeded, None);
+                Some(built)
+            }
+            Err(e) => {
+                let outcome = Run::outcome_of(&e);
+                self.finish(Stage::Build, began, outcome, Some(e.to_string()));
+                None
+            }
+        }
+    }
+
     fn outcome_of(e: &Error) -> Outcome {
         if e.is_cancelled() {
             Outcome::Cancelled
@@ -879,56 +936,20 @@ impl Pipeline {
             }
         }
 
-        // Build.
-        let temp = match &p.work_dir {
-            Some(_) => None,
-            None => tempfile::Builder::new()
-                .prefix("paragon-run-")
-                .tempdir()
-                .ok(),
-        };
-        let work = p
-            .work_dir
-            .clone()
-            .or_else(|| temp.as_ref().map(|t| t.path().to_owned()))
-            .unwrap_or_else(std::env::temp_dir);
-        let mut image: Option<BuiltImage> = None;
-        match (&p.builder, run.stopped()) {
-            (_, true) => run.skip(Stage::Build, "an earlier stage failed"),
-            (None, false) => run.skip(Stage::Build, "no builder"),
-            (Some(builder), false) => {
-                let began = run.start(Stage::Build);
-                let version = run.rec.version.clone().unwrap_or_default();
-                let mut spec = p
-                    .spec
-                    .clone()
-                    .unwrap_or_else(|| BuildSpec::new(&p.source, work.join("layout")));
-                spec.output = work.join(format!("layout-{version}"));
-                if spec.ref_name.is_empty() {
-                    spec.ref_name = version.clone();
-                }
-                spec.annotations
-                    .entry("org.opencontainers.image.version".into())
-                    .or_insert(version);
-                match run
-                    .step("build", builder.build(&spec, &run.step_ctx()))
-                    .await
-                {
-                    Ok(built) => {
-                        run.emit(Event::ImageBuilt {
-                            digest: built.digest.clone(),
-                        });
-                        run.rec.image = Some(built.digest.clone());
-                        image = Some(built);
-                        run.finish(Stage::Build, began, Outcome::Succeeded, None);
-                    }
-                    Err(e) => {
-                        let outcome = Run::outcome_of(&e);
-                        run.finish(Stage::Build, began, outcome, Some(e.to_string()));
-                    }
-                }
+        // Build (into a temporary directory of the run's, kept until it
+        // ends: the later stages read the image from it).
+        let mut temp: Option<tempfile::TempDir> = None;
+        let image = match (&p.builder, run.stopped()) {
+            (_, true) => {
+                run.skip(Stage::Build, "an earlier stage failed");
+                None
             }
-        }
+            (None, false) => {
+                run.skip(Stage::Build, "no builder");
+                None
+            }
+            (Some(builder), false) => run.build(builder.as_ref(), &mut temp).await,
+        };
 
         // Post-build scans.
         match (&image, run.stopped(), p.post.is_empty()) {
