@@ -4,7 +4,6 @@ use paragon_core::ScanReport;
 use serde::Deserialize;
 
 use super::parse::{report, Bom, Component, Rating, Vulnerability};
-use super::typed;
 use crate::error::{Error, Result};
 use crate::util::{from_json, nullable};
 use crate::Format;
@@ -167,11 +166,6 @@ pub fn parse_json(bytes: &[u8]) -> Result<ScanReport> {
             supported: "1.2 to 1.7",
             file: None,
         });
-    }
-    if typed::VERSIONS.contains(&spec.as_str()) {
-        if let Some(bom) = typed::read(bytes, &spec) {
-            return Ok(report(bom, bytes));
-        }
     }
     let doc: Document = from_json(FORMAT, bytes)?;
     let mut bom = Bom {

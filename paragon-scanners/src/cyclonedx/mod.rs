@@ -14,21 +14,17 @@
 //!   become the SBOM inventory; the raw document is kept. Syft's and
 //!   Trivy's SBOM output is CycloneDX.
 //!
-//! # Where `cyclonedx-bom` reads, and where it does not
+//! # One reader for every version
 //!
-//! JSON BOMs of spec 1.3, 1.4 and 1.5 are read with the `cyclonedx-bom`
-//! crate (0.8.1), the typed model Paragon also writes its 1.5 output with.
-//! It does not read the rest: it rejects the 1.6 and 1.7 JSON that current
-//! Syft and Trivy emit ("Unsupported Spec Version"), 1.2 JSON, and every
-//! XML version (1.0–1.2 in particular). Those — and any 1.3–1.5 document it
-//! refuses, such as one with a malformed optional field — are read by a
-//! lenient reader of the fields Paragon uses, which are compatible across
-//! versions. Both paths feed the same mapping, and the test suite checks
-//! that they agree on the fixtures.
+//! The documents are read by a lenient reader of the fields Paragon uses,
+//! which are compatible across versions. The `cyclonedx-bom` crate, which
+//! Paragon writes its CycloneDX 1.5 output with, does not read the 1.6 and
+//! 1.7 JSON that current Syft and Trivy emit, 1.2 JSON, or any XML; the
+//! test suite checks that this reader agrees with it on the versions it
+//! does read (1.3–1.5).
 
 mod json;
 mod parse;
-mod typed;
 mod xml;
 
 pub use json::parse_json;
