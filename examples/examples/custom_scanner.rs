@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use paragon_core::pipeline::{Outcome, Pipeline, Stage, VersionStrategy};
 use paragon_core::policy::PolicyFormat;
 use paragon_core::{
-    async_trait, Error, Finding, FindingKind, Location, Policy, Result, ScanContext, ScanReport,
+    async_trait, CallContext, Error, Finding, FindingKind, Location, Policy, Result, ScanReport,
     ScanTarget, Scanner, ScannerInfo, Severity, Source, TargetKind,
 };
 use paragon_registry::{LayoutRegistry, NativeBuilder};
@@ -48,7 +48,7 @@ impl Scanner for MarkerScanner {
         &[TargetKind::Directory]
     }
 
-    async fn scan(&self, target: &ScanTarget, ctx: &ScanContext) -> Result<ScanReport> {
+    async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport> {
         let ScanTarget::Directory(root) = target else {
             return Err(Error::UnsupportedTarget {
                 scanner: "markers".into(),
@@ -122,7 +122,7 @@ async fn run(source: PathBuf) -> Result<(Outcome, Option<Stage>)> {
         )
         .version(VersionStrategy::explicit("1.0.0")?)
         .build()?;
-    let rec = pipeline.run(&ScanContext::new()).await;
+    let rec = pipeline.run(&CallContext::new()).await;
     for s in &rec.scanners {
         eprintln!("{}: {} finding(s)", s.scanner, s.findings.unwrap_or(0));
     }

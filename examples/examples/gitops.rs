@@ -33,7 +33,7 @@
 use std::process::ExitCode;
 
 use paragon_core::gitops::{Deployment, GitOpsTarget, Release};
-use paragon_core::{Digest, ScanContext};
+use paragon_core::{CallContext, Digest};
 use paragon_gitops::{GitOps, HelmValues, Kustomize, Manifests};
 
 const USAGE: &str = "usage: gitops --repo URL_OR_PATH (--values PATH | --kustomization PATH --image NAME) --tag TAG \
@@ -189,7 +189,7 @@ fn remote(repo: &str) -> Result<String, String> {
         .map_err(|e| format!("the remote `{repo}` does not exist: {e}"))
 }
 
-async fn run(args: Args, ctx: &ScanContext) -> Result<(), String> {
+async fn run(args: Args, ctx: &CallContext) -> Result<(), String> {
     let manifests: Manifests = match &args.target {
         Target::Helm {
             values,
@@ -256,7 +256,7 @@ async fn main() -> ExitCode {
         }
     };
     examples::print_warnings();
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     if let Err(e) = examples::cancel_on_signals(&ctx) {
         eprintln!("error: {e}");
         return ExitCode::from(2);

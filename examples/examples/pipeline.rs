@@ -46,7 +46,7 @@ use paragon_core::image::{BuildSpec, ImageConfig};
 use paragon_core::pipeline::{
     CommandCheck, Event, Outcome, Pipeline, RunRecord, Stage, VersionStrategy,
 };
-use paragon_core::{Policy, ScanContext, Severity};
+use paragon_core::{CallContext, Policy, Severity};
 use paragon_gitops::{GitOps, HelmValues};
 use paragon_registry::NativeBuilder;
 use paragon_scanners::syft::Syft;
@@ -463,7 +463,7 @@ async fn run(a: Args) -> Result<RunRecord, String> {
     }
     let pipeline = b.build().map_err(fail)?;
     examples::print_warnings();
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     // Listening starts here, before the run spawns any tool: a signal that
     // arrives while the listener waits for a thread still cancels.
     examples::cancel_on_signals(&ctx)?;

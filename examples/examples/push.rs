@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use paragon_core::image::{BuildSpec, Builder, ImageConfig, Registry};
-use paragon_core::ScanContext;
+use paragon_core::CallContext;
 use paragon_registry::NativeBuilder;
 
 const USAGE: &str =
@@ -70,11 +70,11 @@ async fn run(args: Args) -> Result<(), String> {
     paragon_core::image::validate_repository(&args.repository).map_err(fail)?;
     let registry = examples::registry(args.registry.as_deref(), &args.layout)?;
     examples::print_warnings();
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     examples::cancel_on_signals(&ctx)?;
     // Reachable, and the credentials accepted, before minutes of building.
     registry
-        .list_tags(&args.repository)
+        .list_tags(&args.repository, &ctx)
         .await
         .map_err(|e| format!("checking {} before the build: {e}", registry.location()))?;
     // Removed when `run` returns, whatever the outcome: a cancelled or
@@ -124,16 +124,12 @@ async fn landed(
 ) -> String {
     let mut moved = Vec::new();
     for t in tags {
-        let asked = tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            registry.resolve(repository, t),
-        )
-        .await;
-        match asked {
-            Ok(Ok(Some(d))) if d == *digest => moved.push(t.as_str()),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return format!("which tags moved is unknown: {e}"),
-            Err(_) => return "which tags moved is unknown: the registry did not answer".into(),
+        // A context of its own: the push's may be cancelled.
+        let ctx = CallContext::new().with_timeout(std::time::Duration::from_secs(30));
+        match registry.resolve(repository, t, &ctx).await {
+            Ok(Some(d)) if d == *digest => moved.push(t.as_str()),
+            Ok(_) => {}
+            Err(e) => return format!("which tags moved is unknown: {e}"),
         }
     }
     if moved.is_empty() {

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use paragon_core::{Merger, ScanContext, ScanTarget, Scanner};
+use paragon_core::{CallContext, Merger, ScanTarget, Scanner};
 use paragon_scanners::dependency_check::DependencyCheck;
 use paragon_scanners::grype::Grype;
 use paragon_scanners::syft::Syft;
@@ -61,7 +61,7 @@ async fn scan(
     dir: PathBuf,
 ) -> Result<paragon_core::Report, String> {
     let target = ScanTarget::Directory(dir);
-    let ctx = ScanContext::new().with_timeout(Duration::from_secs(900));
+    let ctx = CallContext::new().with_timeout(Duration::from_secs(900));
     let mut tasks = tokio::task::JoinSet::new();
     for s in scanners {
         let (target, ctx) = (target.clone(), ctx.clone());

@@ -74,7 +74,7 @@ pub fn print_warnings() {
 ///
 /// # Errors
 /// When the signals cannot be listened for.
-pub fn cancel_on_signals(ctx: &paragon_core::ScanContext) -> Result<(), String> {
+pub fn cancel_on_signals(ctx: &paragon_core::CallContext) -> Result<(), String> {
     use tokio::signal::unix::{signal, SignalKind};
     let listen = |kind| signal(kind).map_err(|e| format!("cannot listen for signals: {e}"));
     let (mut interrupt, mut terminate) = (

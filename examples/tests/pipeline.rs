@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use paragon_core::image::Registry as _;
+use paragon_core::CallContext;
 
 mod support;
 
@@ -517,7 +518,7 @@ fn concurrent_runs(n: usize, real: bool) {
                 succeeded += 1;
                 let digest = digest.unwrap();
                 let held = rt
-                    .block_on(registry.resolve("shop/web", &version))
+                    .block_on(registry.resolve("shop/web", &version, &CallContext::new()))
                     .unwrap()
                     .map(|d| d.to_string());
                 assert_eq!(held.as_deref(), Some(digest.as_str()), "{stdout}");
@@ -538,7 +539,7 @@ fn concurrent_runs(n: usize, real: bool) {
                 );
                 if let Some(digest) = digest {
                     let held = rt
-                        .block_on(registry.resolve("shop/web", &version))
+                        .block_on(registry.resolve("shop/web", &version, &CallContext::new()))
                         .unwrap()
                         .map(|d| d.to_string());
                     assert_ne!(held, Some(digest), "a failed run's tag names its image");

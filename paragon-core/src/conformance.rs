@@ -20,9 +20,10 @@ pub mod scanner {
     use std::path::Path;
     use std::time::{Duration, Instant};
 
+    use crate::context::CallContext;
     use crate::error::Error;
     use crate::report::ScanReport;
-    use crate::scanner::{ScanContext, ScanTarget, Scanner, TargetKind};
+    use crate::scanner::{ScanTarget, Scanner, TargetKind};
 
     /// What a scanner does beyond what every scanner must.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +78,7 @@ pub mod scanner {
             if s.targets().contains(&kind) {
                 continue;
             }
-            match s.scan(&target, &ScanContext::new()).await {
+            match s.scan(&target, &CallContext::new()).await {
                 Err(Error::UnsupportedTarget { target: k, .. }) => assert_eq!(k, kind),
                 other => panic!("{}: {kind} should be unsupported, got {other:?}", s.name()),
             }
@@ -93,7 +94,7 @@ pub mod scanner {
                 TargetKind::OciLayout => ScanTarget::OciLayout(missing.to_owned()),
                 TargetKind::Sbom => ScanTarget::Sbom(missing.to_owned()),
             };
-            match s.scan(&target, &ScanContext::new()).await {
+            match s.scan(&target, &CallContext::new()).await {
                 Err(e) if e.is_not_found() => {
                     assert!(
                         e.to_string().contains("/nonexistent/paragon-conformance"),
@@ -109,7 +110,7 @@ pub mod scanner {
     /// when cancelled before the scan and while it runs (a scan that ends
     /// within 100 ms may finish instead).
     pub async fn honours_cancellation(s: &dyn Scanner, target: &ScanTarget) {
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         ctx.cancel.cancel();
         match s.scan(target, &ctx).await {
             Err(e) if e.is_cancelled() => {}
@@ -118,7 +119,7 @@ pub mod scanner {
                 s.name()
             ),
         }
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         let cancel = ctx.cancel.clone();
         let started = Instant::now();
         let canceller = async {
@@ -143,7 +144,7 @@ pub mod scanner {
     /// A timeout shorter than the scan stops it with `TimedOut`. The target
     /// must take the scanner longer than 1 ms.
     pub async fn honours_timeout(s: &dyn Scanner, target: &ScanTarget) {
-        let ctx = ScanContext::new().with_timeout(Duration::from_millis(1));
+        let ctx = CallContext::new().with_timeout(Duration::from_millis(1));
         let started = Instant::now();
         match s.scan(target, &ctx).await {
             Err(Error::TimedOut { after, .. }) => {
@@ -178,7 +179,7 @@ pub mod scanner {
     /// A supported target scans, and every source names the scanner.
     pub async fn scans(s: &dyn Scanner, target: &ScanTarget) -> ScanReport {
         let report = s
-            .scan(target, &ScanContext::new())
+            .scan(target, &CallContext::new())
             .await
             .unwrap_or_else(|e| panic!("{}: scanning {target:?} failed: {e}", s.name()));
         assert_eq!(
@@ -221,11 +222,11 @@ pub mod scanner {
 pub mod registry {
     use std::path::Path;
 
+    use crate::context::CallContext;
     use crate::error::Error;
     use crate::image::testing::minimal_image;
     use crate::image::{BuiltImage, Registry};
     use crate::oci::OciLayout;
-    use crate::scanner::ScanContext;
 
     /// What a registry does beyond what every registry must.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,7 +286,7 @@ pub mod registry {
     /// same image again changes nothing.
     pub async fn pushes_tags_and_moves_latest(r: &dyn Registry, scratch: &Path, repository: &str) {
         let name = r.name().to_owned();
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         let a = image(scratch, "a");
         let b = image(scratch, "b");
         assert_ne!(a.digest, b.digest);
@@ -297,7 +298,7 @@ pub mod registry {
         assert_eq!(pushed.repository, repository);
         for t in ["1.0.0", "latest"] {
             assert_eq!(
-                r.resolve(repository, t).await.unwrap(),
+                r.resolve(repository, t, &CallContext::new()).await.unwrap(),
                 Some(a.digest.clone()),
                 "{name}: {t} after the first push"
             );
@@ -306,11 +307,15 @@ pub mod registry {
             .await
             .unwrap_or_else(|e| panic!("{name}: second push failed: {e}"));
         assert_eq!(
-            r.resolve(repository, "latest").await.unwrap(),
+            r.resolve(repository, "latest", &CallContext::new())
+                .await
+                .unwrap(),
             Some(b.digest.clone())
         );
         assert_eq!(
-            r.resolve(repository, "1.0.0").await.unwrap(),
+            r.resolve(repository, "1.0.0", &CallContext::new())
+                .await
+                .unwrap(),
             Some(a.digest.clone())
         );
         let again = r
@@ -318,7 +323,7 @@ pub mod registry {
             .await
             .unwrap_or_else(|e| panic!("{name}: repeated push failed: {e}"));
         assert_eq!(again.digest, b.digest);
-        let listed = r.list_tags(repository).await.unwrap();
+        let listed = r.list_tags(repository, &CallContext::new()).await.unwrap();
         assert_eq!(listed, tags(&["1.0.0", "1.0.1", "latest"]), "{name}: tags");
     }
 
@@ -326,13 +331,15 @@ pub mod registry {
     pub async fn unknown_is_empty(r: &dyn Registry, repository: &str) {
         let name = r.name();
         assert_eq!(
-            r.resolve(repository, "no-such-tag").await.unwrap(),
+            r.resolve(repository, "no-such-tag", &CallContext::new())
+                .await
+                .unwrap(),
             None,
             "{name}: an unknown tag"
         );
         let missing = format!("{repository}-missing");
         assert_eq!(
-            r.list_tags(&missing).await.unwrap(),
+            r.list_tags(&missing, &CallContext::new()).await.unwrap(),
             Vec::<String>::new(),
             "{name}: an unknown repository"
         );
@@ -343,7 +350,7 @@ pub mod registry {
     pub async fn rejects_invalid_names(r: &dyn Registry, scratch: &Path, repository: &str) {
         let name = r.name();
         let a = image(scratch, "invalid");
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         match r.push(&a, repository, &tags(&["bad tag"]), &ctx).await {
             Err(Error::InvalidConfig { .. }) => {}
             other => panic!("{name}: an invalid tag should be refused, got {other:?}"),
@@ -353,7 +360,10 @@ pub mod registry {
             other => panic!("{name}: an invalid repository should be refused, got {other:?}"),
         }
         assert!(
-            r.list_tags(repository).await.unwrap().is_empty(),
+            r.list_tags(repository, &CallContext::new())
+                .await
+                .unwrap()
+                .is_empty(),
             "{name}: a refused push created tags"
         );
     }
@@ -365,11 +375,13 @@ pub mod registry {
         let layout = OciLayout::open(&broken.layout).unwrap();
         std::fs::remove_file(layout.blob_path(&broken.config_digest)).unwrap();
         let res = r
-            .push(&broken, repository, &tags(&["broken"]), &ScanContext::new())
+            .push(&broken, repository, &tags(&["broken"]), &CallContext::new())
             .await;
         assert!(res.is_err(), "{name}: an incomplete image was pushed");
         assert_eq!(
-            r.resolve(repository, "broken").await.unwrap(),
+            r.resolve(repository, "broken", &CallContext::new())
+                .await
+                .unwrap(),
             None,
             "{name}: a tag points at an incomplete image"
         );
@@ -379,13 +391,34 @@ pub mod registry {
     pub async fn honours_cancellation(r: &dyn Registry, scratch: &Path, repository: &str) {
         let name = r.name();
         let a = image(scratch, "cancelled");
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         ctx.cancel.cancel();
         match r.push(&a, repository, &tags(&["cancelled"]), &ctx).await {
             Err(e) if e.is_cancelled() => {}
             other => panic!("{name}: a cancelled push should fail, got {other:?}"),
         }
-        assert_eq!(r.resolve(repository, "cancelled").await.unwrap(), None);
+        assert_eq!(
+            r.resolve(repository, "cancelled", &CallContext::new())
+                .await
+                .unwrap(),
+            None
+        );
+        // Every other call stops as well.
+        let listed = r.list_tags(repository, &ctx).await;
+        assert!(
+            listed.as_ref().is_err_and(|e| e.is_cancelled()),
+            "{name}: listing tags with a cancelled context gave {listed:?}"
+        );
+        let resolved = r.resolve(repository, "cancelled", &ctx).await;
+        assert!(
+            resolved.as_ref().is_err_and(|e| e.is_cancelled()),
+            "{name}: resolving with a cancelled context gave {resolved:?}"
+        );
+        let deleted = r.delete_tag(repository, "cancelled", &ctx).await;
+        assert!(
+            deleted.as_ref().is_err_and(|e| e.is_cancelled()),
+            "{name}: deleting a tag with a cancelled context gave {deleted:?}"
+        );
     }
 
     /// With the capability, deleting a tag removes it and leaves the other
@@ -404,25 +437,33 @@ pub mod registry {
             &a,
             repository,
             &tags(&["keep", "drop"]),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap_or_else(|e| panic!("{name}: push failed: {e}"));
-        let result = r.delete_tag(repository, "drop").await;
+        let result = r.delete_tag(repository, "drop", &CallContext::new()).await;
         if capabilities.delete_tags {
             result.unwrap_or_else(|e| panic!("{name}: delete_tag failed: {e}"));
-            assert_eq!(r.resolve(repository, "drop").await.unwrap(), None, "{name}");
             assert_eq!(
-                r.resolve(repository, "keep").await.unwrap(),
+                r.resolve(repository, "drop", &CallContext::new())
+                    .await
+                    .unwrap(),
+                None,
+                "{name}"
+            );
+            assert_eq!(
+                r.resolve(repository, "keep", &CallContext::new())
+                    .await
+                    .unwrap(),
                 Some(a.digest.clone()),
                 "{name}: deleting one tag removed another"
             );
             assert_eq!(
-                r.list_tags(repository).await.unwrap(),
+                r.list_tags(repository, &CallContext::new()).await.unwrap(),
                 tags(&["keep"]),
                 "{name}"
             );
-            match r.delete_tag(repository, "drop").await {
+            match r.delete_tag(repository, "drop", &CallContext::new()).await {
                 Err(e) if e.is_not_found() => {}
                 other => panic!("{name}: deleting a missing tag gave {other:?}"),
             }
@@ -432,7 +473,9 @@ pub mod registry {
                 other => panic!("{name}: claims no tag deletion, delete_tag gave {other:?}"),
             }
             assert_eq!(
-                r.resolve(repository, "drop").await.unwrap(),
+                r.resolve(repository, "drop", &CallContext::new())
+                    .await
+                    .unwrap(),
                 Some(a.digest.clone()),
                 "{name}: an unsupported delete removed the tag"
             );
@@ -450,7 +493,7 @@ pub mod registry {
         capabilities: Capabilities,
     ) {
         let name = r.name().to_owned();
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         let (a, b) = (image(scratch, "create-a"), image(scratch, "create-b"));
         for img in [&a, &b] {
             r.push(img, repository, &[], &ctx)
@@ -458,7 +501,10 @@ pub mod registry {
                 .unwrap_or_else(|e| panic!("{name}: a push without tags failed: {e}"));
         }
         assert!(
-            r.list_tags(repository).await.unwrap().is_empty(),
+            r.list_tags(repository, &CallContext::new())
+                .await
+                .unwrap()
+                .is_empty(),
             "{name}: a push without tags created tags"
         );
         let first = r.create_tag(repository, "1.0.0", &a.digest, &ctx).await;
@@ -478,7 +524,9 @@ pub mod registry {
             .unwrap_or_else(|e| panic!("{name}: create_tag failed: {e}"));
         assert!(!second, "{name}: a tag that exists was created again");
         assert_eq!(
-            r.resolve(repository, "1.0.0").await.unwrap(),
+            r.resolve(repository, "1.0.0", &CallContext::new())
+                .await
+                .unwrap(),
             Some(a.digest.clone()),
             "{name}: the tag moved"
         );
@@ -497,7 +545,7 @@ pub mod registry {
             return;
         }
         let name = r.name().to_owned();
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         let mut images = Vec::new();
         for i in 0..8 {
             let img = image(scratch, &format!("race-{i}"));
@@ -523,7 +571,9 @@ pub mod registry {
             winners.len()
         );
         assert_eq!(
-            r.resolve(repository, "2.0.0").await.unwrap(),
+            r.resolve(repository, "2.0.0", &CallContext::new())
+                .await
+                .unwrap(),
             Some(winners[0].clone()),
             "{name}: the tag does not name the winner's image"
         );
@@ -560,10 +610,10 @@ pub mod builder {
     use std::path::{Path, PathBuf};
     use std::time::{Duration, Instant};
 
+    use crate::context::CallContext;
     use crate::error::Error;
     use crate::image::{BuildSpec, Builder, BuiltImage};
     use crate::oci::OciLayout;
-    use crate::scanner::ScanContext;
 
     /// What a builder does beyond what every builder must.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -627,7 +677,7 @@ pub mod builder {
         let name = b.name().to_owned();
         let spec = spec(scratch, "layout", "1.0.0");
         let image = b
-            .build(&spec, &ScanContext::new())
+            .build(&spec, &CallContext::new())
             .await
             .unwrap_or_else(|e| panic!("{name}: build failed: {e}"));
         assert_eq!(
@@ -662,7 +712,7 @@ pub mod builder {
         capabilities: Capabilities,
     ) {
         let name = b.name().to_owned();
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         let build = |spec: BuildSpec| {
             let ctx = ctx.clone();
             let name = name.clone();
@@ -689,7 +739,7 @@ pub mod builder {
     pub async fn rejects_missing_contexts(b: &dyn Builder, scratch: &Path) {
         let missing = scratch.join("builder-no-such-context");
         let spec = BuildSpec::new(&missing, scratch.join("builder-missing-layout"));
-        match b.build(&spec, &ScanContext::new()).await {
+        match b.build(&spec, &CallContext::new()).await {
             Err(e) if e.is_not_found() => assert!(
                 e.to_string().contains("builder-no-such-context"),
                 "{}: the error does not name the context: {e}",
@@ -703,7 +753,7 @@ pub mod builder {
     /// names no image.
     pub async fn honours_cancellation(b: &dyn Builder, scratch: &Path) {
         let spec = spec(scratch, "cancelled", "cancelled");
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         ctx.cancel.cancel();
         match b.build(&spec, &ctx).await {
             Err(e) if e.is_cancelled() => {}
@@ -722,7 +772,7 @@ pub mod builder {
     /// A 1 ms timeout stops the build with `TimedOut`, promptly.
     pub async fn honours_timeout(b: &dyn Builder, scratch: &Path) {
         let spec = spec(scratch, "timeout", "timeout");
-        let ctx = ScanContext::new().with_timeout(Duration::from_millis(1));
+        let ctx = CallContext::new().with_timeout(Duration::from_millis(1));
         let started = Instant::now();
         match b.build(&spec, &ctx).await {
             Err(Error::TimedOut { after, .. }) => {
@@ -753,10 +803,10 @@ pub mod builder {
 /// must have at least two environments and start with none of them running
 /// `application`'s image.
 pub mod gitops {
+    use crate::context::CallContext;
     use crate::error::Error;
     use crate::gitops::{Deployment, GitOpsTarget, GitOpsTargetExt, Release};
     use crate::oci::Digest;
-    use crate::scanner::ScanContext;
 
     const REPOSITORY: &str = "registry.example/conformance/app";
 
@@ -786,7 +836,7 @@ pub mod gitops {
     /// looks like a number stays a string.
     pub async fn deploys_and_reads_back(t: &dyn GitOpsTarget, application: &str) {
         let name = t.name().to_owned();
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         let (env, _) = envs(t);
         let first = Release::new(application, &env, REPOSITORY, "1.20")
             .with_digest(digest("conformance-1"));
@@ -827,7 +877,7 @@ pub mod gitops {
     /// to the next.
     pub async fn promotes_exactly(t: &dyn GitOpsTarget, application: &str) {
         let name = t.name().to_owned();
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         let (from, to) = envs(t);
         let release = Release::new(application, &from, REPOSITORY, "2.0.0")
             .with_digest(digest("conformance-promote"));
@@ -847,7 +897,7 @@ pub mod gitops {
     /// A rollback commits on top and restores the previous image.
     pub async fn rolls_back(t: &dyn GitOpsTarget, application: &str) {
         let name = t.name().to_owned();
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         let (env, _) = envs(t);
         let before = Release::new(application, &env, REPOSITORY, "3.0.0")
             .with_digest(digest("conformance-before"));
@@ -872,7 +922,7 @@ pub mod gitops {
     /// Unknown environments and invalid tags are typed errors.
     pub async fn rejects_bad_releases(t: &dyn GitOpsTarget, application: &str) {
         let name = t.name().to_owned();
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         let (env, _) = envs(t);
         let unknown = Release::new(application, "no-such-env", REPOSITORY, "1.0.0");
         match t.deploy(&unknown, &ctx).await {

@@ -9,10 +9,10 @@
 //! # }
 //! # block_on(async {
 //! use paragon_core::gitops::{Deployment, GitOpsTarget, GitOpsTargetExt, MemoryGitOps, Release};
-//! use paragon_core::ScanContext;
+//! use paragon_core::CallContext;
 //!
 //! let target = MemoryGitOps::new(["dev", "prod"]);
-//! let ctx = ScanContext::new();
+//! let ctx = CallContext::new();
 //! let release = Release::new("shop", "dev", "registry.example/shop/app", "1.4.0");
 //! let Deployment::Changed(change) = target.deploy(&release, &ctx).await? else { unreachable!() };
 //! assert_eq!(change.current.tag, "1.4.0");
@@ -30,9 +30,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::context::CallContext;
 use crate::error::{Error, Result};
 use crate::oci::Digest;
-use crate::scanner::ScanContext;
 
 /// An image to roll out to one environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,13 +261,13 @@ pub trait GitOpsTarget: fmt::Debug + Send + Sync + 'static {
     fn environments(&self) -> Vec<String>;
 
     /// What `environment` runs now.
-    async fn current(&self, environment: &str, ctx: &ScanContext) -> Result<Option<Deployed>>;
+    async fn current(&self, environment: &str, ctx: &CallContext) -> Result<Option<Deployed>>;
 
     /// Rolls `release` out to its environment.
-    async fn deploy(&self, release: &Release, ctx: &ScanContext) -> Result<Deployment>;
+    async fn deploy(&self, release: &Release, ctx: &CallContext) -> Result<Deployment>;
 
     /// Reverts `change` with a new commit.
-    async fn rollback(&self, change: &DeployChange, ctx: &ScanContext) -> Result<Deployment>;
+    async fn rollback(&self, change: &DeployChange, ctx: &CallContext) -> Result<Deployment>;
 }
 
 macro_rules! forward_gitops {
@@ -286,17 +286,17 @@ macro_rules! forward_gitops {
             async fn current(
                 &self,
                 environment: &str,
-                ctx: &ScanContext,
+                ctx: &CallContext,
             ) -> Result<Option<Deployed>> {
                 (**self).current(environment, ctx).await
             }
-            async fn deploy(&self, release: &Release, ctx: &ScanContext) -> Result<Deployment> {
+            async fn deploy(&self, release: &Release, ctx: &CallContext) -> Result<Deployment> {
                 (**self).deploy(release, ctx).await
             }
             async fn rollback(
                 &self,
                 change: &DeployChange,
-                ctx: &ScanContext,
+                ctx: &CallContext,
             ) -> Result<Deployment> {
                 (**self).rollback(change, ctx).await
             }
@@ -319,7 +319,7 @@ pub trait GitOpsTargetExt: GitOpsTarget {
         application: &str,
         from: &str,
         to: &str,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<Deployment> {
         let Some(running) = self.current(from, ctx).await? else {
             return Err(Error::InvalidConfig {
@@ -447,12 +447,12 @@ impl GitOpsTarget for MemoryGitOps {
         self.environments.clone()
     }
 
-    async fn current(&self, environment: &str, _ctx: &ScanContext) -> Result<Option<Deployed>> {
+    async fn current(&self, environment: &str, _ctx: &CallContext) -> Result<Option<Deployed>> {
         self.known(environment)?;
         Ok(head(&self.lock(), environment).1)
     }
 
-    async fn deploy(&self, release: &Release, _ctx: &ScanContext) -> Result<Deployment> {
+    async fn deploy(&self, release: &Release, _ctx: &CallContext) -> Result<Deployment> {
         release.validate()?;
         self.known(&release.environment)?;
         let mut state = self.lock();
@@ -472,7 +472,7 @@ impl GitOpsTarget for MemoryGitOps {
         ))
     }
 
-    async fn rollback(&self, change: &DeployChange, _ctx: &ScanContext) -> Result<Deployment> {
+    async fn rollback(&self, change: &DeployChange, _ctx: &CallContext) -> Result<Deployment> {
         self.known(&change.environment)?;
         let mut state = self.lock();
         let (head_commit, running) = head(&state, &change.environment);
@@ -532,7 +532,7 @@ mod tests {
 
     #[tokio::test]
     async fn box_and_arc_forward() {
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         let boxed: Box<dyn GitOpsTarget> = Box::new(MemoryGitOps::new(["dev"]));
         let arc: Arc<dyn GitOpsTarget> = Arc::new(MemoryGitOps::new(["dev"]));
         for t in [&boxed as &dyn GitOpsTarget, &arc as &dyn GitOpsTarget] {
@@ -571,7 +571,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_tag_only_release_keeps_the_repository() {
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         let t = MemoryGitOps::new(["dev"]);
         t.deploy(
             &Release::new("shop", "dev", "r.example/shop", "1.0.0"),

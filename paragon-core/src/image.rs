@@ -10,15 +10,16 @@
 //! ```
 //! # tokio_test_block_on(async {
 //! use paragon_core::image::{MemoryRegistry, Registry};
-//! use paragon_core::ScanContext;
+//! use paragon_core::CallContext;
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let image = paragon_core::image::testing::minimal_image(dir.path(), "demo").unwrap();
 //! let registry = MemoryRegistry::new();
 //! let tags = ["1.0.0".to_string(), "latest".to_string()];
-//! let pushed = registry.push(&image, "shop/app", &tags, &ScanContext::new()).await.unwrap();
+//! let ctx = CallContext::new();
+//! let pushed = registry.push(&image, "shop/app", &tags, &ctx).await.unwrap();
 //! assert_eq!(pushed.digest, image.digest);
-//! assert_eq!(registry.resolve("shop/app", "latest").await.unwrap(), Some(image.digest.clone()));
+//! assert_eq!(registry.resolve("shop/app", "latest", &ctx).await.unwrap(), Some(image.digest.clone()));
 //! # });
 //! # fn tokio_test_block_on(f: impl std::future::Future<Output = ()>) {
 //! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
@@ -33,9 +34,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::context::CallContext;
 use crate::error::{Error, Result};
 use crate::oci::{Descriptor, Digest, OciLayout, Platform};
-use crate::scanner::ScanContext;
 
 /// What to build.
 ///
@@ -446,7 +447,7 @@ pub trait Builder: fmt::Debug + Send + Sync + 'static {
     fn name(&self) -> &str;
 
     /// Builds the image.
-    async fn build(&self, spec: &BuildSpec, ctx: &ScanContext) -> Result<BuiltImage>;
+    async fn build(&self, spec: &BuildSpec, ctx: &CallContext) -> Result<BuiltImage>;
 }
 
 macro_rules! forward_builder {
@@ -456,7 +457,7 @@ macro_rules! forward_builder {
             fn name(&self) -> &str {
                 (**self).name()
             }
-            async fn build(&self, spec: &BuildSpec, ctx: &ScanContext) -> Result<BuiltImage> {
+            async fn build(&self, spec: &BuildSpec, ctx: &CallContext) -> Result<BuiltImage> {
                 (**self).build(spec, ctx).await
             }
         }
@@ -520,7 +521,9 @@ impl Pushed {
 ///   [`Error::InvalidConfig`];
 /// - resolve an unknown tag to `None` and list no tags for an unknown
 ///   repository;
-/// - stop a cancelled push with [`Error::Cancelled`], creating no tag;
+/// - stop a cancelled call with [`Error::Cancelled`] (a cancelled push
+///   creating no tag), and bound every call by the context's timeout where
+///   it sets one;
 /// - report refused credentials as [`Error::Unauthorized`] naming the
 ///   host, never the credentials.
 ///
@@ -542,19 +545,24 @@ pub trait Registry: fmt::Debug + Send + Sync + 'static {
         image: &BuiltImage,
         repository: &str,
         tags: &[String],
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<Pushed>;
 
     /// The digest `tag` points at, or `None` when there is no such tag (or
     /// no such repository).
-    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<Digest>>;
+    async fn resolve(
+        &self,
+        repository: &str,
+        tag: &str,
+        ctx: &CallContext,
+    ) -> Result<Option<Digest>>;
 
     /// Every tag of `repository`, sorted; empty when it does not exist.
-    async fn list_tags(&self, repository: &str) -> Result<Vec<String>>;
+    async fn list_tags(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>>;
 
     /// Deletes a tag (the image stays if other tags name it, where the
     /// registry allows). [`Error::Unsupported`] where it cannot.
-    async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()>;
+    async fn delete_tag(&self, repository: &str, tag: &str, ctx: &CallContext) -> Result<()>;
 
     /// Points `tag` at `digest`, an image already pushed to `repository`
     /// (by [`push`](Registry::push) with no tags), only when the
@@ -575,7 +583,7 @@ pub trait Registry: fmt::Debug + Send + Sync + 'static {
         repository: &str,
         tag: &str,
         digest: &Digest,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<bool> {
         let _ = (repository, tag, digest, ctx);
         Err(Error::Unsupported {
@@ -600,25 +608,35 @@ macro_rules! forward_registry {
                 image: &BuiltImage,
                 repository: &str,
                 tags: &[String],
-                ctx: &ScanContext,
+                ctx: &CallContext,
             ) -> Result<Pushed> {
                 (**self).push(image, repository, tags, ctx).await
             }
-            async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<Digest>> {
-                (**self).resolve(repository, tag).await
+            async fn resolve(
+                &self,
+                repository: &str,
+                tag: &str,
+                ctx: &CallContext,
+            ) -> Result<Option<Digest>> {
+                (**self).resolve(repository, tag, ctx).await
             }
-            async fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
-                (**self).list_tags(repository).await
+            async fn list_tags(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>> {
+                (**self).list_tags(repository, ctx).await
             }
-            async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
-                (**self).delete_tag(repository, tag).await
+            async fn delete_tag(
+                &self,
+                repository: &str,
+                tag: &str,
+                ctx: &CallContext,
+            ) -> Result<()> {
+                (**self).delete_tag(repository, tag, ctx).await
             }
             async fn create_tag(
                 &self,
                 repository: &str,
                 tag: &str,
                 digest: &Digest,
-                ctx: &ScanContext,
+                ctx: &CallContext,
             ) -> Result<bool> {
                 (**self).create_tag(repository, tag, digest, ctx).await
             }
@@ -772,7 +790,7 @@ impl Registry for MemoryRegistry {
         image: &BuiltImage,
         repository: &str,
         tags: &[String],
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<Pushed> {
         validate_push(repository, tags)?;
         if ctx.cancel.is_cancelled() {
@@ -793,17 +811,24 @@ impl Registry for MemoryRegistry {
         Ok(pushed)
     }
 
-    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<Digest>> {
+    async fn resolve(
+        &self,
+        repository: &str,
+        tag: &str,
+        ctx: &CallContext,
+    ) -> Result<Option<Digest>> {
         validate_repository(repository)?;
         validate_tag(tag)?;
+        memory_cancelled(ctx)?;
         Ok(self
             .lock()
             .get(repository)
             .and_then(|r| r.tags.get(tag).cloned()))
     }
 
-    async fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
+    async fn list_tags(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>> {
         validate_repository(repository)?;
+        memory_cancelled(ctx)?;
         Ok(self
             .lock()
             .get(repository)
@@ -816,15 +841,11 @@ impl Registry for MemoryRegistry {
         repository: &str,
         tag: &str,
         digest: &Digest,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<bool> {
         validate_repository(repository)?;
         validate_tag(tag)?;
-        if ctx.cancel.is_cancelled() {
-            return Err(Error::Cancelled {
-                tool: "memory registry".into(),
-            });
-        }
+        memory_cancelled(ctx)?;
         let mut repos = self.lock();
         let repo = repos.entry(repository.to_owned()).or_default();
         if !repo.manifests.contains(digest) {
@@ -844,9 +865,10 @@ impl Registry for MemoryRegistry {
         Ok(true)
     }
 
-    async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
+    async fn delete_tag(&self, repository: &str, tag: &str, ctx: &CallContext) -> Result<()> {
         validate_repository(repository)?;
         validate_tag(tag)?;
+        memory_cancelled(ctx)?;
         let mut repos = self.lock();
         match repos.get_mut(repository).and_then(|r| r.tags.remove(tag)) {
             Some(_) => Ok(()),
@@ -860,6 +882,16 @@ impl Registry for MemoryRegistry {
             }),
         }
     }
+}
+
+/// [`Error::Cancelled`] of the memory registry once `ctx` is cancelled.
+fn memory_cancelled(ctx: &CallContext) -> Result<()> {
+    if ctx.cancel.is_cancelled() {
+        return Err(Error::Cancelled {
+            tool: "memory registry".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Small images for tests and examples, written without a builder.
@@ -966,7 +998,7 @@ pub mod testing {
         async fn build(
             &self,
             spec: &super::BuildSpec,
-            ctx: &crate::scanner::ScanContext,
+            ctx: &crate::context::CallContext,
         ) -> Result<BuiltImage> {
             use crate::error::Error;
             if ctx.cancel.is_cancelled() {

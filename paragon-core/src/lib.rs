@@ -67,6 +67,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+mod context;
 pub mod document;
 mod error;
 pub mod export;
@@ -86,6 +87,7 @@ pub mod scanner;
 mod secret;
 pub mod vex;
 
+pub use context::CallContext;
 pub use document::{Report, Summary};
 pub use error::{Error, Result};
 pub use finding::{
@@ -100,7 +102,7 @@ pub use merge::Merger;
 pub use oci::{Digest, OciLayout, Platform};
 pub use policy::{Policy, Verdict};
 pub use report::{Component, QualityGate, Sbom, SbomFormat, SbomSummary, ScanReport, ScannerInfo};
-pub use scanner::{CannedScanner, ScanContext, ScanTarget, Scanner, TargetKind};
+pub use scanner::{CannedScanner, ScanTarget, Scanner, TargetKind};
 pub use secret::Secret;
 pub use vex::VexDocument;
 

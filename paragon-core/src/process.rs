@@ -4,7 +4,7 @@
 //! Every adapter that shells out (scanners, image builders) runs its tool
 //! through [`run`], so all of them behave the same way inside a CI system:
 //!
-//! - the child is killed when the [`ScanContext`]'s timeout passes
+//! - the child is killed when the [`CallContext`]'s timeout passes
 //!   ([`Error::TimedOut`]) or its cancellation token fires
 //!   ([`Error::Cancelled`]), and when the future is dropped; on Unix the
 //!   tool runs in a process group of its own, and the whole group is
@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
+use crate::context::CallContext;
 use crate::error::{Error, Result};
-use crate::scanner::ScanContext;
 use crate::secret::Secret;
 
 /// Whether the environment variable `name` holds a credential: its name,
@@ -299,7 +299,7 @@ async fn tail<R: AsyncRead + Unpin>(mut stream: R, cap: usize) -> Vec<u8> {
 /// [`Error::ToolNotFound`], [`Error::TimedOut`], [`Error::Cancelled`], or
 /// [`Error::Io`] when the process cannot be started for another reason.
 #[tracing::instrument(name = "tool", skip_all, fields(tool = %cmd.tool))]
-pub async fn run(cmd: &ToolCommand, ctx: &ScanContext) -> Result<ToolOutput> {
+pub async fn run(cmd: &ToolCommand, ctx: &CallContext) -> Result<ToolOutput> {
     if ctx.cancel.is_cancelled() {
         return Err(Error::Cancelled {
             tool: cmd.tool.clone(),
@@ -426,7 +426,7 @@ mod tests {
                 "echo \"[$PARAGON_PROCESS_TEST_PASSWORD][$PARAGON_PROCESS_TEST_PLAIN][$GIVEN]\"",
             ])
         };
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         let out = run(&print(ToolCommand::new("env", "sh")), &ctx)
             .await
             .unwrap();
@@ -483,7 +483,7 @@ mod tests {
     #[tokio::test]
     async fn cancelling_stops_what_the_tool_started() {
         let marker = format!("sleep 61.{}", std::process::id());
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         let cancel = ctx.cancel.clone();
         let run = tokio::spawn({
             let cmd = wrapper(&marker);
@@ -505,7 +505,7 @@ mod tests {
     #[tokio::test]
     async fn a_timeout_and_a_dropped_run_stop_what_the_tool_started() {
         let marker = format!("sleep 62.{}", std::process::id());
-        let ctx = ScanContext::new().with_timeout(Duration::from_millis(300));
+        let ctx = CallContext::new().with_timeout(Duration::from_millis(300));
         let err = run(&wrapper(&marker), &ctx).await.expect_err("timed out");
         assert!(matches!(err, Error::TimedOut { .. }), "{err}");
         assert!(
@@ -514,7 +514,7 @@ mod tests {
         );
 
         let marker = format!("sleep 63.{}", std::process::id());
-        let ctx = ScanContext::new();
+        let ctx = CallContext::new();
         let cmd = wrapper(&marker);
         let dropped = tokio::time::timeout(Duration::from_millis(300), run(&cmd, &ctx)).await;
         assert!(dropped.is_err(), "the run was still going");

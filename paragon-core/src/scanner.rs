@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio_util::sync::CancellationToken;
 
+use crate::context::CallContext;
 use crate::error::{Error, Result};
 use crate::report::ScanReport;
 
@@ -64,42 +64,6 @@ impl ScanTarget {
     }
 }
 
-/// Per-scan settings the caller (the pipeline) passes down.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct ScanContext {
-    /// Stop the scan after this long (`None`: the scanner's own default).
-    pub timeout: Option<Duration>,
-    /// Cancels the scan; a running tool is killed.
-    pub cancel: CancellationToken,
-}
-
-impl ScanContext {
-    /// A context with no timeout and a fresh cancellation token.
-    pub fn new() -> ScanContext {
-        ScanContext::default()
-    }
-
-    /// Sets the timeout.
-    #[must_use]
-    pub fn with_timeout(mut self, timeout: Duration) -> ScanContext {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Uses a given cancellation token (a child of the run's, typically).
-    #[must_use]
-    pub fn with_cancel(mut self, cancel: CancellationToken) -> ScanContext {
-        self.cancel = cancel;
-        self
-    }
-
-    /// The timeout, or `default` when none was set.
-    pub fn timeout_or(&self, default: Duration) -> Duration {
-        self.timeout.unwrap_or(default)
-    }
-}
-
 /// A scanner: SAST, SBOM, dependency or image scanning behind one interface.
 ///
 /// # Contract
@@ -135,7 +99,7 @@ pub trait Scanner: fmt::Debug + Send + Sync + 'static {
     /// # Errors
     ///
     /// See the trait's contract.
-    async fn scan(&self, target: &ScanTarget, ctx: &ScanContext) -> Result<ScanReport>;
+    async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport>;
 }
 
 #[async_trait]
@@ -146,7 +110,7 @@ impl<T: Scanner + ?Sized> Scanner for Box<T> {
     fn targets(&self) -> &[TargetKind] {
         (**self).targets()
     }
-    async fn scan(&self, target: &ScanTarget, ctx: &ScanContext) -> Result<ScanReport> {
+    async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport> {
         (**self).scan(target, ctx).await
     }
 }
@@ -159,7 +123,7 @@ impl<T: Scanner + ?Sized> Scanner for Arc<T> {
     fn targets(&self) -> &[TargetKind] {
         (**self).targets()
     }
-    async fn scan(&self, target: &ScanTarget, ctx: &ScanContext) -> Result<ScanReport> {
+    async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport> {
         (**self).scan(target, ctx).await
     }
 }
@@ -171,7 +135,7 @@ impl<T: Scanner + ?Sized> Scanner for Arc<T> {
 /// # Errors
 ///
 /// [`Error::UnsupportedTarget`], [`Error::TargetNotFound`], [`Error::Cancelled`].
-pub fn check_target(scanner: &dyn Scanner, target: &ScanTarget, ctx: &ScanContext) -> Result<()> {
+pub fn check_target(scanner: &dyn Scanner, target: &ScanTarget, ctx: &CallContext) -> Result<()> {
     if !scanner.targets().contains(&target.kind()) {
         return Err(Error::UnsupportedTarget {
             scanner: scanner.name().to_owned(),
@@ -243,7 +207,7 @@ impl Scanner for CannedScanner {
         &self.targets
     }
 
-    async fn scan(&self, target: &ScanTarget, ctx: &ScanContext) -> Result<ScanReport> {
+    async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport> {
         check_target(self, target, ctx)?;
         let limit = ctx.timeout.unwrap_or(Duration::MAX);
         tokio::select! {

@@ -4,7 +4,7 @@
 
 use paragon_core::image::testing::MinimalBuilder;
 use paragon_core::pipeline::{Outcome, Pipeline, Stage, VersionStrategy};
-use paragon_core::{MemoryGitOps, MemoryRegistry, Registry, ScanContext};
+use paragon_core::{CallContext, MemoryGitOps, MemoryRegistry, Registry};
 
 #[tokio::test]
 async fn a_work_directory_that_cannot_be_made_fails_the_build() {
@@ -22,7 +22,7 @@ async fn a_work_directory_that_cannot_be_made_fails_the_build() {
         .environment("dev", gitops.clone())
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await;
     assert_eq!(rec.failed_stage, Some(Stage::Build), "{rec:?}");
     let builds: Vec<Outcome> = rec
@@ -38,6 +38,10 @@ async fn a_work_directory_that_cannot_be_made_fails_the_build() {
             && error.contains(&missing.display().to_string()),
         "{error}"
     );
-    assert!(registry.list_tags("shop/app").await.unwrap().is_empty());
+    assert!(registry
+        .list_tags("shop/app", &CallContext::new())
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(gitops.commit_count(), 0);
 }

@@ -10,7 +10,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use paragon_core::net::require_https_beyond_loopback;
-use paragon_core::{Error, Result, ScanContext, Secret};
+use paragon_core::{CallContext, Error, Result, Secret};
 use serde::Deserialize;
 
 /// What Argo CD says of an application.
@@ -258,7 +258,7 @@ impl ArgoCd {
         app: &str,
         revision: Option<&str>,
         timeout: Duration,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<AppStatus> {
         let started = Instant::now();
         loop {
@@ -355,7 +355,7 @@ impl paragon_core::pipeline::Check for ArgoCdCheck {
     async fn run(
         &self,
         target: &paragon_core::pipeline::CheckTarget,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<paragon_core::pipeline::CheckResult> {
         let app = self.application.replace("{env}", &target.environment);
         let revision = Some(target.commit.as_str()).filter(|c| !c.is_empty());

@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use paragon_core::net::require_https_beyond_loopback;
-use paragon_core::{Error, Result, ScanContext, Secret};
+use paragon_core::{CallContext, Error, Result, Secret};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -177,7 +177,7 @@ impl Api {
         method: Method,
         url: url::Url,
         body: Option<&Value>,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<(u16, Value)> {
         self.check_scheme()?;
         let mut req = self
@@ -235,7 +235,7 @@ impl Api {
         segments: &[&str],
         query: &[(&str, &str)],
         wanted: impl Fn(&T) -> bool,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<Option<T>> {
         for page in 1..=MAX_PAGES {
             let page = page.to_string();
@@ -271,7 +271,7 @@ impl Api {
         url_field: &str,
         exists: &[u16],
         find: F,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<String>
     where
         F: FnOnce() -> Fut,
@@ -431,7 +431,7 @@ impl PullRequests {
     }
 
     /// The open pull request from `head` into `base`, if there is one.
-    async fn find_open(&self, head: &str, base: &str, ctx: &ScanContext) -> Result<Option<String>> {
+    async fn find_open(&self, head: &str, base: &str, ctx: &CallContext) -> Result<Option<String>> {
         #[derive(Deserialize)]
         struct Branch {
             #[serde(rename = "ref")]
@@ -471,7 +471,7 @@ impl PullRequests {
 impl ChangeRequests for PullRequests {
     /// Opens the pull request, or finds the open one for the branch; its
     /// web URL.
-    async fn open(&self, request: &ChangeRequest, ctx: &ScanContext) -> Result<String> {
+    async fn open(&self, request: &ChangeRequest, ctx: &CallContext) -> Result<String> {
         let body = json!({
             "title": request.title,
             "head": request.source_branch,
@@ -559,7 +559,7 @@ impl MergeRequests {
         &self,
         source: &str,
         target: &str,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<Option<String>> {
         #[derive(Deserialize)]
         struct Mr {
@@ -591,7 +591,7 @@ impl MergeRequests {
 impl ChangeRequests for MergeRequests {
     /// Opens the merge request, or finds the open one for the branch; its
     /// web URL.
-    async fn open(&self, request: &ChangeRequest, ctx: &ScanContext) -> Result<String> {
+    async fn open(&self, request: &ChangeRequest, ctx: &CallContext) -> Result<String> {
         let body = json!({
             "source_branch": request.source_branch,
             "target_branch": request.target_branch,

@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use paragon_core::process::{run, ToolCommand};
-use paragon_core::{Error, Result, ScanContext, Secret};
+use paragon_core::{CallContext, Error, Result, Secret};
 
 /// How git authenticates to the remote.
 #[derive(Clone, Default)]
@@ -156,7 +156,7 @@ impl WorkTree {
         &self,
         operation: &str,
         args: &[&str],
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<String> {
         let out = self.git_raw(args, ctx).await?;
         if out.0 {
@@ -170,7 +170,7 @@ impl WorkTree {
     pub(crate) async fn git_raw(
         &self,
         args: &[&str],
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<(bool, String, String)> {
         let cmd = self.command(args);
         let out = run(&cmd, ctx).await?;
@@ -192,7 +192,7 @@ impl WorkTree {
 
     /// Clones (once) or fetches, then puts the work tree exactly at the
     /// remote branch's head.
-    pub(crate) async fn sync(&self, ctx: &ScanContext) -> Result<String> {
+    pub(crate) async fn sync(&self, ctx: &CallContext) -> Result<String> {
         if !self.dir.join(".git").exists() {
             std::fs::create_dir_all(&self.dir).map_err(|source| Error::Io {
                 path: self.dir.clone(),
@@ -240,7 +240,7 @@ impl WorkTree {
         self.head(ctx).await
     }
 
-    pub(crate) async fn head(&self, ctx: &ScanContext) -> Result<String> {
+    pub(crate) async fn head(&self, ctx: &CallContext) -> Result<String> {
         Ok(self
             .git("rev-parse", &["rev-parse", "HEAD"], ctx)
             .await?
@@ -262,7 +262,7 @@ impl WorkTree {
         &self,
         files: &[String],
         message: &str,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<String> {
         let mut add = vec!["add", "--"];
         add.extend(files.iter().map(String::as_str));
@@ -276,7 +276,7 @@ impl WorkTree {
 
     /// Reverts `commit` on the work tree; `Ok(false)` when it conflicts
     /// (the revert is aborted).
-    pub(crate) async fn revert(&self, commit: &str, ctx: &ScanContext) -> Result<bool> {
+    pub(crate) async fn revert(&self, commit: &str, ctx: &CallContext) -> Result<bool> {
         let author = self.author_args();
         let mut args: Vec<&str> = author.iter().map(String::as_str).collect();
         args.extend(["revert", "--no-edit", commit]);
@@ -288,7 +288,7 @@ impl WorkTree {
     }
 
     /// Whether `commit` exists in the work tree's history of `branch`.
-    pub(crate) async fn contains(&self, commit: &str, ctx: &ScanContext) -> Result<bool> {
+    pub(crate) async fn contains(&self, commit: &str, ctx: &CallContext) -> Result<bool> {
         let (ok, _, _) = self
             .git_raw(&["merge-base", "--is-ancestor", commit, "HEAD"], ctx)
             .await?;
@@ -302,7 +302,7 @@ impl WorkTree {
     /// landed before git was stopped, or before a hook after the update
     /// failed, is [`Pushed::Ok`], so that the caller is never told a
     /// commit is not there when it is.
-    pub(crate) async fn push(&self, to: &str, force: bool, ctx: &ScanContext) -> Result<Pushed> {
+    pub(crate) async fn push(&self, to: &str, force: bool, ctx: &CallContext) -> Result<Pushed> {
         let pushed = self.push_once(to, force, ctx).await;
         let failed = match &pushed {
             Ok(Pushed::Ok) => return pushed,
@@ -310,7 +310,7 @@ impl WorkTree {
             Err(e) => Some(e.to_string()),
         };
         let head = self
-            .head(&ScanContext::new().with_timeout(LANDED_CHECK))
+            .head(&CallContext::new().with_timeout(LANDED_CHECK))
             .await;
         match (head, self.remote_head(to).await) {
             (Ok(ours), Ok(Some(theirs))) if ours == theirs => {
@@ -330,7 +330,7 @@ impl WorkTree {
     /// Where `refs/heads/<branch>` is on the remote (`git ls-remote`), asked
     /// with a bound of its own; `None` when the branch is not there.
     pub(crate) async fn remote_head(&self, branch: &str) -> Result<Option<String>> {
-        let ctx = ScanContext::new().with_timeout(LANDED_CHECK);
+        let ctx = CallContext::new().with_timeout(LANDED_CHECK);
         let name = format!("refs/heads/{branch}");
         let out = self
             .git("ls-remote", &["ls-remote", "origin", &name], &ctx)
@@ -341,7 +341,7 @@ impl WorkTree {
             .map(|h| h.trim().to_owned()))
     }
 
-    async fn push_once(&self, to: &str, force: bool, ctx: &ScanContext) -> Result<Pushed> {
+    async fn push_once(&self, to: &str, force: bool, ctx: &CallContext) -> Result<Pushed> {
         let refspec = format!("{}HEAD:refs/heads/{to}", if force { "+" } else { "" });
         let (ok, stdout, stderr) = self
             .git_raw(&["push", "--porcelain", "origin", &refspec], ctx)

@@ -28,11 +28,11 @@
 //! ```no_run
 //! # async fn demo() -> paragon_core::Result<()> {
 //! use paragon_core::gitops::{GitOpsTarget, GitOpsTargetExt, Release};
-//! use paragon_core::ScanContext;
+//! use paragon_core::CallContext;
 //! use paragon_gitops::{GitOps, HelmValues};
 //!
 //! let target = GitOps::new("/srv/git/deploy.git", HelmValues::new("charts/shop"));
-//! let ctx = ScanContext::new();
+//! let ctx = CallContext::new();
 //! let dev = Release::new("shop", "dev", "harbor.example/shop/app", "1.4.0");
 //! target.deploy(&dev, &ctx).await?;
 //! // Later: test gets exactly what dev runs.

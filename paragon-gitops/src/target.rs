@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use paragon_core::gitops::{DeployChange, Deployed, Deployment, GitOpsTarget, Release};
 use paragon_core::net::require_https_beyond_loopback;
-use paragon_core::{Error, Result, ScanContext};
+use paragon_core::{CallContext, Error, Result};
 
 use crate::git::{split_remote, GitCredentials, Pushed, WorkTree};
 use crate::manifests::Manifests;
@@ -51,7 +51,7 @@ pub struct ChangeRequest {
 #[async_trait]
 pub trait ChangeRequests: fmt::Debug + Send + Sync + 'static {
     /// Opens (or finds) the request; its URL.
-    async fn open(&self, request: &ChangeRequest, ctx: &ScanContext) -> Result<String>;
+    async fn open(&self, request: &ChangeRequest, ctx: &CallContext) -> Result<String>;
 }
 
 /// How often and how patiently a rejected push is retried.
@@ -87,7 +87,7 @@ impl Default for PushRetry {
 /// ```no_run
 /// # async fn demo() -> paragon_core::Result<()> {
 /// use paragon_core::gitops::{GitOpsTarget, Release};
-/// use paragon_core::{ScanContext, Secret};
+/// use paragon_core::{CallContext, Secret};
 /// use paragon_gitops::{GitCredentials, GitOps, HelmValues};
 ///
 /// let target = GitOps::new(
@@ -97,7 +97,7 @@ impl Default for PushRetry {
 /// .with_credentials(GitCredentials::token("ci-bot", Secret::new("…")))
 /// .with_environments(["dev", "test", "stage", "prod"]);
 /// let release = Release::new("shop", "dev", "harbor.example/shop/app", "1.4.0");
-/// let outcome = target.deploy(&release, &ScanContext::new()).await?;
+/// let outcome = target.deploy(&release, &CallContext::new()).await?;
 /// println!("{}", outcome.commit());
 /// # Ok(()) }
 /// ```
@@ -338,7 +338,7 @@ impl GitOps {
         }
     }
 
-    async fn backoff(&self, attempt: u32, ctx: &ScanContext) -> Result<()> {
+    async fn backoff(&self, attempt: u32, ctx: &CallContext) -> Result<()> {
         let base = self
             .retry
             .initial
@@ -362,7 +362,7 @@ impl GitOps {
         tree: &WorkTree,
         branch: &str,
         files: &[String],
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<Option<String>> {
         let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
         let (found, _, _) = tree
@@ -397,7 +397,7 @@ impl GitOpsTarget for GitOps {
         self.environments.clone()
     }
 
-    async fn current(&self, environment: &str, ctx: &ScanContext) -> Result<Option<Deployed>> {
+    async fn current(&self, environment: &str, ctx: &CallContext) -> Result<Option<Deployed>> {
         self.known(environment)?;
         let _guard = self.lock.lock().await;
         let tree = self.worktree()?;
@@ -406,7 +406,7 @@ impl GitOpsTarget for GitOps {
     }
 
     #[tracing::instrument(name = "gitops deploy", skip_all, fields(target = self.name(), env = %release.environment, tag = %release.tag))]
-    async fn deploy(&self, release: &Release, ctx: &ScanContext) -> Result<Deployment> {
+    async fn deploy(&self, release: &Release, ctx: &CallContext) -> Result<Deployment> {
         release.validate()?;
         self.known(&release.environment)?;
         let _guard = self.lock.lock().await;
@@ -499,7 +499,7 @@ impl GitOpsTarget for GitOps {
         })
     }
 
-    async fn rollback(&self, change: &DeployChange, ctx: &ScanContext) -> Result<Deployment> {
+    async fn rollback(&self, change: &DeployChange, ctx: &CallContext) -> Result<Deployment> {
         self.known(&change.environment)?;
         let _guard = self.lock.lock().await;
         let tree = self.worktree()?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use paragon_core::image::{BuildSpec, Builder, BuiltImage};
 use paragon_core::process::{self, ToolCommand};
-use paragon_core::{Error, Result, ScanContext};
+use paragon_core::{CallContext, Error, Result};
 
 use crate::containerfile::containerfile;
 
@@ -103,7 +103,7 @@ impl Builder for BuildahBuilder {
         "buildah"
     }
 
-    async fn build(&self, spec: &BuildSpec, ctx: &ScanContext) -> Result<BuiltImage> {
+    async fn build(&self, spec: &BuildSpec, ctx: &CallContext) -> Result<BuiltImage> {
         let file = containerfile(spec, "buildah")?;
         let ctx = ctx.clone().with_timeout(ctx.timeout_or(self.timeout));
         let image = format!(
@@ -163,7 +163,7 @@ impl Builder for BuildahBuilder {
         let rmi = self.command().arg("rmi").arg(&image);
         if let Err(e) = process::run(
             &rmi,
-            &ScanContext::new().with_timeout(Duration::from_secs(120)),
+            &CallContext::new().with_timeout(Duration::from_secs(120)),
         )
         .await
         {

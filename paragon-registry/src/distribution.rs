@@ -32,13 +32,13 @@
 //! ```no_run
 //! # async fn demo(image: paragon_core::BuiltImage) -> paragon_core::Result<()> {
 //! use paragon_core::image::Registry;
-//! use paragon_core::{ScanContext, Secret};
+//! use paragon_core::{CallContext, Secret};
 //! use paragon_registry::{Credentials, DistributionRegistry};
 //!
 //! let registry = DistributionRegistry::new("registry.example.com")?
 //!     .with_credentials(Credentials::basic("ci", Secret::new("…")));
 //! let tags = ["1.4.2".to_string(), "latest".to_string()];
-//! let pushed = registry.push(&image, "shop/app", &tags, &ScanContext::new()).await?;
+//! let pushed = registry.push(&image, "shop/app", &tags, &CallContext::new()).await?;
 //! println!("{}", pushed.reference());
 //! # Ok(()) }
 //! ```
@@ -59,7 +59,7 @@ use paragon_core::oci::{
     Descriptor, Digest, OciLayout, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST,
     MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
 };
-use paragon_core::{Error, Result, ScanContext, Secret};
+use paragon_core::{CallContext, Error, Result, Secret};
 use reqwest::header::{
     HeaderMap, HeaderName, ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LINK, LOCATION,
     RANGE, RETRY_AFTER, WWW_AUTHENTICATE,
@@ -549,7 +549,7 @@ impl DistributionRegistry {
     }
 
     /// Runs `op` with the retry policy, stopping when `cancel` fires.
-    async fn retrying<T, F, Fut>(&self, operation: &str, ctx: &ScanContext, mut op: F) -> Result<T>
+    async fn retrying<T, F, Fut>(&self, operation: &str, ctx: &CallContext, mut op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -1065,7 +1065,7 @@ impl DistributionRegistry {
         layout: &OciLayout,
         repository: &str,
         blob: &Descriptor,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<bool> {
         let digest = &blob.digest;
         let exists = self
@@ -1115,7 +1115,7 @@ impl DistributionRegistry {
         reference: &str,
         body: &Bytes,
         media_type: &str,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<()> {
         let op = format!("put manifest {repository}:{reference}");
         if reqwest::header::HeaderValue::from_str(media_type).is_err() {
@@ -1151,7 +1151,7 @@ impl DistributionRegistry {
         repository: &str,
         digest: &Digest,
         tag: &str,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<()> {
         validate_repository(repository)?;
         validate_tag(tag)?;
@@ -1166,7 +1166,7 @@ impl DistributionRegistry {
         repository: &str,
         digest: &Digest,
         tag: &str,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<()> {
         let op = format!("fetch manifest {repository}@{digest}");
         let (body, content_type) = self
@@ -1195,7 +1195,7 @@ impl DistributionRegistry {
         repository: &str,
         tag: &str,
         digest: &Digest,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<()> {
         let held = self
             .retrying(&format!("resolve {repository}:{tag}"), ctx, || {
@@ -1216,6 +1216,16 @@ impl DistributionRegistry {
         ))
     }
 
+    /// Runs `work` within the context's timeout, when it sets one (the
+    /// retries stop on cancellation by themselves).
+    async fn bounded<T>(
+        &self,
+        ctx: &CallContext,
+        work: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        ctx.run(&format!("registry {}", self.host), work).await
+    }
+
     /// The error of a cancelled operation.
     fn cancelled(&self) -> Error {
         Error::Cancelled {
@@ -1225,7 +1235,7 @@ impl DistributionRegistry {
 
     /// The tags of a repository, one page at a time, following the `Link`
     /// header of each answer (the distribution spec's pagination).
-    async fn tags_paged(&self, repository: &str) -> Result<Vec<String>> {
+    async fn tags_paged(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>> {
         #[derive(serde::Deserialize)]
         struct Page {
             #[serde(default)]
@@ -1240,7 +1250,7 @@ impl DistributionRegistry {
         let op = format!("list tags of {repository}");
         for _ in 0..10_000 {
             let res = self
-                .retrying(&op, &ScanContext::new(), || async {
+                .retrying(&op, ctx, || async {
                     let res = self
                         .send(&op, Method::GET, &url, None, repository, Access::Pull)
                         .await?;
@@ -1325,7 +1335,7 @@ impl Registry for DistributionRegistry {
         image: &BuiltImage,
         repository: &str,
         tags: &[String],
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<Pushed> {
         validate_push(repository, tags)?;
         if ctx.cancel.is_cancelled() {
@@ -1373,20 +1383,25 @@ impl Registry for DistributionRegistry {
         Ok(pushed)
     }
 
-    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<Digest>> {
+    async fn resolve(
+        &self,
+        repository: &str,
+        tag: &str,
+        ctx: &CallContext,
+    ) -> Result<Option<Digest>> {
         validate_repository(repository)?;
         validate_tag(tag)?;
-        self.retrying(
-            &format!("resolve {repository}:{tag}"),
-            &ScanContext::new(),
-            || self.head_manifest(repository, tag),
+        let op = format!("resolve {repository}:{tag}");
+        self.bounded(
+            ctx,
+            self.retrying(&op, ctx, || self.head_manifest(repository, tag)),
         )
         .await
     }
 
-    async fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
+    async fn list_tags(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>> {
         validate_repository(repository)?;
-        self.tags_paged(repository).await
+        self.bounded(ctx, self.tags_paged(repository, ctx)).await
     }
 
     /// Deletes the tag with `DELETE /v2/<name>/manifests/<tag>` (distribution
@@ -1403,7 +1418,7 @@ impl Registry for DistributionRegistry {
         repository: &str,
         tag: &str,
         digest: &Digest,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<bool> {
         validate_repository(repository)?;
         validate_tag(tag)?;
@@ -1430,13 +1445,16 @@ impl Registry for DistributionRegistry {
         Ok(held.as_ref() == Some(digest))
     }
 
-    async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
+    async fn delete_tag(&self, repository: &str, tag: &str, ctx: &CallContext) -> Result<()> {
         validate_repository(repository)?;
         validate_tag(tag)?;
+        if ctx.cancel.is_cancelled() {
+            return Err(self.cancelled());
+        }
         let url = format!("{}/v2/{repository}/manifests/{tag}", self.base());
         let op = format!("delete tag {repository}:{tag}");
         let res = self
-            .retrying(&op, &ScanContext::new(), || async {
+            .retrying(&op, ctx, || async {
                 self.send(&op, Method::DELETE, &url, None, repository, Access::Push)
                     .await
             })

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use paragon_core::image::{BuildSpec, Builder, BuiltImage};
 use paragon_core::oci::OciLayout;
 use paragon_core::process::{self, ToolCommand};
-use paragon_core::{Error, Result, ScanContext};
+use paragon_core::{CallContext, Error, Result};
 
 use crate::containerfile::containerfile;
 
@@ -65,7 +65,7 @@ impl Builder for DockerBuilder {
         "docker"
     }
 
-    async fn build(&self, spec: &BuildSpec, ctx: &ScanContext) -> Result<BuiltImage> {
+    async fn build(&self, spec: &BuildSpec, ctx: &CallContext) -> Result<BuiltImage> {
         let file = containerfile(spec, "docker")?;
         let ctx = ctx.clone().with_timeout(ctx.timeout_or(self.timeout));
         let scratch = tempfile::Builder::new()

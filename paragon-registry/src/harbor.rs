@@ -25,7 +25,7 @@ use paragon_core::image::{validate_repository, validate_tag, BuiltImage, Pushed,
 use paragon_core::net::require_https_beyond_loopback;
 use paragon_core::oci::Digest;
 use paragon_core::{
-    Cvss, CvssVersion, Error, Finding, FindingKind, Package, Result, ScanContext, ScanReport,
+    CallContext, Cvss, CvssVersion, Error, Finding, FindingKind, Package, Result, ScanReport,
     ScanTarget, Scanner, ScannerInfo, Secret, Severity, Source, TargetKind,
 };
 use reqwest::{Method, StatusCode};
@@ -536,7 +536,7 @@ impl HarborApi {
         reference: &str,
         poll: Duration,
         timeout: Duration,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -816,7 +816,7 @@ impl HarborRegistry {
             TagOutcome::Created => Ok(()),
             TagOutcome::Exists => {
                 self.distribution
-                    .tag_existing(repository, digest, tag, &ScanContext::new())
+                    .tag_existing(repository, digest, tag, &CallContext::new())
                     .await
             }
         }
@@ -838,7 +838,7 @@ impl Registry for HarborRegistry {
         image: &BuiltImage,
         repository: &str,
         tags: &[String],
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<Pushed> {
         validate_repository(repository)?;
         let (project, _) = split_repository(repository)?;
@@ -848,13 +848,18 @@ impl Registry for HarborRegistry {
         self.distribution.push(image, repository, tags, ctx).await
     }
 
-    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<Digest>> {
-        self.distribution.resolve(repository, tag).await
+    async fn resolve(
+        &self,
+        repository: &str,
+        tag: &str,
+        ctx: &CallContext,
+    ) -> Result<Option<Digest>> {
+        self.distribution.resolve(repository, tag, ctx).await
     }
 
-    async fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
+    async fn list_tags(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>> {
         validate_repository(repository)?;
-        self.api.list_tags(repository).await
+        ctx.run("harbor", self.api.list_tags(repository)).await
     }
 
     /// Through Harbor's tag API, which refuses a tag that exists (409):
@@ -864,23 +869,20 @@ impl Registry for HarborRegistry {
         repository: &str,
         tag: &str,
         digest: &Digest,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<bool> {
         validate_repository(repository)?;
-        if ctx.cancel.is_cancelled() {
-            return Err(Error::Cancelled {
-                tool: "harbor".into(),
-            });
-        }
-        match self.api.add_tag(repository, digest.as_str(), tag).await? {
+        let added = ctx.run("harbor", self.api.add_tag(repository, digest.as_str(), tag));
+        match added.await? {
             TagOutcome::Created => Ok(true),
             TagOutcome::Exists => Ok(false),
         }
     }
 
-    async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
+    async fn delete_tag(&self, repository: &str, tag: &str, ctx: &CallContext) -> Result<()> {
         validate_repository(repository)?;
-        self.api.delete_tag(repository, tag).await
+        ctx.run("harbor", self.api.delete_tag(repository, tag))
+            .await
     }
 }
 
@@ -939,7 +941,7 @@ impl Scanner for HarborScanner {
 
     /// Every request counts against the timeout and stops at a
     /// cancellation, not only the wait for the scan.
-    async fn scan(&self, target: &ScanTarget, ctx: &ScanContext) -> Result<ScanReport> {
+    async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport> {
         paragon_core::scanner::check_target(self, target, ctx)?;
         let reference = match &self.reference {
             Some(r) => r.clone(),

@@ -10,15 +10,16 @@
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use paragon_core::image::{testing::minimal_image, Registry};
-//! use paragon_core::ScanContext;
+//! use paragon_core::CallContext;
 //! use paragon_registry::LayoutRegistry;
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let image = minimal_image(&dir.path().join("build"), "demo").unwrap();
 //! let registry = LayoutRegistry::new(dir.path().join("registry"));
 //! let tags = ["1.0.0".to_string(), "latest".to_string()];
-//! registry.push(&image, "shop/app", &tags, &ScanContext::new()).await.unwrap();
-//! assert_eq!(registry.list_tags("shop/app").await.unwrap(), ["1.0.0", "latest"]);
+//! let ctx = CallContext::new();
+//! registry.push(&image, "shop/app", &tags, &ctx).await.unwrap();
+//! assert_eq!(registry.list_tags("shop/app", &ctx).await.unwrap(), ["1.0.0", "latest"]);
 //! # });
 //! ```
 
@@ -30,7 +31,7 @@ use paragon_core::image::{
     validate_push, validate_repository, validate_tag, BuiltImage, Pushed, Registry,
 };
 use paragon_core::oci::{Digest, OciLayout};
-use paragon_core::{Error, Result, ScanContext};
+use paragon_core::{CallContext, Error, Result};
 use tokio::sync::Mutex;
 
 /// A registry in one OCI layout directory (see the [module docs](self)).
@@ -95,6 +96,16 @@ impl LayoutRegistry {
     }
 }
 
+/// [`Error::Cancelled`] of the layout registry once `ctx` is cancelled.
+fn layout_cancelled(ctx: &CallContext) -> Result<()> {
+    if ctx.cancel.is_cancelled() {
+        return Err(Error::Cancelled {
+            tool: "oci-layout registry".into(),
+        });
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Registry for LayoutRegistry {
     fn name(&self) -> &str {
@@ -110,15 +121,11 @@ impl Registry for LayoutRegistry {
         image: &BuiltImage,
         repository: &str,
         tags: &[String],
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<Pushed> {
         validate_push(repository, tags)?;
         let _guard = self.lock.lock().await;
-        if ctx.cancel.is_cancelled() {
-            return Err(Error::Cancelled {
-                tool: "oci-layout registry".into(),
-            });
-        }
+        layout_cancelled(ctx)?;
         let root = self.root.clone();
         let image = image.clone();
         let repository = repository.to_owned();
@@ -155,9 +162,15 @@ impl Registry for LayoutRegistry {
         .await
     }
 
-    async fn resolve(&self, repository: &str, tag: &str) -> Result<Option<Digest>> {
+    async fn resolve(
+        &self,
+        repository: &str,
+        tag: &str,
+        ctx: &CallContext,
+    ) -> Result<Option<Digest>> {
         validate_repository(repository)?;
         validate_tag(tag)?;
+        layout_cancelled(ctx)?;
         let Some(layout) = self.open()? else {
             return Ok(None);
         };
@@ -166,8 +179,9 @@ impl Registry for LayoutRegistry {
             .map(|d| d.digest))
     }
 
-    async fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
+    async fn list_tags(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>> {
         validate_repository(repository)?;
+        layout_cancelled(ctx)?;
         let Some(layout) = self.open()? else {
             return Ok(Vec::new());
         };
@@ -191,16 +205,12 @@ impl Registry for LayoutRegistry {
         repository: &str,
         tag: &str,
         digest: &Digest,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<bool> {
         validate_repository(repository)?;
         validate_tag(tag)?;
         let _guard = self.lock.lock().await;
-        if ctx.cancel.is_cancelled() {
-            return Err(Error::Cancelled {
-                tool: "oci-layout registry".into(),
-            });
-        }
+        layout_cancelled(ctx)?;
         let Some(layout) = self.open()? else {
             return Err(self.not_pushed(repository, tag, digest));
         };
@@ -211,10 +221,11 @@ impl Registry for LayoutRegistry {
         blocking(move || layout.set_ref_if_absent(&name, &descriptor)).await
     }
 
-    async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
+    async fn delete_tag(&self, repository: &str, tag: &str, ctx: &CallContext) -> Result<()> {
         validate_repository(repository)?;
         validate_tag(tag)?;
         let _guard = self.lock.lock().await;
+        layout_cancelled(ctx)?;
         let removed = match self.open()? {
             Some(layout) => layout.remove_ref(&ref_name(repository, tag))?,
             None => false,

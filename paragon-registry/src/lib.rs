@@ -50,10 +50,10 @@
 //! ```no_run
 //! # async fn demo() -> paragon_core::Result<()> {
 //! use paragon_core::image::{BuildSpec, Builder, Registry};
-//! use paragon_core::ScanContext;
+//! use paragon_core::CallContext;
 //! use paragon_registry::{Credentials, DistributionRegistry, NativeBuilder};
 //!
-//! let ctx = ScanContext::new();
+//! let ctx = CallContext::new();
 //! let image = NativeBuilder::new()
 //!     .build(&BuildSpec::new("./site", "target/site-layout").with_ref_name("1.0.0"), &ctx)
 //!     .await?;

@@ -10,14 +10,14 @@
 //! ```no_run
 //! # async fn demo() -> paragon_core::Result<()> {
 //! use paragon_core::image::{BuildSpec, Builder, ImageConfig};
-//! use paragon_core::ScanContext;
+//! use paragon_core::CallContext;
 //! use paragon_registry::NativeBuilder;
 //!
 //! let spec = BuildSpec::new("./app", "./out/layout")
 //!     .with_ref_name("1.4.2")
 //!     .with_config(ImageConfig::default().with_entrypoint(["/app/server"]).with_exposed_port("8080"))
 //!     .with_annotation("org.opencontainers.image.version", "1.4.2");
-//! let image = NativeBuilder::new().build(&spec, &ScanContext::new()).await?;
+//! let image = NativeBuilder::new().build(&spec, &CallContext::new()).await?;
 //! println!("{}", image.digest);
 //! # Ok(()) }
 //! ```
@@ -36,7 +36,7 @@ use paragon_core::oci::{
     to_canonical_json, Descriptor, Digest, ImageIndex, ImageManifest, OciLayout, Platform,
     MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
 };
-use paragon_core::{Error, Result, ScanContext};
+use paragon_core::{CallContext, Error, Result};
 use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -90,7 +90,7 @@ impl Builder for NativeBuilder {
         NAME
     }
 
-    async fn build(&self, spec: &BuildSpec, ctx: &ScanContext) -> Result<BuiltImage> {
+    async fn build(&self, spec: &BuildSpec, ctx: &CallContext) -> Result<BuiltImage> {
         let epoch = self.epoch()?;
         let spec = spec.clone();
         let cancel = ctx.cancel.child_token();

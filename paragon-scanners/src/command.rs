@@ -8,7 +8,7 @@ use std::time::Duration;
 use paragon_core::process::{self, ToolCommand};
 use paragon_core::scanner::check_target;
 use paragon_core::{
-    async_trait, Error as CoreError, ScanContext, ScanReport, ScanTarget, Scanner, ScannerInfo,
+    async_trait, CallContext, Error as CoreError, ScanReport, ScanTarget, Scanner, ScannerInfo,
     TargetKind,
 };
 
@@ -167,7 +167,7 @@ impl Scanner for CommandScanner {
         &self.targets
     }
 
-    async fn scan(&self, target: &ScanTarget, ctx: &ScanContext) -> Result<ScanReport, CoreError> {
+    async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport, CoreError> {
         check_target(self, target, ctx)?;
         let scratch = crate::runner::scratch(&self.name)?;
         let output = scratch.path().join("report");

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use paragon_core::process::{self, ToolCommand, ToolOutput};
-use paragon_core::{Error as CoreError, ScanContext, ScanReport};
+use paragon_core::{CallContext, Error as CoreError, ScanReport};
 
 /// A scratch directory for one scan's output, removed when dropped.
 pub(crate) fn scratch(tool: &str) -> Result<tempfile::TempDir, CoreError> {
@@ -38,7 +38,7 @@ pub(crate) async fn version(tool: &str, binary: &Path) -> Option<String> {
     let cmd = ToolCommand::new(tool, binary)
         .arg("--version")
         .capture(4096);
-    let ctx = ScanContext::new().with_timeout(Duration::from_secs(20));
+    let ctx = CallContext::new().with_timeout(Duration::from_secs(20));
     let out = process::run(&cmd, &ctx).await.ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
@@ -67,7 +67,7 @@ pub(crate) async fn unreadable(tool: &str, binary: &Path, e: crate::Error) -> Co
 pub(crate) async fn run_to_report(
     cmd: &ToolCommand,
     binary: &Path,
-    ctx: &ScanContext,
+    ctx: &CallContext,
     default_timeout: Duration,
     output: &Path,
     accept: impl Fn(&ToolOutput) -> bool,

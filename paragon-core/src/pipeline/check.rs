@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::context::CallContext;
 use crate::error::{Error, Result};
 use crate::gitops::Release;
 use crate::pipeline::secrets::SecretSource;
 use crate::process::{run, ToolCommand};
-use crate::scanner::ScanContext;
 
 /// What a check checks: the release an environment now runs.
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ pub trait Check: fmt::Debug + Send + Sync + 'static {
     fn name(&self) -> &str;
 
     /// Checks the environment.
-    async fn run(&self, target: &CheckTarget, ctx: &ScanContext) -> Result<CheckResult>;
+    async fn run(&self, target: &CheckTarget, ctx: &CallContext) -> Result<CheckResult>;
 }
 
 #[async_trait]
@@ -73,7 +73,7 @@ impl<T: Check + ?Sized> Check for Arc<T> {
     fn name(&self) -> &str {
         (**self).name()
     }
-    async fn run(&self, target: &CheckTarget, ctx: &ScanContext) -> Result<CheckResult> {
+    async fn run(&self, target: &CheckTarget, ctx: &CallContext) -> Result<CheckResult> {
         (**self).run(target, ctx).await
     }
 }
@@ -83,7 +83,7 @@ impl<T: Check + ?Sized> Check for Box<T> {
     fn name(&self) -> &str {
         (**self).name()
     }
-    async fn run(&self, target: &CheckTarget, ctx: &ScanContext) -> Result<CheckResult> {
+    async fn run(&self, target: &CheckTarget, ctx: &CallContext) -> Result<CheckResult> {
         (**self).run(target, ctx).await
     }
 }
@@ -169,7 +169,7 @@ impl Check for CommandCheck {
         &self.name
     }
 
-    async fn run(&self, target: &CheckTarget, ctx: &ScanContext) -> Result<CheckResult> {
+    async fn run(&self, target: &CheckTarget, ctx: &CallContext) -> Result<CheckResult> {
         let r = &target.release;
         let mut cmd = ToolCommand::new(format!("check {}", self.name), &self.program)
             .args(self.args.iter())

@@ -22,7 +22,7 @@
 //! # block_on(async {
 //! use paragon_core::image::testing::MinimalBuilder;
 //! use paragon_core::pipeline::{Pipeline, VersionStrategy};
-//! use paragon_core::{CannedScanner, MemoryGitOps, MemoryRegistry, Registry, ScanContext};
+//! use paragon_core::{CannedScanner, MemoryGitOps, MemoryRegistry, Registry, CallContext};
 //! use paragon_core::{ScanReport, ScannerInfo};
 //!
 //! let dir = tempfile::tempdir().unwrap();
@@ -37,9 +37,10 @@
 //!     .version(VersionStrategy::explicit("1.4.0")?)
 //!     .environment("dev", gitops.clone())
 //!     .build()?;
-//! let record = pipeline.run(&ScanContext::new()).await;
+//! let ctx = CallContext::new();
+//! let record = pipeline.run(&ctx).await;
 //! assert!(record.succeeded(), "{record:?}");
-//! assert_eq!(registry.list_tags("shop/app").await?, ["1.4.0", "latest"]);
+//! assert_eq!(registry.list_tags("shop/app", &ctx).await?, ["1.4.0", "latest"]);
 //! # Ok::<(), paragon_core::Error>(())
 //! # }).unwrap();
 //! ```
@@ -54,7 +55,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 pub use check::{Check, CheckResult, CheckTarget, CommandCheck};
@@ -69,6 +69,7 @@ pub use record::{
 pub use secrets::VaultKv2;
 pub use secrets::{EnvSecrets, SecretSource};
 
+use crate::context::CallContext;
 use crate::document::{Report, Summary};
 use crate::error::{Error, Result};
 use crate::gitops::{Deployment, GitOpsTarget, Release};
@@ -77,7 +78,7 @@ use crate::merge::Merger;
 use crate::oci::Digest;
 use crate::policy::Policy;
 use crate::report::ScanReport;
-use crate::scanner::{ScanContext, ScanTarget, Scanner};
+use crate::scanner::{ScanTarget, Scanner};
 use record::millis;
 
 /// How the release's version is chosen.
@@ -382,31 +383,6 @@ pub struct Pipeline {
     b: PipelineBuilder,
 }
 
-/// Runs `f` within `limit` and until `cancel` fires; `what` names it in
-/// the timeout and cancellation errors.
-async fn bounded<T>(
-    what: &str,
-    limit: Option<Duration>,
-    cancel: &CancellationToken,
-    f: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    let work = async {
-        match limit {
-            Some(t) => tokio::time::timeout(t, f)
-                .await
-                .unwrap_or(Err(Error::TimedOut {
-                    tool: what.into(),
-                    after: t,
-                })),
-            None => f.await,
-        }
-    };
-    tokio::select! {
-        r = work => r,
-        _ = cancel.cancelled() => Err(Error::Cancelled { tool: what.into() }),
-    }
-}
-
 /// Pushes `img` under `tags`, the first of them the release's version,
 /// which must be new: the image goes up without tags, the version tag is
 /// created only if no other run has it ([`Registry::create_tag`]), and only
@@ -417,7 +393,7 @@ async fn reserve_and_push(
     repo: &str,
     img: &BuiltImage,
     tags: &[String],
-    ctx: &ScanContext,
+    ctx: &CallContext,
 ) -> Result<crate::image::Pushed> {
     let Some((version, rest)) = tags.split_first() else {
         return registry.push(img, repo, tags, ctx).await;
@@ -455,13 +431,9 @@ async fn settle_tags(
     digest: &Digest,
 ) -> Result<Vec<String>> {
     let mut moved = Vec::new();
+    let ctx = CallContext::new().with_timeout(Duration::from_secs(30));
     for t in tags {
-        let found = tokio::time::timeout(Duration::from_secs(30), registry.resolve(repo, t))
-            .await
-            .unwrap_or(Err(Error::TimedOut {
-                tool: "resolving the pushed tags".into(),
-                after: Duration::from_secs(30),
-            }))?;
+        let found = registry.resolve(repo, t, &ctx).await?;
         if found.as_ref() == Some(digest) {
             moved.push(t.clone());
         }
@@ -472,7 +444,7 @@ async fn settle_tags(
 /// The run's state, threaded through the stages.
 struct Run<'a> {
     p: &'a PipelineBuilder,
-    ctx: &'a ScanContext,
+    ctx: &'a CallContext,
     rec: RunRecord,
     started: Instant,
 }
@@ -484,7 +456,7 @@ impl Run<'_> {
         }
     }
 
-    fn step_ctx(&self) -> ScanContext {
+    fn step_ctx(&self) -> CallContext {
         match self.p.step_timeout {
             Some(t) => {
                 let t = self.ctx.timeout.map_or(t, |c| c.min(t));
@@ -500,7 +472,7 @@ impl Run<'_> {
         what: &str,
         f: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
-        bounded(what, self.step_ctx().timeout, &self.ctx.cancel, f).await
+        self.step_ctx().run(what, f).await
     }
 
     fn start(&self, stage: Stage) -> Instant {
@@ -569,7 +541,10 @@ impl Run<'_> {
             return Some(p.version.resolve(&[]).to_string());
         };
         let began = self.start(Stage::Version);
-        let existing = match self.step("list tags", registry.list_tags(repo)).await {
+        let existing = match self
+            .step("list tags", registry.list_tags(repo, &self.step_ctx()))
+            .await
+        {
             Ok(t) => t,
             Err(e) => {
                 let outcome = Run::outcome_of(&e);
@@ -605,7 +580,13 @@ impl Run<'_> {
         let began = self.start(Stage::Push);
         let version = tags.first().cloned().unwrap_or_default();
         if !self.p.overwrite_version {
-            match self.step("resolve", registry.resolve(repo, &version)).await {
+            match self
+                .step(
+                    "resolve",
+                    registry.resolve(repo, &version, &self.step_ctx()),
+                )
+                .await
+            {
                 Ok(Some(other)) if other != img.digest => {
                     let detail = format!(
                         "version {version} was pushed to {repo} by another run ({other}) while this one built; nothing was pushed"
@@ -768,13 +749,12 @@ impl Run<'_> {
             let scanner = slot.scanner.clone();
             let target = target.clone();
             let ctx = self.step_ctx();
-            let cancel = self.ctx.cancel.clone();
             let name = scanner.name().to_owned();
             let tool_span = tracing::info_span!(parent: &span, "scanner", scanner = %name);
             set.spawn(
                 async move {
                     let t0 = Instant::now();
-                    let r = bounded(&name, ctx.timeout, &cancel, scanner.scan(&target, &ctx)).await;
+                    let r = ctx.run(&name, scanner.scan(&target, &ctx)).await;
                     (i, r, t0.elapsed())
                 }
                 .instrument(tool_span),
@@ -882,7 +862,7 @@ impl Pipeline {
     /// Runs every stage; the record says how it went (a run that fails
     /// still answers its record: which stage, why, what was done).
     #[tracing::instrument(name = "pipeline", skip_all, fields(application = %self.b.application))]
-    pub async fn run(&self, ctx: &ScanContext) -> RunRecord {
+    pub async fn run(&self, ctx: &CallContext) -> RunRecord {
         let p = &self.b;
         let mut run = Run {
             p,

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::context::CallContext;
 use crate::error::Result;
 use crate::pipeline::record::{Outcome, RunRecord};
-use crate::scanner::ScanContext;
 
 /// Receives every finished run.
 ///
@@ -21,7 +21,7 @@ pub trait Notifier: fmt::Debug + Send + Sync + 'static {
     fn name(&self) -> &str;
 
     /// Sends the news of `run`.
-    async fn notify(&self, run: &RunRecord, ctx: &ScanContext) -> Result<()>;
+    async fn notify(&self, run: &RunRecord, ctx: &CallContext) -> Result<()>;
 }
 
 #[async_trait]
@@ -29,7 +29,7 @@ impl<T: Notifier + ?Sized> Notifier for Arc<T> {
     fn name(&self) -> &str {
         (**self).name()
     }
-    async fn notify(&self, run: &RunRecord, ctx: &ScanContext) -> Result<()> {
+    async fn notify(&self, run: &RunRecord, ctx: &CallContext) -> Result<()> {
         (**self).notify(run, ctx).await
     }
 }
@@ -150,7 +150,7 @@ mod slack {
             "slack"
         }
 
-        async fn notify(&self, run: &RunRecord, _ctx: &ScanContext) -> Result<()> {
+        async fn notify(&self, run: &RunRecord, _ctx: &CallContext) -> Result<()> {
             let url = url::Url::parse(self.url.expose()).map_err(|_| Error::InvalidConfig {
                 component: "slack".into(),
                 message: "the webhook is not a URL".into(),

@@ -2,7 +2,7 @@
 
 use paragon_core::conformance;
 use paragon_core::gitops::{GitOpsTarget, MemoryGitOps, Release};
-use paragon_core::{Error, ScanContext};
+use paragon_core::{CallContext, Error};
 
 #[tokio::test]
 async fn memory_gitops_conforms() {
@@ -13,7 +13,7 @@ async fn memory_gitops_conforms() {
 #[tokio::test]
 async fn a_revert_of_a_superseded_change_conflicts() {
     let target = MemoryGitOps::new(["dev"]);
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let first = target
         .deploy(
             &Release::new("shop", "dev", "r.example/shop", "1.0.0"),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use paragon_core::conformance;
 use paragon_core::image::testing::{minimal_image, MinimalBuilder};
 use paragon_core::image::{Builder, MemoryRegistry, Registry};
-use paragon_core::ScanContext;
+use paragon_core::CallContext;
 
 #[tokio::test]
 async fn memory_registry_conforms() {
@@ -37,14 +37,17 @@ async fn memory_registry_counts_manifests() {
     let a = minimal_image(&dir.path().join("a"), "a").unwrap();
     let tags = vec!["1".to_string(), "latest".to_string()];
     registry
-        .push(&a, "app", &tags, &ScanContext::new())
+        .push(&a, "app", &tags, &CallContext::new())
         .await
         .unwrap();
     registry
-        .push(&a, "app", &tags, &ScanContext::new())
+        .push(&a, "app", &tags, &CallContext::new())
         .await
         .unwrap();
     assert_eq!(registry.manifest_count("app"), 1);
-    let err = registry.delete_tag("app", "nope").await.unwrap_err();
+    let err = registry
+        .delete_tag("app", "nope", &CallContext::new())
+        .await
+        .unwrap_err();
     assert!(err.is_not_found(), "{err}");
 }

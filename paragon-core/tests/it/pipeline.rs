@@ -11,7 +11,7 @@ use paragon_core::pipeline::{
     Outcome, Pipeline, RunRecord, SecretSource, Stage, VersionStrategy,
 };
 use paragon_core::{
-    CannedScanner, Error, Finding, FindingKind, MemoryRegistry, Registry, ScanContext, ScanReport,
+    CallContext, CannedScanner, Error, Finding, FindingKind, MemoryRegistry, Registry, ScanReport,
     ScannerInfo, Severity, Source,
 };
 
@@ -51,7 +51,7 @@ impl paragon_core::Scanner for Failing {
     async fn scan(
         &self,
         _: &paragon_core::ScanTarget,
-        _: &ScanContext,
+        _: &CallContext,
     ) -> paragon_core::Result<ScanReport> {
         Err(Error::ToolFailed {
             tool: "broken".into(),
@@ -65,6 +65,17 @@ struct Parts {
     registry: MemoryRegistry,
     gitops: MemoryGitOps,
     dir: tempfile::TempDir,
+}
+
+impl Parts {
+    /// Whether the registry holds no tag of `shop/app`.
+    async fn nothing_pushed(&self) -> bool {
+        self.registry
+            .list_tags("shop/app", &CallContext::new())
+            .await
+            .unwrap()
+            .is_empty()
+    }
 }
 
 fn parts() -> Parts {
@@ -101,7 +112,7 @@ async fn a_clean_app_goes_all_the_way_with_events_in_order() {
         .events(tx)
         .build()
         .unwrap();
-    let rec = pipeline.run(&ScanContext::new()).await;
+    let rec = pipeline.run(&CallContext::new()).await;
     assert!(rec.succeeded(), "{rec:#?}");
     assert_eq!(rec.version.as_deref(), Some("1.2.0"));
     // The two scanners' findings merged into one.
@@ -109,10 +120,13 @@ async fn a_clean_app_goes_all_the_way_with_events_in_order() {
     let pushed = rec.pushed.as_ref().unwrap();
     assert_eq!(pushed.tags, ["1.2.0", "latest"]);
     assert_eq!(
-        p.registry.resolve("shop/app", "latest").await.unwrap(),
+        p.registry
+            .resolve("shop/app", "latest", &CallContext::new())
+            .await
+            .unwrap(),
         Some(pushed.digest.clone())
     );
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     for env in ["dev", "test"] {
         let now = p.gitops.current(env, &ctx).await.unwrap().unwrap();
         assert_eq!(now.tag, "1.2.0");
@@ -166,7 +180,7 @@ async fn a_failed_gate_pushes_and_commits_nothing_and_names_the_finding() {
         .environment("dev", p.gitops.clone())
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await;
     assert_eq!(rec.outcome, Outcome::Failed);
     assert_eq!(rec.failed_stage, Some(Stage::Gate));
@@ -178,7 +192,7 @@ async fn a_failed_gate_pushes_and_commits_nothing_and_names_the_finding() {
     assert!(!rec.verdict.as_ref().unwrap().passed);
     assert_eq!(stage(&rec, Stage::Push), Outcome::Skipped);
     assert_eq!(stage(&rec, Stage::Deploy), Outcome::Skipped);
-    assert!(p.registry.list_tags("shop/app").await.unwrap().is_empty());
+    assert!(p.nothing_pushed().await);
     assert_eq!(p.gitops.commit_count(), 0);
 }
 
@@ -189,18 +203,18 @@ async fn a_failing_scanner_fails_the_run_unless_optional() {
         .pre_build(Failing)
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await;
     assert_eq!(rec.failed_stage, Some(Stage::PreBuildScan));
     assert!(rec.error.as_deref().unwrap().contains("database missing"));
     assert_eq!(stage(&rec, Stage::Build), Outcome::Skipped);
-    assert!(p.registry.list_tags("shop/app").await.unwrap().is_empty());
+    assert!(p.nothing_pushed().await);
 
     let rec = base(&p)
         .pre_build_optional(Failing)
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await;
     assert!(rec.succeeded(), "{rec:#?}");
     assert_eq!(rec.warnings.len(), 1);
@@ -217,7 +231,7 @@ async fn a_step_timeout_fails_the_run() {
         .step_timeout(Duration::from_millis(100))
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await;
     assert_eq!(rec.outcome, Outcome::Failed);
     assert!(
@@ -231,7 +245,7 @@ async fn a_step_timeout_fails_the_run() {
 async fn cancelling_mid_scan_stops_before_anything_is_pushed() {
     let p = parts();
     let slow = scanner("slow", vec![]).with_delay(Duration::from_secs(30));
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let cancel = ctx.cancel.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -247,7 +261,7 @@ async fn cancelling_mid_scan_stops_before_anything_is_pushed() {
         .await;
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(rec.outcome, Outcome::Cancelled);
-    assert!(p.registry.list_tags("shop/app").await.unwrap().is_empty());
+    assert!(p.nothing_pushed().await);
     assert_eq!(p.gitops.commit_count(), 0);
 }
 
@@ -259,7 +273,7 @@ impl Check for Verdict {
     fn name(&self) -> &str {
         "e2e"
     }
-    async fn run(&self, t: &CheckTarget, _: &ScanContext) -> paragon_core::Result<CheckResult> {
+    async fn run(&self, t: &CheckTarget, _: &CallContext) -> paragon_core::Result<CheckResult> {
         self.1
             .lock()
             .unwrap()
@@ -278,7 +292,7 @@ impl Check for Verdict {
 #[tokio::test]
 async fn a_failed_check_stops_promotion_and_rolls_back() {
     let p = parts();
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     // test runs 1.1.0 before the run.
     p.gitops
         .deploy(
@@ -338,7 +352,7 @@ async fn command_checks_see_the_release_and_fail_on_non_zero() {
         .check(bad)
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await;
     let dev = &rec.deployments[0];
     assert!(dev.checks[0].passed, "{:?}", dev.checks[0]);
@@ -356,7 +370,7 @@ async fn command_checks_see_the_release_and_fail_on_non_zero() {
         .check(slow)
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await;
     assert!(
         rec.deployments[0].checks[0].detail.contains("timed out"),
@@ -388,7 +402,7 @@ async fn checks_get_no_credentials_and_the_record_holds_none() {
         .check(check)
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await;
     let detail = &rec.deployments[0].checks[0].detail;
     assert!(detail.contains("env=[]"), "{detail}");
@@ -404,7 +418,7 @@ async fn the_next_version_follows_the_registry() {
         let d = p.dir.path().join(format!("img-{seed}"));
         let img = paragon_core::image::testing::minimal_image(&d, seed).unwrap();
         p.registry
-            .push(&img, "shop/app", &[v.to_owned()], &ScanContext::new())
+            .push(&img, "shop/app", &[v.to_owned()], &CallContext::new())
             .await
             .unwrap();
     }
@@ -418,12 +432,12 @@ async fn the_next_version_follows_the_registry() {
             .build()
             .unwrap()
     };
-    let rec = run(Bump::Patch).run(&ScanContext::new()).await;
+    let rec = run(Bump::Patch).run(&CallContext::new()).await;
     assert_eq!(rec.version.as_deref(), Some("1.10.1"));
     assert_eq!(rec.pushed.unwrap().tags, ["1.10.1", "abc1234"]);
     assert_eq!(
         run(Bump::Minor)
-            .run(&ScanContext::new())
+            .run(&CallContext::new())
             .await
             .version
             .as_deref(),
@@ -444,7 +458,7 @@ impl Notifier for Recorder {
     fn name(&self) -> &str {
         "recorder"
     }
-    async fn notify(&self, run: &RunRecord, _: &ScanContext) -> paragon_core::Result<()> {
+    async fn notify(&self, run: &RunRecord, _: &CallContext) -> paragon_core::Result<()> {
         self.0
             .lock()
             .unwrap()
@@ -467,7 +481,7 @@ async fn notifiers_hear_of_every_run_and_their_errors_are_warnings() {
         .notifier(recorder.clone())
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await;
     assert!(rec.succeeded());
     assert!(rec
@@ -546,7 +560,7 @@ async fn checks_get_secrets_from_the_pipeline_redacted() {
         .check(check)
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await;
     let c = &rec.deployments[0].checks[0];
     assert!(c.passed, "{c:?}");
@@ -562,7 +576,7 @@ async fn checks_get_secrets_from_the_pipeline_redacted() {
         .check(needs)
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await;
     assert!(rec.deployments[0].checks[0]
         .detail
@@ -600,7 +614,7 @@ impl Registry for Refusing {
         _: &paragon_core::BuiltImage,
         _: &str,
         _: &[String],
-        _: &ScanContext,
+        _: &CallContext,
     ) -> paragon_core::Result<paragon_core::Pushed> {
         unreachable!("nothing is pushed after the version stage failed")
     }
@@ -608,17 +622,18 @@ impl Registry for Refusing {
         &self,
         _: &str,
         _: &str,
+        _: &CallContext,
     ) -> paragon_core::Result<Option<paragon_core::Digest>> {
         Ok(None)
     }
-    async fn list_tags(&self, _: &str) -> paragon_core::Result<Vec<String>> {
+    async fn list_tags(&self, _: &str, _: &CallContext) -> paragon_core::Result<Vec<String>> {
         Err(Error::Unauthorized {
             service: "registry".into(),
             host: "registry.example".into(),
             message: "wrong password".into(),
         })
     }
-    async fn delete_tag(&self, _: &str, _: &str) -> paragon_core::Result<()> {
+    async fn delete_tag(&self, _: &str, _: &str, _: &CallContext) -> paragon_core::Result<()> {
         Ok(())
     }
 }
@@ -634,7 +649,7 @@ async fn a_registry_refusing_the_credentials_fails_the_version_stage() {
         .environment("dev", p.gitops.clone())
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await;
     assert_eq!(rec.failed_stage, Some(Stage::Version));
     let error = rec.error.as_deref().unwrap();
@@ -666,12 +681,16 @@ async fn an_existing_version_is_not_overwritten_unless_asked() {
     assert!(base(&p)
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await
         .succeeded());
-    let first = p.registry.resolve("shop/app", "1.2.0").await.unwrap();
+    let first = p
+        .registry
+        .resolve("shop/app", "1.2.0", &CallContext::new())
+        .await
+        .unwrap();
     std::fs::write(p.dir.path().join("main.go"), "package main // changed\n").unwrap();
-    let rec = base(&p).build().unwrap().run(&ScanContext::new()).await;
+    let rec = base(&p).build().unwrap().run(&CallContext::new()).await;
     assert_eq!(rec.failed_stage, Some(Stage::Version));
     assert!(rec
         .error
@@ -680,18 +699,24 @@ async fn an_existing_version_is_not_overwritten_unless_asked() {
         .contains("version 1.2.0 is already in shop/app"));
     assert_eq!(rec.image, None, "nothing was built");
     assert_eq!(
-        p.registry.resolve("shop/app", "1.2.0").await.unwrap(),
+        p.registry
+            .resolve("shop/app", "1.2.0", &CallContext::new())
+            .await
+            .unwrap(),
         first
     );
     let rec = base(&p)
         .overwrite_version(true)
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await;
     assert!(rec.succeeded(), "{rec:?}");
     assert_ne!(
-        p.registry.resolve("shop/app", "1.2.0").await.unwrap(),
+        p.registry
+            .resolve("shop/app", "1.2.0", &CallContext::new())
+            .await
+            .unwrap(),
         first
     );
 }
@@ -712,7 +737,7 @@ impl paragon_core::Builder for Racing {
     async fn build(
         &self,
         spec: &paragon_core::BuildSpec,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> paragon_core::Result<paragon_core::BuiltImage> {
         let other =
             paragon_core::image::testing::minimal_image(&self.scratch, "other run").unwrap();
@@ -744,7 +769,7 @@ async fn a_version_taken_during_the_build_fails_the_push_with_nothing_pushed() {
         .environment("dev", p.gitops.clone())
         .build()
         .unwrap()
-        .run(&ScanContext::new())
+        .run(&CallContext::new())
         .await;
     assert_eq!(rec.version.as_deref(), Some("0.0.1"));
     assert_eq!(rec.failed_stage, Some(Stage::Push));
@@ -757,7 +782,10 @@ async fn a_version_taken_during_the_build_fails_the_push_with_nothing_pushed() {
     let mine = rec.image.unwrap();
     for tag in ["0.0.1", "latest"] {
         assert_ne!(
-            p.registry.resolve("shop/app", tag).await.unwrap(),
+            p.registry
+                .resolve("shop/app", tag, &CallContext::new())
+                .await
+                .unwrap(),
             Some(mine.clone())
         );
     }
@@ -785,7 +813,7 @@ impl Registry for CancelledAfterTheTags {
         image: &paragon_core::BuiltImage,
         repository: &str,
         tags: &[String],
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> paragon_core::Result<paragon_core::Pushed> {
         let pushed = self.inner.push(image, repository, tags, ctx).await?;
         if tags.is_empty() {
@@ -802,7 +830,7 @@ impl Registry for CancelledAfterTheTags {
         r: &str,
         t: &str,
         d: &paragon_core::Digest,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> paragon_core::Result<bool> {
         self.inner.create_tag(r, t, d, ctx).await
     }
@@ -810,14 +838,15 @@ impl Registry for CancelledAfterTheTags {
         &self,
         r: &str,
         t: &str,
+        ctx: &CallContext,
     ) -> paragon_core::Result<Option<paragon_core::Digest>> {
-        self.inner.resolve(r, t).await
+        self.inner.resolve(r, t, ctx).await
     }
-    async fn list_tags(&self, r: &str) -> paragon_core::Result<Vec<String>> {
-        self.inner.list_tags(r).await
+    async fn list_tags(&self, r: &str, ctx: &CallContext) -> paragon_core::Result<Vec<String>> {
+        self.inner.list_tags(r, ctx).await
     }
-    async fn delete_tag(&self, r: &str, t: &str) -> paragon_core::Result<()> {
-        self.inner.delete_tag(r, t).await
+    async fn delete_tag(&self, r: &str, t: &str, ctx: &CallContext) -> paragon_core::Result<()> {
+        self.inner.delete_tag(r, t, ctx).await
     }
 }
 
@@ -826,7 +855,7 @@ impl Registry for CancelledAfterTheTags {
 #[tokio::test]
 async fn a_push_cancelled_after_the_tags_moved_records_the_tags() {
     let p = parts();
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let registry = CancelledAfterTheTags {
         inner: p.registry.clone(),
         cancel: ctx.cancel.clone(),
@@ -849,7 +878,10 @@ async fn a_push_cancelled_after_the_tags_moved_records_the_tags() {
     assert!(!pushed.complete);
     assert_eq!(pushed.tags, ["2.0.0", "latest"]);
     assert_eq!(
-        p.registry.resolve("shop/app", "latest").await.unwrap(),
+        p.registry
+            .resolve("shop/app", "latest", &CallContext::new())
+            .await
+            .unwrap(),
         Some(pushed.digest.clone())
     );
     assert!(

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use paragon_core::pipeline::{Notifier, Outcome, RunRecord, SecretSource, SlackWebhook, VaultKv2};
-use paragon_core::{Error, ScanContext, Secret, Summary};
+use paragon_core::{CallContext, Error, Secret, Summary};
 
 async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -47,7 +47,7 @@ async fn slack_gets_the_verdict_and_errors_hide_the_webhook() {
         "{base}/services/T000/B000/good-hook-secret"
     )));
     assert_eq!(record().outcome, Outcome::Failed);
-    slack.notify(&record(), &ScanContext::new()).await.unwrap();
+    slack.notify(&record(), &CallContext::new()).await.unwrap();
     let body = got.lock().unwrap()[0].clone();
     assert_eq!(body["text"], "shop 1.4.0: FAILED, no gate");
     let details = body["blocks"][1]["text"]["text"].as_str().unwrap();
@@ -58,7 +58,7 @@ async fn slack_gets_the_verdict_and_errors_hide_the_webhook() {
         "{base}/services/T000/B000/archived-hook-secret"
     )));
     let err = archived
-        .notify(&record(), &ScanContext::new())
+        .notify(&record(), &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Http { status: 410, .. }), "{err:?}");
@@ -75,7 +75,7 @@ async fn a_slack_webhook_goes_over_plain_http_only_to_this_machine_unless_allowe
     // (where nothing listens on port 9): refused at once, offline.
     let hook = "http://0.0.0.0:9/services/T000/B000/clear-hook-secret";
     let err = SlackWebhook::new(Secret::new(hook))
-        .notify(&record(), &ScanContext::new())
+        .notify(&record(), &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
@@ -89,7 +89,7 @@ async fn a_slack_webhook_goes_over_plain_http_only_to_this_machine_unless_allowe
     );
     let err = SlackWebhook::new(Secret::new(hook))
         .allow_http(true)
-        .notify(&record(), &ScanContext::new())
+        .notify(&record(), &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Http { status: 0, .. }), "{err:?}");
@@ -98,7 +98,7 @@ async fn a_slack_webhook_goes_over_plain_http_only_to_this_machine_unless_allowe
         "{err:?}"
     );
     let err = SlackWebhook::new(Secret::new("not a url clear-hook-secret"))
-        .notify(&record(), &ScanContext::new())
+        .notify(&record(), &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
@@ -208,7 +208,7 @@ async fn slack_and_vault_faults_are_errors_naming_them() {
         "slack",
         &service_faults(),
         Duration::from_secs(5),
-        || async { slack.notify(&record(), &ScanContext::new()).await },
+        || async { slack.notify(&record(), &CallContext::new()).await },
     )
     .await;
     for (fault, e) in &errors {

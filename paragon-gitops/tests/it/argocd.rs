@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use paragon_core::{Error, ScanContext, Secret};
+use paragon_core::{CallContext, Error, Secret};
 use paragon_gitops::argocd::ArgoCd;
 
 const TOKEN: &str = "argocd-token-abc";
@@ -128,7 +128,7 @@ async fn out_of_sync_then_synced_and_healthy() {
             "shop-dev",
             Some("abc123"),
             Duration::from_secs(5),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
@@ -169,7 +169,7 @@ async fn waiting_times_out_naming_the_last_status() {
             "shop-dev",
             None,
             Duration::from_millis(200),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap_err();
@@ -208,7 +208,7 @@ async fn as_a_post_deploy_check_it_syncs_and_waits_for_the_commit() {
         Release::new("shop", "dev", "harbor.example/shop/app", "1.0.0"),
         "abc123",
     );
-    let r = check.run(&target, &ScanContext::new()).await.unwrap();
+    let r = check.run(&target, &CallContext::new()).await.unwrap();
     assert!(
         r.passed && r.detail.contains("Synced and Healthy at abc123"),
         "{r:?}"
@@ -219,7 +219,7 @@ async fn as_a_post_deploy_check_it_syncs_and_waits_for_the_commit() {
         environment: "prod".into(),
         ..target
     };
-    assert!(check.run(&target, &ScanContext::new()).await.is_err());
+    assert!(check.run(&target, &CallContext::new()).await.is_err());
 }
 
 /// Argo CD's API behind the fault proxy: reading an application's status

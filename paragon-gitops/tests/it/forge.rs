@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use paragon_core::gitops::{Deployment, GitOpsTarget};
-use paragon_core::{Error, ScanContext, Secret};
+use paragon_core::{CallContext, Error, Secret};
 use paragon_gitops::forge::{MergeRequests, PullRequests};
 use paragon_gitops::{ChangeRequest, ChangeRequests, WriteMode};
 use serde_json::{json, Value};
@@ -95,7 +95,7 @@ fn github_at(api: &str, repository: &str) -> PullRequests {
 }
 
 async fn open(forge: &impl ChangeRequests) -> paragon_core::Result<String> {
-    forge.open(&request(), &ScanContext::new()).await
+    forge.open(&request(), &CallContext::new()).await
 }
 
 fn header<'a>(s: &'a Seen, name: &str) -> &'a str {
@@ -463,7 +463,7 @@ async fn change_request_mode_opens_a_real_pull_request_end_to_end() {
         .with_mode(WriteMode::ChangeRequest)
         .with_change_requests(Arc::new(github));
     let d = target
-        .deploy(&crate::git::release("prod", "8.0.0"), &ScanContext::new())
+        .deploy(&crate::git::release("prod", "8.0.0"), &CallContext::new())
         .await
         .unwrap();
     assert!(matches!(d, Deployment::Changed(_)), "{d:?}");

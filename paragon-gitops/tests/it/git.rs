@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use paragon_core::conformance;
 use paragon_core::gitops::{Deployment, GitOpsTarget, GitOpsTargetExt, Release};
-use paragon_core::{Digest, Error, ScanContext, Secret};
+use paragon_core::{CallContext, Digest, Error, Secret};
 use paragon_gitops::{
     ChangeRequest, ChangeRequests, ChartBump, GitCredentials, GitOps, HelmValues, Kustomize,
     PushRetry, WriteMode,
@@ -51,7 +51,7 @@ async fn kustomize_target_conforms() {
 async fn a_deploy_changes_only_the_image_lines() {
     let remote = Remote::new();
     let before = remote.file("charts/shop/values-dev.yaml");
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let r = release("dev", "1.21");
     let d = helm(&remote).deploy(&r, &ctx).await.unwrap();
     let change = d.change().unwrap();
@@ -108,7 +108,7 @@ async fn a_deploy_changes_only_the_image_lines() {
 async fn crlf_files_stay_crlf() {
     let remote = Remote::new();
     helm(&remote)
-        .deploy(&release("prod", "2.0.0"), &ScanContext::new())
+        .deploy(&release("prod", "2.0.0"), &CallContext::new())
         .await
         .unwrap();
     let after = remote.file("charts/shop/values-prod.yaml");
@@ -123,7 +123,7 @@ async fn crlf_files_stay_crlf() {
 async fn the_same_update_twice_makes_one_commit() {
     let remote = Remote::new();
     let target = helm(&remote);
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let first = target.deploy(&release("dev", "1.5.0"), &ctx).await.unwrap();
     let second = target.deploy(&release("dev", "1.5.0"), &ctx).await.unwrap();
     assert!(matches!(second, Deployment::Unchanged { .. }));
@@ -137,7 +137,7 @@ async fn concurrent_writers_to_different_environments_all_land() {
     // Four pipelines, each with its own clone.
     let envs = ["dev", "test", "stage", "prod"];
     let targets: Vec<GitOps> = envs.iter().map(|_| helm(&remote)).collect();
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let results = futures_join(&targets, &envs, &ctx).await;
     for r in results {
         assert!(r.unwrap().change().is_some());
@@ -152,7 +152,7 @@ async fn concurrent_writers_to_different_environments_all_land() {
 async fn futures_join(
     targets: &[GitOps],
     envs: &[&str],
-    ctx: &ScanContext,
+    ctx: &CallContext,
 ) -> Vec<paragon_core::Result<Deployment>> {
     let releases: Vec<Release> = envs
         .iter()
@@ -224,7 +224,7 @@ async fn a_rejected_push_is_redone_on_the_new_head() {
     let remote = Remote::new();
     let target = helm(&remote).with_git(racing_git(&remote, false));
     let d = target
-        .deploy(&release("dev", "4.0.0"), &ScanContext::new())
+        .deploy(&release("dev", "4.0.0"), &CallContext::new())
         .await
         .unwrap();
     assert!(
@@ -261,7 +261,7 @@ async fn pushes_rejected_every_time_end_in_a_conflict() {
             max: std::time::Duration::from_millis(20),
         });
     let err = target
-        .deploy(&release("dev", "4.0.0"), &ScanContext::new())
+        .deploy(&release("dev", "4.0.0"), &CallContext::new())
         .await
         .unwrap_err();
     assert!(
@@ -282,7 +282,7 @@ async fn a_hook_refusing_the_push_is_an_error_not_a_retry() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
     let err = helm(&remote)
-        .deploy(&release("dev", "4.0.0"), &ScanContext::new())
+        .deploy(&release("dev", "4.0.0"), &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Git { .. }), "{err:?}");
@@ -294,7 +294,7 @@ async fn a_stale_clone_lands_without_losing_the_other_update() {
     let remote = Remote::new();
     let work = tempfile::tempdir().unwrap();
     let a = helm(&remote).with_workdir(work.path().join("a"));
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     // A clones now; B deploys after; A's clone is stale.
     assert_eq!(a.current("dev", &ctx).await.unwrap().unwrap().tag, "1.20");
     helm(&remote)
@@ -315,7 +315,7 @@ async fn a_stale_clone_lands_without_losing_the_other_update() {
 async fn rollback_restores_the_previous_bytes_with_a_revert_commit() {
     let remote = Remote::new();
     let target = helm(&remote);
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     target
         .deploy(&release("stage", "6.0.0"), &ctx)
         .await
@@ -340,7 +340,7 @@ async fn rollback_restores_the_previous_bytes_with_a_revert_commit() {
 async fn promotion_carries_the_digest() {
     let remote = Remote::new();
     let target = helm(&remote);
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let r = release("dev", "7.1.0");
     target.deploy(&r, &ctx).await.unwrap();
     target.promote("shop", "dev", "test", &ctx).await.unwrap();
@@ -360,7 +360,7 @@ async fn chart_app_version_keeps_its_quotes_and_the_version_is_bumped() {
         HelmValues::new("charts/shop").with_app_version(Some(ChartBump::Patch)),
     );
     let d = target
-        .deploy(&release("dev", "1.21"), &ScanContext::new())
+        .deploy(&release("dev", "1.21"), &CallContext::new())
         .await
         .unwrap();
     assert_eq!(d.change().unwrap().files.len(), 2);
@@ -374,7 +374,7 @@ async fn chart_app_version_keeps_its_quotes_and_the_version_is_bumped() {
 #[tokio::test]
 async fn kustomize_entries_are_set_and_appended() {
     let remote = Remote::new();
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let r = release("dev", "3.3");
     GitOps::new(remote.url(), Kustomize::new("shop-app"))
         .deploy(&r, &ctx)
@@ -410,7 +410,7 @@ impl ChangeRequests for Forge {
     async fn open(
         &self,
         request: &ChangeRequest,
-        _ctx: &ScanContext,
+        _ctx: &CallContext,
     ) -> paragon_core::Result<String> {
         self.opened.lock().unwrap().push(request.clone());
         Ok(format!(
@@ -427,7 +427,7 @@ async fn change_request_mode_pushes_a_branch_and_opens_a_request() {
     let target = helm(&remote)
         .with_mode(WriteMode::ChangeRequest)
         .with_change_requests(forge.clone());
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let d = target
         .deploy(&release("prod", "8.0.0"), &ctx)
         .await
@@ -467,7 +467,7 @@ async fn credentials_stay_out_of_the_repository_and_errors() {
         .with_workdir(work.path().join("w"))
         .with_credentials(GitCredentials::token("ci-bot", Secret::new(token)));
     target
-        .deploy(&release("dev", "1.0.1"), &ScanContext::new())
+        .deploy(&release("dev", "1.0.1"), &CallContext::new())
         .await
         .unwrap();
     assert!(!format!("{target:?}").contains(token));
@@ -487,7 +487,7 @@ async fn credentials_stay_out_of_the_repository_and_errors() {
     assert!(!format!("{t:?}").contains("hunter2"));
     assert!(!t.location().contains("hunter2"));
     let err = t
-        .deploy(&release("dev", "1.0.0"), &ScanContext::new())
+        .deploy(&release("dev", "1.0.0"), &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Git { .. }), "{err:?}");
@@ -500,7 +500,7 @@ async fn credentials_stay_out_of_the_repository_and_errors() {
 #[tokio::test]
 async fn bad_files_and_paths_are_typed_errors() {
     let remote = Remote::new();
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let missing = GitOps::new(remote.url(), HelmValues::new("charts/nope"));
     let err = missing
         .deploy(&release("dev", "1.0.0"), &ctx)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use paragon_core::gitops::GitOpsTarget;
-use paragon_core::{Error, ScanContext};
+use paragon_core::{CallContext, Error};
 
 use crate::git::{helm, release};
 use crate::support::{git, Remote};
@@ -47,7 +47,7 @@ async fn a_remote_that_disappears_before_the_push_is_a_git_error_naming_it() {
     );
     let err = helm(&remote)
         .with_git(wrapper)
-        .deploy(&release("dev", "4.0.0"), &ScanContext::new())
+        .deploy(&release("dev", "4.0.0"), &CallContext::new())
         .await
         .unwrap_err();
     match &err {
@@ -75,12 +75,12 @@ async fn a_remote_gone_before_a_later_deploy_is_a_git_error() {
     let work = tempfile::tempdir().unwrap();
     let target = helm(&remote).with_workdir(work.path().join("tree"));
     target
-        .deploy(&release("dev", "4.0.0"), &ScanContext::new())
+        .deploy(&release("dev", "4.0.0"), &CallContext::new())
         .await
         .unwrap();
     std::fs::remove_dir_all(remote.dir.path().join("remote.git")).unwrap();
     let err = target
-        .deploy(&release("dev", "4.0.1"), &ScanContext::new())
+        .deploy(&release("dev", "4.0.1"), &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Git { .. }), "{err:?}");
@@ -102,7 +102,7 @@ async fn a_remote_that_hangs_is_stopped_by_the_timeout() {
         .with_git(wrapper)
         .deploy(
             &release("dev", "4.0.0"),
-            &ScanContext::new().with_timeout(Duration::from_millis(500)),
+            &CallContext::new().with_timeout(Duration::from_millis(500)),
         )
         .await
         .unwrap_err();
@@ -127,7 +127,7 @@ async fn a_push_stopped_after_the_remote_moved_reports_the_commit() {
     slow_hook(&remote);
     // Clone, fetch and commit take well under the 2 s of each step; the
     // push does not, although the branch moves at its start.
-    let ctx = ScanContext::new().with_timeout(Duration::from_secs(2));
+    let ctx = CallContext::new().with_timeout(Duration::from_secs(2));
     let d = helm(&remote)
         .deploy(&release("dev", "4.0.0"), &ctx)
         .await
@@ -140,7 +140,7 @@ async fn a_push_stopped_after_the_remote_moved_reports_the_commit() {
 async fn a_push_cancelled_after_the_remote_moved_reports_the_commit() {
     let remote = Remote::new();
     slow_hook(&remote);
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let cancel = ctx.cancel.clone();
     let bare = remote.dir.path().join("remote.git");
     let first = remote_main(&remote);
@@ -169,7 +169,7 @@ async fn a_push_cancelled_before_the_remote_moved_is_cancelled() {
         "pre-receive",
         "sleep 5\n",
     );
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let cancel = ctx.cancel.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use base64::Engine as _;
 use paragon_core::gitops::{GitOpsTarget, Release};
-use paragon_core::{Error, ScanContext, Secret};
+use paragon_core::{CallContext, Error, Secret};
 use paragon_gitops::{GitCredentials, GitOps, HelmValues};
 use tokio::io::AsyncWriteExt;
 
@@ -120,7 +120,7 @@ async fn a_token_authenticates_over_https_and_stays_out_of_the_clone() {
         .with_workdir(work.path().join("w"))
         .with_credentials(GitCredentials::token(USER, Secret::new(TOKEN)));
     let d = target
-        .deploy(&release(), &ScanContext::new())
+        .deploy(&release(), &CallContext::new())
         .await
         .unwrap();
     assert!(d.change().is_some());
@@ -142,7 +142,7 @@ async fn a_wrong_token_is_a_git_error_without_the_token() {
     let target = GitOps::new(&url, HelmValues::new("charts/shop"))
         .with_credentials(GitCredentials::token(USER, Secret::new(wrong)));
     let err = target
-        .deploy(&release(), &ScanContext::new())
+        .deploy(&release(), &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Git { .. }), "{err:?}");
@@ -153,7 +153,7 @@ async fn a_wrong_token_is_a_git_error_without_the_token() {
     let with_creds = url.replace("http://", &format!("http://{USER}:{TOKEN}@"));
     let t = GitOps::new(&with_creds, HelmValues::new("charts/shop"));
     assert!(!t.location().contains(TOKEN));
-    t.deploy(&release(), &ScanContext::new()).await.unwrap();
+    t.deploy(&release(), &CallContext::new()).await.unwrap();
     assert_eq!(remote.commits("main"), 2);
 }
 
@@ -168,7 +168,7 @@ async fn a_token_goes_to_plain_http_only_on_this_machine_unless_allowed() {
             .with_credentials(GitCredentials::token(USER, Secret::new(TOKEN)))
     };
     let err = target("http://git.example/shop/deploy.git")
-        .deploy(&release(), &ScanContext::new())
+        .deploy(&release(), &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
@@ -188,7 +188,7 @@ async fn a_token_goes_to_plain_http_only_on_this_machine_unless_allowed() {
         .with_git(no_git),
     ] {
         let err = passes
-            .deploy(&release(), &ScanContext::new())
+            .deploy(&release(), &CallContext::new())
             .await
             .unwrap_err();
         assert!(!matches!(err, Error::InvalidConfig { .. }), "{err:?}");
@@ -246,7 +246,7 @@ async fn an_ssh_key_is_passed_to_ssh_and_nowhere_else() {
         .with_workdir(&work)
         .with_credentials(GitCredentials::ssh_key(&key));
     target
-        .deploy(&release(), &ScanContext::new())
+        .deploy(&release(), &CallContext::new())
         .await
         .unwrap();
     assert!(remote

@@ -4,7 +4,7 @@
 //! them, tag-only releases, and errors that name what the user named.
 
 use paragon_core::gitops::{GitOpsTarget, Release};
-use paragon_core::{Error, ScanContext};
+use paragon_core::{CallContext, Error};
 use paragon_gitops::{GitOps, HelmValues, Kustomize};
 
 use crate::git::{helm, release};
@@ -25,7 +25,7 @@ fn apply_at(remote: &Remote, rev: &str, diff: &str, file: &str) -> String {
 #[tokio::test]
 async fn the_diff_is_one_git_apply_takes() {
     let remote = Remote::new();
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     // Two files (values and Chart.yaml), one with CRLF line endings.
     let target = GitOps::new(
         remote.url(),
@@ -60,7 +60,7 @@ async fn a_path_through_a_scalar_is_an_error_not_an_empty_environment() {
     git(&clone, &["commit", "--quiet", "-am", "flat image"]);
     git(&clone, &["push", "--quiet", "origin", "HEAD:main"]);
     let commits = remote.commits("main");
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let target = helm(&remote);
     let err = target.current("dev", &ctx).await.unwrap_err();
     assert!(matches!(err, Error::YamlPath { .. }), "{err:?}");
@@ -76,7 +76,7 @@ async fn a_path_through_a_scalar_is_an_error_not_an_empty_environment() {
 #[tokio::test]
 async fn app_version_follows_the_release_also_when_the_tag_is_there() {
     let remote = Remote::new();
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     helm(&remote)
         .deploy(&release("dev", "1.21.0"), &ctx)
         .await
@@ -116,7 +116,7 @@ async fn app_version_follows_the_release_also_when_the_tag_is_there() {
 #[tokio::test]
 async fn versions_stay_as_plain_as_the_file_wrote_them() {
     let remote = Remote::new();
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let target = helm(&remote);
     // The seed's `tag: 1.20` is plain: a version with two dots stays plain,
     // one a loader would read as a number is quoted.
@@ -136,7 +136,7 @@ async fn versions_stay_as_plain_as_the_file_wrote_them() {
 #[tokio::test]
 async fn a_tag_only_release_keeps_the_repository() {
     let remote = Remote::new();
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let before = remote.file("charts/shop/values-dev.yaml");
     let d = helm(&remote)
         .deploy(&Release::tag_only("shop", "dev", "3.0.0"), &ctx)
@@ -179,7 +179,7 @@ async fn a_tag_only_release_keeps_the_repository() {
 #[tokio::test]
 async fn errors_name_what_the_user_named() {
     let remote = Remote::new();
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let target = GitOps::new(
         remote.url(),
         HelmValues::new("charts/shop").with_values_file("charts/shop/values-{env}-eu.yaml"),

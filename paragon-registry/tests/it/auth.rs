@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use paragon_core::image::{BuildSpec, Builder, BuiltImage, Registry};
-use paragon_core::{Error, ScanContext, Secret};
+use paragon_core::{CallContext, Error, Secret};
 use paragon_registry::{Credentials, DistributionRegistry, NativeBuilder, RetryPolicy};
 
 use crate::support::{
@@ -45,7 +45,7 @@ async fn build(dir: &Path) -> BuiltImage {
     NativeBuilder::new()
         .build(
             &BuildSpec::new(&src, dir.join("layout")),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap()
@@ -215,17 +215,19 @@ async fn the_bearer_token_flow_pushes_resolves_and_lists() {
             &image,
             "shop/app",
             &tags(&["1.0.0", "latest"]),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
     assert_eq!(pushed.digest, image.digest);
     assert_eq!(
-        r.resolve("shop/app", "latest").await.unwrap(),
+        r.resolve("shop/app", "latest", &CallContext::new())
+            .await
+            .unwrap(),
         Some(image.digest.clone())
     );
     assert_eq!(
-        r.list_tags("shop/app").await.unwrap(),
+        r.list_tags("shop/app", &CallContext::new()).await.unwrap(),
         tags(&["1.0.0", "latest"])
     );
     // The registry accepted only tokens from the service, scoped to the
@@ -242,7 +244,7 @@ async fn the_bearer_token_flow_pushes_resolves_and_lists() {
     // one token covering both.
     let mounted = client(&registry.addr, PASSWORD)
         .with_mount_from(&["shop/app"])
-        .push(&image, "shop/copy", &tags(&["1.0.0"]), &ScanContext::new())
+        .push(&image, "shop/copy", &tags(&["1.0.0"]), &CallContext::new())
         .await
         .unwrap();
     assert_eq!(mounted.uploaded, 0, "{mounted:?}");
@@ -275,12 +277,12 @@ async fn no_password_or_token_reaches_the_logs() {
             &image,
             "shop/app",
             &tags(&["1.0.0", "latest"]),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await?;
-        r.tag_existing("shop/app", &image.digest, "stable", &ScanContext::new())
+        r.tag_existing("shop/app", &image.digest, "stable", &CallContext::new())
             .await?;
-        r.list_tags("shop/app").await
+        r.list_tags("shop/app", &CallContext::new()).await
     })
     .await;
     assert_eq!(result.unwrap(), tags(&["1.0.0", "latest", "stable"]));
@@ -303,7 +305,7 @@ async fn a_token_service_refusing_the_password_is_unauthorized() {
     let (service, registry, _dir, image) = token_registry().await;
     let wrong = "not-the-password";
     let err = client(&registry.addr, wrong)
-        .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
+        .push(&image, "shop/app", &tags(&["1.0.0"]), &CallContext::new())
         .await
         .unwrap_err();
     assert!(err.is_unauthorized(), "{err:?}");
@@ -324,7 +326,7 @@ async fn push_failing_via(realm: &str, service: &TokenService) -> (String, Error
     let dir = tempfile::tempdir().unwrap();
     let image = build(dir.path()).await;
     let err = client(&registry.addr, PASSWORD)
-        .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
+        .push(&image, "shop/app", &tags(&["1.0.0"]), &CallContext::new())
         .await
         .unwrap_err();
     (registry.addr.clone(), err)
@@ -509,7 +511,7 @@ impl Scripted {
                 &self.image,
                 repository,
                 &tags(&["1.0.0"]),
-                &ScanContext::new(),
+                &CallContext::new(),
             )
             .await
             .map(|_| ())
@@ -580,16 +582,23 @@ async fn a_403_is_not_retried() {
 async fn a_404_is_an_answer_not_a_retry() {
     let s = Scripted::start(statuses(&[404])).await;
     client(&s.registry.addr, PASSWORD)
-        .push(&s.image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
+        .push(&s.image, "shop/app", &tags(&["1.0.0"]), &CallContext::new())
         .await
         .unwrap();
     // The tag exists: were the scripted 404 retried, the next attempt would
     // be forwarded and find it.
     let r = client(&s.via, PASSWORD);
-    assert_eq!(r.resolve("shop/app", "1.0.0").await.unwrap(), None);
+    assert_eq!(
+        r.resolve("shop/app", "1.0.0", &CallContext::new())
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(s.counts(), (1, 0));
     assert_eq!(
-        r.resolve("shop/app", "1.0.0").await.unwrap(),
+        r.resolve("shop/app", "1.0.0", &CallContext::new())
+            .await
+            .unwrap(),
         Some(s.image.digest.clone())
     );
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use paragon_core::conformance;
 use paragon_core::image::{BaseImage, BuildSpec, Builder, Copy, ImageConfig, LayerSpec};
 use paragon_core::oci::{OciLayout, Platform};
-use paragon_core::{Error, ScanContext};
+use paragon_core::{CallContext, Error};
 use paragon_registry::{BuildahBuilder, DockerBuilder, NativeBuilder};
 
 use crate::support::{demo_app, tool};
@@ -51,23 +51,23 @@ async fn native_builds_are_reproducible() {
     let out = tempfile::tempdir().unwrap();
     let build = |dir: &str| BuildSpec::new(src.path(), out.path().join(dir)).with_ref_name("1.0.0");
     let b = NativeBuilder::new().with_epoch(1_700_000_000);
-    let one = b.build(&build("a"), &ScanContext::new()).await.unwrap();
-    let two = b.build(&build("b"), &ScanContext::new()).await.unwrap();
+    let one = b.build(&build("a"), &CallContext::new()).await.unwrap();
+    let two = b.build(&build("b"), &CallContext::new()).await.unwrap();
     assert_eq!(one.digest, two.digest, "same inputs, same digest");
     assert_eq!(one.config_digest, two.config_digest);
     // Touching a file's time changes nothing; changing one byte changes the digest.
     let f = src.path().join("config.toml");
     std::fs::write(&f, "port = 8080\n").unwrap();
-    let three = b.build(&build("c"), &ScanContext::new()).await.unwrap();
+    let three = b.build(&build("c"), &CallContext::new()).await.unwrap();
     assert_eq!(three.digest, one.digest);
     std::fs::write(&f, "port = 8081\n").unwrap();
-    let four = b.build(&build("d"), &ScanContext::new()).await.unwrap();
+    let four = b.build(&build("d"), &CallContext::new()).await.unwrap();
     assert_ne!(four.digest, one.digest, "one byte changed");
     // Another epoch is another image.
     std::fs::write(&f, "port = 8080\n").unwrap();
     let five = NativeBuilder::new()
         .with_epoch(1)
-        .build(&build("e"), &ScanContext::new())
+        .build(&build("e"), &CallContext::new())
         .await
         .unwrap();
     assert_ne!(five.digest, one.digest);
@@ -102,7 +102,7 @@ async fn native_layers_hold_files_modes_owners_and_symlinks() {
         .with_annotation("org.opencontainers.image.revision", "abc123");
     let image = NativeBuilder::new()
         .with_epoch(1_700_000_000)
-        .build(&spec, &ScanContext::new())
+        .build(&spec, &CallContext::new())
         .await
         .unwrap();
     let layout = OciLayout::open(&image.layout).unwrap();
@@ -171,7 +171,7 @@ async fn native_builds_on_a_base_image_and_for_several_platforms() {
                         .with_env("PATH", "/bin")
                         .with_cmd(["/bin/sh"]),
                 ),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
@@ -188,7 +188,7 @@ async fn native_builds_on_a_base_image_and_for_several_platforms() {
             "linux/arm64/v8".parse().unwrap(),
         ]);
     let image = NativeBuilder::new()
-        .build(&spec, &ScanContext::new())
+        .build(&spec, &CallContext::new())
         .await
         .unwrap();
     assert_eq!(image.manifests.len(), 2, "an index of two platforms");
@@ -219,7 +219,7 @@ async fn native_build_errors_are_typed() {
     let err = NativeBuilder::new()
         .build(
             &BuildSpec::new("/nonexistent/paragon", out.path().join("x")),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap_err();
@@ -235,7 +235,7 @@ async fn native_build_errors_are_typed() {
         let err = builder
             .build(
                 &BuildSpec::new(&file, out.path().join("f")),
-                &ScanContext::new(),
+                &CallContext::new(),
             )
             .await
             .unwrap_err();
@@ -251,7 +251,7 @@ async fn native_build_errors_are_typed() {
         .build(
             &BuildSpec::new(src.path(), out.path().join("y"))
                 .with_layer(LayerSpec::copy("missing.txt", "/x")),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap_err();
@@ -260,12 +260,12 @@ async fn native_build_errors_are_typed() {
         .build(
             &BuildSpec::new(src.path(), out.path().join("z"))
                 .with_layer(LayerSpec::copy(".", "/app/../../etc")),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap_err();
     assert!(err.to_string().contains(".."), "{err}");
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     ctx.cancel.cancel();
     demo_app(src.path(), "1");
     let err = NativeBuilder::new()
@@ -294,7 +294,7 @@ async fn buildah_builds_from_scratch() {
         .with_ref_name("3.0.0")
         .with_build_arg("VERSION", "3.0.0")
         .with_label("org.example.built-by", "buildah");
-    let image = builder.build(&spec, &ScanContext::new()).await.unwrap();
+    let image = builder.build(&spec, &CallContext::new()).await.unwrap();
     let layout = OciLayout::open(&image.layout).unwrap();
     let config: serde_json::Value =
         serde_json::from_slice(&layout.read_blob(&image.config_digest).unwrap()).unwrap();
@@ -313,7 +313,7 @@ async fn buildah_builds_from_scratch() {
     let err = builder
         .build(
             &BuildSpec::new(src.path(), out.path().join("x")).with_containerfile("Nope"),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap_err();
@@ -326,7 +326,7 @@ async fn buildah_builds_from_scratch() {
     let err = builder
         .build(
             &BuildSpec::new(src.path(), out.path().join("y")).with_containerfile("Broken"),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap_err();
@@ -343,7 +343,7 @@ async fn missing_builders_are_typed_errors() {
         Box::new(BuildahBuilder::new().with_program("/nonexistent/buildah")) as Box<dyn Builder>,
         Box::new(DockerBuilder::new().with_program("/nonexistent/docker")),
     ] {
-        let err = builder.build(&spec, &ScanContext::new()).await.unwrap_err();
+        let err = builder.build(&spec, &CallContext::new()).await.unwrap_err();
         assert!(
             matches!(err, Error::ToolNotFound { .. }),
             "{}: {err}",
@@ -366,7 +366,7 @@ async fn docker_without_a_daemon_fails_with_its_message() {
     let spec = BuildSpec::new(src.path(), out.path().join("l"));
     match DockerBuilder::new()
         .with_program(docker)
-        .build(&spec, &ScanContext::new())
+        .build(&spec, &CallContext::new())
         .await
     {
         // A machine with a daemon and buildx builds it.
@@ -405,7 +405,7 @@ async fn a_file_truncated_during_the_build_fails_it_never_a_corrupt_layer() {
         let result = NativeBuilder::new()
             .build(
                 &BuildSpec::new(&src, dir.path().join("layout")),
-                &ScanContext::new(),
+                &CallContext::new(),
             )
             .await;
         truncate.join().unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use paragon_core::conformance;
 use paragon_core::image::{BuildSpec, Builder, BuiltImage, LayerSpec, Registry};
-use paragon_core::{Error, ScanContext, Secret};
+use paragon_core::{CallContext, Error, Secret};
 use paragon_registry::{Credentials, DistributionRegistry, NativeBuilder, RetryPolicy};
 
 use crate::support::{client, demo_app, skopeo_digest, skopeo_tags, TestRegistry, PASSWORD, USER};
@@ -20,7 +20,7 @@ async fn build(version: &str, dir: &std::path::Path) -> BuiltImage {
     NativeBuilder::new()
         .build(
             &BuildSpec::new(&src, dir.join(format!("layout-{version}"))).with_ref_name(version),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap()
@@ -57,7 +57,7 @@ async fn pushes_are_seen_by_skopeo_at_the_layout_digest() {
             &image,
             "shop/app",
             &tags(&["1.2.3", "latest"]),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
@@ -76,7 +76,7 @@ async fn pushes_are_seen_by_skopeo_at_the_layout_digest() {
     );
     // Pushing again uploads nothing; a second version moves latest only.
     let again = r
-        .push(&image, "shop/app", &tags(&["1.2.3"]), &ScanContext::new())
+        .push(&image, "shop/app", &tags(&["1.2.3"]), &CallContext::new())
         .await
         .unwrap();
     assert_eq!((again.uploaded, again.skipped), (0, 2));
@@ -85,7 +85,7 @@ async fn pushes_are_seen_by_skopeo_at_the_layout_digest() {
         &next,
         "shop/app",
         &tags(&["1.2.4", "latest"]),
-        &ScanContext::new(),
+        &CallContext::new(),
     )
     .await
     .unwrap();
@@ -98,7 +98,7 @@ async fn pushes_are_seen_by_skopeo_at_the_layout_digest() {
         Some(image.digest.as_str())
     );
     // Moving a tag to an image already there (a rollback of latest).
-    r.tag_existing("shop/app", &image.digest, "latest", &ScanContext::new())
+    r.tag_existing("shop/app", &image.digest, "latest", &CallContext::new())
         .await
         .unwrap();
     assert_eq!(
@@ -112,7 +112,7 @@ async fn pushes_are_seen_by_skopeo_at_the_layout_digest() {
             &image,
             "shop/mirror",
             &tags(&["1.2.3"]),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
@@ -140,7 +140,7 @@ async fn a_corrupt_layer_is_a_layout_error_naming_the_file_and_nothing_is_tagged
     bytes[last] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
     let r = client(&registry.addr);
-    let (tags, ctx) = (tags(&["2.0.0"]), ScanContext::new());
+    let (tags, ctx) = (tags(&["2.0.0"]), CallContext::new());
     let push = || r.push(&image, "shop/corrupt", &tags, &ctx);
     let err = push().await.unwrap_err();
     match &err {
@@ -170,12 +170,12 @@ async fn a_multi_platform_index_is_pushed_whole() {
                 "linux/amd64".parse().unwrap(),
                 "linux/arm64".parse().unwrap(),
             ]),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
     client(&registry.addr)
-        .push(&image, "shop/multi", &tags(&["4.0.0"]), &ScanContext::new())
+        .push(&image, "shop/multi", &tags(&["4.0.0"]), &CallContext::new())
         .await
         .unwrap();
     assert_eq!(
@@ -194,7 +194,7 @@ async fn a_wrong_password_is_unauthorized_naming_the_host() {
         .unwrap()
         .with_credentials(Credentials::basic(USER, Secret::new("wrong-password-123")));
     let err = r
-        .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
+        .push(&image, "shop/app", &tags(&["1.0.0"]), &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
@@ -203,7 +203,10 @@ async fn a_wrong_password_is_unauthorized_naming_the_host() {
     assert!(text.contains(&registry.addr), "{text}");
     assert!(!text.contains("wrong-password-123"), "{text}");
     let anonymous = DistributionRegistry::new(&registry.addr).unwrap();
-    let err = anonymous.list_tags("shop/app").await.unwrap_err();
+    let err = anonymous
+        .list_tags("shop/app", &CallContext::new())
+        .await
+        .unwrap_err();
     assert!(err.is_unauthorized(), "{err}");
 }
 
@@ -228,7 +231,7 @@ async fn credentials_come_from_a_docker_config() {
         .unwrap()
         .with_docker_config(&config)
         .unwrap();
-    r.push(&image, "shop/cfg", &tags(&["1.0.0"]), &ScanContext::new())
+    r.push(&image, "shop/cfg", &tags(&["1.0.0"]), &CallContext::new())
         .await
         .unwrap();
     assert_eq!(skopeo_tags(&registry.addr, "shop/cfg"), tags(&["1.0.0"]));
@@ -242,11 +245,20 @@ async fn tags_are_listed_across_pages() {
     let image = build("1.0.0", dir.path()).await;
     let all = tags(&["a", "b", "c", "d", "e"]);
     let r = client(&registry.addr).with_page_size(2);
-    r.push(&image, "shop/paged", &all, &ScanContext::new())
+    r.push(&image, "shop/paged", &all, &CallContext::new())
         .await
         .unwrap();
-    assert_eq!(r.list_tags("shop/paged").await.unwrap(), all);
-    assert!(r.list_tags("shop/none").await.unwrap().is_empty());
+    assert_eq!(
+        r.list_tags("shop/paged", &CallContext::new())
+            .await
+            .unwrap(),
+        all
+    );
+    assert!(r
+        .list_tags("shop/none", &CallContext::new())
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[ignore = "needs docker-registry, htpasswd and skopeo"]
@@ -257,7 +269,7 @@ async fn concurrent_pushes_to_one_repository_both_land() {
     let a = build("5.0.0", dir.path()).await;
     let b = build("5.0.1", dir.path()).await;
     let r = client(&registry.addr);
-    let (ta, tb, ctx) = (tags(&["5.0.0"]), tags(&["5.0.1"]), ScanContext::new());
+    let (ta, tb, ctx) = (tags(&["5.0.0"]), tags(&["5.0.1"]), CallContext::new());
     let (x, y) = tokio::join!(
         r.push(&a, "shop/race", &ta, &ctx),
         r.push(&b, "shop/race", &tb, &ctx),
@@ -340,7 +352,7 @@ async fn big_image(dir: &std::path::Path) -> BuiltImage {
         .build(
             &BuildSpec::new(&src, dir.join("layout"))
                 .with_layer(LayerSpec::copy("blob.bin", "/data/blob.bin")),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap()
@@ -360,7 +372,7 @@ async fn chunked_uploads_land_whole() {
             &image,
             "shop/chunked",
             &tags(&["1.0.0"]),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
@@ -431,7 +443,7 @@ async fn a_chunk_the_registry_did_not_keep_stops_the_push() {
     let err = client(&addr)
         .with_chunked_uploads(1 << 20)
         .with_mount_from(&["shop/base"])
-        .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
+        .push(&image, "shop/app", &tags(&["1.0.0"]), &CallContext::new())
         .await
         .unwrap_err();
     let seen = seen.lock().unwrap().clone();
@@ -499,7 +511,7 @@ async fn a_long_blob_upload_outlasts_the_request_timeout() {
         .with_request_timeout(Duration::from_millis(500))
         .unwrap();
     let pushed = r
-        .push(&image, "shop/app", &tags(&["1.0.0"]), &ScanContext::new())
+        .push(&image, "shop/app", &tags(&["1.0.0"]), &CallContext::new())
         .await
         .unwrap();
     assert_eq!(pushed.digest, image.digest);
@@ -523,7 +535,7 @@ async fn a_registry_stopped_mid_push_leaves_no_tag() {
             &image,
             "shop/partial",
             &tags(&["1.0.0", "latest"]),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap_err();
@@ -546,9 +558,18 @@ async fn a_registry_stopped_mid_push_leaves_no_tag() {
     assert!(!text.ends_with("..."), "{text}");
     registry.lock().unwrap().restart();
     let direct = client(&addr);
-    assert_eq!(direct.resolve("shop/partial", "1.0.0").await.unwrap(), None);
     assert_eq!(
-        direct.resolve("shop/partial", "latest").await.unwrap(),
+        direct
+            .resolve("shop/partial", "1.0.0", &CallContext::new())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        direct
+            .resolve("shop/partial", "latest", &CallContext::new())
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(skopeo_digest(&addr, "shop/partial:latest"), None);
@@ -558,7 +579,7 @@ async fn a_registry_stopped_mid_push_leaves_no_tag() {
             &image,
             "shop/partial",
             &tags(&["1.0.0", "latest"]),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
@@ -600,7 +621,7 @@ async fn a_registry_that_never_answers_times_out_with_warnings() {
             &image,
             "shop/silent",
             &tags(&["1.0.0"]),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap_err();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use paragon_core::conformance::faults::{Fault, FaultProxy, Rule};
 use paragon_core::image::{BuildSpec, Builder, BuiltImage, Pushed, Registry};
-use paragon_core::{Error, Result, ScanContext};
+use paragon_core::{CallContext, Error, Result};
 use paragon_registry::{DistributionRegistry, NativeBuilder};
 
 use crate::support::{self, demo_app, skopeo_copies_whole, skopeo_digest, TestRegistry};
@@ -37,7 +37,7 @@ async fn rig() -> Rig {
     let image = NativeBuilder::new()
         .build(
             &BuildSpec::new(&src, dir.path().join("layout")).with_ref_name("1.0.0"),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
@@ -63,7 +63,7 @@ impl Rig {
 
     async fn push(&self, r: &DistributionRegistry) -> Result<Pushed> {
         let tags: Vec<String> = TAGS.iter().map(|t| (*t).to_owned()).collect();
-        r.push(&self.image, REPO, &tags, &ScanContext::new()).await
+        r.push(&self.image, REPO, &tags, &CallContext::new()).await
     }
 
     /// What the registry holds under each of `TAGS`, read by skopeo
@@ -159,10 +159,19 @@ async fn a_persistent_500_ends_after_the_policy_with_only_complete_tags() {
     assert_eq!(state[1].1, None);
     let direct = client(&rig.registry.addr, Duration::from_secs(5));
     assert_eq!(
-        direct.resolve(REPO, "1.0.0").await.unwrap(),
+        direct
+            .resolve(REPO, "1.0.0", &CallContext::new())
+            .await
+            .unwrap(),
         Some(rig.image.digest.clone())
     );
-    assert_eq!(direct.resolve(REPO, "latest").await.unwrap(), None);
+    assert_eq!(
+        direct
+            .resolve(REPO, "latest", &CallContext::new())
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// The gap between the first two requests matching `method` and `part`.
@@ -278,7 +287,7 @@ async fn an_answer_cut_mid_body_is_retried_and_a_persistent_one_is_an_error() {
             .path_contains("/manifests/sha256:")
             .times(1),
     );
-    r.tag_existing(REPO, &rig.image.digest, "stable", &ScanContext::new())
+    r.tag_existing(REPO, &rig.image.digest, "stable", &CallContext::new())
         .await
         .unwrap();
     assert_eq!(rig.count("GET", "/manifests/sha256:"), 2);
@@ -292,7 +301,7 @@ async fn an_answer_cut_mid_body_is_retried_and_a_persistent_one_is_an_error() {
             .method("GET")
             .path_contains("/tags/list"),
     );
-    let err = r.list_tags(REPO).await.unwrap_err();
+    let err = r.list_tags(REPO, &CallContext::new()).await.unwrap_err();
     assert!(matches!(err, Error::Registry { .. }), "{err:?}");
     assert!(
         err.to_string().contains("the answer could not be read"),
@@ -343,7 +352,7 @@ async fn an_answer_lost_every_time_is_an_error_though_the_registry_acted() {
     let ours = Some(rig.image.digest.to_string());
     assert_eq!(state[1].1, ours);
     assert_eq!(
-        r.resolve(REPO, "latest")
+        r.resolve(REPO, "latest", &CallContext::new())
             .await
             .unwrap()
             .map(|d| d.to_string()),
@@ -418,7 +427,7 @@ async fn a_registry_that_stops_answering_is_bounded_and_cancellable() {
 
     // With a long timeout, cancelling ends the wait at once.
     let r = client(rig.proxy.address(), Duration::from_secs(60));
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let cancel = ctx.cancel.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -440,7 +449,7 @@ async fn a_registry_that_stops_answering_is_bounded_and_cancellable() {
 async fn a_version_reserved_under_faults_is_reserved_once() {
     let rig = rig().await;
     let r = rig.client();
-    r.push(&rig.image, REPO, &[], &ScanContext::new())
+    r.push(&rig.image, REPO, &[], &CallContext::new())
         .await
         .unwrap();
     // The tag's PUT reaches the registry but its answer is lost, then a
@@ -459,7 +468,7 @@ async fn a_version_reserved_under_faults_is_reserved_once() {
             .times(1),
     );
     let created = r
-        .create_tag(REPO, "2.0.0", &rig.image.digest, &ScanContext::new())
+        .create_tag(REPO, "2.0.0", &rig.image.digest, &CallContext::new())
         .await
         .unwrap();
     assert!(created);
@@ -469,7 +478,7 @@ async fn a_version_reserved_under_faults_is_reserved_once() {
     );
     // A second reservation of the same version is refused.
     assert!(!r
-        .create_tag(REPO, "2.0.0", &rig.image.digest, &ScanContext::new())
+        .create_tag(REPO, "2.0.0", &rig.image.digest, &CallContext::new())
         .await
         .unwrap());
 }

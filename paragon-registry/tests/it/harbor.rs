@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use paragon_core::conformance;
 use paragon_core::image::{BuildSpec, Builder, Registry};
-use paragon_core::{Error, FindingKind, ScanContext, ScanTarget, Scanner, Secret, Severity};
+use paragon_core::{CallContext, Error, FindingKind, ScanTarget, Scanner, Secret, Severity};
 use paragon_registry::{
     Credentials, DistributionRegistry, HarborApi, HarborRegistry, HarborScanner, NativeBuilder,
     TagOutcome,
@@ -323,7 +323,7 @@ async fn harbor_scans_a_pushed_image() {
     let image = NativeBuilder::new()
         .build(
             &BuildSpec::new(&src, dir.path().join("layout")),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
@@ -334,7 +334,7 @@ async fn harbor_scans_a_pushed_image() {
     let report = scanner
         .scan(
             &ScanTarget::OciLayout(image.layout.clone()),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
@@ -365,7 +365,7 @@ async fn a_scan_that_never_finishes_times_out() {
         .with_poll_interval(Duration::from_millis(200))
         .with_timeout(Duration::from_millis(250));
     let err = scanner
-        .scan(&ScanTarget::OciLayout(image.layout), &ScanContext::new())
+        .scan(&ScanTarget::OciLayout(image.layout), &CallContext::new())
         .await
         .unwrap_err();
     assert!(
@@ -392,7 +392,7 @@ async fn harbor_registry_pushes_and_moves_latest_by_manifest_put() {
             NativeBuilder::new()
                 .build(
                     &BuildSpec::new(&src, dir.path().join(format!("l-{v}"))),
-                    &ScanContext::new(),
+                    &CallContext::new(),
                 )
                 .await
                 .unwrap(),
@@ -404,7 +404,7 @@ async fn harbor_registry_pushes_and_moves_latest_by_manifest_put() {
             &images[0],
             "shop/team/app",
             &tags("1.0.0"),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
@@ -417,7 +417,7 @@ async fn harbor_registry_pushes_and_moves_latest_by_manifest_put() {
             &images[1],
             "shop/team/app",
             &tags("1.0.1"),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
@@ -440,7 +440,10 @@ async fn harbor_registry_pushes_and_moves_latest_by_manifest_put() {
         Some(images[0].digest.as_str())
     );
     assert_eq!(
-        harbor.resolve("shop/team/app", "1.0.1").await.unwrap(),
+        harbor
+            .resolve("shop/team/app", "1.0.1", &CallContext::new())
+            .await
+            .unwrap(),
         Some(images[1].digest.clone())
     );
     let err = harbor
@@ -448,7 +451,7 @@ async fn harbor_registry_pushes_and_moves_latest_by_manifest_put() {
             &images[0],
             "app-without-project",
             &tags("1"),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap_err();
@@ -525,7 +528,7 @@ async fn harbor_api_faults_are_errors_naming_harbor() {
         each_fault_fails(&proxy, "harbor", &service_faults(), within, || {
             let target = &target;
             let scanner = &scanner;
-            async move { scanner.scan(target, &ScanContext::new()).await }
+            async move { scanner.scan(target, &CallContext::new()).await }
         })
         .await,
     );

@@ -3,7 +3,7 @@
 
 use paragon_core::conformance;
 use paragon_core::image::{BuildSpec, Builder, Registry};
-use paragon_core::ScanContext;
+use paragon_core::CallContext;
 use paragon_registry::{LayoutRegistry, NativeBuilder};
 
 use crate::support::{demo_app, tool};
@@ -29,19 +29,19 @@ async fn pushed(dir: &std::path::Path) -> (LayoutRegistry, paragon_core::image::
     let image = NativeBuilder::new()
         .build(
             &BuildSpec::new(&src, dir.join("build")),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
     let registry = LayoutRegistry::new(dir.join("registry"));
     let tags = vec!["1.0.0".to_string(), "latest".to_string()];
     let pushed = registry
-        .push(&image, "shop/app", &tags, &ScanContext::new())
+        .push(&image, "shop/app", &tags, &CallContext::new())
         .await
         .unwrap();
     assert_eq!(pushed.uploaded, 3, "config, layer, manifest");
     let again = registry
-        .push(&image, "shop/app", &tags, &ScanContext::new())
+        .push(&image, "shop/app", &tags, &CallContext::new())
         .await
         .unwrap();
     assert_eq!(again.uploaded, 0);

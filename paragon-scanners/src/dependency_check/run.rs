@@ -6,7 +6,7 @@ use std::time::Duration;
 use paragon_core::process::{self, ToolCommand};
 use paragon_core::scanner::check_target;
 use paragon_core::{
-    async_trait, Error as CoreError, ScanContext, ScanReport, ScanTarget, Scanner, Secret,
+    async_trait, CallContext, Error as CoreError, ScanReport, ScanTarget, Scanner, Secret,
     TargetKind,
 };
 
@@ -223,7 +223,7 @@ impl Scanner for DependencyCheck {
         &[TargetKind::Directory]
     }
 
-    async fn scan(&self, target: &ScanTarget, ctx: &ScanContext) -> Result<ScanReport, CoreError> {
+    async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport, CoreError> {
         check_target(self, target, ctx)?;
         let scratch = runner::scratch(SCANNER)?;
         self.write_properties(scratch.path())?;

@@ -9,7 +9,7 @@ use paragon_core::net::require_https_beyond_loopback;
 use paragon_core::process::{self, ToolCommand};
 use paragon_core::scanner::check_target;
 use paragon_core::{
-    async_trait, Error as CoreError, QualityGate, ScanContext, ScanReport, ScanTarget, Scanner,
+    async_trait, CallContext, Error as CoreError, QualityGate, ScanReport, ScanTarget, Scanner,
     ScannerInfo, Secret, TargetKind,
 };
 use serde::Deserialize;
@@ -344,7 +344,7 @@ impl SonarQube {
     async fn wait_for_task(
         &self,
         id: &str,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<Option<String>, CoreError> {
         loop {
             let bytes = self.get("api/ce/task", &[("id", id.to_owned())]).await?;
@@ -445,7 +445,7 @@ impl SonarQube {
         &self,
         project: &str,
         analysis: Option<String>,
-        ctx: &ScanContext,
+        ctx: &CallContext,
     ) -> Result<ScanReport, CoreError> {
         let mut issues_query = vec![
             ("componentKeys", project.to_owned()),
@@ -501,7 +501,7 @@ impl SonarQube {
         Ok(report)
     }
 
-    async fn run(&self, target: &ScanTarget, ctx: &ScanContext) -> Result<ScanReport, CoreError> {
+    async fn run(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport, CoreError> {
         if let Some(binary) = &self.scanner_binary {
             let cmd = ToolCommand::new("sonar-scanner", binary)
                 .install_hint("install SonarScanner CLI (https://docs.sonarsource.com/sonarqube/latest/analyzing-source-code/scanners/sonarscanner/)")
@@ -548,7 +548,7 @@ impl Scanner for SonarQube {
         &[TargetKind::Directory]
     }
 
-    async fn scan(&self, target: &ScanTarget, ctx: &ScanContext) -> Result<ScanReport, CoreError> {
+    async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport, CoreError> {
         check_target(self, target, ctx)?;
         let limit = ctx.timeout_or(self.timeout);
         tokio::select! {

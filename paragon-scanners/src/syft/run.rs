@@ -6,7 +6,7 @@ use std::time::Duration;
 use paragon_core::process::{self, ToolCommand};
 use paragon_core::scanner::check_target;
 use paragon_core::{
-    async_trait, Error as CoreError, ScanContext, ScanReport, ScanTarget, Scanner, ScannerInfo,
+    async_trait, CallContext, Error as CoreError, ScanReport, ScanTarget, Scanner, ScannerInfo,
     TargetKind,
 };
 
@@ -79,7 +79,7 @@ impl Scanner for Syft {
         &[TargetKind::Directory, TargetKind::OciLayout]
     }
 
-    async fn scan(&self, target: &ScanTarget, ctx: &ScanContext) -> Result<ScanReport, CoreError> {
+    async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport, CoreError> {
         check_target(self, target, ctx)?;
         let scratch = runner::scratch(SCANNER)?;
         let output = scratch.path().join("sbom.cdx.json");

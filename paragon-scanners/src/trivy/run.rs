@@ -6,7 +6,7 @@ use std::time::Duration;
 use paragon_core::process::{self, ToolCommand};
 use paragon_core::scanner::check_target;
 use paragon_core::{
-    async_trait, Error as CoreError, ScanContext, ScanReport, ScanTarget, Scanner, Severity,
+    async_trait, CallContext, Error as CoreError, ScanReport, ScanTarget, Scanner, Severity,
     TargetKind,
 };
 
@@ -24,7 +24,7 @@ const INSTALL_HINT: &str = "install Trivy (https://trivy.dev), e.g. `pip install
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
-/// use paragon_core::{ScanContext, ScanTarget, Scanner};
+/// use paragon_core::{CallContext, ScanTarget, Scanner};
 /// use paragon_scanners::trivy::Trivy;
 ///
 /// let trivy = Trivy::builder()
@@ -32,7 +32,7 @@ const INSTALL_HINT: &str = "install Trivy (https://trivy.dev), e.g. `pip install
 ///     .offline(true)
 ///     .build()?;
 /// let report = trivy
-///     .scan(&ScanTarget::Directory("./app".into()), &ScanContext::new())
+///     .scan(&ScanTarget::Directory("./app".into()), &CallContext::new())
 ///     .await?;
 /// # Ok(()) }
 /// ```
@@ -258,7 +258,7 @@ impl Scanner for Trivy {
         }
     }
 
-    async fn scan(&self, target: &ScanTarget, ctx: &ScanContext) -> Result<ScanReport, CoreError> {
+    async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport, CoreError> {
         check_target(self, target, ctx)?;
         let scratch = runner::scratch(SCANNER)?;
         let output = scratch.path().join("trivy.json");

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use paragon_core::{conformance, Error, FindingKind, ScanContext, ScanTarget, Scanner};
+use paragon_core::{conformance, CallContext, Error, FindingKind, ScanTarget, Scanner};
 use paragon_scanners::syft::Syft;
 use paragon_scanners::trivy::Trivy;
 
@@ -88,7 +88,7 @@ async fn scanners_run_concurrently_on_one_target() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
     let target = ScanTarget::Directory(dir.path().to_owned());
-    let ctx = ScanContext::new();
+    let ctx = CallContext::new();
     let (a, b) = tokio::join!(trivy.scan(&target, &ctx), syft.scan(&target, &ctx));
     let merged = paragon_core::Report::merge([a.unwrap(), b.unwrap()]);
     assert_eq!(merged.summary.sbom.documents, 1);
@@ -104,7 +104,7 @@ async fn missing_tools_and_failures_are_typed() {
         .build()
         .unwrap();
     let err = missing
-        .scan(&target, &ScanContext::new())
+        .scan(&target, &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::ToolNotFound { .. }), "{err:?}");
@@ -117,7 +117,7 @@ async fn missing_tools_and_failures_are_typed() {
     make_executable(&fake);
     let failing = Trivy::builder().with_binary(&fake).build().unwrap();
     let err = failing
-        .scan(&target, &ScanContext::new())
+        .scan(&target, &CallContext::new())
         .await
         .unwrap_err();
     match &err {
@@ -141,7 +141,7 @@ async fn missing_tools_and_failures_are_typed() {
     .unwrap();
     make_executable(&garbage);
     let s = Syft::builder().with_binary(&garbage).build().unwrap();
-    let err = s.scan(&target, &ScanContext::new()).await.unwrap_err();
+    let err = s.scan(&target, &CallContext::new()).await.unwrap_err();
     assert!(matches!(err, Error::ToolOutput { .. }), "{err:?}");
 
     // A hanging "tool" is killed at the timeout.
@@ -153,7 +153,7 @@ async fn missing_tools_and_failures_are_typed() {
     let err = slow
         .scan(
             &target,
-            &ScanContext::new().with_timeout(Duration::from_millis(300)),
+            &CallContext::new().with_timeout(Duration::from_millis(300)),
         )
         .await
         .unwrap_err();
@@ -259,7 +259,7 @@ async fn grype_runner_arguments_and_report() {
         .with_binary(&failing)
         .build()
         .unwrap()
-        .scan(&target, &ScanContext::new())
+        .scan(&target, &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::ToolFailed { .. }), "{err:?}");
@@ -317,7 +317,7 @@ async fn dependency_check_runner_keeps_the_key_off_the_command_line() {
         .fail_on_cvss(7.0)
         .build()
         .unwrap();
-    let report = dc.scan(&target, &ScanContext::new()).await.unwrap();
+    let report = dc.scan(&target, &CallContext::new()).await.unwrap();
     assert_eq!(report.findings.len(), 1);
     assert!(args_of(dir.path(), "dc-threshold.sh")
         .windows(2)
@@ -328,7 +328,7 @@ async fn dependency_check_runner_keeps_the_key_off_the_command_line() {
         .build()
         .unwrap();
     assert!(matches!(
-        dc.scan(&target, &ScanContext::new()).await,
+        dc.scan(&target, &CallContext::new()).await,
         Err(Error::ToolFailed { .. })
     ));
     // A stand-in that prints the key: it is redacted from the error.
@@ -344,7 +344,7 @@ async fn dependency_check_runner_keeps_the_key_off_the_command_line() {
         .with_nvd_api_key(Secret::new(key))
         .build()
         .unwrap();
-    let err = dc.scan(&target, &ScanContext::new()).await.unwrap_err();
+    let err = dc.scan(&target, &CallContext::new()).await.unwrap_err();
     assert!(!err.to_string().contains(key), "{err}");
     assert!(err.to_string().contains("***"), "{err}");
     // Missing binary, timeout.
@@ -353,7 +353,7 @@ async fn dependency_check_runner_keeps_the_key_off_the_command_line() {
         .build()
         .unwrap();
     assert!(missing
-        .scan(&target, &ScanContext::new())
+        .scan(&target, &CallContext::new())
         .await
         .unwrap_err()
         .is_not_found());
@@ -402,7 +402,7 @@ async fn command_scanner_runs_a_sarif_tool() {
         ])
         .build()
         .unwrap();
-    let report = stdout.scan(&target, &ScanContext::new()).await.unwrap();
+    let report = stdout.scan(&target, &CallContext::new()).await.unwrap();
     assert!(report
         .findings
         .iter()
@@ -454,7 +454,7 @@ async fn oci_layouts_and_config_mode() {
     let report = config
         .scan(
             &ScanTarget::Directory(project_dir.path().to_owned()),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
@@ -496,7 +496,7 @@ async fn sonar_scanner_gets_the_token_in_its_environment() {
     let err = s
         .scan(
             &ScanTarget::Directory(project_dir.path().to_owned()),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap_err();
@@ -534,7 +534,7 @@ async fn trivy_exit_code_is_a_result() {
         .with_exit_code(5)
         .build()
         .unwrap();
-    let report = trivy.scan(&target, &ScanContext::new()).await.unwrap();
+    let report = trivy.scan(&target, &CallContext::new()).await.unwrap();
     assert!(report
         .findings
         .iter()
@@ -563,14 +563,14 @@ async fn exit_codes_missing_binaries_and_timeouts() {
         .build()
         .unwrap();
     assert!(matches!(
-        crashing.scan(&target, &ScanContext::new()).await,
+        crashing.scan(&target, &CallContext::new()).await,
         Err(Error::ToolFailed { .. })
     ));
 
     let hang = dir.path().join("hangs");
     std::fs::write(&hang, "#!/bin/sh\nsleep 30\n").unwrap();
     make_executable(&hang);
-    let quick = ScanContext::new().with_timeout(Duration::from_millis(300));
+    let quick = CallContext::new().with_timeout(Duration::from_millis(300));
     let grype = Grype::builder().with_binary(&hang).build().unwrap();
     assert!(matches!(
         grype.scan(&target, &quick).await,
@@ -589,7 +589,7 @@ async fn exit_codes_missing_binaries_and_timeouts() {
         .build()
         .unwrap();
     let err = missing
-        .scan(&target, &ScanContext::new())
+        .scan(&target, &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::ToolNotFound { .. }), "{err:?}");

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use paragon_core::{conformance, Error, FindingKind, ScanContext, ScanTarget, Scanner, Secret};
+use paragon_core::{conformance, CallContext, Error, FindingKind, ScanTarget, Scanner, Secret};
 use paragon_scanners::sonarqube::SonarQube;
 use serde_json::{json, Value};
 
@@ -249,7 +249,7 @@ async fn narrows_searches_over_the_cap_by_severity() {
     let report = sonar(addr, TOKEN)
         .scan(
             &ScanTarget::Directory(dir.path().to_owned()),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap();
@@ -270,7 +270,7 @@ async fn failed_tasks_and_bad_tokens_are_errors() {
     let err = sonar(addr, TOKEN)
         .scan(
             &ScanTarget::Directory(dir.path().to_owned()),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap_err();
@@ -290,7 +290,7 @@ async fn failed_tasks_and_bad_tokens_are_errors() {
     let err = sonar(addr, "squ_wrong_token")
         .scan(
             &ScanTarget::Directory(dir.path().to_owned()),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap_err();
@@ -304,7 +304,7 @@ async fn failed_tasks_and_bad_tokens_are_errors() {
     let err = sonar(addr, TOKEN)
         .scan(
             &ScanTarget::Directory(empty.path().to_owned()),
-            &ScanContext::new(),
+            &CallContext::new(),
         )
         .await
         .unwrap_err();
@@ -322,7 +322,7 @@ async fn failed_tasks_and_bad_tokens_are_errors() {
     let err = slow
         .scan(
             &ScanTarget::Directory(dir.path().to_owned()),
-            &ScanContext::new().with_timeout(Duration::from_millis(200)),
+            &CallContext::new().with_timeout(Duration::from_millis(200)),
         )
         .await
         .unwrap_err();
@@ -370,7 +370,7 @@ async fn sonarqube_api_faults_are_errors_naming_it() {
             async move {
                 s.scan(
                     target,
-                    &ScanContext::new().with_timeout(Duration::from_secs(2)),
+                    &CallContext::new().with_timeout(Duration::from_secs(2)),
                 )
                 .await
             }
