@@ -346,6 +346,24 @@ pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// A label value as the text exposition format writes it: backslash,
+/// double quote and line feed escaped (`\\`, `\"`, `\n`), nothing else.
+fn label_value(v: &str) -> std::borrow::Cow<'_, str> {
+    if !v.contains(['\\', '"', '\n']) {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    let mut out = String::with_capacity(v.len() + 2);
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Counters over runs, written in Prometheus' text exposition format.
 #[derive(Debug, Default, Clone)]
 pub struct Metrics {
@@ -416,12 +434,52 @@ impl Metrics {
         }
         out.push_str("# HELP paragon_deployments_total Environment updates by outcome.\n# TYPE paragon_deployments_total counter\n");
         for ((env, o), n) in &self.deployments {
-            let env = env.replace('\\', "\\\\").replace('"', "\\\"");
+            let env = label_value(env);
             let _ = writeln!(
                 out,
                 "paragon_deployments_total{{environment=\"{env}\",outcome=\"{o}\"}} {n}"
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_escape_exactly_backslash_quote_and_line_feed() {
+        assert!(matches!(
+            label_value("prod-eu"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(label_value("a\"b\\c\nd é"), "a\\\"b\\\\c\\nd é");
+        let rec: RunRecord = serde_json::from_value(serde_json::json!({
+            "application": "shop", "version": "1.0.0", "outcome": "succeeded",
+            "failed_stage": null, "error": null, "stages": [], "scanners": [],
+            "summary": crate::Summary::default(), "verdict": null, "image": null,
+            "pushed": null, "warnings": [], "millis": 1,
+            "deployments": [{ "environment": "eu \"west\"\nprod", "target": "memory",
+                "commit": null, "changed": false, "previous": null, "checks": [],
+                "outcome": "succeeded", "rolled_back": null }]
+        }))
+        .unwrap();
+        let mut m = Metrics::new();
+        m.record(&rec);
+        let text = m.to_prometheus();
+        assert!(
+            text.contains(
+                "paragon_deployments_total{environment=\"eu \\\"west\\\"\\nprod\",outcome=\"succeeded\"} 1\n"
+            ),
+            "{text}"
+        );
+        // Every line is a comment or one whole sample.
+        for line in text.lines() {
+            assert!(
+                line.starts_with("# ") || line.ends_with(char::is_numeric),
+                "{line}"
+            );
+        }
     }
 }
