@@ -48,11 +48,7 @@ pub fn installed(name: &str) -> Result<Option<PathBuf>, String> {
         }
         return Ok(Some(p));
     }
-    Ok(std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    }))
+    Ok(which::which(name).ok())
 }
 
 /// Prints the libraries' warnings (a registry that does not answer yet, a

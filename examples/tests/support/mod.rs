@@ -92,11 +92,7 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
 
 /// A program on `PATH`.
 pub(crate) fn tool(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
+    which::which(name).ok()
 }
 
 /// Fails the test, naming every one of `tools` that is missing. Scanners

@@ -11,11 +11,7 @@ use std::time::{Duration, Instant};
 
 /// A tool on `PATH`, if there is one.
 pub(crate) fn find_tool(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
+    which::which(name).ok()
 }
 
 /// A tool on `PATH`; a missing one fails the test, naming the package that

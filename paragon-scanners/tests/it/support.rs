@@ -36,11 +36,7 @@ pub(crate) fn tool(name: &str, env: &str) -> PathBuf {
         assert!(p.is_file(), "{env}={} names no file", p.display());
         return p;
     }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
+    which::which(name)
+        .ok()
         .unwrap_or_else(|| panic!("this test needs {name}: put it on PATH or set {env}"))
 }
