@@ -100,6 +100,9 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The most pages of a tag list followed; a list that goes on is an error.
+pub(crate) const MAX_TAG_PAGES: usize = 10_000;
+
 /// How often a request with no answer yet is reported as still waiting.
 const STILL_WAITING: Duration = Duration::from_secs(15);
 
@@ -1248,7 +1251,17 @@ impl DistributionRegistry {
         );
         let mut tags = Vec::new();
         let op = format!("list tags of {repository}");
-        for _ in 0..10_000 {
+        for page in 1.. {
+            if page > MAX_TAG_PAGES {
+                // A `Link` that never ends (or loops): a short list would
+                // be a false answer.
+                return Err(self.registry_error(
+                    &op,
+                    None,
+                    format!("the tag list did not end after {MAX_TAG_PAGES} pages"),
+                    false,
+                ));
+            }
             let res = self
                 .retrying(&op, ctx, || async {
                     let res = self

@@ -441,8 +441,19 @@ impl HarborApi {
         let mut pages = 0;
         while let Some(path) = next.take() {
             pages += 1;
-            if pages > 10_000 {
-                break;
+            if pages > crate::distribution::MAX_TAG_PAGES {
+                // A `Link` that never ends (or loops): a short list would
+                // be a false answer.
+                return Err(Error::Http {
+                    service: "harbor".into(),
+                    method: "GET".into(),
+                    url: path,
+                    status: 200,
+                    message: format!(
+                        "the artifact list did not end after {} pages",
+                        crate::distribution::MAX_TAG_PAGES
+                    ),
+                });
             }
             let res = self.request(Method::GET, &path, None, &[]).await?;
             if res.status() == StatusCode::NOT_FOUND {

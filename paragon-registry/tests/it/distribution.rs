@@ -635,3 +635,34 @@ async fn a_registry_that_never_answers_times_out_with_warnings() {
     assert!(started.elapsed() >= Duration::from_millis(600));
     drop(held);
 }
+
+/// A registry whose tag list never ends (each page links to the next,
+/// forever) gives an error after the page limit, never a short list.
+#[tokio::test]
+async fn a_tag_list_that_never_ends_is_an_error() {
+    let app = axum::Router::new().route(
+        "/v2/shop/app/tags/list",
+        axum::routing::get(|| async {
+            (
+                [(
+                    "link",
+                    "</v2/shop/app/tags/list?n=100&last=a>; rel=\"next\"",
+                )],
+                axum::Json(serde_json::json!({ "name": "shop/app", "tags": ["a"] })),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let err = DistributionRegistry::new(&addr)
+        .unwrap()
+        .list_tags("shop/app", &CallContext::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Registry { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("did not end after 10000 pages"),
+        "{err}"
+    );
+}

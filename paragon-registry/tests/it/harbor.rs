@@ -539,3 +539,30 @@ async fn harbor_api_faults_are_errors_naming_harbor() {
         );
     }
 }
+
+/// An artifact listing whose `Link` never ends is an error after the page
+/// limit, never a short list of tags.
+#[tokio::test]
+async fn an_artifact_list_that_never_ends_is_an_error() {
+    let app = axum::Router::new().fallback(|| async {
+        Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .header(
+                "link",
+                "</api/v2.0/projects/shop/repositories/app/artifacts?with_tag=true&page=2&page_size=100>; rel=\"next\"",
+            )
+            .body(Body::from(
+                serde_json::json!([{ "digest": "sha256:00", "tags": [{ "name": "a" }] }]).to_string(),
+            ))
+            .unwrap()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let err = api(&url).list_tags("shop/app").await.unwrap_err();
+    assert!(
+        err.to_string().contains("did not end after 10000 pages"),
+        "{err}"
+    );
+}
