@@ -31,7 +31,7 @@ use std::io::{BufWriter, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use paragon_core::markdown::DEFAULT_TOP;
+use paragon_core::export::markdown::DEFAULT_TOP;
 use paragon_core::{export, Merger, Policy, Report};
 
 #[derive(Clone, Copy, PartialEq)]

@@ -14,8 +14,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use paragon_core::gate::policy::PolicyFormat;
 use paragon_core::pipeline::{Outcome, Pipeline, Stage, VersionStrategy};
-use paragon_core::policy::PolicyFormat;
 use paragon_core::{
     async_trait, CallContext, Error, Finding, FindingKind, Location, Policy, Result, ScanReport,
     ScanTarget, Scanner, ScannerInfo, Severity, Source, TargetKind,

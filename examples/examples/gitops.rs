@@ -32,7 +32,7 @@
 
 use std::process::ExitCode;
 
-use paragon_core::gitops::{Deployment, GitOpsTarget, Release};
+use paragon_core::plugin::deploy::{Deployment, GitOpsTarget, Release};
 use paragon_core::{CallContext, Digest};
 use paragon_gitops::{GitOps, HelmValues, Kustomize, Manifests};
 

@@ -42,10 +42,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use paragon_core::image::{BuildSpec, ImageConfig};
-use paragon_core::pipeline::{
-    CommandCheck, Event, Outcome, Pipeline, RunRecord, Stage, VersionStrategy,
-};
+use paragon_core::pipeline::{Event, Outcome, Pipeline, RunRecord, Stage, VersionStrategy};
+use paragon_core::plugin::build::{BuildSpec, ImageConfig};
+use paragon_core::plugin::check::CommandCheck;
 use paragon_core::{CallContext, Policy, Severity};
 use paragon_gitops::{GitOps, HelmValues};
 use paragon_registry::NativeBuilder;

@@ -21,7 +21,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use paragon_core::image::{BuildSpec, Builder, ImageConfig, Registry};
+use paragon_core::plugin::build::{BuildSpec, Builder, ImageConfig};
+use paragon_core::plugin::registry::Registry;
 use paragon_core::CallContext;
 use paragon_registry::NativeBuilder;
 
@@ -66,8 +67,8 @@ fn args() -> Result<Args, String> {
 
 async fn run(args: Args) -> Result<(), String> {
     let fail = |e: paragon_core::Error| e.to_string();
-    paragon_core::image::validate_tag(&args.tag).map_err(fail)?;
-    paragon_core::image::validate_repository(&args.repository).map_err(fail)?;
+    paragon_core::plugin::registry::validate_tag(&args.tag).map_err(fail)?;
+    paragon_core::plugin::registry::validate_repository(&args.repository).map_err(fail)?;
     let registry = examples::registry(args.registry.as_deref(), &args.layout)?;
     examples::print_warnings();
     let ctx = CallContext::new();
@@ -120,7 +121,7 @@ async fn landed(
     registry: &dyn Registry,
     repository: &str,
     tags: &[String],
-    digest: &paragon_core::oci::Digest,
+    digest: &paragon_core::model::oci::Digest,
 ) -> String {
     let mut moved = Vec::new();
     for t in tags {

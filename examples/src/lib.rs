@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use paragon_core::image::Registry;
+use paragon_core::plugin::registry::Registry;
 use paragon_registry::{Credentials, DistributionRegistry, LayoutRegistry};
 
 /// The registry the examples push to: an OCI distribution registry at

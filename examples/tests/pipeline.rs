@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use paragon_core::image::Registry as _;
+use paragon_core::plugin::registry::Registry as _;
 use paragon_core::CallContext;
 
 mod support;
@@ -485,7 +485,7 @@ fn concurrent_runs(n: usize, real: bool) {
                 .unwrap()
         })
         .collect();
-    let registry: Box<dyn paragon_core::image::Registry> = match &server {
+    let registry: Box<dyn paragon_core::plugin::registry::Registry> = match &server {
         Some(server) => Box::new(
             paragon_registry::DistributionRegistry::new(&server.addr)
                 .unwrap()

@@ -102,7 +102,7 @@ pub enum Error {
         /// The scanner.
         scanner: String,
         /// The kind of target.
-        target: crate::scanner::TargetKind,
+        target: crate::plugin::scan::TargetKind,
     },
     /// The target to scan does not exist.
     #[error("{scanner}: target `{}` does not exist", path.display())]

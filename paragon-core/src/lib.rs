@@ -13,26 +13,26 @@
 //! - [`ScanReport`]: everything one scanner run produced, including an
 //!   [`Sbom`] inventory for SBOM inputs.
 //! - [`Report`]: the versioned JSON document over many scan reports
-//!   (see [`document`] for the format and its versioning rules).
+//!   (see [`model::report`] for the format and its versioning rules).
 //!
-//! The engine lives here too:
+//! # Where each concern lives
 //!
-//! - the four plugin traits: [`Scanner`], [`Builder`], [`Registry`],
-//!   [`GitOpsTarget`], each with an in-memory implementation
-//!   ([`CannedScanner`], [`MinimalBuilder`](image::testing::MinimalBuilder),
-//!   [`MemoryRegistry`], [`MemoryGitOps`]) and a conformance suite
-//!   (feature `conformance`) that every adapter's tests run;
-//! - the [`Merger`] and the [`Policy`] gate;
-//! - the [`pipeline::Pipeline`] that runs them in order (scans, build,
-//!   scans, gate, push, deploy and checks per environment), with
-//!   [`pipeline::Check`], [`pipeline::Notifier`] (Slack with feature
-//!   `slack`), [`pipeline::SecretSource`] (Vault with feature `vault`),
-//!   [`pipeline::RunRecord`] and [`pipeline::Metrics`];
-//! - [`net::require_https_beyond_loopback`], the rule by which every
-//!   adapter that sends credentials speaks plain http only to this
-//!   machine ([`net::is_loopback`]) unless its caller allows it
-//!   ([`net::clear_text_refusal`] gives the reason alone, for an address
-//!   a server named rather than the caller).
+//! | module | holds |
+//! |---|---|
+//! | [`model`] | findings, scan reports, the report document, package identity, OCI types |
+//! | [`merge`] | the [`Merger`]: many scan reports into one deduplicated [`Report`] |
+//! | [`gate`] | the [`Policy`] that passes or fails a report, and [`VexDocument`]s |
+//! | [`export`] | SARIF, JUnit XML, CycloneDX and Markdown forms of a report (feature `export`, on by default) |
+//! | [`plugin`] | the plugin traits — [`Scanner`], [`Builder`], [`Registry`], [`GitOpsTarget`], [`Check`](plugin::check::Check), [`Notifier`](plugin::notify::Notifier), [`SecretSource`](plugin::secrets::SecretSource) — their in-memory implementations and the [`CallContext`] every call takes |
+//! | [`pipeline`] | the [`Pipeline`](pipeline::Pipeline) that runs them in order, its [`RunRecord`](pipeline::RunRecord) and [`Metrics`](pipeline::Metrics) |
+//! | [`tool`] | running a scanner's or builder's process: output caps, timeouts, cancellation, credentials by name |
+//! | [`transport`] | the rule by which adapters that send credentials speak plain http only to this machine |
+//! | `conformance` | the suites every adapter's tests run (feature `conformance`) |
+//!
+//! `cargo build -p paragon-core --no-default-features` builds the model,
+//! the merge, the gate, the plugin traits and the pipeline without the
+//! report exports; the Slack notifier (feature `slack`) and the Vault
+//! secret source (feature `vault`) are off by default.
 //!
 //! Parsers for each tool's report live in the `paragon-scanners` crate;
 //! builders and registries in `paragon-registry`; GitOps targets in
@@ -67,44 +67,39 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-mod context;
-pub mod document;
 mod error;
+#[cfg(feature = "export")]
 pub mod export;
-pub mod finding;
-pub mod gitops;
-pub mod identity;
-pub mod image;
-pub mod markdown;
+pub mod gate;
 pub mod merge;
-pub mod net;
-pub mod oci;
+pub mod model;
 pub mod pipeline;
-pub mod policy;
-pub mod process;
-pub mod report;
-pub mod scanner;
+pub mod plugin;
 mod secret;
-pub mod vex;
+pub mod tool;
+pub mod transport;
 
-pub use context::CallContext;
-pub use document::{Report, Summary};
 pub use error::{Error, Result};
-pub use finding::{
+pub use gate::policy::{Policy, Verdict};
+pub use gate::vex::VexDocument;
+pub use merge::Merger;
+pub use model::finding::{
     is_cve, normalize_cwe, Cvss, CvssVersion, Finding, FindingKind, Location, Package, Purl,
     Severity, Source,
 };
-pub use gitops::{
+pub use model::oci::{Digest, OciLayout, Platform};
+pub use model::report::{Report, Summary};
+pub use model::scan_report::{
+    Component, QualityGate, Sbom, SbomFormat, SbomSummary, ScanReport, ScannerInfo,
+};
+pub use plugin::build::{BuildSpec, Builder, BuiltImage};
+pub use plugin::context::CallContext;
+pub use plugin::deploy::{
     DeployChange, Deployed, Deployment, GitOpsTarget, GitOpsTargetExt, MemoryGitOps, Release,
 };
-pub use image::{BuildSpec, Builder, BuiltImage, MemoryRegistry, Pushed, Registry};
-pub use merge::Merger;
-pub use oci::{Digest, OciLayout, Platform};
-pub use policy::{Policy, Verdict};
-pub use report::{Component, QualityGate, Sbom, SbomFormat, SbomSummary, ScanReport, ScannerInfo};
-pub use scanner::{CannedScanner, ScanTarget, Scanner, TargetKind};
+pub use plugin::registry::{MemoryRegistry, Pushed, Registry};
+pub use plugin::scan::{CannedScanner, ScanTarget, Scanner, TargetKind};
 pub use secret::Secret;
-pub use vex::VexDocument;
 
 /// The version of Paragon's JSON forms ([`Report`] and [`ScanReport`]).
 pub const SCHEMA_VERSION: u32 = 1;

@@ -2,8 +2,8 @@
 //! stage with that error (its own test binary: it changes `TMPDIR` for the
 //! whole process).
 
-use paragon_core::image::testing::MinimalBuilder;
 use paragon_core::pipeline::{Outcome, Pipeline, Stage, VersionStrategy};
+use paragon_core::plugin::build::testing::MinimalBuilder;
 use paragon_core::{CallContext, MemoryGitOps, MemoryRegistry, Registry};
 
 #[tokio::test]

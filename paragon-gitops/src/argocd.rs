@@ -9,7 +9,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use paragon_core::net::require_https_beyond_loopback;
+use paragon_core::transport::require_https_beyond_loopback;
 use paragon_core::{CallContext, Error, Result, Secret};
 use serde::Deserialize;
 
@@ -307,7 +307,7 @@ fn error_message(body: &str) -> String {
         .unwrap_or_else(|| body.chars().take(200).collect())
 }
 
-/// A post-deploy [`Check`](paragon_core::pipeline::Check): asks Argo CD to
+/// A post-deploy [`Check`](paragon_core::plugin::check::Check): asks Argo CD to
 /// sync the environment's application (optionally) and waits until it is
 /// Synced and Healthy at the deployment commit.
 #[derive(Debug)]
@@ -347,16 +347,16 @@ impl ArgoCdCheck {
 }
 
 #[async_trait::async_trait]
-impl paragon_core::pipeline::Check for ArgoCdCheck {
+impl paragon_core::plugin::check::Check for ArgoCdCheck {
     fn name(&self) -> &str {
         "argocd"
     }
 
     async fn run(
         &self,
-        target: &paragon_core::pipeline::CheckTarget,
+        target: &paragon_core::plugin::check::CheckTarget,
         ctx: &CallContext,
-    ) -> Result<paragon_core::pipeline::CheckResult> {
+    ) -> Result<paragon_core::plugin::check::CheckResult> {
         let app = self.application.replace("{env}", &target.environment);
         let revision = Some(target.commit.as_str()).filter(|c| !c.is_empty());
         if self.sync {
@@ -367,7 +367,7 @@ impl paragon_core::pipeline::Check for ArgoCdCheck {
             .client
             .wait_until_ready(&app, revision, limit, ctx)
             .await?;
-        Ok(paragon_core::pipeline::CheckResult {
+        Ok(paragon_core::plugin::check::CheckResult {
             passed: true,
             detail: format!(
                 "{app}: {} and {} at {}",

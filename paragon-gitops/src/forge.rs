@@ -20,7 +20,7 @@
 //! failures are [`Error::Http`] with the method, the URL and what the forge
 //! said. The token never appears in errors, logs or `Debug` output, and is
 //! sent over https only: plain http goes to this machine (a loopback host,
-//! as [`is_loopback`](paragon_core::net::is_loopback) tells) and, for a
+//! as [`is_loopback`](paragon_core::transport::is_loopback) tells) and, for a
 //! forge on a private network that only speaks http, to another host once
 //! [`PullRequests::allow_http`] or [`MergeRequests::allow_http`] allows
 //! it. Otherwise each use is refused, before anything is sent, with
@@ -51,7 +51,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use paragon_core::net::require_https_beyond_loopback;
+use paragon_core::transport::require_https_beyond_loopback;
 use paragon_core::{CallContext, Error, Result, Secret};
 use reqwest::Method;
 use serde::Deserialize;

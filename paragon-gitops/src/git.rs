@@ -10,7 +10,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use paragon_core::process::{run, ToolCommand};
+use paragon_core::tool::{run, ToolCommand};
 use paragon_core::{CallContext, Error, Result, Secret};
 
 /// How git authenticates to the remote.

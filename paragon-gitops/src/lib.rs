@@ -27,7 +27,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> paragon_core::Result<()> {
-//! use paragon_core::gitops::{GitOpsTarget, GitOpsTargetExt, Release};
+//! use paragon_core::plugin::deploy::{GitOpsTarget, GitOpsTargetExt, Release};
 //! use paragon_core::CallContext;
 //! use paragon_gitops::{GitOps, HelmValues};
 //!

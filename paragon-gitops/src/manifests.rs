@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use paragon_core::gitops::{Deployed, Release};
+use paragon_core::plugin::deploy::{Deployed, Release};
 use paragon_core::{Digest, Error, Result};
 
 use crate::yaml::{unified_diff, YamlFile};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use paragon_core::gitops::{DeployChange, Deployed, Deployment, GitOpsTarget, Release};
-use paragon_core::net::require_https_beyond_loopback;
+use paragon_core::plugin::deploy::{DeployChange, Deployed, Deployment, GitOpsTarget, Release};
+use paragon_core::transport::require_https_beyond_loopback;
 use paragon_core::{CallContext, Error, Result};
 
 use crate::git::{split_remote, GitCredentials, Pushed, WorkTree};
@@ -86,7 +86,7 @@ impl Default for PushRetry {
 ///
 /// ```no_run
 /// # async fn demo() -> paragon_core::Result<()> {
-/// use paragon_core::gitops::{GitOpsTarget, Release};
+/// use paragon_core::plugin::deploy::{GitOpsTarget, Release};
 /// use paragon_core::{CallContext, Secret};
 /// use paragon_gitops::{GitCredentials, GitOps, HelmValues};
 ///

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use paragon_core::image::{BuildSpec, Builder, BuiltImage};
-use paragon_core::process::{self, ToolCommand};
+use paragon_core::plugin::build::{BuildSpec, Builder, BuiltImage};
+use paragon_core::tool::{self, ToolCommand};
 use paragon_core::{CallContext, Error, Result};
 
 use crate::containerfile::containerfile;
@@ -41,7 +41,7 @@ impl BuildahBuilder {
     /// A builder with the defaults above.
     pub fn new() -> BuildahBuilder {
         BuildahBuilder {
-            program: paragon_core::process::resolve_program(None, "PARAGON_BUILDAH", "buildah"),
+            program: paragon_core::tool::resolve_program(None, "PARAGON_BUILDAH", "buildah"),
             storage_driver: "vfs".into(),
             isolation: "chroot".into(),
             root: None,
@@ -149,7 +149,7 @@ impl Builder for BuildahBuilder {
             }
         }
         let bud = bud.arg(&spec.context);
-        process::run(&bud, &ctx).await?.require_success("buildah")?;
+        tool::run(&bud, &ctx).await?.require_success("buildah")?;
         std::fs::create_dir_all(&spec.output).map_err(|e| Error::Io {
             path: spec.output.clone(),
             source: e,
@@ -159,9 +159,9 @@ impl Builder for BuildahBuilder {
             spec.output.display(),
             spec.ref_name()
         ));
-        let pushed = process::run(&push, &ctx).await;
+        let pushed = tool::run(&push, &ctx).await;
         let rmi = self.command().arg("rmi").arg(&image);
-        if let Err(e) = process::run(
+        if let Err(e) = tool::run(
             &rmi,
             &CallContext::new().with_timeout(Duration::from_secs(120)),
         )

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use paragon_core::image::BuildSpec;
+use paragon_core::plugin::build::BuildSpec;
 use paragon_core::{Error, Result};
 
 /// Checks that the build context is a directory: a missing one is

@@ -31,7 +31,7 @@
 //!
 //! ```no_run
 //! # async fn demo(image: paragon_core::BuiltImage) -> paragon_core::Result<()> {
-//! use paragon_core::image::Registry;
+//! use paragon_core::plugin::registry::Registry;
 //! use paragon_core::{CallContext, Secret};
 //! use paragon_registry::{Credentials, DistributionRegistry};
 //!
@@ -51,14 +51,15 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use paragon_core::image::{
-    validate_push, validate_repository, validate_tag, BuiltImage, Pushed, Registry,
-};
-use paragon_core::net::{clear_text_refusal, is_loopback, require_https_beyond_loopback};
-use paragon_core::oci::{
+use paragon_core::model::oci::{
     Descriptor, Digest, OciLayout, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST,
     MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
 };
+use paragon_core::plugin::build::BuiltImage;
+use paragon_core::plugin::registry::{
+    validate_push, validate_repository, validate_tag, Pushed, Registry,
+};
+use paragon_core::transport::{clear_text_refusal, is_loopback, require_https_beyond_loopback};
 use paragon_core::{CallContext, Error, Result, Secret};
 use reqwest::header::{
     HeaderMap, HeaderName, ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LINK, LOCATION,

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use paragon_core::image::{BuildSpec, Builder, BuiltImage};
-use paragon_core::oci::OciLayout;
-use paragon_core::process::{self, ToolCommand};
+use paragon_core::model::oci::OciLayout;
+use paragon_core::plugin::build::{BuildSpec, Builder, BuiltImage};
+use paragon_core::tool::{self, ToolCommand};
 use paragon_core::{CallContext, Error, Result};
 
 use crate::containerfile::containerfile;
@@ -34,7 +34,7 @@ impl DockerBuilder {
     /// A builder running `docker`.
     pub fn new() -> DockerBuilder {
         DockerBuilder {
-            program: paragon_core::process::resolve_program(None, "PARAGON_DOCKER", "docker"),
+            program: paragon_core::tool::resolve_program(None, "PARAGON_DOCKER", "docker"),
             builder: None,
             timeout: Duration::from_secs(1800),
         }
@@ -105,7 +105,7 @@ impl Builder for DockerBuilder {
             cmd = cmd.arg("--platform").arg(list.join(","));
         }
         let cmd = cmd.arg(&spec.context);
-        process::run(&cmd, &ctx).await?.require_success("docker")?;
+        tool::run(&cmd, &ctx).await?.require_success("docker")?;
         let unpacked = scratch.path().join("layout");
         unpack(&archive, &unpacked)?;
         let source = OciLayout::open(&unpacked)?;

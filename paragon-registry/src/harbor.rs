@@ -21,9 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use paragon_core::image::{validate_repository, validate_tag, BuiltImage, Pushed, Registry};
-use paragon_core::net::require_https_beyond_loopback;
-use paragon_core::oci::Digest;
+use paragon_core::model::oci::Digest;
+use paragon_core::plugin::build::BuiltImage;
+use paragon_core::plugin::registry::{validate_repository, validate_tag, Pushed, Registry};
+use paragon_core::transport::require_https_beyond_loopback;
 use paragon_core::{
     CallContext, Cvss, CvssVersion, Error, Finding, FindingKind, Package, Result, ScanReport,
     ScanTarget, Scanner, ScannerInfo, Secret, Severity, Source, TargetKind,
@@ -953,7 +954,7 @@ impl Scanner for HarborScanner {
     /// Every request counts against the timeout and stops at a
     /// cancellation, not only the wait for the scan.
     async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport> {
-        paragon_core::scanner::check_target(self, target, ctx)?;
+        paragon_core::plugin::scan::check_target(self, target, ctx)?;
         let reference = match &self.reference {
             Some(r) => r.clone(),
             None => BuiltImage::from_layout(PathBuf::from(target.path()), None)?

@@ -9,7 +9,8 @@
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! use paragon_core::image::{testing::minimal_image, Registry};
+//! use paragon_core::plugin::build::testing::minimal_image;
+//! use paragon_core::plugin::registry::Registry;
 //! use paragon_core::CallContext;
 //! use paragon_registry::LayoutRegistry;
 //!
@@ -27,10 +28,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use paragon_core::image::{
-    validate_push, validate_repository, validate_tag, BuiltImage, Pushed, Registry,
+use paragon_core::model::oci::{Digest, OciLayout};
+use paragon_core::plugin::build::BuiltImage;
+use paragon_core::plugin::registry::{
+    validate_push, validate_repository, validate_tag, Pushed, Registry,
 };
-use paragon_core::oci::{Digest, OciLayout};
 use paragon_core::{CallContext, Error, Result};
 use tokio::sync::Mutex;
 

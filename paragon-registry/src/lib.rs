@@ -49,7 +49,8 @@
 //!
 //! ```no_run
 //! # async fn demo() -> paragon_core::Result<()> {
-//! use paragon_core::image::{BuildSpec, Builder, Registry};
+//! use paragon_core::plugin::build::{BuildSpec, Builder};
+//! use paragon_core::plugin::registry::Registry;
 //! use paragon_core::CallContext;
 //! use paragon_registry::{Credentials, DistributionRegistry, NativeBuilder};
 //!

@@ -3,13 +3,13 @@
 //! Layers are gzip-compressed tar archives of files and directories copied
 //! from the build context. Builds are reproducible: entries are sorted by
 //! path, every timestamp is the build's epoch (`SOURCE_DATE_EPOCH`, or 0),
-//! owners are set explicitly (root unless a [`Copy`](struct@Copy) says otherwise), and
+//! owners are set explicitly (root unless a [`LayerCopy`] says otherwise), and
 //! compression is deterministic, so the same inputs give a byte-identical
 //! manifest and the same digest on any machine.
 //!
 //! ```no_run
 //! # async fn demo() -> paragon_core::Result<()> {
-//! use paragon_core::image::{BuildSpec, Builder, ImageConfig};
+//! use paragon_core::plugin::build::{BuildSpec, Builder, ImageConfig};
 //! use paragon_core::CallContext;
 //! use paragon_registry::NativeBuilder;
 //!
@@ -31,10 +31,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use flate2::{Compression, GzBuilder};
-use paragon_core::image::{BaseImage, BuildSpec, Builder, BuiltImage, Copy, LayerSpec};
-use paragon_core::oci::{
+use paragon_core::model::oci::{
     to_canonical_json, Descriptor, Digest, ImageIndex, ImageManifest, OciLayout, Platform,
     MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
+};
+use paragon_core::plugin::build::{
+    BaseImage, BuildSpec, Builder, BuiltImage, LayerCopy, LayerSpec,
 };
 use paragon_core::{CallContext, Error, Result};
 use serde_json::{json, Map, Value};
@@ -331,7 +333,7 @@ fn image_path(to: &str) -> Result<String> {
     Ok(parts.join("/"))
 }
 
-fn collect(context: &Path, copy: &Copy, out: &mut BTreeMap<String, Entry>) -> Result<()> {
+fn collect(context: &Path, copy: &LayerCopy, out: &mut BTreeMap<String, Entry>) -> Result<()> {
     let source = if copy.from.is_absolute() {
         copy.from.clone()
     } else {
@@ -383,7 +385,7 @@ fn collect(context: &Path, copy: &Copy, out: &mut BTreeMap<String, Entry>) -> Re
 fn walk(
     dir: &Path,
     dest: &str,
-    copy: &Copy,
+    copy: &LayerCopy,
     owner: (u32, u32),
     out: &mut BTreeMap<String, Entry>,
 ) -> Result<()> {

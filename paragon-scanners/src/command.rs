@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use paragon_core::process::{self, ToolCommand};
-use paragon_core::scanner::check_target;
+use paragon_core::plugin::scan::check_target;
+use paragon_core::tool::{self, ToolCommand};
 use paragon_core::{
     async_trait, CallContext, Error as CoreError, ScanReport, ScanTarget, Scanner, ScannerInfo,
     TargetKind,
@@ -194,7 +194,7 @@ impl Scanner for CommandScanner {
             .args(args)
             .capture(if to_file { 64 * 1024 } else { self.max_output });
         let ctx = ctx.clone().with_timeout(ctx.timeout_or(self.timeout));
-        let out = process::run(&cmd, &ctx).await?;
+        let out = tool::run(&cmd, &ctx).await?;
         if !out.code.is_some_and(|c| self.success.contains(&c)) {
             return Err(CoreError::ToolFailed {
                 tool: self.name.clone(),

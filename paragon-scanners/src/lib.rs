@@ -23,7 +23,7 @@
 //!
 //! Besides the parsers, adapters implement [`paragon_core::Scanner`] by
 //! running the real tool on a target (a directory, an OCI layout, an SBOM)
-//! through [`paragon_core::process`] — timeouts and cancellation kill the
+//! through [`paragon_core::tool`] — timeouts and cancellation kill the
 //! tool, output is bounded, credentials are redacted — and parsing the
 //! report it writes to a scratch directory:
 //!

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use paragon_core::process::{self, ToolCommand, ToolOutput};
+use paragon_core::tool::{self, ToolCommand, ToolOutput};
 use paragon_core::{CallContext, Error as CoreError, ScanReport};
 
 /// A scratch directory for one scan's output, removed when dropped.
@@ -39,7 +39,7 @@ pub(crate) async fn version(tool: &str, binary: &Path) -> Option<String> {
         .arg("--version")
         .capture(4096);
     let ctx = CallContext::new().with_timeout(Duration::from_secs(20));
-    let out = process::run(&cmd, &ctx).await.ok()?;
+    let out = tool::run(&cmd, &ctx).await.ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
         .map(str::trim)
@@ -75,7 +75,7 @@ pub(crate) async fn run_to_report(
 ) -> Result<ScanReport, CoreError> {
     let tool = cmd.tool().to_owned();
     let ctx = ctx.clone().with_timeout(ctx.timeout_or(default_timeout));
-    let out = process::run(cmd, &ctx).await?;
+    let out = tool::run(cmd, &ctx).await?;
     let out = if !out.success && accept(&out) && output.is_file() {
         tracing::info!(status = %out.status(), "a findings exit; the report is kept");
         out

@@ -20,9 +20,9 @@ use cyclonedx_bom::models::vulnerability_source::VulnerabilitySource;
 use cyclonedx_bom::models::vulnerability_target::{VulnerabilityTarget, VulnerabilityTargets};
 use cyclonedx_bom::validation::Validate;
 
-use crate::document::Report;
 use crate::error::{Error, Result};
-use crate::finding::{CvssVersion, FindingKind, Severity};
+use crate::model::finding::{CvssVersion, FindingKind, Severity};
+use crate::model::report::Report;
 
 fn severity(s: Severity) -> CdxSeverity {
     match s {

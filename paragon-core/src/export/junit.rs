@@ -6,8 +6,8 @@ use std::fmt::Write;
 use quick_xml::escape::escape;
 
 use super::{message, package_label};
-use crate::document::Report;
-use crate::finding::FindingKind;
+use crate::model::finding::FindingKind;
+use crate::model::report::Report;
 
 /// Renders the report as JUnit XML: one `testsuite` per finding kind, one
 /// `testcase` per merged finding (class `paragon.<kind>.<scanners>`, name

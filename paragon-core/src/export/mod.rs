@@ -12,13 +12,14 @@
 
 mod cyclonedx;
 mod junit;
+pub mod markdown;
 mod sarif;
 
 pub use cyclonedx::to_cyclonedx;
 pub use junit::to_junit;
 pub use sarif::to_sarif;
 
-use crate::finding::Finding;
+use crate::model::finding::Finding;
 
 /// A stable fingerprint of a merged finding: kind, id, package identity,
 /// version and locations, hashed (SHA-256, hex).

@@ -9,9 +9,9 @@ use serde_sarif::sarif::{
 };
 
 use super::{fingerprint, message};
-use crate::document::Report;
 use crate::error::{Error, Result};
-use crate::finding::{Finding, FindingKind, Severity};
+use crate::model::finding::{Finding, FindingKind, Severity};
+use crate::model::report::Report;
 
 fn level(s: Severity) -> ResultLevel {
     match s {

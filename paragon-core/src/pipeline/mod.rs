@@ -20,7 +20,7 @@
 //! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 //! # }
 //! # block_on(async {
-//! use paragon_core::image::testing::MinimalBuilder;
+//! use paragon_core::plugin::build::testing::MinimalBuilder;
 //! use paragon_core::pipeline::{Pipeline, VersionStrategy};
 //! use paragon_core::{CannedScanner, MemoryGitOps, MemoryRegistry, Registry, CallContext};
 //! use paragon_core::{ScanReport, ScannerInfo};
@@ -45,10 +45,7 @@
 //! # }).unwrap();
 //! ```
 
-mod check;
-mod notify;
 mod record;
-mod secrets;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,28 +54,25 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::Instrument as _;
 
-pub use check::{Check, CheckResult, CheckTarget, CommandCheck};
-#[cfg(feature = "slack")]
-pub use notify::SlackWebhook;
-pub use notify::{summary_lines, Notifier};
 pub use record::{
     CheckRecord, DeploymentRecord, Event, Metrics, Outcome, PushRecord, RunRecord, ScannerRecord,
     Stage, StageRecord,
 };
-#[cfg(feature = "vault")]
-pub use secrets::VaultKv2;
-pub use secrets::{EnvSecrets, SecretSource};
 
-use crate::context::CallContext;
-use crate::document::{Report, Summary};
 use crate::error::{Error, Result};
-use crate::gitops::{Deployment, GitOpsTarget, Release};
-use crate::image::{BuildSpec, Builder, BuiltImage, Registry};
+use crate::gate::policy::Policy;
 use crate::merge::Merger;
-use crate::oci::Digest;
-use crate::policy::Policy;
-use crate::report::ScanReport;
-use crate::scanner::{ScanTarget, Scanner};
+use crate::model::oci::Digest;
+use crate::model::report::{Report, Summary};
+use crate::model::scan_report::ScanReport;
+use crate::plugin::build::{BuildSpec, Builder, BuiltImage};
+use crate::plugin::check::{Check, CheckResult, CheckTarget};
+use crate::plugin::context::CallContext;
+use crate::plugin::deploy::{Deployment, GitOpsTarget, Release};
+use crate::plugin::notify::Notifier;
+use crate::plugin::registry::{Pushed, Registry};
+use crate::plugin::scan::{ScanTarget, Scanner};
+use crate::plugin::secrets::SecretSource;
 use record::millis;
 
 /// How the release's version is chosen.
@@ -197,7 +191,7 @@ pub struct PipelineBuilder {
 
 impl PipelineBuilder {
     /// Where checks get their credentials
-    /// ([`CommandCheck::with_secret_env`]); adapters built by the caller
+    /// ([`CommandCheck::with_secret_env`](crate::plugin::check::CommandCheck::with_secret_env)); adapters built by the caller
     /// read theirs from the same source.
     pub fn secrets(mut self, source: impl SecretSource) -> Self {
         self.secrets = Some(Arc::new(source));
@@ -394,7 +388,7 @@ async fn reserve_and_push(
     img: &BuiltImage,
     tags: &[String],
     ctx: &CallContext,
-) -> Result<crate::image::Pushed> {
+) -> Result<Pushed> {
     let Some((version, rest)) = tags.split_first() else {
         return registry.push(img, repo, tags, ctx).await;
     };
@@ -1057,7 +1051,7 @@ impl Pipeline {
         // What the run writes holds no credential it knows of: those of
         // the process's environment, which a tool or check may have
         // printed.
-        run.rec.redact(&crate::process::credential_values());
+        run.rec.redact(&crate::tool::credential_values());
         for n in &p.notifiers {
             if let Err(e) = run
                 .step(&format!("notifier {}", n.name()), n.notify(&run.rec, ctx))

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::document::Summary;
-use crate::gitops::Deployed;
-use crate::oci::Digest;
-use crate::policy::Verdict;
+use crate::gate::policy::Verdict;
+use crate::model::oci::Digest;
+use crate::model::report::Summary;
+use crate::plugin::deploy::Deployed;
 
 /// The stages, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -398,7 +398,7 @@ impl Metrics {
                 e.1 += 1;
             }
         }
-        for severity in crate::finding::Severity::DESCENDING {
+        for severity in crate::model::finding::Severity::DESCENDING {
             *self.findings.entry(severity.to_string()).or_default() +=
                 run.summary.by_severity.get(severity) as u64;
         }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use paragon_core::export::{fingerprint, to_cyclonedx, to_junit, to_sarif};
-use paragon_core::policy::PolicyFormat;
+use paragon_core::gate::policy::PolicyFormat;
 use paragon_core::{
     Finding, FindingKind, Location, Package, Policy, Report, ScanReport, ScannerInfo, Severity,
     Source,

@@ -1,7 +1,7 @@
 //! The in-memory GitOps target under the conformance suite.
 
 use paragon_core::conformance;
-use paragon_core::gitops::{GitOpsTarget, MemoryGitOps, Release};
+use paragon_core::plugin::deploy::{GitOpsTarget, MemoryGitOps, Release};
 use paragon_core::{CallContext, Error};
 
 #[tokio::test]

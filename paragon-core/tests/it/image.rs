@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use paragon_core::conformance;
-use paragon_core::image::testing::{minimal_image, MinimalBuilder};
-use paragon_core::image::{Builder, MemoryRegistry, Registry};
+use paragon_core::plugin::build::testing::{minimal_image, MinimalBuilder};
+use paragon_core::plugin::build::Builder;
+use paragon_core::plugin::registry::{MemoryRegistry, Registry};
 use paragon_core::CallContext;
 
 #[tokio::test]

@@ -4,12 +4,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use paragon_core::gitops::{GitOpsTarget, MemoryGitOps, Release};
-use paragon_core::image::testing::MinimalBuilder;
 use paragon_core::pipeline::{
-    Bump, Check, CheckResult, CheckTarget, CommandCheck, EnvSecrets, Event, Metrics, Notifier,
-    Outcome, Pipeline, RunRecord, SecretSource, Stage, VersionStrategy,
+    Bump, Event, Metrics, Outcome, Pipeline, RunRecord, Stage, VersionStrategy,
 };
+use paragon_core::plugin::build::testing::MinimalBuilder;
+use paragon_core::plugin::check::{Check, CheckResult, CheckTarget, CommandCheck};
+use paragon_core::plugin::deploy::{GitOpsTarget, MemoryGitOps, Release};
+use paragon_core::plugin::notify::Notifier;
+use paragon_core::plugin::secrets::{EnvSecrets, SecretSource};
 use paragon_core::{
     CallContext, CannedScanner, Error, Finding, FindingKind, MemoryRegistry, Registry, ScanReport,
     ScannerInfo, Severity, Source,
@@ -416,7 +418,7 @@ async fn the_next_version_follows_the_registry() {
     let p = parts();
     for (v, seed) in [("1.2.3", "a"), ("v1.10.0", "b"), ("not-semver", "c")] {
         let d = p.dir.path().join(format!("img-{seed}"));
-        let img = paragon_core::image::testing::minimal_image(&d, seed).unwrap();
+        let img = paragon_core::plugin::build::testing::minimal_image(&d, seed).unwrap();
         p.registry
             .push(&img, "shop/app", &[v.to_owned()], &CallContext::new())
             .await
@@ -462,7 +464,7 @@ impl Notifier for Recorder {
         self.0
             .lock()
             .unwrap()
-            .push(paragon_core::pipeline::summary_lines(run).join("\n"));
+            .push(paragon_core::plugin::notify::summary_lines(run).join("\n"));
         Err(Error::Http {
             service: "chat".into(),
             method: "POST".into(),
@@ -533,7 +535,11 @@ impl SecretSource for Fixed {
     fn name(&self) -> &str {
         "fixed"
     }
-    async fn secret(&self, name: &str) -> paragon_core::Result<paragon_core::Secret> {
+    async fn secret(
+        &self,
+        name: &str,
+        _ctx: &CallContext,
+    ) -> paragon_core::Result<paragon_core::Secret> {
         match name {
             "e2e#password" => Ok(paragon_core::Secret::new("pa55-for-e2e")),
             _ => Err(Error::Secret {
@@ -590,7 +596,7 @@ async fn env_secrets_map_names_to_variables() {
         s.variable("registry#password"),
         "PARAGON_TEST_SECRETS_REGISTRY_PASSWORD"
     );
-    let err = s.secret("nope#x").await.unwrap_err();
+    let err = s.secret("nope#x", &CallContext::new()).await.unwrap_err();
     assert!(
         err.to_string().contains("PARAGON_TEST_SECRETS_NOPE_X"),
         "{err}"
@@ -739,8 +745,8 @@ impl paragon_core::Builder for Racing {
         spec: &paragon_core::BuildSpec,
         ctx: &CallContext,
     ) -> paragon_core::Result<paragon_core::BuiltImage> {
-        let other =
-            paragon_core::image::testing::minimal_image(&self.scratch, "other run").unwrap();
+        let other = paragon_core::plugin::build::testing::minimal_image(&self.scratch, "other run")
+            .unwrap();
         self.registry
             .push(
                 &other,

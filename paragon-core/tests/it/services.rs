@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use paragon_core::pipeline::{Notifier, Outcome, RunRecord, SecretSource, SlackWebhook, VaultKv2};
+use paragon_core::pipeline::{Outcome, RunRecord};
+use paragon_core::plugin::notify::{Notifier, SlackWebhook};
+use paragon_core::plugin::secrets::{SecretSource, VaultKv2};
 use paragon_core::{CallContext, Error, Secret, Summary};
 
 async fn serve(router: axum::Router) -> String {
@@ -138,29 +140,48 @@ async fn vault_kv2_reads_secrets_by_path_and_key() {
     let base = serve(router).await;
     let v = VaultKv2::new(&base, Secret::new(TOKEN)).unwrap();
     assert_eq!(
-        v.secret("ci/registry#password").await.unwrap().expose(),
+        v.secret("ci/registry#password", &CallContext::new())
+            .await
+            .unwrap()
+            .expose(),
         "s3cr3t-from-vault"
     );
     assert_eq!(
-        v.secret("ci/registry#username").await.unwrap().expose(),
+        v.secret("ci/registry#username", &CallContext::new())
+            .await
+            .unwrap()
+            .expose(),
         "robot$shop+ci"
     );
-    let missing_key = v.secret("ci/registry#token").await.unwrap_err();
+    let missing_key = v
+        .secret("ci/registry#token", &CallContext::new())
+        .await
+        .unwrap_err();
     assert!(
         missing_key.to_string().contains("no key `token`"),
         "{missing_key}"
     );
-    let missing = v.secret("ci/nothing#x").await.unwrap_err();
+    let missing = v
+        .secret("ci/nothing#x", &CallContext::new())
+        .await
+        .unwrap_err();
     assert!(
         missing
             .to_string()
             .contains("no secret at `secret/ci/nothing`"),
         "{missing}"
     );
-    assert!(v.secret("no-key-part").await.is_err());
+    assert!(v.secret("no-key-part", &CallContext::new()).await.is_err());
+    let cancelled = CallContext::new();
+    cancelled.cancel.cancel();
+    let e = v
+        .secret("ci/registry#password", &cancelled)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Cancelled { .. }), "{e:?}");
     let denied = VaultKv2::new(&base, Secret::new("wrong-token-456"))
         .unwrap()
-        .secret("ci/registry#password")
+        .secret("ci/registry#password", &CallContext::new())
         .await
         .unwrap_err();
     assert!(denied.is_unauthorized(), "{denied:?}");
@@ -220,12 +241,13 @@ async fn slack_and_vault_faults_are_errors_naming_them() {
     let vault = VaultKv2::new(&proxy.url(), Secret::new(TOKEN))
         .unwrap()
         .with_timeout(Duration::from_millis(500));
+    let ctx = CallContext::new();
     let errors = each_fault_fails(
         &proxy,
         "vault",
         &service_faults(),
         Duration::from_secs(5),
-        || vault.secret("ci/registry#password"),
+        || vault.secret("ci/registry#password", &ctx),
     )
     .await;
     for (fault, e) in &errors {

@@ -198,8 +198,8 @@ fn bad_urls_are_config_errors() {
 
 #[tokio::test]
 async fn as_a_post_deploy_check_it_syncs_and_waits_for_the_commit() {
-    use paragon_core::gitops::Release;
-    use paragon_core::pipeline::{Check, CheckTarget};
+    use paragon_core::plugin::check::{Check, CheckTarget};
+    use paragon_core::plugin::deploy::Release;
     use paragon_gitops::argocd::ArgoCdCheck;
     let (base, state) = server(App::default()).await;
     let check = ArgoCdCheck::new(client(&base, TOKEN), "shop-{env}").with_sync();

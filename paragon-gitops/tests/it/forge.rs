@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
-use paragon_core::gitops::{Deployment, GitOpsTarget};
+use paragon_core::plugin::deploy::{Deployment, GitOpsTarget};
 use paragon_core::{CallContext, Error, Secret};
 use paragon_gitops::forge::{MergeRequests, PullRequests};
 use paragon_gitops::{ChangeRequest, ChangeRequests, WriteMode};

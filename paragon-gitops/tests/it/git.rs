@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use paragon_core::conformance;
-use paragon_core::gitops::{Deployment, GitOpsTarget, GitOpsTargetExt, Release};
+use paragon_core::plugin::deploy::{Deployment, GitOpsTarget, GitOpsTargetExt, Release};
 use paragon_core::{CallContext, Digest, Error, Secret};
 use paragon_gitops::{
     ChangeRequest, ChangeRequests, ChartBump, GitCredentials, GitOps, HelmValues, Kustomize,

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use paragon_core::gitops::GitOpsTarget;
+use paragon_core::plugin::deploy::GitOpsTarget;
 use paragon_core::{CallContext, Error};
 
 use crate::git::{helm, release};

@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use base64::Engine as _;
-use paragon_core::gitops::{GitOpsTarget, Release};
+use paragon_core::plugin::deploy::{GitOpsTarget, Release};
 use paragon_core::{CallContext, Error, Secret};
 use paragon_gitops::{GitCredentials, GitOps, HelmValues};
 use tokio::io::AsyncWriteExt;

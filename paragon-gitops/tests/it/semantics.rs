@@ -3,7 +3,7 @@
 //! follows the release, versions written as plainly as the file wrote
 //! them, tag-only releases, and errors that name what the user named.
 
-use paragon_core::gitops::{GitOpsTarget, Release};
+use paragon_core::plugin::deploy::{GitOpsTarget, Release};
 use paragon_core::{CallContext, Error};
 use paragon_gitops::{GitOps, HelmValues, Kustomize};
 

@@ -14,7 +14,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use paragon_core::image::{BuildSpec, Builder, BuiltImage, Registry};
+use paragon_core::plugin::build::{BuildSpec, Builder, BuiltImage};
+use paragon_core::plugin::registry::Registry;
 use paragon_core::{CallContext, Error, Secret};
 use paragon_registry::{Credentials, DistributionRegistry, NativeBuilder, RetryPolicy};
 

@@ -7,8 +7,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use paragon_core::conformance;
-use paragon_core::image::{BaseImage, BuildSpec, Builder, Copy, ImageConfig, LayerSpec};
-use paragon_core::oci::{OciLayout, Platform};
+use paragon_core::model::oci::{OciLayout, Platform};
+use paragon_core::plugin::build::{
+    BaseImage, BuildSpec, Builder, ImageConfig, LayerCopy, LayerSpec,
+};
 use paragon_core::{CallContext, Error};
 use paragon_registry::{BuildahBuilder, DockerBuilder, NativeBuilder};
 
@@ -83,7 +85,7 @@ async fn native_layers_hold_files_modes_owners_and_symlinks() {
         .with_layer(LayerSpec::copy(".", "/app"))
         .with_layer(
             LayerSpec::copy("extra.txt", "/etc/app/extra.txt").and(
-                Copy::new("config.toml", "/etc/app/config.toml")
+                LayerCopy::new("config.toml", "/etc/app/config.toml")
                     .with_owner(1000, 1000)
                     .with_mode(0o600),
             ),

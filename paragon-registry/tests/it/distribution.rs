@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use paragon_core::conformance;
-use paragon_core::image::{BuildSpec, Builder, BuiltImage, LayerSpec, Registry};
+use paragon_core::plugin::build::{BuildSpec, Builder, BuiltImage, LayerSpec};
+use paragon_core::plugin::registry::Registry;
 use paragon_core::{CallContext, Error, Secret};
 use paragon_registry::{Credentials, DistributionRegistry, NativeBuilder, RetryPolicy};
 
@@ -129,7 +130,7 @@ async fn a_corrupt_layer_is_a_layout_error_naming_the_file_and_nothing_is_tagged
     let registry = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     let image = build("2.0.0", dir.path()).await;
-    let layout = paragon_core::oci::OciLayout::open(&image.layout).unwrap();
+    let layout = paragon_core::model::oci::OciLayout::open(&image.layout).unwrap();
     let layer = layout.manifest(&image.digest).unwrap().layers[0]
         .digest
         .clone();
@@ -604,7 +605,7 @@ async fn a_registry_that_never_answers_times_out_with_warnings() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let image = paragon_core::image::testing::minimal_image(dir.path(), "silent").unwrap();
+    let image = paragon_core::plugin::build::testing::minimal_image(dir.path(), "silent").unwrap();
     let registry = DistributionRegistry::new(&addr)
         .unwrap()
         .with_retry(RetryPolicy {

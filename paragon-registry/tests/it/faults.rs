@@ -11,7 +11,8 @@
 use std::time::{Duration, Instant};
 
 use paragon_core::conformance::faults::{Fault, FaultProxy, Rule};
-use paragon_core::image::{BuildSpec, Builder, BuiltImage, Pushed, Registry};
+use paragon_core::plugin::build::{BuildSpec, Builder, BuiltImage};
+use paragon_core::plugin::registry::{Pushed, Registry};
 use paragon_core::{CallContext, Error, Result};
 use paragon_registry::{DistributionRegistry, NativeBuilder};
 

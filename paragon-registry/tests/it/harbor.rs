@@ -11,7 +11,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use paragon_core::conformance;
-use paragon_core::image::{BuildSpec, Builder, Registry};
+use paragon_core::plugin::build::{BuildSpec, Builder};
+use paragon_core::plugin::registry::Registry;
 use paragon_core::{CallContext, Error, FindingKind, ScanTarget, Scanner, Secret, Severity};
 use paragon_registry::{
     Credentials, DistributionRegistry, HarborApi, HarborRegistry, HarborScanner, NativeBuilder,
@@ -360,7 +361,7 @@ async fn harbor_scans_a_pushed_image() {
 async fn a_scan_that_never_finishes_times_out() {
     let (url, _state) = serve().await;
     let dir = tempfile::tempdir().unwrap();
-    let image = paragon_core::image::testing::minimal_image(dir.path(), "x").unwrap();
+    let image = paragon_core::plugin::build::testing::minimal_image(dir.path(), "x").unwrap();
     let scanner = HarborScanner::new(api(&url), "shop/team/app")
         .with_poll_interval(Duration::from_millis(200))
         .with_timeout(Duration::from_millis(250));
@@ -480,8 +481,8 @@ async fn harbor_registry_conforms() {
 async fn harbor_scanner_conforms() {
     let (url, _state) = serve().await;
     let dir = tempfile::tempdir().unwrap();
-    let image =
-        paragon_core::image::testing::minimal_image(&dir.path().join("image"), "x").unwrap();
+    let image = paragon_core::plugin::build::testing::minimal_image(&dir.path().join("image"), "x")
+        .unwrap();
     let scanner = HarborScanner::new(api(&url), "shop/team/app")
         .with_poll_interval(Duration::from_millis(20));
     let report = conformance::scanner::all(
@@ -520,7 +521,7 @@ async fn harbor_api_faults_are_errors_naming_harbor() {
         .await,
     );
     let dir = tempfile::tempdir().unwrap();
-    let image = paragon_core::image::testing::minimal_image(dir.path(), "faults").unwrap();
+    let image = paragon_core::plugin::build::testing::minimal_image(dir.path(), "faults").unwrap();
     let scanner = HarborScanner::new(api.clone(), "shop/team/app")
         .with_poll_interval(Duration::from_millis(20));
     let target = ScanTarget::OciLayout(image.layout.clone());

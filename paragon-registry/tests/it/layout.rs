@@ -2,7 +2,8 @@
 //! layout skopeo reads.
 
 use paragon_core::conformance;
-use paragon_core::image::{BuildSpec, Builder, Registry};
+use paragon_core::plugin::build::{BuildSpec, Builder};
+use paragon_core::plugin::registry::Registry;
 use paragon_core::CallContext;
 use paragon_registry::{LayoutRegistry, NativeBuilder};
 
@@ -23,7 +24,9 @@ async fn layout_registry_conforms() {
 
 /// Builds the demo app and pushes it to a layout registry under `dir` as
 /// `shop/app:1.0.0` and `latest`.
-async fn pushed(dir: &std::path::Path) -> (LayoutRegistry, paragon_core::image::BuiltImage) {
+async fn pushed(
+    dir: &std::path::Path,
+) -> (LayoutRegistry, paragon_core::plugin::build::BuiltImage) {
     let src = dir.join("src");
     demo_app(&src, "1.0.0");
     let image = NativeBuilder::new()

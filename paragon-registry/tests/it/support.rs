@@ -170,7 +170,7 @@ pub(crate) fn skopeo_digest(addr: &str, reference: &str) -> Option<String> {
         return None;
     }
     // --raw prints the manifest exactly as stored: its digest is the sha256.
-    Some(paragon_core::oci::Digest::of(&out.stdout).to_string())
+    Some(paragon_core::model::oci::Digest::of(&out.stdout).to_string())
 }
 
 /// Whether `skopeo copy` of `addr/reference` into a directory succeeds:

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use paragon_core::process::{self, ToolCommand};
-use paragon_core::scanner::check_target;
+use paragon_core::plugin::scan::check_target;
+use paragon_core::tool::{self, ToolCommand};
 use paragon_core::{
     async_trait, CallContext, Error as CoreError, ScanReport, ScanTarget, Scanner, Secret,
     TargetKind,
@@ -144,7 +144,7 @@ impl DependencyCheckBuilder {
             return Err(invalid("failOnCVSS must be between 0 and 11"));
         }
         Ok(DependencyCheck {
-            binary: paragon_core::process::resolve_program(
+            binary: paragon_core::tool::resolve_program(
                 self.binary,
                 "PARAGON_DEPENDENCY_CHECK",
                 "dependency-check.sh",
@@ -235,7 +235,7 @@ impl Scanner for DependencyCheck {
         }
         // With `--failOnCVSS`, a non-zero exit that left a report is the
         // threshold being reached.
-        let threshold = |_: &process::ToolOutput| self.fail_on_cvss.is_some();
+        let threshold = |_: &tool::ToolOutput| self.fail_on_cvss.is_some();
         let parse = super::parse_json;
         let mut report = runner::run_to_report(
             &cmd,

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use paragon_core::process::{self, ToolCommand};
-use paragon_core::scanner::check_target;
+use paragon_core::plugin::scan::check_target;
+use paragon_core::tool::{self, ToolCommand};
 use paragon_core::{
     async_trait, CallContext, Error as CoreError, ScanReport, ScanTarget, Scanner, TargetKind,
 };
@@ -111,7 +111,7 @@ impl GrypeBuilder {
     pub fn build(self) -> Result<Grype, CoreError> {
         let timeout = runner::timeout(SCANNER, self.timeout, Duration::from_secs(600))?;
         Ok(Grype {
-            binary: paragon_core::process::resolve_program(self.binary, "PARAGON_GRYPE", "grype"),
+            binary: paragon_core::tool::resolve_program(self.binary, "PARAGON_GRYPE", "grype"),
             db_cache_dir: self.db_cache_dir,
             offline: self.offline,
             only_fixed: self.only_fixed,
@@ -139,7 +139,7 @@ impl Scanner for Grype {
         let scratch = runner::scratch(SCANNER)?;
         let output = scratch.path().join("grype.json");
         let cmd = self.command(target, &output);
-        let never = |_: &process::ToolOutput| false;
+        let never = |_: &tool::ToolOutput| false;
         let mut report = runner::run_to_report(
             &cmd,
             &self.binary,

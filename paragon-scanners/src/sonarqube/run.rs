@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use paragon_core::net::require_https_beyond_loopback;
-use paragon_core::process::{self, ToolCommand};
-use paragon_core::scanner::check_target;
+use paragon_core::plugin::scan::check_target;
+use paragon_core::tool::{self, ToolCommand};
+use paragon_core::transport::require_https_beyond_loopback;
 use paragon_core::{
     async_trait, CallContext, Error as CoreError, QualityGate, ScanReport, ScanTarget, Scanner,
     ScannerInfo, Secret, TargetKind,
@@ -508,7 +508,7 @@ impl SonarQube {
                 .arg(format!("-Dsonar.host.url={}", self.url.as_str().trim_end_matches('/')))
                 .secret_env("SONAR_TOKEN", self.token.clone())
                 .current_dir(target.path());
-            process::run(&cmd, ctx)
+            tool::run(&cmd, ctx)
                 .await?
                 .require_success("sonar-scanner")?;
         }

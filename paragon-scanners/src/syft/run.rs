@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use paragon_core::process::{self, ToolCommand};
-use paragon_core::scanner::check_target;
+use paragon_core::plugin::scan::check_target;
+use paragon_core::tool::{self, ToolCommand};
 use paragon_core::{
     async_trait, CallContext, Error as CoreError, ScanReport, ScanTarget, Scanner, ScannerInfo,
     TargetKind,
@@ -63,7 +63,7 @@ impl SyftBuilder {
     pub fn build(self) -> Result<Syft, CoreError> {
         let timeout = runner::timeout(SCANNER, self.timeout, Duration::from_secs(600))?;
         Ok(Syft {
-            binary: paragon_core::process::resolve_program(self.binary, "PARAGON_SYFT", "syft"),
+            binary: paragon_core::tool::resolve_program(self.binary, "PARAGON_SYFT", "syft"),
             timeout,
         })
     }
@@ -92,7 +92,7 @@ impl Scanner for Syft {
             .args(["scan", "--quiet", &source, "--output"])
             .arg(format!("cyclonedx-json={}", output.display()))
             .env("SYFT_CHECK_FOR_APP_UPDATE", "false");
-        let never = |_: &process::ToolOutput| false;
+        let never = |_: &tool::ToolOutput| false;
         let parse = crate::cyclonedx::parse_json;
         let mut report =
             runner::run_to_report(&cmd, &self.binary, ctx, self.timeout, &output, never, parse)

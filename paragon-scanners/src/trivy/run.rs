@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use paragon_core::process::{self, ToolCommand};
-use paragon_core::scanner::check_target;
+use paragon_core::plugin::scan::check_target;
+use paragon_core::tool::{self, ToolCommand};
 use paragon_core::{
     async_trait, CallContext, Error as CoreError, ScanReport, ScanTarget, Scanner, Severity,
     TargetKind,
@@ -170,7 +170,7 @@ impl TrivyBuilder {
             });
         }
         Ok(Trivy {
-            binary: paragon_core::process::resolve_program(self.binary, "PARAGON_TRIVY", "trivy"),
+            binary: paragon_core::tool::resolve_program(self.binary, "PARAGON_TRIVY", "trivy"),
             scanners,
             severities: self.severities,
             cache_dir: self.cache_dir,
@@ -265,8 +265,7 @@ impl Scanner for Trivy {
         let timeout = ctx.timeout_or(self.timeout);
         let cmd = self.command(target, &output, timeout);
         // With `--exit-code`, that exit (with a report) is a result.
-        let found =
-            |out: &process::ToolOutput| self.exit_code.is_some() && out.code == self.exit_code;
+        let found = |out: &tool::ToolOutput| self.exit_code.is_some() && out.code == self.exit_code;
         let mut report = runner::run_to_report(
             &cmd,
             &self.binary,

@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use crate::document::Report;
-use crate::finding::{Finding, FindingKind, Severity};
+use crate::model::finding::{Finding, FindingKind, Severity};
+use crate::model::report::Report;
 
 /// How many findings the Markdown summary lists by default.
 pub const DEFAULT_TOP: usize = 20;

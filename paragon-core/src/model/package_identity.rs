@@ -24,7 +24,7 @@
 
 use std::borrow::Cow;
 
-use crate::finding::Package;
+use crate::model::finding::Package;
 
 /// Separates the ecosystem from the name inside an identity string.
 const SEP: char = '\u{1f}';
@@ -128,7 +128,7 @@ pub(crate) fn write_identity(pkg: &Package, out: &mut String) {
 }
 
 impl Package {
-    /// The package's identity (see the [module docs](crate::identity)):
+    /// The package's identity (see the [module docs](crate::model::package_identity)):
     /// two packages are the same package when their identities are equal.
     pub fn identity(&self) -> String {
         let mut s = String::new();

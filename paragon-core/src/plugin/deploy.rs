@@ -8,7 +8,7 @@
 //! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 //! # }
 //! # block_on(async {
-//! use paragon_core::gitops::{Deployment, GitOpsTarget, GitOpsTargetExt, MemoryGitOps, Release};
+//! use paragon_core::plugin::deploy::{Deployment, GitOpsTarget, GitOpsTargetExt, MemoryGitOps, Release};
 //! use paragon_core::CallContext;
 //!
 //! let target = MemoryGitOps::new(["dev", "prod"]);
@@ -30,9 +30,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::context::CallContext;
 use crate::error::{Error, Result};
-use crate::oci::Digest;
+use crate::model::oci::Digest;
+use crate::plugin::context::CallContext;
 
 /// An image to roll out to one environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,7 +155,7 @@ impl Release {
                 )));
             }
         }
-        match crate::image::tag_problem(&self.tag) {
+        match crate::plugin::registry::tag_problem(&self.tag) {
             None => Ok(()),
             Some(problem) => Err(invalid(problem)),
         }
@@ -271,7 +271,7 @@ pub trait GitOpsTarget: fmt::Debug + Send + Sync + 'static {
 }
 
 macro_rules! forward_gitops {
-    ($ty:ty) => {
+    ($($ty:ty),+) => {$(
         #[async_trait]
         impl<T: GitOpsTarget + ?Sized> GitOpsTarget for $ty {
             fn name(&self) -> &str {
@@ -301,10 +301,9 @@ macro_rules! forward_gitops {
                 (**self).rollback(change, ctx).await
             }
         }
-    };
+    )+};
 }
-forward_gitops!(Box<T>);
-forward_gitops!(Arc<T>);
+forward_gitops!(Box<T>, Arc<T>, &'static T);
 
 /// Conveniences on every [`GitOpsTarget`].
 #[async_trait]

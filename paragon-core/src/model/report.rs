@@ -35,9 +35,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::finding::{Finding, FindingKind, Severity};
-use crate::policy::{Policy, Verdict};
-use crate::report::{SbomSummary, ScanReport, ScannerInfo};
+use crate::gate::policy::{Policy, Verdict};
+use crate::model::finding::{Finding, FindingKind, Severity};
+use crate::model::scan_report::{SbomSummary, ScanReport, ScannerInfo};
 use crate::SCHEMA_VERSION;
 
 /// Counts per finding kind.
@@ -301,8 +301,8 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{Package, Source};
-    use crate::report::{Sbom, SbomFormat};
+    use crate::model::finding::{Package, Source};
+    use crate::model::scan_report::{Sbom, SbomFormat};
 
     fn finding(id: &str, sev: Severity, scanners: &[&str]) -> Finding {
         let mut f = Finding::new(FindingKind::Vulnerability, id, sev);

@@ -13,7 +13,7 @@
 //!
 //! A statement matches a finding when one of its ids is among the
 //! finding's id and aliases, and — when it names products — one product's
-//! purl is the finding's package (same [identity](crate::identity), and the
+//! purl is the finding's package (same [identity](crate::model::package_identity), and the
 //! same version when the purl has one). A statement without products
 //! applies to every package.
 
@@ -22,7 +22,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::finding::{Finding, Package, Purl};
+use crate::model::finding::{Finding, Package, Purl};
 
 /// One statement that a vulnerability does not affect some products.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -308,7 +308,7 @@ impl VexStatement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{FindingKind, Severity};
+    use crate::model::finding::{FindingKind, Severity};
 
     fn finding(id: &str, alias: &str, purl: &str, version: &str) -> Finding {
         let mut f = Finding::new(FindingKind::Vulnerability, id, Severity::High);

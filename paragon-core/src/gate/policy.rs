@@ -32,7 +32,7 @@
 //! Evaluation, per finding: an ignore rule naming one of its ids (and its
 //! package, when the rule names one) suppresses it unless the rule has
 //! expired (the verdict then lists the expired rule); otherwise a matching
-//! [VEX](crate::vex) statement suppresses it. Each remaining finding fails
+//! [VEX](crate::gate::vex) statement suppresses it. Each remaining finding fails
 //! when its severity is at or above its kind's `fail_on`; when a kind has
 //! more findings of one severity than its `max` allows, all of them fail.
 //! With `only_fixable`, findings without a fixed version are not counted.
@@ -46,8 +46,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::Date;
 
 use crate::error::{Error, Result};
-use crate::finding::{Finding, FindingKind, Package, Purl, Severity};
-use crate::vex::VexDocument;
+use crate::gate::vex::VexDocument;
+use crate::model::finding::{Finding, FindingKind, Package, Purl, Severity};
 
 /// Maximum counts per severity (absent means no limit).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -655,7 +655,7 @@ fn toml_error(text: &str, e: toml::de::Error, field: Option<String>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::Source;
+    use crate::model::finding::Source;
     use time::macros::date;
 
     fn finding(kind: FindingKind, id: &str, sev: Severity, fixed: bool) -> Finding {

@@ -20,10 +20,10 @@ pub mod scanner {
     use std::path::Path;
     use std::time::{Duration, Instant};
 
-    use crate::context::CallContext;
     use crate::error::Error;
-    use crate::report::ScanReport;
-    use crate::scanner::{ScanTarget, Scanner, TargetKind};
+    use crate::model::scan_report::ScanReport;
+    use crate::plugin::context::CallContext;
+    use crate::plugin::scan::{ScanTarget, Scanner, TargetKind};
 
     /// What a scanner does beyond what every scanner must.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,20 +213,21 @@ pub mod scanner {
     }
 }
 
-/// The [`Registry`](crate::image::Registry) contract.
+/// The [`Registry`](crate::plugin::registry::Registry) contract.
 ///
 /// The checks create their own small images (see
-/// [`image::testing`](crate::image::testing)) under `scratch` and push to
+/// [`image::testing`](crate::plugin::build::testing)) under `scratch` and push to
 /// `repository`, which should be fresh for each run (a registry can be
 /// shared between tests when each uses its own repository).
 pub mod registry {
     use std::path::Path;
 
-    use crate::context::CallContext;
     use crate::error::Error;
-    use crate::image::testing::minimal_image;
-    use crate::image::{BuiltImage, Registry};
-    use crate::oci::OciLayout;
+    use crate::model::oci::OciLayout;
+    use crate::plugin::build::testing::minimal_image;
+    use crate::plugin::build::BuiltImage;
+    use crate::plugin::context::CallContext;
+    use crate::plugin::registry::Registry;
 
     /// What a registry does beyond what every registry must.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -600,7 +601,7 @@ pub mod registry {
     }
 }
 
-/// The [`Builder`](crate::image::Builder) contract.
+/// The [`Builder`](crate::plugin::build::Builder) contract.
 ///
 /// The checks write their own build contexts under `scratch`: a
 /// `Containerfile` (`FROM scratch`, `COPY . /app`) and a few files, one of
@@ -610,10 +611,10 @@ pub mod builder {
     use std::path::{Path, PathBuf};
     use std::time::{Duration, Instant};
 
-    use crate::context::CallContext;
     use crate::error::Error;
-    use crate::image::{BuildSpec, Builder, BuiltImage};
-    use crate::oci::OciLayout;
+    use crate::model::oci::OciLayout;
+    use crate::plugin::build::{BuildSpec, Builder, BuiltImage};
+    use crate::plugin::context::CallContext;
 
     /// What a builder does beyond what every builder must.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -799,14 +800,14 @@ pub mod builder {
     }
 }
 
-/// The [`GitOpsTarget`](crate::gitops::GitOpsTarget) contract. The target
+/// The [`GitOpsTarget`](crate::plugin::deploy::GitOpsTarget) contract. The target
 /// must have at least two environments and start with none of them running
 /// `application`'s image.
 pub mod gitops {
-    use crate::context::CallContext;
     use crate::error::Error;
-    use crate::gitops::{Deployment, GitOpsTarget, GitOpsTargetExt, Release};
-    use crate::oci::Digest;
+    use crate::model::oci::Digest;
+    use crate::plugin::context::CallContext;
+    use crate::plugin::deploy::{Deployment, GitOpsTarget, GitOpsTargetExt, Release};
 
     const REPOSITORY: &str = "registry.example/conformance/app";
 

@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use crate::context::CallContext;
 use crate::error::{Error, Result};
+use crate::plugin::context::CallContext;
 use crate::secret::Secret;
 
 /// Whether the environment variable `name` holds a credential: its name,
@@ -42,7 +42,7 @@ use crate::secret::Secret;
 /// never inherit such variables unless their command passes them.
 ///
 /// ```
-/// use paragon_core::process::is_credential_variable;
+/// use paragon_core::tool::is_credential_variable;
 ///
 /// assert!(is_credential_variable("PARAGON_REGISTRY_PASSWORD"));
 /// assert!(is_credential_variable("VAULT_TOKEN"));

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::context::CallContext;
 use crate::error::{Error, Result};
-use crate::gitops::Release;
-use crate::pipeline::secrets::SecretSource;
-use crate::process::{run, ToolCommand};
+use crate::plugin::context::CallContext;
+use crate::plugin::deploy::Release;
+use crate::plugin::secrets::SecretSource;
+use crate::tool::{run, ToolCommand};
 
 /// What a check checks: the release an environment now runs.
 #[derive(Debug, Clone)]
@@ -68,25 +68,20 @@ pub trait Check: fmt::Debug + Send + Sync + 'static {
     async fn run(&self, target: &CheckTarget, ctx: &CallContext) -> Result<CheckResult>;
 }
 
-#[async_trait]
-impl<T: Check + ?Sized> Check for Arc<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    async fn run(&self, target: &CheckTarget, ctx: &CallContext) -> Result<CheckResult> {
-        (**self).run(target, ctx).await
-    }
+macro_rules! forward_check {
+    ($($ty:ty),+) => {$(
+        #[async_trait]
+        impl<T: Check + ?Sized> Check for $ty {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            async fn run(&self, target: &CheckTarget, ctx: &CallContext) -> Result<CheckResult> {
+                (**self).run(target, ctx).await
+            }
+        }
+    )+};
 }
-
-#[async_trait]
-impl<T: Check + ?Sized> Check for Box<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    async fn run(&self, target: &CheckTarget, ctx: &CallContext) -> Result<CheckResult> {
-        (**self).run(target, ctx).await
-    }
-}
+forward_check!(Box<T>, Arc<T>, &'static T);
 
 /// A command whose exit code decides: 0 passes. It sees the release in its
 /// environment: `PARAGON_ENVIRONMENT`, `PARAGON_IMAGE` (`repository:tag`),
@@ -200,7 +195,7 @@ impl Check for CommandCheck {
                     ),
                 });
             };
-            cmd = cmd.secret_env(k, source.secret(name).await?);
+            cmd = cmd.secret_env(k, source.secret(name, ctx).await?);
         }
         if let Some(d) = &self.dir {
             cmd = cmd.current_dir(d);

@@ -1,14 +1,14 @@
 //! Telling people how a run went: the [`Notifier`] trait and, with the
-//! `slack` feature, [`SlackWebhook`].
+//! `slack` feature, `SlackWebhook`.
 
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::context::CallContext;
 use crate::error::Result;
-use crate::pipeline::record::{Outcome, RunRecord};
+use crate::pipeline::{Outcome, RunRecord};
+use crate::plugin::context::CallContext;
 
 /// Receives every finished run.
 ///
@@ -24,15 +24,20 @@ pub trait Notifier: fmt::Debug + Send + Sync + 'static {
     async fn notify(&self, run: &RunRecord, ctx: &CallContext) -> Result<()>;
 }
 
-#[async_trait]
-impl<T: Notifier + ?Sized> Notifier for Arc<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    async fn notify(&self, run: &RunRecord, ctx: &CallContext) -> Result<()> {
-        (**self).notify(run, ctx).await
-    }
+macro_rules! forward_notifier {
+    ($($ty:ty),+) => {$(
+        #[async_trait]
+        impl<T: Notifier + ?Sized> Notifier for $ty {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            async fn notify(&self, run: &RunRecord, ctx: &CallContext) -> Result<()> {
+                (**self).notify(run, ctx).await
+            }
+        }
+    )+};
 }
+forward_notifier!(Box<T>, Arc<T>, &'static T);
 
 /// One line per fact of a run: verdict, counts, digest, tags, commits.
 pub fn summary_lines(run: &RunRecord) -> Vec<String> {
@@ -155,7 +160,7 @@ mod slack {
                 component: "slack".into(),
                 message: "the webhook is not a URL".into(),
             })?;
-            crate::net::require_https_beyond_loopback(
+            crate::transport::require_https_beyond_loopback(
                 "slack",
                 url.scheme(),
                 url.host_str(),

@@ -1,5 +1,5 @@
 //! Where credentials come from: the [`SecretSource`] trait, [`EnvSecrets`],
-//! and with the `vault` feature [`VaultKv2`] (HashiCorp Vault's KV v2).
+//! and with the `vault` feature `VaultKv2` (HashiCorp Vault's KV v2).
 //!
 //! Names are `path#key` (`registry#password`, `ci/slack#webhook`); the
 //! environment source maps them to `PARAGON_REGISTRY_PASSWORD`,
@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::error::{Error, Result};
+use crate::plugin::context::CallContext;
 use crate::secret::Secret;
 
 /// Gives secrets by name.
@@ -25,18 +26,23 @@ pub trait SecretSource: fmt::Debug + Send + Sync + 'static {
     fn name(&self) -> &str;
 
     /// The secret called `name` (`path#key`).
-    async fn secret(&self, name: &str) -> Result<Secret>;
+    async fn secret(&self, name: &str, ctx: &CallContext) -> Result<Secret>;
 }
 
-#[async_trait]
-impl<T: SecretSource + ?Sized> SecretSource for Arc<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    async fn secret(&self, name: &str) -> Result<Secret> {
-        (**self).secret(name).await
-    }
+macro_rules! forward_secret_source {
+    ($($ty:ty),+) => {$(
+        #[async_trait]
+        impl<T: SecretSource + ?Sized> SecretSource for $ty {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            async fn secret(&self, name: &str, ctx: &CallContext) -> Result<Secret> {
+                (**self).secret(name, ctx).await
+            }
+        }
+    )+};
 }
+forward_secret_source!(Box<T>, Arc<T>, &'static T);
 
 /// Secrets from environment variables: `path#key` → `PREFIX_PATH_KEY`,
 /// upper-cased, every other character than letters and digits turned
@@ -82,7 +88,10 @@ impl SecretSource for EnvSecrets {
         "env"
     }
 
-    async fn secret(&self, name: &str) -> Result<Secret> {
+    async fn secret(&self, name: &str, ctx: &CallContext) -> Result<Secret> {
+        if ctx.cancel.is_cancelled() {
+            return Err(Error::Cancelled { tool: "env".into() });
+        }
         let var = self.variable(name);
         match std::env::var(&var) {
             Ok(v) if !v.is_empty() => Ok(Secret::new(v)),
@@ -154,7 +163,7 @@ mod vault {
                     component: "vault".into(),
                     message: format!("`{addr}` is not an http(s) URL"),
                 })?;
-            crate::net::require_https_beyond_loopback(
+            crate::transport::require_https_beyond_loopback(
                 "vault",
                 url.scheme(),
                 url.host_str(),
@@ -222,7 +231,7 @@ mod vault {
             "vault"
         }
 
-        async fn secret(&self, name: &str) -> Result<Secret> {
+        async fn secret(&self, name: &str, ctx: &CallContext) -> Result<Secret> {
             let fail = |message: String| Error::Secret {
                 store: format!("vault at {}", self.addr.host_str().unwrap_or_default()),
                 name: name.into(),
@@ -245,15 +254,20 @@ mod vault {
             if let Some(ns) = &self.namespace {
                 req = req.header("X-Vault-Namespace", ns);
             }
-            let res = req
-                .send()
-                .await
-                .map_err(|e| fail(e.without_url().to_string()))?;
-            let status = res.status().as_u16();
-            let text = res
-                .text()
-                .await
-                .map_err(|e| fail(e.without_url().to_string()))?;
+            let (status, text) = ctx
+                .run("vault", async {
+                    let res = req
+                        .send()
+                        .await
+                        .map_err(|e| fail(e.without_url().to_string()))?;
+                    let status = res.status().as_u16();
+                    let text = res
+                        .text()
+                        .await
+                        .map_err(|e| fail(e.without_url().to_string()))?;
+                    Ok((status, text))
+                })
+                .await?;
             let parsed = serde_json::from_str::<serde_json::Value>(&text);
             if status == 200 {
                 if let Err(e) = &parsed {

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::context::CallContext;
 use crate::error::{Error, Result};
-use crate::report::ScanReport;
+use crate::model::scan_report::ScanReport;
+use crate::plugin::context::CallContext;
 
 /// The kinds of target a scanner can scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -102,31 +102,23 @@ pub trait Scanner: fmt::Debug + Send + Sync + 'static {
     async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport>;
 }
 
-#[async_trait]
-impl<T: Scanner + ?Sized> Scanner for Box<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn targets(&self) -> &[TargetKind] {
-        (**self).targets()
-    }
-    async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport> {
-        (**self).scan(target, ctx).await
-    }
+macro_rules! forward_scanner {
+    ($($ty:ty),+) => {$(
+        #[async_trait]
+        impl<T: Scanner + ?Sized> Scanner for $ty {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn targets(&self) -> &[TargetKind] {
+                (**self).targets()
+            }
+            async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport> {
+                (**self).scan(target, ctx).await
+            }
+        }
+    )+};
 }
-
-#[async_trait]
-impl<T: Scanner + ?Sized> Scanner for Arc<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn targets(&self) -> &[TargetKind] {
-        (**self).targets()
-    }
-    async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport> {
-        (**self).scan(target, ctx).await
-    }
-}
+forward_scanner!(Box<T>, Arc<T>, &'static T);
 
 /// Checks the parts of the contract every scanner shares before it runs
 /// anything: the kind is supported, the target exists, the run is not

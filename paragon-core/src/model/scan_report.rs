@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::finding::{Finding, Purl};
+use crate::model::finding::{Finding, Purl};
 use crate::SCHEMA_VERSION;
 
 /// The scanner that produced a report.

@@ -2,12 +2,12 @@
 //!
 //! An [image layout](https://github.com/opencontainers/image-spec/blob/main/image-layout.md)
 //! (`oci-layout`, `index.json`, `blobs/sha256/…`) is the currency between
-//! builders, scanners and registries: a [`Builder`](crate::image::Builder)
+//! builders, scanners and registries: a [`Builder`](crate::plugin::build::Builder)
 //! writes one, `trivy image --input` and `syft oci-dir:` read it, and a
-//! [`Registry`](crate::image::Registry) pushes from it.
+//! [`Registry`](crate::plugin::registry::Registry) pushes from it.
 //!
 //! ```
-//! use paragon_core::oci::{Digest, OciLayout, MEDIA_TYPE_MANIFEST};
+//! use paragon_core::model::oci::{Digest, OciLayout, MEDIA_TYPE_MANIFEST};
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let layout = OciLayout::create(dir.path()).unwrap();

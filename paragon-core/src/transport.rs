@@ -17,7 +17,7 @@ use crate::{Error, Result};
 /// `::1:5000`, which is not a loopback address.
 ///
 /// ```
-/// use paragon_core::net::is_loopback;
+/// use paragon_core::transport::is_loopback;
 ///
 /// assert!(is_loopback("127.0.0.1:5000"));
 /// assert!(is_loopback("[::1]:5000"));
@@ -52,7 +52,7 @@ pub fn is_loopback(host: &str) -> bool {
 /// only, never the rest of the address.
 ///
 /// ```
-/// use paragon_core::net::require_https_beyond_loopback;
+/// use paragon_core::transport::require_https_beyond_loopback;
 ///
 /// let allowing = "ArgoCd::new_allowing_http";
 /// assert!(require_https_beyond_loopback("argocd", "https", Some("argocd.example"), false, allowing).is_ok());
@@ -91,7 +91,7 @@ pub fn require_https_beyond_loopback(
 /// the reason the address is refused, or `None` when it passes.
 ///
 /// ```
-/// use paragon_core::net::clear_text_refusal;
+/// use paragon_core::transport::clear_text_refusal;
 ///
 /// let allowing = "DistributionRegistry::new_allowing_http";
 /// assert_eq!(clear_text_refusal("https", Some("auth.example"), false, allowing), None);
