@@ -25,6 +25,7 @@
 //! | [`export`] | SARIF, JUnit XML, CycloneDX and Markdown forms of a report (feature `export`, on by default) |
 //! | [`plugin`] | the plugin traits — [`Scanner`], [`Builder`], [`Registry`], [`GitOpsTarget`], [`Check`](plugin::check::Check), [`Notifier`](plugin::notify::Notifier), [`SecretSource`](plugin::secrets::SecretSource) — their in-memory implementations and the [`CallContext`] every call takes |
 //! | [`pipeline`] | the [`Pipeline`](pipeline::Pipeline) that runs them in order, its [`RunRecord`](pipeline::RunRecord) and [`Metrics`](pipeline::Metrics) |
+//! | [`retry`] | the one [`RetryPolicy`](retry::RetryPolicy) of every remote call |
 //! | [`tool`] | running a scanner's or builder's process: output caps, timeouts, cancellation, credentials by name |
 //! | [`transport`] | the rule by which adapters that send credentials speak plain http only to this machine |
 //! | `conformance` | the suites every adapter's tests run (feature `conformance`) |
@@ -75,6 +76,7 @@ pub mod merge;
 pub mod model;
 pub mod pipeline;
 pub mod plugin;
+pub mod retry;
 mod secret;
 pub mod tool;
 pub mod transport;

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use paragon_core::retry::RetryPolicy;
 use paragon_core::transport::require_https_beyond_loopback;
 use paragon_core::{CallContext, Error, Result, Secret};
 use serde::Deserialize;
@@ -81,6 +82,7 @@ pub struct ArgoCd {
     http: reqwest::Client,
     poll: Duration,
     request_timeout: Duration,
+    retry: RetryPolicy,
 }
 
 impl fmt::Debug for ArgoCd {
@@ -144,6 +146,7 @@ impl ArgoCd {
             http,
             poll: Duration::from_secs(2),
             request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
         })
     }
 
@@ -153,6 +156,15 @@ impl ArgoCd {
     #[must_use]
     pub fn with_request_timeout(mut self, timeout: Duration) -> ArgoCd {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// How reads of an application's status are retried after no answer,
+    /// a 429 or a 5xx (default [`RetryPolicy::default`]); a sync request
+    /// is never retried.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> ArgoCd {
+        self.retry = retry;
         self
     }
 
@@ -176,16 +188,37 @@ impl ArgoCd {
         u.to_string()
     }
 
+    /// One call, under `ctx`; a read (`GET`) is retried by the retry
+    /// policy.
     async fn request(
         &self,
         method: reqwest::Method,
         url: String,
         body: Option<serde_json::Value>,
+        ctx: &CallContext,
+    ) -> Result<Application> {
+        let what = format!("argocd {}", self.base.host_str().unwrap_or_default());
+        if method != reqwest::Method::GET {
+            return ctx.run(&what, self.request_once(method, &url, body)).await;
+        }
+        self.retry
+            .run(ctx, &what, |_| {
+                ctx.run(&what, self.request_once(reqwest::Method::GET, &url, None))
+            })
+            .await
+    }
+
+    /// One attempt of [`request`](ArgoCd::request).
+    async fn request_once(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<serde_json::Value>,
     ) -> Result<Application> {
         let host = self.base.host_str().unwrap_or_default().to_owned();
         let mut req = self
             .http
-            .request(method.clone(), &url)
+            .request(method.clone(), url)
             .timeout(self.request_timeout)
             .bearer_auth(self.token.expose())
             .header("accept", "application/json");
@@ -195,7 +228,7 @@ impl ArgoCd {
         let http_error = |status: u16, message: String| Error::Http {
             service: "argocd".into(),
             method: method.to_string(),
-            url: url.clone(),
+            url: url.to_owned(),
             status,
             message: self.token.redact(&message),
         };
@@ -221,12 +254,12 @@ impl ArgoCd {
     /// [`Error::Unauthorized`] on a 401; [`Error::Http`] on other error
     /// answers (403 also for applications the token cannot see), no answer,
     /// or an answer that is not an application.
-    pub async fn status(&self, app: &str, refresh: bool) -> Result<AppStatus> {
+    pub async fn status(&self, app: &str, refresh: bool, ctx: &CallContext) -> Result<AppStatus> {
         let mut url = self.url(app, "");
         if refresh {
             url.push_str("?refresh=normal");
         }
-        let a = self.request(reqwest::Method::GET, url, None).await?;
+        let a = self.request(reqwest::Method::GET, url, None, ctx).await?;
         Ok(status_of(a))
     }
 
@@ -235,13 +268,23 @@ impl ArgoCd {
     ///
     /// # Errors
     /// As [`status`](ArgoCd::status).
-    pub async fn sync(&self, app: &str, revision: Option<&str>) -> Result<AppStatus> {
+    pub async fn sync(
+        &self,
+        app: &str,
+        revision: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<AppStatus> {
         let mut body = serde_json::json!({ "prune": false, "dryRun": false });
         if let Some(r) = revision {
             body["revision"] = r.into();
         }
         let a = self
-            .request(reqwest::Method::POST, self.url(app, "sync"), Some(body))
+            .request(
+                reqwest::Method::POST,
+                self.url(app, "sync"),
+                Some(body),
+                ctx,
+            )
             .await?;
         Ok(status_of(a))
     }
@@ -262,7 +305,7 @@ impl ArgoCd {
     ) -> Result<AppStatus> {
         let started = Instant::now();
         loop {
-            let s = self.status(app, true).await?;
+            let s = self.status(app, true, ctx).await?;
             if s.is_ready(revision) {
                 return Ok(s);
             }
@@ -360,7 +403,7 @@ impl paragon_core::plugin::check::Check for ArgoCdCheck {
         let app = self.application.replace("{env}", &target.environment);
         let revision = Some(target.commit.as_str()).filter(|c| !c.is_empty());
         if self.sync {
-            self.client.sync(&app, revision).await?;
+            self.client.sync(&app, revision, ctx).await?;
         }
         let limit = ctx.timeout.map_or(self.timeout, |t| t.min(self.timeout));
         let s = self

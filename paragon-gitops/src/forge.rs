@@ -51,6 +51,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use paragon_core::retry::RetryPolicy;
 use paragon_core::transport::require_https_beyond_loopback;
 use paragon_core::{CallContext, Error, Result, Secret};
 use reqwest::Method;
@@ -80,6 +81,8 @@ struct Api {
     auth: Auth,
     http: reqwest::Client,
     request_timeout: Duration,
+    /// How reads (`GET`) are retried after no answer, a 429 or a 5xx.
+    retry: RetryPolicy,
     /// Whether the token may go over plain http to a host other than this
     /// machine.
     allow_http: bool,
@@ -136,6 +139,7 @@ impl Api {
             auth,
             http,
             request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
             allow_http: false,
             allowing,
         })
@@ -171,8 +175,40 @@ impl Api {
     }
 
     /// One call; the answer's status and JSON body. Non-2xx answers are
-    /// returned too (the caller decides about 409/422), except 401.
+    /// returned too (the caller decides about 409/422), except 401, and,
+    /// for a read (`GET`), a 429 or a 5xx that lasts through the retry
+    /// policy: reads are retried, writes never are (a lost answer may
+    /// hide a write that happened).
     async fn call(
+        &self,
+        method: Method,
+        url: url::Url,
+        body: Option<&Value>,
+        ctx: &CallContext,
+    ) -> Result<(u16, Value)> {
+        if method != Method::GET {
+            return self.call_once(method, url, body, ctx).await;
+        }
+        let what = format!("{} {}", self.service, self.host());
+        self.retry
+            .run(ctx, &what, |_| async {
+                let (status, answer) = self.call_once(Method::GET, url.clone(), None, ctx).await?;
+                if status == 429 || status >= 500 {
+                    return Err(Error::Http {
+                        service: self.service.into(),
+                        method: Method::GET.to_string(),
+                        url: url.to_string(),
+                        status,
+                        message: self.token.redact(&said(&answer)),
+                    });
+                }
+                Ok((status, answer))
+            })
+            .await
+    }
+
+    /// One attempt of [`call`](Api::call).
+    async fn call_once(
         &self,
         method: Method,
         url: url::Url,
@@ -430,6 +466,14 @@ impl PullRequests {
         self
     }
 
+    /// How reads are retried after no answer, a 429 or a 5xx (default
+    /// [`RetryPolicy::default`]); writes are never retried.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> PullRequests {
+        self.api.retry = retry;
+        self
+    }
+
     /// The open pull request from `head` into `base`, if there is one.
     async fn find_open(&self, head: &str, base: &str, ctx: &CallContext) -> Result<Option<String>> {
         #[derive(Deserialize)]
@@ -544,6 +588,14 @@ impl MergeRequests {
     #[must_use]
     pub fn with_request_timeout(mut self, timeout: Duration) -> MergeRequests {
         self.api.request_timeout = timeout;
+        self
+    }
+
+    /// How reads are retried after no answer, a 429 or a 5xx (default
+    /// [`RetryPolicy::default`]); writes are never retried.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> MergeRequests {
+        self.api.retry = retry;
         self
     }
 

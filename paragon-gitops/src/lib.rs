@@ -55,4 +55,7 @@ pub mod yaml;
 
 pub use git::GitCredentials;
 pub use manifests::{ChartBump, HelmValues, Kustomize, Manifests};
-pub use target::{ChangeRequest, ChangeRequests, GitOps, PushRetry, WriteMode, DEFAULT_MESSAGE};
+pub use paragon_core::retry::RetryPolicy;
+pub use target::{
+    default_push_retry, ChangeRequest, ChangeRequests, GitOps, WriteMode, DEFAULT_MESSAGE,
+};

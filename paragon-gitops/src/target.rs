@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use paragon_core::plugin::deploy::{DeployChange, Deployed, Deployment, GitOpsTarget, Release};
+use paragon_core::retry::RetryPolicy;
 use paragon_core::transport::require_https_beyond_loopback;
 use paragon_core::{CallContext, Error, Result};
 
@@ -54,25 +55,11 @@ pub trait ChangeRequests: fmt::Debug + Send + Sync + 'static {
     async fn open(&self, request: &ChangeRequest, ctx: &CallContext) -> Result<String>;
 }
 
-/// How often and how patiently a rejected push is retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PushRetry {
-    /// Pushes in all (default 6).
-    pub attempts: u32,
-    /// The first wait (default 100 ms); doubled each time, with jitter.
-    pub initial: Duration,
-    /// The longest wait (default 3 s).
-    pub max: Duration,
-}
-
-impl Default for PushRetry {
-    fn default() -> PushRetry {
-        PushRetry {
-            attempts: 6,
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(3),
-        }
-    }
+/// The default retry policy of git pushes: 6 pushes in all, waits from
+/// 100 ms up to 3 s, with jitter, so that writers that collided do not
+/// collide again.
+pub fn default_push_retry() -> RetryPolicy {
+    RetryPolicy::new(6, Duration::from_millis(100), Duration::from_secs(3)).with_jitter()
 }
 
 /// A GitOps repository: one branch, one set of manifests, environments in
@@ -81,7 +68,7 @@ impl Default for PushRetry {
 /// Every deploy fetches the branch, edits the environment's file(s) on the
 /// remote head (changing only the lines that must change), commits, and
 /// pushes; a rejected push (someone pushed first) is redone on the new
-/// head after a backoff, up to [`PushRetry::attempts`], so no update is
+/// head after a backoff, up to [`RetryPolicy::attempts`], so no update is
 /// lost. A release the environment already runs makes no commit.
 ///
 /// ```no_run
@@ -114,7 +101,7 @@ pub struct GitOps {
     message: String,
     mode: WriteMode,
     change_requests: Option<Arc<dyn ChangeRequests>>,
-    retry: PushRetry,
+    retry: RetryPolicy,
     allow_http: bool,
     lock: tokio::sync::Mutex<()>,
 }
@@ -157,7 +144,7 @@ impl GitOps {
             message: DEFAULT_MESSAGE.into(),
             mode: WriteMode::Direct,
             change_requests: None,
-            retry: PushRetry::default(),
+            retry: default_push_retry(),
             allow_http: false,
             lock: tokio::sync::Mutex::new(()),
         }
@@ -245,9 +232,10 @@ impl GitOps {
         self
     }
 
-    /// The push retry policy (default [`PushRetry::default`]).
+    /// The retry policy of rejected pushes (default
+    /// [`default_push_retry`]).
     #[must_use]
-    pub fn with_push_retry(mut self, retry: PushRetry) -> GitOps {
+    pub fn with_push_retry(mut self, retry: RetryPolicy) -> GitOps {
         self.retry = retry;
         self
     }
@@ -338,23 +326,6 @@ impl GitOps {
         }
     }
 
-    async fn backoff(&self, attempt: u32, ctx: &CallContext) -> Result<()> {
-        let base = self
-            .retry
-            .initial
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
-            .min(self.retry.max);
-        // Jitter, so that writers that collided do not collide again.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let wait = base + base.mul_f64(f64::from(nanos % 1000) / 1000.0);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => Ok(()),
-            _ = ctx.cancel.cancelled() => Err(Error::Cancelled { tool: "git".into() }),
-        }
-    }
-
     /// In change-request mode: whether the request branch already holds
     /// exactly the edited files.
     async fn request_branch_matches(
@@ -412,6 +383,7 @@ impl GitOpsTarget for GitOps {
         let _guard = self.lock.lock().await;
         let tree = self.worktree()?;
         let destination = self.destination(release);
+        let mut backoff = self.retry.backoff();
         for attempt in 1..=self.retry.attempts.max(1) {
             let base = tree.sync(ctx).await?;
             let previous = self.manifests.read(tree.dir(), &release.environment)?;
@@ -487,7 +459,7 @@ impl GitOpsTarget for GitOps {
                 Pushed::Rejected => {
                     tracing::warn!(attempt, branch = %destination, "push rejected; redoing the edit on the new head");
                     if attempt < self.retry.attempts {
-                        self.backoff(attempt, ctx).await?;
+                        backoff.pause(None, ctx, "git").await?;
                     }
                 }
             }
@@ -511,6 +483,7 @@ impl GitOpsTarget for GitOps {
                 &change.commit[..change.commit.len().min(12)]
             ),
         };
+        let mut backoff = self.retry.backoff();
         for attempt in 1..=self.retry.attempts.max(1) {
             tree.sync(ctx).await?;
             if !tree.contains(&change.commit, ctx).await? {
@@ -553,7 +526,7 @@ impl GitOpsTarget for GitOps {
                     }));
                 }
                 Pushed::Rejected if attempt < self.retry.attempts => {
-                    self.backoff(attempt, ctx).await?;
+                    backoff.pause(None, ctx, "git").await?;
                 }
                 Pushed::Rejected => {}
             }

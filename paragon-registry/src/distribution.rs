@@ -59,6 +59,7 @@ use paragon_core::plugin::build::BuiltImage;
 use paragon_core::plugin::registry::{
     validate_push, validate_repository, validate_tag, Pushed, Registry,
 };
+use paragon_core::retry::RetryPolicy;
 use paragon_core::transport::{clear_text_refusal, is_loopback, require_https_beyond_loopback};
 use paragon_core::{CallContext, Error, Result, Secret};
 use reqwest::header::{
@@ -71,36 +72,6 @@ use crate::credentials::Credentials;
 
 const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
-/// How often and how patiently to retry transient failures (no answer, a
-/// 5xx or a 429).
-///
-/// Between attempts the wait doubles from `initial` up to `max`; when the
-/// registry says how long to wait (`Retry-After` on a 429 or 503), the
-/// wait is at least that, and an answer asking for more than
-/// `max_retry_after` ends the retries with its error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all (1: no retry).
-    pub attempts: u32,
-    /// The first wait; doubled after each failure.
-    pub initial: Duration,
-    /// The longest wait of the backoff.
-    pub max: Duration,
-    /// The longest `Retry-After` waited for.
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> RetryPolicy {
-        RetryPolicy {
-            attempts: 4,
-            initial: Duration::from_millis(250),
-            max: Duration::from_secs(5),
-            max_retry_after: Duration::from_secs(60),
-        }
-    }
-}
-
 /// The most pages of a tag list followed; a list that goes on is an error.
 pub(crate) const MAX_TAG_PAGES: usize = 10_000;
 
@@ -109,7 +80,7 @@ const STILL_WAITING: Duration = Duration::from_secs(15);
 
 /// The wait a `Retry-After` header asks for: delta-seconds, or an HTTP
 /// date (counted from now; a date in the past is no wait).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -552,63 +523,41 @@ impl DistributionRegistry {
         self.answer_error(operation, status, wait, &body)
     }
 
-    /// Runs `op` with the retry policy, stopping when `cancel` fires.
+    /// Runs `op` with the retry policy ([`RetryPolicy::run`]), warning
+    /// every [`STILL_WAITING`] while an attempt has no answer and stopping
+    /// when `ctx` is cancelled.
     async fn retrying<T, F, Fut>(&self, operation: &str, ctx: &CallContext, mut op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let mut backoff = self.retry.initial;
-        let mut attempt = 1;
-        loop {
-            if ctx.cancel.is_cancelled() {
-                return Err(self.cancelled());
-            }
-            let started = Instant::now();
-            let request = op();
-            tokio::pin!(request);
-            let mut ticks = tokio::time::interval_at(
-                tokio::time::Instant::now() + STILL_WAITING,
-                STILL_WAITING,
-            );
-            let result = loop {
-                tokio::select! {
-                    r = &mut request => break r,
-                    _ = ticks.tick() => tracing::warn!(
-                        registry = %self.host,
-                        %operation,
-                        attempt,
-                        waited_s = started.elapsed().as_secs(),
-                        "no answer from the registry yet"
-                    ),
-                    _ = ctx.cancel.cancelled() => return Err(self.cancelled()),
-                }
-            };
-            match result {
-                Err(e) if e.is_retryable() && attempt < self.retry.attempts => {
-                    let asked = e.retry_after();
-                    if asked.is_some_and(|w| w > self.retry.max_retry_after) {
-                        return Err(e);
-                    }
-                    let wait = asked.map_or(backoff, |w| w.max(backoff));
-                    tracing::warn!(
-                        registry = %self.host,
-                        %operation,
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        error = %e,
-                        "retrying"
+        let what = format!("registry {}", self.host);
+        self.retry
+            .run(ctx, &what, |attempt| {
+                let request = op();
+                async move {
+                    let started = Instant::now();
+                    tokio::pin!(request);
+                    let mut ticks = tokio::time::interval_at(
+                        tokio::time::Instant::now() + STILL_WAITING,
+                        STILL_WAITING,
                     );
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = ctx.cancel.cancelled() => return Err(self.cancelled()),
+                    loop {
+                        tokio::select! {
+                            r = &mut request => break r,
+                            _ = ticks.tick() => tracing::warn!(
+                                registry = %self.host,
+                                %operation,
+                                attempt,
+                                waited_s = started.elapsed().as_secs(),
+                                "no answer from the registry yet"
+                            ),
+                            _ = ctx.cancel.cancelled() => break Err(self.cancelled()),
+                        }
                     }
-                    backoff = (backoff * 2).min(self.retry.max);
-                    attempt += 1;
                 }
-                other => return other,
-            }
-        }
+            })
+            .await
     }
 
     /// One request to `repository` with the registry's auth (see the

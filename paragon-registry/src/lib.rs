@@ -79,10 +79,11 @@ pub mod native;
 
 pub use buildah::BuildahBuilder;
 pub use credentials::Credentials;
-pub use distribution::{DistributionRegistry, RetryPolicy, UPLOAD_RATE_FLOOR};
+pub use distribution::{DistributionRegistry, UPLOAD_RATE_FLOOR};
 pub use docker::DockerBuilder;
 pub use harbor::{
     HarborApi, HarborRegistry, HarborScanner, RobotAccount, TagOutcome, ACCEPT_VULNERABILITIES,
 };
 pub use layout::LayoutRegistry;
 pub use native::NativeBuilder;
+pub use paragon_core::retry::RetryPolicy;

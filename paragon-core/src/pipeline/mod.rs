@@ -60,7 +60,7 @@ pub use record::{
 };
 
 use crate::error::{Error, Result};
-use crate::gate::policy::Policy;
+use crate::gate::policy::{Policy, Verdict};
 use crate::merge::Merger;
 use crate::model::oci::Digest;
 use crate::model::report::{Report, Summary};
@@ -367,14 +367,14 @@ impl PipelineBuilder {
                 return fail(format!("the environment `{}` is named twice", e.name));
             }
         }
-        Ok(Pipeline { b: self })
+        Ok(Pipeline { config: self })
     }
 }
 
 /// A delivery pipeline; see the [module docs](self).
 #[derive(Debug)]
 pub struct Pipeline {
-    b: PipelineBuilder,
+    config: PipelineBuilder,
 }
 
 /// Pushes `img` under `tags`, the first of them the release's version,
@@ -437,21 +437,21 @@ async fn settle_tags(
 
 /// The run's state, threaded through the stages.
 struct Run<'a> {
-    p: &'a PipelineBuilder,
+    config: &'a PipelineBuilder,
     ctx: &'a CallContext,
-    rec: RunRecord,
+    record: RunRecord,
     started: Instant,
 }
 
 impl Run<'_> {
     fn emit(&self, e: Event) {
-        if let Some(tx) = &self.p.events {
+        if let Some(tx) = &self.config.events {
             let _ = tx.send(e);
         }
     }
 
     fn step_ctx(&self) -> CallContext {
-        match self.p.step_timeout {
+        match self.config.step_timeout {
             Some(t) => {
                 let t = self.ctx.timeout.map_or(t, |c| c.min(t));
                 self.ctx.clone().with_timeout(t)
@@ -483,7 +483,7 @@ impl Run<'_> {
             millis = ms,
             "stage finished"
         );
-        self.rec.stages.push(StageRecord {
+        self.record.stages.push(StageRecord {
             stage,
             outcome,
             millis: ms,
@@ -495,16 +495,16 @@ impl Run<'_> {
             millis: ms,
         });
         if matches!(outcome, Outcome::Failed | Outcome::Cancelled)
-            && self.rec.failed_stage.is_none()
+            && self.record.failed_stage.is_none()
         {
-            self.rec.failed_stage = Some(stage);
-            self.rec.outcome = outcome;
-            self.rec.error = detail;
+            self.record.failed_stage = Some(stage);
+            self.record.outcome = outcome;
+            self.record.error = detail;
         }
     }
 
     fn skip(&mut self, stage: Stage, why: &str) {
-        self.rec.stages.push(StageRecord {
+        self.record.stages.push(StageRecord {
             stage,
             outcome: Outcome::Skipped,
             millis: 0,
@@ -517,11 +517,11 @@ impl Run<'_> {
         self.emit(Event::Warning {
             message: message.clone(),
         });
-        self.rec.warnings.push(message);
+        self.record.warnings.push(message);
     }
 
     fn stopped(&self) -> bool {
-        self.rec.failed_stage.is_some()
+        self.record.failed_stage.is_some()
     }
 
     /// The version stage: the release's version from the registry's tags
@@ -529,7 +529,7 @@ impl Run<'_> {
     /// it already unless overwriting is allowed). `None` when the stage
     /// failed.
     async fn choose_version(&mut self) -> Option<String> {
-        let p = self.p;
+        let p = self.config;
         let Some((registry, repo)) = &p.registry else {
             self.skip(Stage::Version, "no registry");
             return Some(p.version.resolve(&[]).to_string());
@@ -573,7 +573,7 @@ impl Run<'_> {
     ) -> Option<Digest> {
         let began = self.start(Stage::Push);
         let version = tags.first().cloned().unwrap_or_default();
-        if !self.p.overwrite_version {
+        if !self.config.overwrite_version {
             match self
                 .step(
                     "resolve",
@@ -596,7 +596,7 @@ impl Run<'_> {
                 }
             }
         }
-        let result = if self.p.overwrite_version {
+        let result = if self.config.overwrite_version {
             self.step("push", registry.push(img, repo, tags, &self.step_ctx()))
                 .await
         } else {
@@ -651,7 +651,7 @@ impl Run<'_> {
                 digest: img.digest.clone(),
                 tags: moved.clone(),
             });
-            self.rec.pushed = Some(PushRecord {
+            self.record.pushed = Some(PushRecord {
                 registry: registry.location(),
                 repository: repo.to_owned(),
                 digest: img.digest.clone(),
@@ -672,7 +672,7 @@ impl Run<'_> {
         builder: &dyn Builder,
         temp: &mut Option<tempfile::TempDir>,
     ) -> Option<BuiltImage> {
-        let p = self.p;
+        let p = self.config;
         let began = self.start(Stage::Build);
         let work = match &p.work_dir {
             Some(dir) => dir.clone(),
@@ -688,7 +688,7 @@ impl Run<'_> {
                 }
             },
         };
-        let version = self.rec.version.clone().unwrap_or_default();
+        let version = self.record.version.clone().unwrap_or_default();
         let mut spec = p
             .spec
             .clone()
@@ -708,7 +708,7 @@ impl Run<'_> {
                 self.emit(Event::ImageBuilt {
                     digest: built.digest.clone(),
                 });
-                self.rec.image = Some(built.digest.clone());
+                self.record.image = Some(built.digest.clone());
                 self.finish(Stage::Build, began, Outcome::Succeeded, None);
                 Some(built)
             }
@@ -786,7 +786,7 @@ impl Run<'_> {
                 error: error.clone(),
                 optional: slot.optional,
             });
-            self.rec.scanners.push(ScannerRecord {
+            self.record.scanners.push(ScannerRecord {
                 stage,
                 scanner: name.clone(),
                 findings,
@@ -850,18 +850,41 @@ impl Pipeline {
 
     /// The environments, in promotion order.
     pub fn environments(&self) -> Vec<String> {
-        self.b.environments.iter().map(|e| e.name.clone()).collect()
+        self.config
+            .environments
+            .iter()
+            .map(|e| e.name.clone())
+            .collect()
     }
 
     /// Runs every stage; the record says how it went (a run that fails
     /// still answers its record: which stage, why, what was done).
-    #[tracing::instrument(name = "pipeline", skip_all, fields(application = %self.b.application))]
+    #[tracing::instrument(name = "pipeline", skip_all, fields(application = %self.config.application))]
     pub async fn run(&self, ctx: &CallContext) -> RunRecord {
-        let p = &self.b;
-        let mut run = Run {
-            p,
+        let mut run = Run::new(&self.config, ctx);
+        let mut reports = run.pre_build_stage().await;
+        let tags = run.version_tags().await;
+        // The build's temporary directory is kept until the run ends: the
+        // later stages read the image from it.
+        let mut work_dir: Option<tempfile::TempDir> = None;
+        let image = run.build_stage(&mut work_dir).await;
+        reports.extend(run.post_build_stage(image.as_ref()).await);
+        run.gate_stage(reports);
+        let digest = run.push_stage(image.as_ref(), &tags).await;
+        run.deploy_stage(digest).await;
+        run.end().await;
+        drop(work_dir);
+        run.record
+    }
+}
+
+impl<'a> Run<'a> {
+    /// A run of `p` under `ctx`, with nothing done yet.
+    fn new(p: &'a PipelineBuilder, ctx: &'a CallContext) -> Run<'a> {
+        Run {
+            config: p,
             ctx,
-            rec: RunRecord {
+            record: RunRecord {
                 application: p.application.clone(),
                 version: None,
                 outcome: Outcome::Succeeded,
@@ -878,191 +901,206 @@ impl Pipeline {
                 millis: 0,
             },
             started: Instant::now(),
-        };
-        let mut reports: Vec<ScanReport> = Vec::new();
-
-        // Pre-build scans.
-        if p.pre.is_empty() {
-            run.skip(Stage::PreBuildScan, "no pre-build scanners");
-        } else if let Some(r) = run
-            .scan(
-                Stage::PreBuildScan,
-                &p.pre,
-                ScanTarget::Directory(p.source.clone()),
-            )
-            .await
-        {
-            reports.extend(r);
         }
+    }
+}
 
-        // The version (it names the image in its layout).
-        let mut tags: Vec<String> = Vec::new();
-        if !run.stopped() {
-            if let Some(version) = run.choose_version().await {
-                run.rec.version = Some(version.clone());
-                tags.push(version);
-                if p.latest {
-                    tags.push("latest".into());
-                }
-                if let Some(rev) = &p.revision {
-                    tags.push(rev.clone());
-                }
+impl Run<'_> {
+    /// The pre-build scans of the source directory.
+    async fn pre_build_stage(&mut self) -> Vec<ScanReport> {
+        let p = self.config;
+        if p.pre.is_empty() {
+            self.skip(Stage::PreBuildScan, "no pre-build scanners");
+            return Vec::new();
+        }
+        let target = ScanTarget::Directory(p.source.clone());
+        self.scan(Stage::PreBuildScan, &p.pre, target)
+            .await
+            .unwrap_or_default()
+    }
+
+    /// The tags to push: the version (which also names the image in its
+    /// layout), `latest` and the revision when asked.
+    async fn version_tags(&mut self) -> Vec<String> {
+        let mut tags = Vec::new();
+        if self.stopped() {
+            return tags;
+        }
+        if let Some(version) = self.choose_version().await {
+            self.record.version = Some(version.clone());
+            tags.push(version);
+            if self.config.latest {
+                tags.push("latest".into());
+            }
+            if let Some(rev) = &self.config.revision {
+                tags.push(rev.clone());
             }
         }
+        tags
+    }
 
-        // Build (into a temporary directory of the run's, kept until it
-        // ends: the later stages read the image from it).
-        let mut temp: Option<tempfile::TempDir> = None;
-        let image = match (&p.builder, run.stopped()) {
+    /// The build, into a temporary directory kept in `work_dir`.
+    async fn build_stage(
+        &mut self,
+        work_dir: &mut Option<tempfile::TempDir>,
+    ) -> Option<BuiltImage> {
+        match (&self.config.builder, self.stopped()) {
             (_, true) => {
-                run.skip(Stage::Build, "an earlier stage failed");
+                self.skip(Stage::Build, "an earlier stage failed");
                 None
             }
             (None, false) => {
-                run.skip(Stage::Build, "no builder");
+                self.skip(Stage::Build, "no builder");
                 None
             }
-            (Some(builder), false) => run.build(builder.as_ref(), &mut temp).await,
-        };
+            (Some(builder), false) => self.build(builder.as_ref(), work_dir).await,
+        }
+    }
 
-        // Post-build scans.
-        match (&image, run.stopped(), p.post.is_empty()) {
-            (_, true, _) => run.skip(Stage::PostBuildScan, "an earlier stage failed"),
-            (_, false, true) => run.skip(Stage::PostBuildScan, "no post-build scanners"),
-            (None, false, false) => run.skip(Stage::PostBuildScan, "no image"),
+    /// The post-build scans of the built image.
+    async fn post_build_stage(&mut self, image: Option<&BuiltImage>) -> Vec<ScanReport> {
+        let p = self.config;
+        match (image, self.stopped(), p.post.is_empty()) {
+            (_, true, _) => self.skip(Stage::PostBuildScan, "an earlier stage failed"),
+            (_, false, true) => self.skip(Stage::PostBuildScan, "no post-build scanners"),
+            (None, false, false) => self.skip(Stage::PostBuildScan, "no image"),
             (Some(img), false, false) => {
-                if let Some(r) = run
-                    .scan(
-                        Stage::PostBuildScan,
-                        &p.post,
-                        ScanTarget::OciLayout(img.layout.clone()),
-                    )
+                let target = ScanTarget::OciLayout(img.layout.clone());
+                return self
+                    .scan(Stage::PostBuildScan, &p.post, target)
                     .await
-                {
-                    reports.extend(r);
-                }
-            }
-        }
-
-        // Gate.
-        if run.stopped() {
-            run.skip(Stage::Gate, "an earlier stage failed");
-        } else {
-            let began = run.start(Stage::Gate);
-            let mut merger = Merger::new();
-            for r in reports {
-                merger.add(r);
-            }
-            let mut report: Report = merger.finish();
-            let verdict = report.apply_policy(&p.policy).clone();
-            run.rec.summary = report.summary.clone();
-            run.emit(Event::GateVerdict {
-                passed: verdict.passed,
-                failures: verdict.failures.len(),
-            });
-            let detail = (!verdict.passed).then(|| {
-                let ids: Vec<String> = verdict
-                    .failures
-                    .iter()
-                    .take(10)
-                    .map(|f| match &f.package {
-                        Some(pkg) => format!("{} ({pkg}, {})", f.id, f.severity),
-                        None => format!("{} ({})", f.id, f.severity),
-                    })
-                    .collect();
-                format!(
-                    "the gate failed on {} finding(s): {}{}",
-                    verdict.failures.len(),
-                    ids.join(", "),
-                    if verdict.failures.len() > 10 {
-                        ", …"
-                    } else {
-                        ""
-                    }
-                )
-            });
-            let outcome = if verdict.passed {
-                Outcome::Succeeded
-            } else {
-                Outcome::Failed
-            };
-            run.rec.verdict = Some(verdict);
-            run.finish(Stage::Gate, began, outcome, detail);
-        }
-
-        // Push.
-        let mut pushed_digest = None;
-        match (&p.registry, &image, run.stopped()) {
-            (_, _, true) => run.skip(Stage::Push, "an earlier stage failed"),
-            (None, _, false) | (_, None, false) => run.skip(Stage::Push, "no registry"),
-            (Some((registry, repo)), Some(img), false) => {
-                pushed_digest = run.push(registry.as_ref(), repo, img, &tags).await;
-            }
-        }
-
-        // Deploy, environment by environment.
-        match (pushed_digest, run.stopped(), p.environments.is_empty()) {
-            (_, true, _) => run.skip(Stage::Deploy, "an earlier stage failed"),
-            (_, false, true) => run.skip(Stage::Deploy, "no environments"),
-            (None, false, false) => run.skip(Stage::Deploy, "nothing was pushed"),
-            (Some(digest), false, false) => {
-                let began = run.start(Stage::Deploy);
-                let (registry, repo) = p
-                    .registry
-                    .as_ref()
-                    .map(|(r, n)| (r.location(), n.clone()))
                     .unwrap_or_default();
-                let image_repository = p
-                    .image_repository
-                    .clone()
-                    .unwrap_or_else(|| format!("{registry}/{repo}"));
-                let version = run.rec.version.clone().unwrap_or_default();
-                let mut failed: Option<String> = None;
-                for env in &p.environments {
-                    if let Some(why) = &failed {
-                        let mut skipped = DeploymentRecord::new(&env.name, env.target.name());
-                        skipped.outcome = Outcome::Skipped;
-                        skipped.error = Some(format!("not promoted: {why}"));
-                        run.rec.deployments.push(skipped);
-                        continue;
-                    }
-                    let release =
-                        Release::new(&p.application, &env.name, &image_repository, &version)
-                            .with_digest(digest.clone());
-                    if let Err(e) = deploy_one(&mut run, env, &release).await {
-                        failed = Some(e);
-                    }
-                }
-                match failed {
-                    Some(why) => {
-                        let outcome = if ctx.cancel.is_cancelled() {
-                            Outcome::Cancelled
-                        } else {
-                            Outcome::Failed
-                        };
-                        run.finish(Stage::Deploy, began, outcome, Some(why));
-                    }
-                    None => run.finish(Stage::Deploy, began, Outcome::Succeeded, None),
-                }
             }
         }
+        Vec::new()
+    }
 
-        run.rec.millis = millis(run.started.elapsed());
+    /// The merge of every scan report and the policy's verdict on it.
+    fn gate_stage(&mut self, reports: Vec<ScanReport>) {
+        if self.stopped() {
+            self.skip(Stage::Gate, "an earlier stage failed");
+            return;
+        }
+        let began = self.start(Stage::Gate);
+        let mut merger = Merger::new();
+        for r in reports {
+            merger.add(r);
+        }
+        let mut report: Report = merger.finish();
+        let verdict = report.apply_policy(&self.config.policy).clone();
+        self.record.summary = report.summary.clone();
+        self.emit(Event::GateVerdict {
+            passed: verdict.passed,
+            failures: verdict.failures.len(),
+        });
+        let (outcome, detail) = if verdict.passed {
+            (Outcome::Succeeded, None)
+        } else {
+            (Outcome::Failed, Some(gate_failure(&verdict)))
+        };
+        self.record.verdict = Some(verdict);
+        self.finish(Stage::Gate, began, outcome, detail);
+    }
+
+    /// The push of the image under `tags`; the digest the registry holds.
+    async fn push_stage(&mut self, image: Option<&BuiltImage>, tags: &[String]) -> Option<Digest> {
+        match (&self.config.registry, image, self.stopped()) {
+            (_, _, true) => self.skip(Stage::Push, "an earlier stage failed"),
+            (None, _, false) | (_, None, false) => self.skip(Stage::Push, "no registry"),
+            (Some((registry, repo)), Some(img), false) => {
+                return self.push(registry.as_ref(), repo, img, tags).await;
+            }
+        }
+        None
+    }
+
+    /// The deploy, environment by environment, each with its checks; a
+    /// failure stops promotion and the later environments are skipped.
+    async fn deploy_stage(&mut self, digest: Option<Digest>) {
+        let p = self.config;
+        let digest = match (digest, self.stopped(), p.environments.is_empty()) {
+            (_, true, _) => return self.skip(Stage::Deploy, "an earlier stage failed"),
+            (_, false, true) => return self.skip(Stage::Deploy, "no environments"),
+            (None, false, false) => return self.skip(Stage::Deploy, "nothing was pushed"),
+            (Some(digest), false, false) => digest,
+        };
+        let began = self.start(Stage::Deploy);
+        let (registry, repo) = p
+            .registry
+            .as_ref()
+            .map(|(r, n)| (r.location(), n.clone()))
+            .unwrap_or_default();
+        let image_repository = p
+            .image_repository
+            .clone()
+            .unwrap_or_else(|| format!("{registry}/{repo}"));
+        let version = self.record.version.clone().unwrap_or_default();
+        let mut failed: Option<String> = None;
+        for env in &p.environments {
+            if let Some(why) = &failed {
+                let mut skipped = DeploymentRecord::new(&env.name, env.target.name());
+                skipped.outcome = Outcome::Skipped;
+                skipped.error = Some(format!("not promoted: {why}"));
+                self.record.deployments.push(skipped);
+                continue;
+            }
+            let release = Release::new(&p.application, &env.name, &image_repository, &version)
+                .with_digest(digest.clone());
+            if let Err(e) = deploy_one(self, env, &release).await {
+                failed = Some(e);
+            }
+        }
+        let outcome = match (&failed, self.ctx.cancel.is_cancelled()) {
+            (None, _) => Outcome::Succeeded,
+            (Some(_), true) => Outcome::Cancelled,
+            (Some(_), false) => Outcome::Failed,
+        };
+        self.finish(Stage::Deploy, began, outcome, failed);
+    }
+
+    /// Closes the record (its time, every known credential redacted) and
+    /// sends it to the notifiers.
+    async fn end(&mut self) {
+        self.record.millis = millis(self.started.elapsed());
         // What the run writes holds no credential it knows of: those of
         // the process's environment, which a tool or check may have
         // printed.
-        run.rec.redact(&crate::tool::credential_values());
-        for n in &p.notifiers {
-            if let Err(e) = run
-                .step(&format!("notifier {}", n.name()), n.notify(&run.rec, ctx))
-                .await
-            {
-                run.warn(format!("notifier {} failed: {e}", n.name()));
+        self.record.redact(&crate::tool::credential_values());
+        for n in &self.config.notifiers {
+            let notified = self
+                .step(
+                    &format!("notifier {}", n.name()),
+                    n.notify(&self.record, self.ctx),
+                )
+                .await;
+            if let Err(e) = notified {
+                self.warn(format!("notifier {} failed: {e}", n.name()));
             }
         }
-        drop(temp);
-        run.rec
     }
+}
+
+/// Why the gate failed: the first ten failing findings.
+fn gate_failure(verdict: &Verdict) -> String {
+    let ids: Vec<String> = verdict
+        .failures
+        .iter()
+        .take(10)
+        .map(|f| match &f.package {
+            Some(pkg) => format!("{} ({pkg}, {})", f.id, f.severity),
+            None => format!("{} ({})", f.id, f.severity),
+        })
+        .collect();
+    let more = if verdict.failures.len() > 10 {
+        ", …"
+    } else {
+        ""
+    };
+    format!(
+        "the gate failed on {} finding(s): {}{more}",
+        verdict.failures.len(),
+        ids.join(", ")
+    )
 }
 
 /// Deploys to one environment and runs its checks; `Err(why)` stops
@@ -1085,7 +1123,7 @@ async fn deploy_one(
         Err(e) => {
             record.outcome = Run::outcome_of(&e);
             record.error = Some(e.to_string());
-            run.rec.deployments.push(record);
+            run.record.deployments.push(record);
             return Err(format!("deploying to {} failed: {e}", env.name));
         }
     };
@@ -1104,7 +1142,7 @@ async fn deploy_one(
         environment: env.name.clone(),
         release: release.clone(),
         commit: deployment.commit().to_owned(),
-        secrets: run.p.secrets.clone(),
+        secrets: run.config.secrets.clone(),
     };
     let mut failed_check = None;
     for check in &env.checks {
@@ -1138,7 +1176,7 @@ async fn deploy_one(
         }
     }
     let Some(why) = failed_check else {
-        run.rec.deployments.push(record);
+        run.record.deployments.push(record);
         return Ok(());
     };
     record.outcome = Outcome::Failed;
@@ -1169,6 +1207,6 @@ async fn deploy_one(
             )),
         }
     }
-    run.rec.deployments.push(record);
+    run.record.deployments.push(record);
     Err(why)
 }

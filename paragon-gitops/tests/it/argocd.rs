@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use paragon_core::retry::RetryPolicy;
 use paragon_core::{CallContext, Error, Secret};
 use paragon_gitops::argocd::ArgoCd;
 
@@ -117,12 +118,17 @@ fn client(base: &str, token: &str) -> ArgoCd {
 async fn out_of_sync_then_synced_and_healthy() {
     let (base, state) = server(App::default()).await;
     let argo = client(&base, TOKEN);
-    let s = argo.status("shop-dev", false).await.unwrap();
+    let s = argo
+        .status("shop-dev", false, &CallContext::new())
+        .await
+        .unwrap();
     assert_eq!(
         (s.sync.as_str(), s.health.as_str()),
         ("OutOfSync", "Healthy")
     );
-    argo.sync("shop-dev", Some("abc123")).await.unwrap();
+    argo.sync("shop-dev", Some("abc123"), &CallContext::new())
+        .await
+        .unwrap();
     let ready = argo
         .wait_until_ready(
             "shop-dev",
@@ -143,14 +149,14 @@ async fn out_of_sync_then_synced_and_healthy() {
 async fn a_wrong_token_is_unauthorized_without_the_token() {
     let (base, _) = server(App::default()).await;
     let err = client(&base, "wrong-token-xyz")
-        .status("shop-dev", false)
+        .status("shop-dev", false, &CallContext::new())
         .await
         .unwrap_err();
     assert!(err.is_unauthorized(), "{err:?}");
     assert!(err.to_string().contains("127.0.0.1"), "{err}");
     assert!(!format!("{err:?}").contains("wrong-token-xyz"));
     let err = client(&base, TOKEN)
-        .status("other", false)
+        .status("other", false, &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Http { status: 403, .. }), "{err:?}");
@@ -231,19 +237,52 @@ async fn argocd_faults_are_errors_naming_it() {
     use paragon_core::conformance::faults::{each_fault_fails, service_faults, FaultProxy};
     let (base, _state) = server(App::default()).await;
     let proxy = FaultProxy::start(Some(base.trim_start_matches("http://")));
-    let argo = client(&proxy.url(), TOKEN).with_request_timeout(Duration::from_millis(500));
+    let argo = client(&proxy.url(), TOKEN)
+        .with_request_timeout(Duration::from_millis(500))
+        .with_retry(RetryPolicy::new(
+            2,
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+        ));
     let within = Duration::from_secs(5);
+    let ctx = CallContext::new();
     let mut errors = each_fault_fails(&proxy, "argocd", &service_faults(), within, || {
-        argo.status("shop-dev", false)
+        argo.status("shop-dev", false, &ctx)
     })
     .await;
     errors.extend(
         each_fault_fails(&proxy, "argocd", &service_faults(), within, || {
-            argo.sync("shop-dev", Some("abc123"))
+            argo.sync("shop-dev", Some("abc123"), &ctx)
         })
         .await,
     );
     for (fault, e) in errors {
         assert!(!format!("{e} {e:?}").contains(TOKEN), "{fault:?}: {e:?}");
     }
+}
+
+/// A read that meets a passing 503 is asked again and succeeds; a sync is
+/// sent once, whatever comes back.
+#[tokio::test]
+async fn argocd_reads_are_retried_and_syncs_are_not() {
+    use paragon_core::conformance::faults::{Fault, FaultProxy, Rule};
+    let (base, _state) = server(App::default()).await;
+    let proxy = FaultProxy::start(Some(base.trim_start_matches("http://")));
+    let argo = client(&proxy.url(), TOKEN).with_retry(RetryPolicy::new(
+        3,
+        Duration::from_millis(10),
+        Duration::from_millis(10),
+    ));
+    let ctx = CallContext::new();
+    proxy.add(Rule::new(Fault::status(503)).method("GET").times(2));
+    let s = argo.status("shop-dev", false, &ctx).await.unwrap();
+    assert_eq!(s.sync, "OutOfSync");
+    assert_eq!(
+        proxy.seen_matching("GET", "/applications/shop-dev").len(),
+        3
+    );
+    proxy.add(Rule::new(Fault::status(503)).method("POST").times(1));
+    let err = argo.sync("shop-dev", None, &ctx).await.unwrap_err();
+    assert!(err.to_string().contains("argocd"), "{err}");
+    assert_eq!(proxy.seen_matching("POST", "/sync").len(), 1);
 }

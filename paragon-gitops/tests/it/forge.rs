@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use paragon_core::plugin::deploy::{Deployment, GitOpsTarget};
+use paragon_core::retry::RetryPolicy;
 use paragon_core::{CallContext, Error, Secret};
 use paragon_gitops::forge::{MergeRequests, PullRequests};
 use paragon_gitops::{ChangeRequest, ChangeRequests, WriteMode};
@@ -510,10 +511,15 @@ async fn forge_faults_are_errors_naming_the_forge() {
     let proxy = FaultProxy::start(Some(upstream));
     let api = format!("{}/api", proxy.url());
     let timeout = Duration::from_millis(500);
-    let github = github_at(&api, "shop/deploy").with_request_timeout(timeout);
+    // Reads are retried once, quickly: every fault also meets the retry.
+    let retry = RetryPolicy::new(2, Duration::from_millis(10), Duration::from_millis(10));
+    let github = github_at(&api, "shop/deploy")
+        .with_request_timeout(timeout)
+        .with_retry(retry);
     let gitlab = MergeRequests::with_api(&api, "platform/deploy", Secret::new(TOKEN))
         .unwrap()
-        .with_request_timeout(timeout);
+        .with_request_timeout(timeout)
+        .with_retry(retry);
     let within = Duration::from_secs(5);
     let mut errors = each_fault_fails(&proxy, "github", &service_faults(), within, || {
         open(&github)

@@ -8,7 +8,7 @@ use paragon_core::plugin::deploy::{Deployment, GitOpsTarget, GitOpsTargetExt, Re
 use paragon_core::{CallContext, Digest, Error, Secret};
 use paragon_gitops::{
     ChangeRequest, ChangeRequests, ChartBump, GitCredentials, GitOps, HelmValues, Kustomize,
-    PushRetry, WriteMode,
+    RetryPolicy, WriteMode,
 };
 
 use crate::support::{git, values, Remote, KUSTOMIZATION};
@@ -255,11 +255,11 @@ async fn pushes_rejected_every_time_end_in_a_conflict() {
     // Another writer pushes before each of our pushes.
     let target = helm(&remote)
         .with_git(racing_git(&remote, true))
-        .with_push_retry(PushRetry {
-            attempts: 2,
-            initial: std::time::Duration::from_millis(10),
-            max: std::time::Duration::from_millis(20),
-        });
+        .with_push_retry(RetryPolicy::new(
+            2,
+            std::time::Duration::from_millis(10),
+            std::time::Duration::from_millis(20),
+        ));
     let err = target
         .deploy(&release("dev", "4.0.0"), &CallContext::new())
         .await

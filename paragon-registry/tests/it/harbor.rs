@@ -503,7 +503,14 @@ async fn harbor_api_faults_are_errors_naming_harbor() {
     use paragon_core::conformance::faults::{each_fault_fails, service_faults, Fault, FaultProxy};
     let (url, _state) = serve().await;
     let proxy = FaultProxy::start(Some(url.trim_start_matches("http://")));
-    let api = api(&proxy.url()).with_request_timeout(Duration::from_millis(500));
+    // Reads are retried once, quickly: every fault also meets the retry.
+    let api = api(&proxy.url())
+        .with_request_timeout(Duration::from_millis(500))
+        .with_retry(paragon_core::retry::RetryPolicy::new(
+            2,
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+        ));
     let within = Duration::from_secs(10);
     let mut errors = each_fault_fails(&proxy, "harbor", &service_faults(), within, || {
         api.list_tags("shop/team/app")
@@ -539,6 +546,33 @@ async fn harbor_api_faults_are_errors_naming_harbor() {
             "{fault:?}: {e:?}"
         );
     }
+}
+
+/// A read that meets a passing 503 is asked again and succeeds; a write
+/// is sent once, whatever comes back.
+#[tokio::test]
+async fn harbor_reads_are_retried_and_writes_are_not() {
+    use paragon_core::conformance::faults::{Fault, FaultProxy, Rule};
+    let (url, _state) = serve().await;
+    let proxy = FaultProxy::start(Some(url.trim_start_matches("http://")));
+    let api = api(&proxy.url()).with_retry(paragon_core::retry::RetryPolicy::new(
+        3,
+        Duration::from_millis(10),
+        Duration::from_millis(10),
+    ));
+    let tags = api.list_tags("shop/team/app").await.unwrap();
+    let asked = proxy.seen_matching("GET", "/artifacts").len();
+    proxy.add(Rule::new(Fault::status(503)).method("GET").times(2));
+    assert_eq!(api.list_tags("shop/team/app").await.unwrap(), tags);
+    // The same pages again, the first one twice more.
+    assert_eq!(
+        proxy.seen_matching("GET", "/artifacts").len(),
+        2 * asked + 2
+    );
+    proxy.add(Rule::new(Fault::status(503)).method("POST").times(1));
+    let err = api.create_project("other").await.unwrap_err();
+    assert!(err.to_string().contains("harbor"), "{err}");
+    assert_eq!(proxy.seen_matching("POST", "/projects").len(), 1);
 }
 
 /// An artifact listing whose `Link` never ends is an error after the page

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use paragon_core::plugin::scan::check_target;
+use paragon_core::retry::RetryPolicy;
 use paragon_core::tool::{self, ToolCommand};
 use paragon_core::transport::require_https_beyond_loopback;
 use paragon_core::{
@@ -51,6 +52,7 @@ pub struct SonarQube {
     poll: Duration,
     page_size: u32,
     timeout: Duration,
+    retry: RetryPolicy,
     client: reqwest::Client,
 }
 
@@ -77,6 +79,7 @@ pub struct SonarQubeBuilder {
     poll: Option<Duration>,
     page_size: Option<u32>,
     timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
     allow_http: bool,
 }
 
@@ -171,6 +174,13 @@ impl SonarQubeBuilder {
         self
     }
 
+    /// How the API's answers are retried after no answer, a 429 or a 5xx
+    /// (every call is a read). Default: [`RetryPolicy::default`].
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
     /// Validates and builds.
     ///
     /// # Errors
@@ -231,6 +241,7 @@ impl SonarQubeBuilder {
             poll: self.poll.unwrap_or(Duration::from_secs(2)),
             page_size,
             timeout,
+            retry: self.retry.unwrap_or_default(),
             client,
         })
     }
@@ -291,8 +302,18 @@ struct GateCondition {
 }
 
 impl SonarQube {
-    /// GET `path?query` as JSON bytes.
+    /// GET `path?query` as JSON bytes, retried by the retry policy. The
+    /// scan that asks is bounded by its own context, which stops this
+    /// call by dropping it.
     async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<u8>, CoreError> {
+        let what = format!("{SCANNER} {}", self.url.host_str().unwrap_or_default());
+        self.retry
+            .run(&CallContext::new(), &what, |_| self.get_once(path, query))
+            .await
+    }
+
+    /// One attempt of [`get`](SonarQube::get).
+    async fn get_once(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<u8>, CoreError> {
         let mut url = self.url.join(path).map_err(|e| CoreError::InvalidConfig {
             component: SCANNER.to_owned(),
             message: e.to_string(),

@@ -194,6 +194,11 @@ fn sonar(addr: SocketAddr, token: &str) -> SonarQube {
         .with_token(Secret::new(token))
         .with_poll_interval(Duration::from_millis(20))
         .with_page_size(2)
+        .with_retry(paragon_core::retry::RetryPolicy::new(
+            2,
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+        ))
         .build()
         .unwrap()
 }

@@ -1,40 +1,23 @@
-//! Harbor: images go through Harbor's OCI distribution endpoint
-//! ([`DistributionRegistry`]); projects, robot accounts, tags, scans and
-//! vulnerability reports through its REST API v2.0 ([`HarborApi`]).
-//!
-//! Harbor's REST conventions are followed exactly:
-//! - a repository name containing `/` is URL-encoded twice in paths
-//!   (`team/app` → `team%252Fapp`);
-//! - no cookies are kept (Harbor's CSRF check rejects cookie sessions
-//!   without a token), every request carries basic auth and an
-//!   `X-Request-Id`;
-//! - robot accounts are named `robot$<project>+<name>`, which is escaped
-//!   wherever it appears in a URL;
-//! - `POST …/tags` answers 409 for a tag that exists, so `latest` is moved
-//!   by a manifest PUT through the distribution endpoint instead;
-//! - an immutability rule answers 412, reported as such.
+//! [`HarborApi`]: Harbor's REST API v2.0 (projects, robot accounts, tags,
+//! scans and vulnerability reports).
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use paragon_core::model::oci::Digest;
-use paragon_core::plugin::build::BuiltImage;
-use paragon_core::plugin::registry::{validate_repository, validate_tag, Pushed, Registry};
+use paragon_core::plugin::registry::validate_tag;
+use paragon_core::retry::RetryPolicy;
 use paragon_core::transport::require_https_beyond_loopback;
-use paragon_core::{
-    CallContext, Cvss, CvssVersion, Error, Finding, FindingKind, Package, Result, ScanReport,
-    ScanTarget, Scanner, ScannerInfo, Secret, Severity, Source, TargetKind,
-};
+use paragon_core::{CallContext, Error, Result, ScanReport, Secret};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::credentials::Credentials;
-use crate::distribution::{next_link, DistributionRegistry};
+use crate::distribution::next_link;
+
+use super::report::{parse_vulnerabilities, Artifact};
 
 /// The report MIME types asked for in `X-Accept-Vulnerabilities`.
 pub const ACCEPT_VULNERABILITIES: &str = "application/vnd.security.vulnerability.report; version=1.1, application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0";
@@ -42,14 +25,15 @@ pub const ACCEPT_VULNERABILITIES: &str = "application/vnd.security.vulnerability
 /// A client of Harbor's REST API v2.0.
 #[derive(Clone)]
 pub struct HarborApi {
-    base: String,
-    host: String,
-    username: String,
-    password: Secret,
-    http: reqwest::Client,
-    request_timeout: Duration,
-    page_size: usize,
-    requests: Arc<AtomicU64>,
+    pub(super) base: String,
+    pub(super) host: String,
+    pub(super) username: String,
+    pub(super) password: Secret,
+    pub(super) http: reqwest::Client,
+    pub(super) request_timeout: Duration,
+    pub(super) retry: RetryPolicy,
+    pub(super) page_size: usize,
+    pub(super) requests: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for HarborApi {
@@ -84,7 +68,9 @@ impl fmt::Debug for RobotAccount {
     }
 }
 
-fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Secret, D::Error> {
+pub(super) fn secret<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Secret, D::Error> {
     String::deserialize(d).map(Secret::new)
 }
 
@@ -106,24 +92,24 @@ pub enum TagOutcome {
 
 /// Every byte but RFC 3986's unreserved characters (letters, digits, `-`,
 /// `.`, `_`, `~`).
-const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+pub(super) const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
 
 /// Percent-encodes one path segment (RFC 3986 unreserved characters kept).
-fn encode(s: &str) -> String {
+pub(super) fn encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
 /// Harbor's repository path parameter: encoded twice.
-fn repo_param(repository: &str) -> String {
+pub(super) fn repo_param(repository: &str) -> String {
     encode(&encode(repository))
 }
 
 /// Splits `project/repo/sub` into (`project`, `repo/sub`).
-fn split_repository(repository: &str) -> Result<(&str, &str)> {
+pub(super) fn split_repository(repository: &str) -> Result<(&str, &str)> {
     repository
         .split_once('/')
         .filter(|(p, r)| !p.is_empty() && !r.is_empty())
@@ -160,7 +146,12 @@ impl HarborApi {
         HarborApi::create(url, username, password, true)
     }
 
-    fn create(url: &str, username: &str, password: Secret, allow_http: bool) -> Result<HarborApi> {
+    pub(super) fn create(
+        url: &str,
+        username: &str,
+        password: Secret,
+        allow_http: bool,
+    ) -> Result<HarborApi> {
         let parsed = url::Url::parse(url).map_err(|e| Error::InvalidConfig {
             component: "harbor".into(),
             message: format!("`{url}` is not a URL: {e}"),
@@ -198,6 +189,7 @@ impl HarborApi {
             password,
             http,
             request_timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
             page_size: 100,
             requests: Arc::new(AtomicU64::new(0)),
         })
@@ -208,6 +200,14 @@ impl HarborApi {
     /// call with an error naming it, instead of holding it.
     pub fn with_request_timeout(mut self, timeout: Duration) -> HarborApi {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// How reads (`GET`, `HEAD`) are retried after no answer, a 429 or a
+    /// 5xx (default [`RetryPolicy::default`]); writes are never retried.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> HarborApi {
+        self.retry = retry;
         self
     }
 
@@ -222,7 +222,7 @@ impl HarborApi {
         &self.host
     }
 
-    async fn request(
+    pub(super) async fn request(
         &self,
         method: Method,
         path_or_url: &str,
@@ -237,11 +237,46 @@ impl HarborApi {
         } else {
             format!("{}{path_or_url}", self.base)
         };
+        let read = method == Method::GET || method == Method::HEAD;
+        let mut backoff = if read {
+            self.retry
+        } else {
+            RetryPolicy::none()
+        }
+        .backoff();
+        // The calls that ask are bounded by their own contexts, which stop
+        // this one by dropping it.
+        let ctx = CallContext::new();
+        let what = format!("harbor {}", self.host);
+        loop {
+            let sent = self.send_once(&method, &url, body, extra).await;
+            let asked = match &sent {
+                Err(e) if e.is_retryable() => None,
+                Ok(res) if res.status() == 429 || res.status().is_server_error() => {
+                    crate::distribution::retry_after(res.headers())
+                }
+                _ => return sent,
+            };
+            if !backoff.pause(asked, &ctx, &what).await? {
+                return sent;
+            }
+            tracing::warn!(service = %what, %url, "retrying");
+        }
+    }
+
+    /// One attempt of [`request`](HarborApi::request).
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&Value>,
+        extra: &[(&str, &str)],
+    ) -> Result<reqwest::Response> {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         let request_id = format!("paragon-{}-{n}", std::process::id());
         let mut req = self
             .http
-            .request(method.clone(), &url)
+            .request(method.clone(), url)
             .timeout(self.request_timeout)
             .basic_auth(&self.username, Some(self.password.expose()))
             .header("X-Request-Id", &request_id)
@@ -255,13 +290,13 @@ impl HarborApi {
         req.send().await.map_err(|e| Error::Http {
             service: "harbor".into(),
             method: method.to_string(),
-            url: url.clone(),
+            url: url.to_owned(),
             status: e.status().map_or(0, |s| s.as_u16()),
             message: self.password.redact(&e.to_string()),
         })
     }
 
-    async fn fail(&self, method: &str, url: &str, res: reqwest::Response) -> Error {
+    pub(super) async fn fail(&self, method: &str, url: &str, res: reqwest::Response) -> Error {
         let status = res.status();
         let body = res.text().await.unwrap_or_default();
         let said = harbor_message(&body);
@@ -373,7 +408,7 @@ impl HarborApi {
         )
     }
 
-    fn read_error(&self, path: &str, e: &reqwest::Error) -> Error {
+    pub(super) fn read_error(&self, path: &str, e: &reqwest::Error) -> Error {
         Error::Http {
             service: "harbor".into(),
             method: "GET".into(),
@@ -383,7 +418,7 @@ impl HarborApi {
         }
     }
 
-    fn artifact_path(&self, repository: &str, reference: &str) -> Result<String> {
+    pub(super) fn artifact_path(&self, repository: &str, reference: &str) -> Result<String> {
         let (project, repo) = split_repository(repository)?;
         Ok(format!(
             "/projects/{}/repositories/{}/artifacts/{}",
@@ -492,7 +527,7 @@ impl HarborApi {
     }
 
     /// `GET path` with `X-Accept-Vulnerabilities`; the body of a 2xx answer.
-    async fn get_with_reports(&self, path: &str) -> Result<bytes::Bytes> {
+    pub(super) async fn get_with_reports(&self, path: &str) -> Result<bytes::Bytes> {
         let res = self
             .request(
                 Method::GET,
@@ -509,7 +544,7 @@ impl HarborApi {
 
     /// Decodes a JSON answer, naming the request when it is not what
     /// Harbor's API documents.
-    fn decode<T: serde::de::DeserializeOwned>(
+    pub(super) fn decode<T: serde::de::DeserializeOwned>(
         &self,
         method: &str,
         path: &str,
@@ -595,7 +630,7 @@ impl HarborApi {
     }
 }
 
-fn harbor_message(body: &str) -> String {
+pub(super) fn harbor_message(body: &str) -> String {
     // Harbor's errors: {"errors":[{"code":"CONFLICT","message":"…"}]}
     let parsed: Option<Vec<String>> = serde_json::from_str::<Value>(body).ok().and_then(|v| {
         v.get("errors")?.as_array().map(|a| {
@@ -612,410 +647,4 @@ fn harbor_message(body: &str) -> String {
     });
     let text = parsed.map_or_else(|| body.trim().to_owned(), |m| m.join("; "));
     text.chars().take(300).collect()
-}
-
-#[derive(Deserialize)]
-struct Artifact {
-    #[serde(default)]
-    tags: Option<Vec<Tag>>,
-    #[serde(default)]
-    scan_overview: Option<std::collections::BTreeMap<String, ScanOverview>>,
-}
-
-#[derive(Deserialize)]
-struct Tag {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct ScanOverview {
-    #[serde(default)]
-    scan_status: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct HarborReport {
-    #[serde(default)]
-    scanner: Option<HarborScannerInfo>,
-    #[serde(default)]
-    vulnerabilities: Option<Vec<HarborVuln>>,
-}
-
-#[derive(Deserialize)]
-struct HarborScannerInfo {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    version: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct HarborVuln {
-    id: String,
-    #[serde(default)]
-    package: Option<String>,
-    #[serde(default)]
-    version: Option<String>,
-    #[serde(default)]
-    fix_version: Option<String>,
-    #[serde(default)]
-    severity: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    links: Option<Vec<String>>,
-    #[serde(default)]
-    preferred_cvss: Option<PreferredCvss>,
-    #[serde(default)]
-    cwe_ids: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-struct PreferredCvss {
-    #[serde(default)]
-    score_v3: Option<f64>,
-    #[serde(default)]
-    vector_v3: Option<String>,
-    #[serde(default)]
-    score_v2: Option<f64>,
-    #[serde(default)]
-    vector_v2: Option<String>,
-}
-
-/// Parses Harbor's `additions/vulnerabilities` answer: an object keyed by
-/// report MIME type, each a vulnerability report.
-pub(crate) fn parse_vulnerabilities(
-    bytes: &[u8],
-    target: &str,
-) -> std::result::Result<ScanReport, String> {
-    let reports: std::collections::BTreeMap<String, HarborReport> =
-        serde_json::from_slice(bytes)
-            .map_err(|e| format!("invalid Harbor vulnerability report: {e}"))?;
-    let (_, report) = reports
-        .into_iter()
-        .next()
-        .ok_or("the Harbor vulnerability answer holds no report")?;
-    let underlying = report.scanner.as_ref().and_then(|s| s.name.clone());
-    let mut scan = ScanReport::new(ScannerInfo::new(
-        "harbor",
-        report.scanner.as_ref().and_then(|s| {
-            let name = s.name.as_deref()?;
-            Some(
-                format!("{name} {}", s.version.clone().unwrap_or_default())
-                    .trim()
-                    .to_owned(),
-            )
-        }),
-    ));
-    scan.target = Some(target.to_owned());
-    for v in report.vulnerabilities.unwrap_or_default() {
-        let severity = Severity::from_lenient(v.severity.as_deref().unwrap_or("unknown"));
-        let mut f = Finding::new(FindingKind::Vulnerability, v.id.trim(), severity);
-        if let Some(name) = v.package.filter(|p| !p.is_empty()) {
-            f.package = Some(Package::new(name).with_version(v.version.filter(|x| !x.is_empty())));
-        }
-        if let Some(fix) = v.fix_version.filter(|x| !x.is_empty()) {
-            for part in fix.split(',') {
-                f.add_fixed_version(part.trim());
-            }
-        }
-        f.description = v.description.filter(|d| !d.is_empty());
-        for l in v.links.unwrap_or_default() {
-            f.add_reference(l);
-        }
-        for c in v.cwe_ids.unwrap_or_default() {
-            f.add_cwe(&c);
-        }
-        if let Some(c) = v.preferred_cvss {
-            for (score, vector, fallback) in [
-                (c.score_v3, c.vector_v3, CvssVersion::V3_1),
-                (c.score_v2, c.vector_v2, CvssVersion::V2),
-            ] {
-                if score.is_none() && vector.as_deref().is_none_or(str::is_empty) {
-                    continue;
-                }
-                let vector = vector.filter(|x| !x.is_empty());
-                let version = vector
-                    .as_deref()
-                    .and_then(CvssVersion::from_vector)
-                    .unwrap_or(fallback);
-                f.cvss.push(Cvss {
-                    version,
-                    score,
-                    vector,
-                    source: underlying.clone().map(|n| n.to_lowercase()),
-                });
-            }
-        }
-        f.sources
-            .push(Source::new("harbor", severity, Some(target.into())));
-        scan.findings.push(f);
-    }
-    Ok(scan)
-}
-
-/// Harbor as a registry: pushes through Harbor's distribution endpoint,
-/// ensures the project first, lists and deletes tags through the REST API.
-///
-/// Repositories are `project/name…`.
-#[derive(Debug, Clone)]
-pub struct HarborRegistry {
-    api: HarborApi,
-    distribution: DistributionRegistry,
-    create_projects: bool,
-}
-
-impl HarborRegistry {
-    /// Harbor at `url`, pushing with `credentials` (a user or a robot
-    /// account) through the distribution endpoint of the same host.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidConfig`] as [`HarborApi::new`] and
-    /// [`DistributionRegistry::new`] give it: plain http only to this
-    /// machine (see [`new_allowing_http`](Self::new_allowing_http)).
-    pub fn new(url: &str, username: &str, password: Secret) -> Result<HarborRegistry> {
-        let api = HarborApi::new(url, username, password.clone())?;
-        let distribution = DistributionRegistry::new(url)?
-            .with_credentials(Credentials::basic(username, password));
-        Ok(HarborRegistry::from_parts(api, distribution))
-    }
-
-    /// Like [`new`](Self::new), but plain http to any host is allowed, for
-    /// the REST API and the distribution endpoint both.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidConfig`] as [`HarborApi::new_allowing_http`] and
-    /// [`DistributionRegistry::new_allowing_http`] give it.
-    pub fn new_allowing_http(
-        url: &str,
-        username: &str,
-        password: Secret,
-    ) -> Result<HarborRegistry> {
-        let api = HarborApi::new_allowing_http(url, username, password.clone())?;
-        let distribution = DistributionRegistry::new_allowing_http(url)?
-            .with_credentials(Credentials::basic(username, password));
-        Ok(HarborRegistry::from_parts(api, distribution))
-    }
-
-    /// From a REST client and a distribution client (for Harbor behind a
-    /// separate registry host, or for tests).
-    pub fn from_parts(api: HarborApi, distribution: DistributionRegistry) -> HarborRegistry {
-        HarborRegistry {
-            api,
-            distribution,
-            create_projects: false,
-        }
-    }
-
-    /// Creates missing projects before pushing (default: no, a missing
-    /// project is an error).
-    pub fn create_projects(mut self, yes: bool) -> HarborRegistry {
-        self.create_projects = yes;
-        self
-    }
-
-    /// The REST client.
-    pub fn api(&self) -> &HarborApi {
-        &self.api
-    }
-
-    /// Points `tag` at `digest`, already in the repository: through the
-    /// tag API, or, when the tag exists (409), by a manifest PUT.
-    pub async fn retag(&self, repository: &str, digest: &Digest, tag: &str) -> Result<()> {
-        match self.api.add_tag(repository, digest.as_str(), tag).await? {
-            TagOutcome::Created => Ok(()),
-            TagOutcome::Exists => {
-                self.distribution
-                    .tag_existing(repository, digest, tag, &CallContext::new())
-                    .await
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl Registry for HarborRegistry {
-    fn name(&self) -> &str {
-        "harbor"
-    }
-
-    fn location(&self) -> String {
-        self.api.host().to_owned()
-    }
-
-    async fn push(
-        &self,
-        image: &BuiltImage,
-        repository: &str,
-        tags: &[String],
-        ctx: &CallContext,
-    ) -> Result<Pushed> {
-        validate_repository(repository)?;
-        let (project, _) = split_repository(repository)?;
-        self.api
-            .ensure_project(project, self.create_projects)
-            .await?;
-        self.distribution.push(image, repository, tags, ctx).await
-    }
-
-    async fn resolve(
-        &self,
-        repository: &str,
-        tag: &str,
-        ctx: &CallContext,
-    ) -> Result<Option<Digest>> {
-        self.distribution.resolve(repository, tag, ctx).await
-    }
-
-    async fn list_tags(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>> {
-        validate_repository(repository)?;
-        ctx.run("harbor", self.api.list_tags(repository)).await
-    }
-
-    /// Through Harbor's tag API, which refuses a tag that exists (409):
-    /// atomic against every other writer.
-    async fn create_tag(
-        &self,
-        repository: &str,
-        tag: &str,
-        digest: &Digest,
-        ctx: &CallContext,
-    ) -> Result<bool> {
-        validate_repository(repository)?;
-        let added = ctx.run("harbor", self.api.add_tag(repository, digest.as_str(), tag));
-        match added.await? {
-            TagOutcome::Created => Ok(true),
-            TagOutcome::Exists => Ok(false),
-        }
-    }
-
-    async fn delete_tag(&self, repository: &str, tag: &str, ctx: &CallContext) -> Result<()> {
-        validate_repository(repository)?;
-        ctx.run("harbor", self.api.delete_tag(repository, tag))
-            .await
-    }
-}
-
-/// Harbor as a scanner: asks Harbor to scan the image that a layout holds
-/// (by its digest, in the configured repository, where it must have been
-/// pushed), waits for the scan, and reads the vulnerability report.
-#[derive(Debug, Clone)]
-pub struct HarborScanner {
-    api: HarborApi,
-    repository: String,
-    reference: Option<String>,
-    poll: Duration,
-    timeout: Duration,
-}
-
-impl HarborScanner {
-    /// Scans images of `repository` (`project/name`).
-    pub fn new(api: HarborApi, repository: &str) -> HarborScanner {
-        HarborScanner {
-            api,
-            repository: repository.to_owned(),
-            reference: None,
-            poll: Duration::from_secs(5),
-            timeout: Duration::from_secs(900),
-        }
-    }
-
-    /// Scans this tag or digest instead of the layout's image digest.
-    pub fn with_reference(mut self, reference: impl Into<String>) -> HarborScanner {
-        self.reference = Some(reference.into());
-        self
-    }
-
-    /// How often to poll the scan status (default 5 s).
-    pub fn with_poll_interval(mut self, poll: Duration) -> HarborScanner {
-        self.poll = poll;
-        self
-    }
-
-    /// How long to wait for the scan (default 15 min; the context's wins).
-    pub fn with_timeout(mut self, timeout: Duration) -> HarborScanner {
-        self.timeout = timeout;
-        self
-    }
-}
-
-#[async_trait]
-impl Scanner for HarborScanner {
-    fn name(&self) -> &str {
-        "harbor"
-    }
-
-    fn targets(&self) -> &[TargetKind] {
-        &[TargetKind::OciLayout]
-    }
-
-    /// Every request counts against the timeout and stops at a
-    /// cancellation, not only the wait for the scan.
-    async fn scan(&self, target: &ScanTarget, ctx: &CallContext) -> Result<ScanReport> {
-        paragon_core::plugin::scan::check_target(self, target, ctx)?;
-        let reference = match &self.reference {
-            Some(r) => r.clone(),
-            None => BuiltImage::from_layout(PathBuf::from(target.path()), None)?
-                .digest
-                .to_string(),
-        };
-        let timeout = ctx.timeout_or(self.timeout);
-        let work = async {
-            self.api.scan(&self.repository, &reference).await?;
-            self.api
-                .wait_for_scan(&self.repository, &reference, self.poll, timeout, ctx)
-                .await?;
-            self.api.vulnerabilities(&self.repository, &reference).await
-        };
-        tokio::select! {
-            result = tokio::time::timeout(timeout, work) => result.unwrap_or(Err(Error::TimedOut {
-                tool: "harbor".into(),
-                after: timeout,
-            })),
-            () = ctx.cancel.cancelled() => Err(Error::Cancelled { tool: "harbor".into() }),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repositories_are_double_encoded() {
-        assert_eq!(repo_param("team/app"), "team%252Fapp");
-        assert_eq!(repo_param("app"), "app");
-        assert_eq!(encode("robot$ci+push"), "robot%24ci%2Bpush");
-        assert!(split_repository("app").is_err());
-        assert_eq!(split_repository("p/a/b").unwrap(), ("p", "a/b"));
-    }
-
-    #[test]
-    fn vulnerability_reports_parse() {
-        let body = br#"{"application/vnd.security.vulnerability.report; version=1.1": {
-            "generated_at": "2024-01-01T00:00:00Z",
-            "scanner": {"name": "Trivy", "vendor": "Aqua Security", "version": "v0.50.0"},
-            "severity": "High",
-            "vulnerabilities": [
-              {"id": "CVE-2023-0464", "package": "libssl3", "version": "3.0.8-r0", "fix_version": "3.0.8-r1",
-               "severity": "High", "description": "x", "links": ["https://avd.aquasec.com/nvd/cve-2023-0464"],
-               "preferred_cvss": {"score_v3": 7.5, "vector_v3": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"},
-               "cwe_ids": ["CWE-295"]},
-              {"id": "CVE-2023-1", "package": "zlib", "version": "1", "severity": "Unknown"}
-            ]}}"#;
-        let r = parse_vulnerabilities(body, "p/app@sha256:x").unwrap();
-        assert_eq!(r.scanner.name, "harbor");
-        assert_eq!(r.scanner.version.as_deref(), Some("Trivy v0.50.0"));
-        assert_eq!(r.findings.len(), 2);
-        let f = &r.findings[0];
-        assert_eq!(f.severity, Severity::High);
-        assert_eq!(f.fixed_versions, ["3.0.8-r1"]);
-        assert_eq!(f.cwes, ["CWE-295"]);
-        assert_eq!(f.cvss[0].score, Some(7.5));
-        assert!(parse_vulnerabilities(b"{}", "t").is_err());
-        assert!(parse_vulnerabilities(b"{\"a\":", "t").is_err());
-        assert!(parse_vulnerabilities(b"[]", "t").is_err());
-    }
 }

@@ -1,0 +1,156 @@
+//! [`HarborRegistry`]: the `Registry` plugin on Harbor.
+
+use async_trait::async_trait;
+use paragon_core::model::oci::Digest;
+use paragon_core::plugin::build::BuiltImage;
+use paragon_core::plugin::registry::{validate_repository, Pushed, Registry};
+use paragon_core::{CallContext, Result, Secret};
+
+use crate::credentials::Credentials;
+use crate::distribution::DistributionRegistry;
+
+use super::api::{split_repository, HarborApi, TagOutcome};
+
+/// Harbor as a registry: pushes through Harbor's distribution endpoint,
+/// ensures the project first, lists and deletes tags through the REST API.
+///
+/// Repositories are `project/name…`.
+#[derive(Debug, Clone)]
+pub struct HarborRegistry {
+    pub(super) api: HarborApi,
+    pub(super) distribution: DistributionRegistry,
+    pub(super) create_projects: bool,
+}
+
+impl HarborRegistry {
+    /// Harbor at `url`, pushing with `credentials` (a user or a robot
+    /// account) through the distribution endpoint of the same host.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`](paragon_core::Error::InvalidConfig) as [`HarborApi::new`] and
+    /// [`DistributionRegistry::new`] give it: plain http only to this
+    /// machine (see [`new_allowing_http`](Self::new_allowing_http)).
+    pub fn new(url: &str, username: &str, password: Secret) -> Result<HarborRegistry> {
+        let api = HarborApi::new(url, username, password.clone())?;
+        let distribution = DistributionRegistry::new(url)?
+            .with_credentials(Credentials::basic(username, password));
+        Ok(HarborRegistry::from_parts(api, distribution))
+    }
+
+    /// Like [`new`](Self::new), but plain http to any host is allowed, for
+    /// the REST API and the distribution endpoint both.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`](paragon_core::Error::InvalidConfig) as [`HarborApi::new_allowing_http`] and
+    /// [`DistributionRegistry::new_allowing_http`] give it.
+    pub fn new_allowing_http(
+        url: &str,
+        username: &str,
+        password: Secret,
+    ) -> Result<HarborRegistry> {
+        let api = HarborApi::new_allowing_http(url, username, password.clone())?;
+        let distribution = DistributionRegistry::new_allowing_http(url)?
+            .with_credentials(Credentials::basic(username, password));
+        Ok(HarborRegistry::from_parts(api, distribution))
+    }
+
+    /// From a REST client and a distribution client (for Harbor behind a
+    /// separate registry host, or for tests).
+    pub fn from_parts(api: HarborApi, distribution: DistributionRegistry) -> HarborRegistry {
+        HarborRegistry {
+            api,
+            distribution,
+            create_projects: false,
+        }
+    }
+
+    /// Creates missing projects before pushing (default: no, a missing
+    /// project is an error).
+    pub fn create_projects(mut self, yes: bool) -> HarborRegistry {
+        self.create_projects = yes;
+        self
+    }
+
+    /// The REST client.
+    pub fn api(&self) -> &HarborApi {
+        &self.api
+    }
+
+    /// Points `tag` at `digest`, already in the repository: through the
+    /// tag API, or, when the tag exists (409), by a manifest PUT.
+    pub async fn retag(&self, repository: &str, digest: &Digest, tag: &str) -> Result<()> {
+        match self.api.add_tag(repository, digest.as_str(), tag).await? {
+            TagOutcome::Created => Ok(()),
+            TagOutcome::Exists => {
+                self.distribution
+                    .tag_existing(repository, digest, tag, &CallContext::new())
+                    .await
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Registry for HarborRegistry {
+    fn name(&self) -> &str {
+        "harbor"
+    }
+
+    fn location(&self) -> String {
+        self.api.host().to_owned()
+    }
+
+    async fn push(
+        &self,
+        image: &BuiltImage,
+        repository: &str,
+        tags: &[String],
+        ctx: &CallContext,
+    ) -> Result<Pushed> {
+        validate_repository(repository)?;
+        let (project, _) = split_repository(repository)?;
+        self.api
+            .ensure_project(project, self.create_projects)
+            .await?;
+        self.distribution.push(image, repository, tags, ctx).await
+    }
+
+    async fn resolve(
+        &self,
+        repository: &str,
+        tag: &str,
+        ctx: &CallContext,
+    ) -> Result<Option<Digest>> {
+        self.distribution.resolve(repository, tag, ctx).await
+    }
+
+    async fn list_tags(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>> {
+        validate_repository(repository)?;
+        ctx.run("harbor", self.api.list_tags(repository)).await
+    }
+
+    /// Through Harbor's tag API, which refuses a tag that exists (409):
+    /// atomic against every other writer.
+    async fn create_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+        ctx: &CallContext,
+    ) -> Result<bool> {
+        validate_repository(repository)?;
+        let added = ctx.run("harbor", self.api.add_tag(repository, digest.as_str(), tag));
+        match added.await? {
+            TagOutcome::Created => Ok(true),
+            TagOutcome::Exists => Ok(false),
+        }
+    }
+
+    async fn delete_tag(&self, repository: &str, tag: &str, ctx: &CallContext) -> Result<()> {
+        validate_repository(repository)?;
+        ctx.run("harbor", self.api.delete_tag(repository, tag))
+            .await
+    }
+}
