@@ -1,0 +1,204 @@
+//! Manifests: read, checked, written, and the tags that name them
+//! verified.
+
+use bytes::Bytes;
+use paragon_core::model::oci::{
+    Digest, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_INDEX,
+    MEDIA_TYPE_MANIFEST,
+};
+use paragon_core::plugin::registry::{validate_repository, validate_tag};
+use paragon_core::{CallContext, Error, Result};
+use reqwest::header::CONTENT_TYPE;
+use reqwest::{Method, StatusCode};
+
+use super::auth::{scope, Access};
+use super::blobs::Payload;
+use super::DistributionRegistry;
+
+impl DistributionRegistry {
+    /// `GET …/manifests/<digest>`: the manifest's bytes and media type.
+    pub(super) async fn get_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        op: &str,
+    ) -> Result<(Bytes, Option<String>)> {
+        let url = format!("{}/v2/{repository}/manifests/{digest}", self.base());
+        let res = self
+            .send(
+                op,
+                Method::GET,
+                &url,
+                Some(ACCEPT_MANIFESTS),
+                repository,
+                Access::Pull,
+            )
+            .await?;
+        let res = self.expect_success(res, op).await?;
+        let content_type = res
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|h| h.to_str().ok())
+            .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned());
+        let body = res.bytes().await.map_err(|e| self.request_error(op, &e))?;
+        Ok((body, content_type))
+    }
+
+    pub(super) async fn head_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Digest>> {
+        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base());
+        let op = format!("resolve {repository}:{reference}");
+        let res = self
+            .send(
+                &op,
+                Method::HEAD,
+                &url,
+                Some(ACCEPT_MANIFESTS),
+                repository,
+                Access::Pull,
+            )
+            .await?;
+        match res.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let header = res
+                    .headers()
+                    .get("docker-content-digest")
+                    .and_then(|h| h.to_str().ok())
+                    .ok_or_else(|| {
+                        self.registry_error(
+                            &op,
+                            Some(s.as_u16()),
+                            "no Docker-Content-Digest header in the answer".into(),
+                            false,
+                        )
+                    })?;
+                header.parse().map(Some)
+            }
+            _ => Err(self.response_error(&op, res).await),
+        }
+    }
+
+    /// `PUT …/manifests/<reference>` (a tag or a digest).
+    pub(super) async fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        body: &Bytes,
+        media_type: &str,
+        ctx: &CallContext,
+    ) -> Result<()> {
+        let op = format!("put manifest {repository}:{reference}");
+        if reqwest::header::HeaderValue::from_str(media_type).is_err() {
+            return Err(Error::Layout {
+                path: Default::default(),
+                message: format!("invalid media type `{media_type}`"),
+            });
+        }
+        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base());
+        let scopes = [scope(repository, Access::Push)];
+        let headers = [(CONTENT_TYPE, media_type)];
+        self.retrying(&op, ctx, || async {
+            let res = self
+                .execute(
+                    &op,
+                    Method::PUT,
+                    &url,
+                    &headers,
+                    Some(&Payload::Bytes(body)),
+                    &scopes,
+                )
+                .await?;
+            self.expect_success(res, &op).await.map(drop)
+        })
+        .await
+    }
+
+    /// Points `tag` at a manifest the repository already holds (`digest`):
+    /// the manifest is fetched by digest and PUT under the tag, which moves
+    /// the tag if it exists.
+    pub async fn tag_existing(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        tag: &str,
+        ctx: &CallContext,
+    ) -> Result<()> {
+        validate_repository(repository)?;
+        validate_tag(tag)?;
+        self.put_existing(repository, digest, tag, ctx).await?;
+        self.verify_tag(repository, tag, digest, ctx).await
+    }
+
+    /// Fetches the manifest `digest` of `repository` and PUTs it under
+    /// `tag`, unverified.
+    pub(super) async fn put_existing(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        tag: &str,
+        ctx: &CallContext,
+    ) -> Result<()> {
+        let op = format!("fetch manifest {repository}@{digest}");
+        let (body, content_type) = self
+            .retrying(&op, ctx, || self.get_manifest(repository, digest, &op))
+            .await?;
+        if Digest::of(&body) != *digest {
+            return Err(self.registry_error(
+                op,
+                None,
+                "the manifest received does not match its digest".into(),
+                false,
+            ));
+        }
+        let media_type = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("mediaType")?.as_str().map(str::to_owned))
+            .or(content_type.filter(|t| is_manifest(t)))
+            .unwrap_or_else(|| MEDIA_TYPE_MANIFEST.to_owned());
+        self.put_manifest(repository, tag, &body, &media_type, ctx)
+            .await
+    }
+
+    /// Checks that `tag` resolves to `digest` in `repository`.
+    pub(super) async fn verify_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+        ctx: &CallContext,
+    ) -> Result<()> {
+        let held = self
+            .retrying(&format!("resolve {repository}:{tag}"), ctx, || {
+                self.head_manifest(repository, tag)
+            })
+            .await?;
+        if held.as_ref() == Some(digest) {
+            return Ok(());
+        }
+        Err(self.registry_error(
+            format!("verify {repository}:{tag}"),
+            None,
+            format!(
+                "the registry holds {} under the tag, not the pushed {digest}",
+                held.map_or("nothing".into(), |d| d.to_string())
+            ),
+            false,
+        ))
+    }
+}
+
+pub(super) const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+pub(super) fn is_manifest(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        MEDIA_TYPE_MANIFEST
+            | MEDIA_TYPE_INDEX
+            | MEDIA_TYPE_DOCKER_MANIFEST
+            | MEDIA_TYPE_DOCKER_LIST
+    )
+}
