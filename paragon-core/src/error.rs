@@ -136,6 +136,11 @@ pub enum Error {
         status: u16,
         /// What the service said, shortened.
         message: String,
+        /// The HTTP client's error (a `reqwest::Error`, without its URL)
+        /// when the request itself failed: ask it `is_timeout()` or
+        /// `is_connect()` through [`std::error::Error::source`].
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// An OCI image layout on disk is missing or invalid.
     #[error("OCI layout `{}`: {message}", path.display())]
@@ -171,6 +176,11 @@ pub enum Error {
         /// How long the registry asked to wait before trying again (its
         /// `Retry-After` header), when it said.
         retry_after: Option<std::time::Duration>,
+        /// The HTTP client's error (a `reqwest::Error`, without its URL)
+        /// when the request itself failed: ask it `is_timeout()` or
+        /// `is_connect()` through [`std::error::Error::source`].
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// An adapter does not support an operation (deleting tags, say).
     #[error("{component} does not support {operation}")]
@@ -268,6 +278,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// This error with `cause` as its [`source`](std::error::Error::source),
+    /// for the variants that carry one ([`Error::Http`] and
+    /// [`Error::Registry`]); any other error is returned as it is.
+    #[must_use]
+    pub fn with_source(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Error {
+        if let Error::Http { source, .. } | Error::Registry { source, .. } = &mut self {
+            *source = Some(Box::new(cause));
+        }
+        self
+    }
+
     /// True when something was not found: a tool, a target, a file.
     pub fn is_not_found(&self) -> bool {
         match self {

@@ -30,6 +30,7 @@
 //!                 message: "busy".into(),
 //!                 retryable: true,
 //!                 retry_after: None,
+//!                 source: None,
 //!             })
 //!         } else {
 //!             Ok("manifest")
@@ -214,6 +215,7 @@ mod tests {
             message: "busy".into(),
             retryable: true,
             retry_after: None,
+            source: None,
         }
     }
 

@@ -231,6 +231,7 @@ impl ArgoCd {
             url: url.to_owned(),
             status,
             message: self.token.redact(&message),
+            source: None,
         };
         let (status, text) = crate::http::send_text(req, &http_error).await?;
         if status == 401 {

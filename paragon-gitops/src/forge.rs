@@ -200,6 +200,7 @@ impl Api {
                         url: url.to_string(),
                         status,
                         message: self.token.redact(&said(&answer)),
+                        source: None,
                     });
                 }
                 Ok((status, answer))
@@ -241,6 +242,7 @@ impl Api {
             url: url.to_string(),
             status,
             message: self.token.redact(&message),
+            source: None,
         };
         let (status, text) = tokio::select! {
             r = crate::http::send_text(req, http_error) => r?,
@@ -343,6 +345,7 @@ impl Api {
             url: url.to_string(),
             status,
             message: self.token.redact(&message),
+            source: None,
         }
     }
 }

@@ -94,6 +94,7 @@ impl LayoutRegistry {
             message: format!("{digest} was not pushed to the layout"),
             retryable: false,
             retry_after: None,
+            source: None,
         }
     }
 }
@@ -242,6 +243,7 @@ impl Registry for LayoutRegistry {
                 message: "no such tag".into(),
                 retryable: false,
                 retry_after: None,
+                source: None,
             })
         }
     }

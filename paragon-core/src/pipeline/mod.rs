@@ -403,6 +403,7 @@ async fn reserve_and_push(
                 message: format!("another run took version {version} first"),
                 retryable: false,
                 retry_after: None,
+                source: None,
             })
         }
         Err(Error::Unsupported { .. }) => return registry.push(img, repo, tags, ctx).await,

@@ -181,6 +181,7 @@ mod slack {
                 url: format!("https://{}/…", url.host_str().unwrap_or("slack")),
                 status,
                 message: self.url.redact(&message),
+                source: None,
             };
             let res = self
                 .http

@@ -425,6 +425,7 @@ impl Registry for MemoryRegistry {
                 message: format!("{digest} was not pushed to {repository}"),
                 retryable: false,
                 retry_after: None,
+                source: None,
             });
         }
         if repo.tags.contains_key(tag) {
@@ -448,6 +449,7 @@ impl Registry for MemoryRegistry {
                 message: "no such tag".into(),
                 retryable: false,
                 retry_after: None,
+                source: None,
             }),
         }
     }

@@ -471,6 +471,7 @@ impl Notifier for Recorder {
             url: "https://chat.example".into(),
             status: 500,
             message: String::new(),
+            source: None,
         })
     }
 }

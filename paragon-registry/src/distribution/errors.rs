@@ -36,6 +36,7 @@ impl DistributionRegistry {
             message,
             retryable,
             retry_after: None,
+            source: None,
         }
     }
 
@@ -48,7 +49,9 @@ impl DistributionRegistry {
         }
     }
 
-    pub(super) fn request_error(&self, operation: &str, e: &reqwest::Error) -> Error {
+    /// The error of a request that got no usable answer; the `reqwest`
+    /// error, without its URL, is its source.
+    pub(super) fn request_error(&self, operation: &str, e: reqwest::Error) -> Error {
         let status = e.status().map(|s| s.as_u16());
         if matches!(status, Some(401 | 403)) {
             return self.unauthorized(String::new());
@@ -67,7 +70,7 @@ impl DistributionRegistry {
             "the request failed"
         }
         .to_owned();
-        let mut source = std::error::Error::source(e);
+        let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
             message.push_str(": ");
             message.push_str(&s.to_string());
@@ -79,6 +82,7 @@ impl DistributionRegistry {
             self.redact(&message),
             status.is_none_or(is_transient),
         )
+        .with_source(e.without_url())
     }
 
     /// An error for an answer with `status`, `body` and the registry's
@@ -101,6 +105,7 @@ impl DistributionRegistry {
             message: self.redact(body.trim()),
             retryable: is_transient(code),
             retry_after,
+            source: None,
         }
     }
 

@@ -40,7 +40,7 @@ impl DistributionRegistry {
             .get(CONTENT_TYPE)
             .and_then(|h| h.to_str().ok())
             .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned());
-        let body = res.bytes().await.map_err(|e| self.request_error(op, &e))?;
+        let body = res.bytes().await.map_err(|e| self.request_error(op, e))?;
         Ok((body, content_type))
     }
 

@@ -128,7 +128,7 @@ impl DistributionRegistry {
             let with_body = matches!(method, Method::POST | Method::PUT | Method::PATCH);
             async move {
                 let req = if with_body { req.body(body?) } else { req };
-                req.send().await.map_err(|e| self.request_error(op, &e))
+                req.send().await.map_err(|e| self.request_error(op, e))
             }
         };
         if let Some(token) = self.held_token(&key) {

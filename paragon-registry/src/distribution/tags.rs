@@ -53,7 +53,7 @@ impl DistributionRegistry {
                         .get(LINK)
                         .and_then(|h| h.to_str().ok())
                         .map(str::to_owned);
-                    let body = res.text().await.map_err(|e| self.request_error(&op, &e))?;
+                    let body = res.text().await.map_err(|e| self.request_error(&op, e))?;
                     Ok((status, link, body))
                 })
                 .await?;

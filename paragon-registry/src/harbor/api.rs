@@ -287,12 +287,16 @@ impl HarborApi {
         if let Some(b) = body {
             req = req.json(b);
         }
-        req.send().await.map_err(|e| Error::Http {
-            service: "harbor".into(),
-            method: method.to_string(),
-            url: url.to_owned(),
-            status: e.status().map_or(0, |s| s.as_u16()),
-            message: self.password.redact(&e.to_string()),
+        req.send().await.map_err(|e| {
+            Error::Http {
+                service: "harbor".into(),
+                method: method.to_string(),
+                url: url.to_owned(),
+                status: e.status().map_or(0, |s| s.as_u16()),
+                message: self.password.redact(&e.to_string()),
+                source: None,
+            }
+            .with_source(e.without_url())
         })
     }
 
@@ -318,6 +322,7 @@ impl HarborApi {
             url: format!("{}{url}", self.base),
             status: status.as_u16(),
             message: self.password.redact(&message),
+            source: None,
         }
     }
 
@@ -360,6 +365,7 @@ impl HarborApi {
                 message: format!(
                     "project `{project}` does not exist and creating it is not allowed"
                 ),
+                source: None,
             });
         }
         self.create_project(project).await
@@ -415,6 +421,7 @@ impl HarborApi {
             url: format!("{}{path}", self.base),
             status: 0,
             message: format!("cannot read the answer: {e}"),
+            source: None,
         }
     }
 
@@ -489,6 +496,7 @@ impl HarborApi {
                         "the artifact list did not end after {} pages",
                         crate::distribution::MAX_TAG_PAGES
                     ),
+                    source: None,
                 });
             }
             let res = self.request(Method::GET, &path, None, &[]).await?;
@@ -558,6 +566,7 @@ impl HarborApi {
             url: format!("{}{path}", self.base),
             status,
             message: format!("unexpected {what}: {e}"),
+            source: None,
         })
     }
 

@@ -634,6 +634,13 @@ async fn a_registry_that_never_answers_times_out_with_warnings() {
     );
     // Two attempts of 300 ms each.
     assert!(started.elapsed() >= Duration::from_millis(600));
+    // The HTTP client's error is the source, to be asked what happened.
+    let source = std::error::Error::source(&err).expect("a source");
+    let http = source
+        .downcast_ref::<reqwest::Error>()
+        .expect("a reqwest::Error");
+    assert!(http.is_timeout(), "{http:?}");
+    assert!(http.url().is_none(), "{http:?}");
     drop(held);
 }
 

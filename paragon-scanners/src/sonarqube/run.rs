@@ -327,6 +327,7 @@ impl SonarQube {
             url: shown.clone(),
             status,
             message,
+            source: None,
         };
         let response = self
             .client
