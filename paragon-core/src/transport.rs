@@ -48,13 +48,13 @@ pub fn is_loopback(host: &str) -> bool {
 ///
 /// `component` names the adapter in the error, and `allowing` the way its
 /// caller can allow plain http to other hosts (a constructor such as
-/// `HarborApi::new_allowing_http`). The error shows the scheme and host
+/// `HarborApi::allow_http(true)`). The error shows the scheme and host
 /// only, never the rest of the address.
 ///
 /// ```
 /// use paragon_core::transport::require_https_beyond_loopback;
 ///
-/// let allowing = "ArgoCd::new_allowing_http";
+/// let allowing = "ArgoCd::allow_http(true)";
 /// assert!(require_https_beyond_loopback("argocd", "https", Some("argocd.example"), false, allowing).is_ok());
 /// assert!(require_https_beyond_loopback("argocd", "http", Some("127.0.0.1"), false, allowing).is_ok());
 /// assert!(require_https_beyond_loopback("argocd", "http", Some("argocd.example"), true, allowing).is_ok());
@@ -62,7 +62,7 @@ pub fn is_loopback(host: &str) -> bool {
 ///     .unwrap_err()
 ///     .to_string();
 /// assert!(refused.contains("http://argocd.example"), "{refused}");
-/// assert!(refused.contains("ArgoCd::new_allowing_http"), "{refused}");
+/// assert!(refused.contains("ArgoCd::allow_http(true)"), "{refused}");
 /// ```
 ///
 /// # Errors
@@ -93,7 +93,7 @@ pub fn require_https_beyond_loopback(
 /// ```
 /// use paragon_core::transport::clear_text_refusal;
 ///
-/// let allowing = "DistributionRegistry::new_allowing_http";
+/// let allowing = "DistributionRegistry::allow_http(true)";
 /// assert_eq!(clear_text_refusal("https", Some("auth.example"), false, allowing), None);
 /// let reason = clear_text_refusal("http", Some("auth.example"), false, allowing).unwrap();
 /// assert!(reason.contains("http://auth.example"), "{reason}");
@@ -174,7 +174,7 @@ mod tests {
                 scheme,
                 host,
                 false,
-                "VaultKv2::new_allowing_http",
+                "VaultKv2::allow_http(true)",
             )
         };
         assert!(check("https", Some("vault.example")).is_ok());
@@ -188,7 +188,7 @@ mod tests {
                 "{err:?}"
             );
             assert!(
-                err.to_string().contains("VaultKv2::new_allowing_http"),
+                err.to_string().contains("VaultKv2::allow_http(true)"),
                 "{err}"
             );
         }

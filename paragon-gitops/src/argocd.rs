@@ -83,6 +83,7 @@ pub struct ArgoCd {
     poll: Duration,
     request_timeout: Duration,
     retry: RetryPolicy,
+    allow_http: bool,
 }
 
 impl fmt::Debug for ArgoCd {
@@ -96,27 +97,27 @@ impl fmt::Debug for ArgoCd {
 
 impl ArgoCd {
     /// A client of the server at `base` (`https://argocd.example`) with an
-    /// API token. Polls every 2 s while waiting.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] when `base` is not an http(s) URL, or is
-    /// plain http to a host other than this machine (the token would cross
-    /// the network in clear; see [`new_allowing_http`](Self::new_allowing_http)).
-    pub fn new(base: &str, token: Secret) -> Result<ArgoCd> {
-        ArgoCd::create(base, token, false)
-    }
-
-    /// Like [`new`](Self::new), but plain http to any host is allowed (an
-    /// Argo CD server run with `--insecure` inside a network the caller
-    /// trusts).
+    /// API token. Polls every 2 s while waiting. Plain http to a host
+    /// other than this machine is refused at the first request unless
+    /// [`allow_http`](Self::allow_http) allows it.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] when `base` is not an http(s) URL.
-    pub fn new_allowing_http(base: &str, token: Secret) -> Result<ArgoCd> {
-        ArgoCd::create(base, token, true)
+    pub fn new(base: &str, token: Secret) -> Result<ArgoCd> {
+        ArgoCd::create(base, token)
     }
 
-    fn create(base: &str, token: Secret, allow_http: bool) -> Result<ArgoCd> {
+    /// Allows (or, with `false`, refuses again) plain http to a host other
+    /// than this machine (an Argo CD server run with `--insecure` inside a
+    /// network the caller trusts): the token then crosses the network in
+    /// clear.
+    #[must_use]
+    pub fn allow_http(mut self, yes: bool) -> ArgoCd {
+        self.allow_http = yes;
+        self
+    }
+
+    fn create(base: &str, token: Secret) -> Result<ArgoCd> {
         let bad = |m: String| Error::InvalidConfig {
             component: "argocd".into(),
             message: m,
@@ -125,13 +126,6 @@ impl ArgoCd {
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(bad(format!("`{base}` is not an http(s) URL")));
         }
-        require_https_beyond_loopback(
-            "argocd",
-            url.scheme(),
-            url.host_str(),
-            allow_http,
-            "ArgoCd::new_allowing_http",
-        )?;
         if !url.path().ends_with('/') {
             let p = format!("{}/", url.path());
             url.set_path(&p);
@@ -147,6 +141,7 @@ impl ArgoCd {
             poll: Duration::from_secs(2),
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
+            allow_http: false,
         })
     }
 
@@ -215,6 +210,13 @@ impl ArgoCd {
         url: &str,
         body: Option<serde_json::Value>,
     ) -> Result<Application> {
+        require_https_beyond_loopback(
+            "argocd",
+            self.base.scheme(),
+            self.base.host_str(),
+            self.allow_http,
+            "ArgoCd::allow_http(true)",
+        )?;
         let host = self.base.host_str().unwrap_or_default().to_owned();
         let mut req = self
             .http

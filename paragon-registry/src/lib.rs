@@ -43,7 +43,7 @@
 //! or `Debug` output; refused credentials are
 //! [`Error::Unauthorized`](paragon_core::Error::Unauthorized) naming the
 //! host. Plain http goes only to this machine (`localhost`, `127.0.0.0/8`,
-//! `::1`) unless `new_allowing_http`.
+//! `::1`) unless `allow_http(true)` allows it.
 //!
 //! # Example
 //!

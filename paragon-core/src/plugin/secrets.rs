@@ -121,6 +121,7 @@ mod vault {
         namespace: Option<String>,
         http: reqwest::Client,
         timeout: std::time::Duration,
+        allow_http: bool,
     }
 
     impl fmt::Debug for VaultKv2 {
@@ -135,27 +136,26 @@ mod vault {
 
     impl VaultKv2 {
         /// Vault at `addr` (`https://vault.example:8200`), the engine
-        /// mounted at `secret`.
-        ///
-        /// # Errors
-        /// [`Error::InvalidConfig`] when `addr` is not an http(s) URL, or
-        /// is plain http to a host other than this machine (the token would
-        /// cross the network in clear; see
-        /// [`new_allowing_http`](Self::new_allowing_http)).
-        pub fn new(addr: &str, token: Secret) -> Result<VaultKv2> {
-            VaultKv2::create(addr, token, false)
-        }
-
-        /// Like [`new`](Self::new), but plain http to any host is allowed
-        /// (a Vault inside a network the caller trusts).
+        /// mounted at `secret`. Plain http to a host other than this
+        /// machine is refused at the first read unless
+        /// [`allow_http`](Self::allow_http) allows it.
         ///
         /// # Errors
         /// [`Error::InvalidConfig`] when `addr` is not an http(s) URL.
-        pub fn new_allowing_http(addr: &str, token: Secret) -> Result<VaultKv2> {
-            VaultKv2::create(addr, token, true)
+        pub fn new(addr: &str, token: Secret) -> Result<VaultKv2> {
+            VaultKv2::create(addr, token)
         }
 
-        fn create(addr: &str, token: Secret, allow_http: bool) -> Result<VaultKv2> {
+        /// Allows (or, with `false`, refuses again) plain http to a host
+        /// other than this machine (a Vault inside a network the caller
+        /// trusts): the token then crosses the network in clear.
+        #[must_use]
+        pub fn allow_http(mut self, yes: bool) -> VaultKv2 {
+            self.allow_http = yes;
+            self
+        }
+
+        fn create(addr: &str, token: Secret) -> Result<VaultKv2> {
             let url = url::Url::parse(addr)
                 .ok()
                 .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
@@ -163,14 +163,8 @@ mod vault {
                     component: "vault".into(),
                     message: format!("`{addr}` is not an http(s) URL"),
                 })?;
-            crate::transport::require_https_beyond_loopback(
-                "vault",
-                url.scheme(),
-                url.host_str(),
-                allow_http,
-                "VaultKv2::new_allowing_http",
-            )?;
             Ok(VaultKv2 {
+                allow_http: false,
                 addr: url,
                 token,
                 mount: "secret".into(),
@@ -232,6 +226,13 @@ mod vault {
         }
 
         async fn secret(&self, name: &str, ctx: &CallContext) -> Result<Secret> {
+            crate::transport::require_https_beyond_loopback(
+                "vault",
+                self.addr.scheme(),
+                self.addr.host_str(),
+                self.allow_http,
+                "VaultKv2::allow_http(true)",
+            )?;
             let fail = |message: String| Error::Secret {
                 store: format!("vault at {}", self.addr.host_str().unwrap_or_default()),
                 name: name.into(),

@@ -189,18 +189,30 @@ async fn vault_kv2_reads_secrets_by_path_and_key() {
     assert!(!format!("{v:?}").contains(TOKEN));
 }
 
-#[test]
-fn vault_tokens_go_in_clear_only_to_this_machine_unless_allowed() {
-    let err = VaultKv2::new("http://vault.example:8200", Secret::new(TOKEN)).unwrap_err();
+/// Plain http beyond this machine is refused before anything is sent,
+/// naming the call that allows it; allowed, the read is attempted.
+#[tokio::test]
+async fn vault_tokens_go_in_clear_only_to_this_machine_unless_allowed() {
+    let ctx = CallContext::new();
+    // A documentation address (TEST-NET-1): nothing answers there.
+    let far = VaultKv2::new("http://192.0.2.1:8200", Secret::new(TOKEN))
+        .unwrap()
+        .with_timeout(std::time::Duration::from_millis(300));
+    let err = far.secret("ci/registry#password", &ctx).await.unwrap_err();
     assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
     assert!(
-        err.to_string().contains("VaultKv2::new_allowing_http"),
+        err.to_string().contains("VaultKv2::allow_http(true)"),
         "{err}"
     );
     assert!(!format!("{err} {err:?}").contains(TOKEN));
-    assert!(VaultKv2::new("http://127.0.0.1:8200", Secret::new(TOKEN)).is_ok());
+    let allowed = far.allow_http(true);
+    let err = allowed
+        .secret("ci/registry#password", &ctx)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Secret { .. }), "{err:?}");
     assert!(VaultKv2::new("https://vault.example:8200", Secret::new(TOKEN)).is_ok());
-    assert!(VaultKv2::new_allowing_http("http://vault.example:8200", Secret::new(TOKEN)).is_ok());
+    assert!(VaultKv2::new("ftp://vault.example", Secret::new(TOKEN)).is_err());
 }
 
 /// Slack and Vault behind the fault proxy: every fault of

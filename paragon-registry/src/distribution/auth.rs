@@ -68,7 +68,7 @@ impl DistributionRegistry {
             realm.scheme(),
             realm.host_str(),
             self.allow_http,
-            "DistributionRegistry::new_allowing_http",
+            super::ALLOWING,
         ) {
             return Err(failed(None, format!("refused: {reason}"), false));
         }

@@ -13,7 +13,7 @@
 //! Transient failures (no answer, 5xx, 429) are retried with exponential
 //! backoff, a bounded number of times; 401/403/404 never are. Plain http is
 //! used for loopback hosts by default and for other hosts only with
-//! [`DistributionRegistry::new_allowing_http`].
+//! [`DistributionRegistry::allow_http`].
 //!
 //! Auth: basic credentials or a static bearer token go with every request.
 //! When the registry answers `401` with a `WWW-Authenticate: Bearer`
@@ -51,6 +51,10 @@ mod requests;
 mod tags;
 
 pub use blobs::UPLOAD_RATE_FLOOR;
+
+/// The call that allows plain http beyond this machine, which a refusal
+/// names.
+const ALLOWING: &str = "DistributionRegistry::allow_http(true)";
 pub(crate) use errors::retry_after;
 pub(crate) use tags::{next_link, MAX_TAG_PAGES};
 
@@ -113,22 +117,37 @@ impl fmt::Debug for DistributionRegistry {
 impl DistributionRegistry {
     /// A registry at `address`: `host[:port]` or a URL
     /// (`https://registry.example.com`, `http://127.0.0.1:5000`). Without a
-    /// scheme, https is used, except for loopback hosts (plain http).
+    /// scheme, https is used, except for loopback hosts (plain http). An
+    /// `http://` address of a host other than this machine is refused at
+    /// the first request unless [`allow_http`](Self::allow_http) allows it.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for an address that is neither, one with
-    /// credentials or a path in it, or plain http to a host other than
-    /// this machine (see [`new_allowing_http`](Self::new_allowing_http)).
+    /// [`Error::InvalidConfig`] for an address that is neither, or one with
+    /// credentials or a path in it.
     pub fn new(address: &str) -> Result<DistributionRegistry> {
         DistributionRegistry::create(address, false)
     }
 
-    /// Like [`new`](Self::new), but an `http://` address of a host that is
-    /// not loopback is allowed (credentials and images then cross the
-    /// network unencrypted).
-    pub fn new_allowing_http(address: &str) -> Result<DistributionRegistry> {
-        DistributionRegistry::create(address, true)
+    /// Allows (or, with `false`, refuses again) plain http to a host other
+    /// than this machine: credentials and images then cross the network
+    /// unencrypted. Plain http to a loopback address is always allowed.
+    #[must_use]
+    pub fn allow_http(mut self, yes: bool) -> DistributionRegistry {
+        self.allow_http = yes;
+        self
+    }
+
+    /// Refuses plain http beyond this machine unless allowed (see
+    /// [`allow_http`](Self::allow_http)); every request asks first.
+    pub(super) fn check_transport(&self) -> Result<()> {
+        require_https_beyond_loopback(
+            "registry",
+            self.scheme,
+            Some(&self.host),
+            self.allow_http,
+            ALLOWING,
+        )
     }
 
     fn create(address: &str, allow_http: bool) -> Result<DistributionRegistry> {
@@ -182,13 +201,6 @@ impl DistributionRegistry {
     }
 
     fn rebuild(&mut self) -> Result<()> {
-        require_https_beyond_loopback(
-            "registry",
-            self.scheme,
-            Some(&self.host),
-            self.allow_http,
-            "DistributionRegistry::new_allowing_http",
-        )?;
         self.http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(self.timeout)
@@ -476,7 +488,8 @@ mod tests {
         assert_eq!(r.scheme, "https");
         let r = DistributionRegistry::new("https://registry.example.com/").unwrap();
         assert_eq!(r.host(), "registry.example.com");
-        let err = DistributionRegistry::new("http://registry.example.com").unwrap_err();
+        let r = DistributionRegistry::new("http://registry.example.com").unwrap();
+        let err = r.check_transport().unwrap_err();
         assert!(err.to_string().contains("plain http"), "{err}");
         assert!(
             err.to_string().contains("http://registry.example.com"),
@@ -484,11 +497,12 @@ mod tests {
         );
         assert!(
             err.to_string()
-                .contains("DistributionRegistry::new_allowing_http"),
+                .contains("DistributionRegistry::allow_http(true)"),
             "{err}"
         );
-        let r = DistributionRegistry::new_allowing_http("http://registry.example.com").unwrap();
+        let r = r.allow_http(true);
         assert_eq!(r.scheme, "http");
+        r.check_transport().unwrap();
         assert!(DistributionRegistry::new("ftp://x").is_err());
         assert!(DistributionRegistry::new("https://u:p@x").is_err());
         assert!(DistributionRegistry::new("x/y").is_err());

@@ -98,6 +98,7 @@ impl DistributionRegistry {
         body: Option<&Payload<'_>>,
         scopes: &[String],
     ) -> Result<reqwest::Response> {
+        self.check_transport()?;
         let key = scopes.join(" ");
         let send = |bearer: Option<Secret>| {
             let mut req = self.http.request(method.clone(), url);

@@ -26,6 +26,8 @@ pub const ACCEPT_VULNERABILITIES: &str = "application/vnd.security.vulnerability
 #[derive(Clone)]
 pub struct HarborApi {
     pub(super) base: String,
+    pub(super) scheme: String,
+    pub(super) allow_http: bool,
     pub(super) host: String,
     pub(super) username: String,
     pub(super) password: Secret,
@@ -123,35 +125,28 @@ pub(super) fn split_repository(repository: &str) -> Result<(&str, &str)> {
 
 impl HarborApi {
     /// A client of the Harbor at `url` (`https://harbor.example.com`), with
-    /// a user's or robot's credentials.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidConfig`] when `url` is not an http(s) URL, holds
-    /// credentials, or is plain http to a host other than this machine
-    /// (the credentials would cross the network in clear; see
-    /// [`new_allowing_http`](Self::new_allowing_http)).
-    pub fn new(url: &str, username: &str, password: Secret) -> Result<HarborApi> {
-        HarborApi::create(url, username, password, false)
-    }
-
-    /// Like [`new`](Self::new), but plain http to any host is allowed
-    /// (a Harbor inside a network the caller trusts).
+    /// a user's or robot's credentials. Plain http to a host other than
+    /// this machine is refused at the first request unless
+    /// [`allow_http`](Self::allow_http) allows it.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidConfig`] when `url` is not an http(s) URL or holds
     /// credentials.
-    pub fn new_allowing_http(url: &str, username: &str, password: Secret) -> Result<HarborApi> {
-        HarborApi::create(url, username, password, true)
+    pub fn new(url: &str, username: &str, password: Secret) -> Result<HarborApi> {
+        HarborApi::create(url, username, password)
     }
 
-    pub(super) fn create(
-        url: &str,
-        username: &str,
-        password: Secret,
-        allow_http: bool,
-    ) -> Result<HarborApi> {
+    /// Allows (or, with `false`, refuses again) plain http to a host other
+    /// than this machine (a Harbor inside a network the caller trusts):
+    /// the credentials then cross the network in clear.
+    #[must_use]
+    pub fn allow_http(mut self, yes: bool) -> HarborApi {
+        self.allow_http = yes;
+        self
+    }
+
+    pub(super) fn create(url: &str, username: &str, password: Secret) -> Result<HarborApi> {
         let parsed = url::Url::parse(url).map_err(|e| Error::InvalidConfig {
             component: "harbor".into(),
             message: format!("`{url}` is not a URL: {e}"),
@@ -162,13 +157,6 @@ impl HarborApi {
                 message: format!("`{url}`: use an http(s) URL without credentials in it"),
             });
         }
-        require_https_beyond_loopback(
-            "harbor",
-            parsed.scheme(),
-            parsed.host_str(),
-            allow_http,
-            "HarborApi::new_allowing_http",
-        )?;
         let host = match parsed.port() {
             Some(p) => format!("{}:{p}", parsed.host_str().unwrap_or_default()),
             None => parsed.host_str().unwrap_or_default().to_owned(),
@@ -183,6 +171,8 @@ impl HarborApi {
                 message: format!("cannot create the HTTP client: {e}"),
             })?;
         Ok(HarborApi {
+            scheme: parsed.scheme().to_owned(),
+            allow_http: false,
             base: format!("{}/api/v2.0", url.trim_end_matches('/')),
             host,
             username: username.to_owned(),
@@ -272,6 +262,13 @@ impl HarborApi {
         body: Option<&Value>,
         extra: &[(&str, &str)],
     ) -> Result<reqwest::Response> {
+        require_https_beyond_loopback(
+            "harbor",
+            &self.scheme,
+            Some(&self.host),
+            self.allow_http,
+            "HarborApi::allow_http(true)",
+        )?;
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         let request_id = format!("paragon-{}-{n}", std::process::id());
         let mut req = self

@@ -24,13 +24,14 @@ pub struct HarborRegistry {
 
 impl HarborRegistry {
     /// Harbor at `url`, pushing with `credentials` (a user or a robot
-    /// account) through the distribution endpoint of the same host.
+    /// account) through the distribution endpoint of the same host. Plain
+    /// http to a host other than this machine is refused at the first
+    /// request unless [`allow_http`](Self::allow_http) allows it.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`](paragon_core::Error::InvalidConfig) as [`HarborApi::new`] and
-    /// [`DistributionRegistry::new`] give it: plain http only to this
-    /// machine (see [`new_allowing_http`](Self::new_allowing_http)).
+    /// [`Error::InvalidConfig`](paragon_core::Error::InvalidConfig) as
+    /// [`HarborApi::new`] and [`DistributionRegistry::new`] give it.
     pub fn new(url: &str, username: &str, password: Secret) -> Result<HarborRegistry> {
         let api = HarborApi::new(url, username, password.clone())?;
         let distribution = DistributionRegistry::new(url)?
@@ -38,22 +39,14 @@ impl HarborRegistry {
         Ok(HarborRegistry::from_parts(api, distribution))
     }
 
-    /// Like [`new`](Self::new), but plain http to any host is allowed, for
-    /// the REST API and the distribution endpoint both.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidConfig`](paragon_core::Error::InvalidConfig) as [`HarborApi::new_allowing_http`] and
-    /// [`DistributionRegistry::new_allowing_http`] give it.
-    pub fn new_allowing_http(
-        url: &str,
-        username: &str,
-        password: Secret,
-    ) -> Result<HarborRegistry> {
-        let api = HarborApi::new_allowing_http(url, username, password.clone())?;
-        let distribution = DistributionRegistry::new_allowing_http(url)?
-            .with_credentials(Credentials::basic(username, password));
-        Ok(HarborRegistry::from_parts(api, distribution))
+    /// Allows (or, with `false`, refuses again) plain http to a host other
+    /// than this machine, for the REST API and the distribution endpoint
+    /// both.
+    #[must_use]
+    pub fn allow_http(mut self, yes: bool) -> HarborRegistry {
+        self.api = self.api.allow_http(yes);
+        self.distribution = self.distribution.allow_http(yes);
+        self
     }
 
     /// From a REST client and a distribution client (for Harbor behind a

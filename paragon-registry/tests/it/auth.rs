@@ -393,7 +393,7 @@ async fn a_token_service_on_plain_http_beyond_this_machine_gets_no_credentials()
             assert!(message.contains(realm), "{message}");
             assert!(message.contains("in clear"), "{message}");
             assert!(
-                message.contains("DistributionRegistry::new_allowing_http"),
+                message.contains("DistributionRegistry::allow_http(true)"),
                 "{message}"
             );
             assert!(!retryable, "{err:?}");
