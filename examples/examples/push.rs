@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use paragon_core::plugin::build::{BuildSpec, Builder, ImageConfig};
-use paragon_core::plugin::registry::Registry;
+use paragon_core::plugin::registry::{Registry, Repository, Tag};
 use paragon_core::CallContext;
 use paragon_registry::NativeBuilder;
 
@@ -33,8 +33,8 @@ struct Args {
     context: PathBuf,
     registry: Option<String>,
     layout: PathBuf,
-    repository: String,
-    tag: String,
+    repository: Repository,
+    tag: Tag,
 }
 
 fn args() -> Result<Args, String> {
@@ -60,15 +60,17 @@ fn args() -> Result<Args, String> {
         context: context.ok_or(format!("--context is required\n{USAGE}"))?,
         registry,
         layout: layout.unwrap_or_else(|| PathBuf::from("target/paragon-registry")),
-        repository: repository.ok_or(format!("--repository is required\n{USAGE}"))?,
-        tag: tag.ok_or(format!("--tag is required\n{USAGE}"))?,
+        repository: Repository::new(
+            repository.ok_or(format!("--repository is required\n{USAGE}"))?,
+        )
+        .map_err(|e| e.to_string())?,
+        tag: Tag::new(tag.ok_or(format!("--tag is required\n{USAGE}"))?)
+            .map_err(|e| e.to_string())?,
     })
 }
 
 async fn run(args: Args) -> Result<(), String> {
     let fail = |e: paragon_core::Error| e.to_string();
-    paragon_core::plugin::registry::validate_tag(&args.tag).map_err(fail)?;
-    paragon_core::plugin::registry::validate_repository(&args.repository).map_err(fail)?;
     let registry = examples::registry(args.registry.as_deref(), &args.layout)?;
     examples::print_warnings();
     let ctx = CallContext::new();
@@ -85,16 +87,20 @@ async fn run(args: Args) -> Result<(), String> {
         .tempdir()
         .map_err(|e| format!("cannot create a build directory: {e}"))?;
     let spec = BuildSpec::new(&args.context, build_dir.path().join("layout"))
-        .with_ref_name(&args.tag)
+        .with_ref_name(args.tag.as_str())
         .with_config(ImageConfig::default().with_workdir("/app"))
-        .with_annotation("org.opencontainers.image.version", &args.tag);
+        .with_annotation("org.opencontainers.image.version", args.tag.as_str());
     eprintln!("building {} natively…", args.context.display());
     let image = NativeBuilder::new()
         .build(&spec, &ctx)
         .await
         .map_err(fail)?;
-    let tags = vec![args.tag.clone(), "latest".to_string()];
-    eprintln!("pushing to {} as {}…", registry.location(), tags.join(", "));
+    let tags = vec![args.tag.clone(), Tag::latest()];
+    eprintln!(
+        "pushing to {} as {}, latest…",
+        registry.location(),
+        args.tag
+    );
     let pushed = match registry.push(&image, &args.repository, &tags, &ctx).await {
         Ok(p) => p,
         Err(e) => {
@@ -119,8 +125,8 @@ async fn run(args: Args) -> Result<(), String> {
 /// on the registry now (asked afresh, with a bound of its own).
 async fn landed(
     registry: &dyn Registry,
-    repository: &str,
-    tags: &[String],
+    repository: &Repository,
+    tags: &[Tag],
     digest: &paragon_core::model::oci::Digest,
 ) -> String {
     let mut moved = Vec::new();

@@ -518,7 +518,11 @@ fn concurrent_runs(n: usize, real: bool) {
                 succeeded += 1;
                 let digest = digest.unwrap();
                 let held = rt
-                    .block_on(registry.resolve("shop/web", &version, &CallContext::new()))
+                    .block_on(registry.resolve(
+                        &repo("shop/web"),
+                        &tag(&version),
+                        &CallContext::new(),
+                    ))
                     .unwrap()
                     .map(|d| d.to_string());
                 assert_eq!(held.as_deref(), Some(digest.as_str()), "{stdout}");
@@ -539,7 +543,11 @@ fn concurrent_runs(n: usize, real: bool) {
                 );
                 if let Some(digest) = digest {
                     let held = rt
-                        .block_on(registry.resolve("shop/web", &version, &CallContext::new()))
+                        .block_on(registry.resolve(
+                            &repo("shop/web"),
+                            &tag(&version),
+                            &CallContext::new(),
+                        ))
                         .unwrap()
                         .map(|d| d.to_string());
                     assert_ne!(held, Some(digest), "a failed run's tag names its image");
@@ -787,4 +795,15 @@ fn a_cancel_after_the_tags_moved_records_them() {
         "{stdout}\n{stderr}"
     );
     assert_eq!(remote.commits(), 1, "no deploy commit");
+}
+
+/// A repository name the tests know to be valid.
+fn repo(name: &str) -> paragon_core::Repository {
+    paragon_core::Repository::new(name).expect("a valid repository name")
+}
+
+/// A tag the tests know to be valid.
+#[allow(dead_code)]
+fn tag(name: &str) -> paragon_core::Tag {
+    paragon_core::Tag::new(name).expect("a valid tag")
 }

@@ -99,7 +99,7 @@ pub use plugin::context::CallContext;
 pub use plugin::deploy::{
     DeployChange, Deployed, Deployment, GitOpsTarget, GitOpsTargetExt, MemoryGitOps, Release,
 };
-pub use plugin::registry::{MemoryRegistry, Pushed, Registry};
+pub use plugin::registry::{MemoryRegistry, Pushed, Registry, Repository, Tag};
 pub use plugin::scan::{CannedScanner, ScanTarget, Scanner, TargetKind};
 pub use secret::Secret;
 

@@ -39,9 +39,20 @@ async fn a_work_directory_that_cannot_be_made_fails_the_build() {
         "{error}"
     );
     assert!(registry
-        .list_tags("shop/app", &CallContext::new())
+        .list_tags(&repo("shop/app"), &CallContext::new())
         .await
         .unwrap()
         .is_empty());
     assert_eq!(gitops.commit_count(), 0);
+}
+
+/// A repository name the tests know to be valid.
+fn repo(name: &str) -> paragon_core::Repository {
+    paragon_core::Repository::new(name).expect("a valid repository name")
+}
+
+/// A tag the tests know to be valid.
+#[allow(dead_code)]
+fn tag(name: &str) -> paragon_core::Tag {
+    paragon_core::Tag::new(name).expect("a valid tag")
 }

@@ -17,10 +17,10 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let image = minimal_image(&dir.path().join("build"), "demo").unwrap();
 //! let registry = LayoutRegistry::new(dir.path().join("registry"));
-//! let tags = ["1.0.0".to_string(), "latest".to_string()];
+//! let tags = paragon_core::plugin::registry::tags(["1.0.0", "latest"]).unwrap();
 //! let ctx = CallContext::new();
-//! registry.push(&image, "shop/app", &tags, &ctx).await.unwrap();
-//! assert_eq!(registry.list_tags("shop/app", &ctx).await.unwrap(), ["1.0.0", "latest"]);
+//! registry.push(&image, &"shop/app".parse().unwrap(), &tags, &ctx).await.unwrap();
+//! assert_eq!(registry.list_tags(&"shop/app".parse().unwrap(), &ctx).await.unwrap(), ["1.0.0", "latest"]);
 //! # });
 //! ```
 
@@ -30,9 +30,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use paragon_core::model::oci::{Digest, OciLayout};
 use paragon_core::plugin::build::BuiltImage;
-use paragon_core::plugin::registry::{
-    validate_push, validate_repository, validate_tag, Pushed, Registry,
-};
+use paragon_core::plugin::registry::{Pushed, Registry, Repository, Tag};
 use paragon_core::{CallContext, Error, Result};
 use tokio::sync::Mutex;
 
@@ -122,11 +120,13 @@ impl Registry for LayoutRegistry {
     async fn push(
         &self,
         image: &BuiltImage,
-        repository: &str,
-        tags: &[String],
+        repository: &Repository,
+        tags: &[Tag],
         ctx: &CallContext,
     ) -> Result<Pushed> {
-        validate_push(repository, tags)?;
+        let repository = repository.as_str();
+        let tags: Vec<String> = tags.iter().map(Tag::to_string).collect();
+        let tags = tags.as_slice();
         let _guard = self.lock.lock().await;
         layout_cancelled(ctx)?;
         let root = self.root.clone();
@@ -167,12 +167,12 @@ impl Registry for LayoutRegistry {
 
     async fn resolve(
         &self,
-        repository: &str,
-        tag: &str,
+        repository: &Repository,
+        tag: &Tag,
         ctx: &CallContext,
     ) -> Result<Option<Digest>> {
-        validate_repository(repository)?;
-        validate_tag(tag)?;
+        let repository = repository.as_str();
+        let tag = tag.as_str();
         layout_cancelled(ctx)?;
         let Some(layout) = self.open()? else {
             return Ok(None);
@@ -182,8 +182,8 @@ impl Registry for LayoutRegistry {
             .map(|d| d.digest))
     }
 
-    async fn list_tags(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>> {
-        validate_repository(repository)?;
+    async fn list_tags(&self, repository: &Repository, ctx: &CallContext) -> Result<Vec<String>> {
+        let repository = repository.as_str();
         layout_cancelled(ctx)?;
         let Some(layout) = self.open()? else {
             return Ok(Vec::new());
@@ -205,13 +205,13 @@ impl Registry for LayoutRegistry {
     /// another (the layout's index lock).
     async fn create_tag(
         &self,
-        repository: &str,
-        tag: &str,
+        repository: &Repository,
+        tag: &Tag,
         digest: &Digest,
         ctx: &CallContext,
     ) -> Result<bool> {
-        validate_repository(repository)?;
-        validate_tag(tag)?;
+        let repository = repository.as_str();
+        let tag = tag.as_str();
         let _guard = self.lock.lock().await;
         layout_cancelled(ctx)?;
         let Some(layout) = self.open()? else {
@@ -224,9 +224,14 @@ impl Registry for LayoutRegistry {
         blocking(move || layout.set_ref_if_absent(&name, &descriptor)).await
     }
 
-    async fn delete_tag(&self, repository: &str, tag: &str, ctx: &CallContext) -> Result<()> {
-        validate_repository(repository)?;
-        validate_tag(tag)?;
+    async fn delete_tag(
+        &self,
+        repository: &Repository,
+        tag: &Tag,
+        ctx: &CallContext,
+    ) -> Result<()> {
+        let repository = repository.as_str();
+        let tag = tag.as_str();
         let _guard = self.lock.lock().await;
         layout_cancelled(ctx)?;
         let removed = match self.open()? {

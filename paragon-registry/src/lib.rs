@@ -60,8 +60,8 @@
 //!     .await?;
 //! let registry = DistributionRegistry::new("https://registry.example")?
 //!     .with_credentials(Credentials::from_env());
-//! let tags = ["1.0.0".to_string(), "latest".to_string()];
-//! let pushed = registry.push(&image, "shop/web", &tags, &ctx).await?;
+//! let tags = paragon_core::plugin::registry::tags(["1.0.0", "latest"])?;
+//! let pushed = registry.push(&image, &"shop/web".parse()?, &tags, &ctx).await?;
 //! assert_eq!(pushed.digest, image.digest);
 //! # Ok(()) }
 //! ```

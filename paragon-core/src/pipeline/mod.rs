@@ -40,7 +40,7 @@
 //! let ctx = CallContext::new();
 //! let record = pipeline.run(&ctx).await;
 //! assert!(record.succeeded(), "{record:?}");
-//! assert_eq!(registry.list_tags("shop/app", &ctx).await?, ["1.4.0", "latest"]);
+//! assert_eq!(registry.list_tags(&"shop/app".parse()?, &ctx).await?, ["1.4.0", "latest"]);
 //! # Ok::<(), paragon_core::Error>(())
 //! # }).unwrap();
 //! ```
@@ -70,7 +70,7 @@ use crate::plugin::check::{Check, CheckResult, CheckTarget};
 use crate::plugin::context::CallContext;
 use crate::plugin::deploy::{Deployment, GitOpsTarget, Release};
 use crate::plugin::notify::Notifier;
-use crate::plugin::registry::{Pushed, Registry};
+use crate::plugin::registry::{Pushed, Registry, Repository, Tag};
 use crate::plugin::scan::{ScanTarget, Scanner};
 use crate::plugin::secrets::SecretSource;
 use record::millis;
@@ -177,11 +177,15 @@ pub struct PipelineBuilder {
     spec: Option<BuildSpec>,
     policy: Policy,
     registry: Option<(Arc<dyn Registry>, String)>,
+    /// The repository of `registry`, checked by [`build`](Self::build).
+    repository: Option<Repository>,
     image_repository: Option<String>,
     version: VersionStrategy,
     latest: bool,
     overwrite_version: bool,
     revision: Option<String>,
+    /// `revision` as a tag, checked by [`build`](Self::build).
+    revision_tag: Option<Tag>,
     environments: Vec<EnvironmentSlot>,
     notifiers: Vec<Arc<dyn Notifier>>,
     step_timeout: Option<Duration>,
@@ -341,8 +345,10 @@ impl PipelineBuilder {
     /// # Errors
     /// [`Error::Pipeline`] when the application is empty, the source is
     /// missing, an image scanner or a registry has no builder, an
-    /// environment has no registry, or two environments share a name.
-    pub fn build(self) -> Result<Pipeline> {
+    /// environment has no registry, or two environments share a name;
+    /// [`Error::InvalidConfig`] when the repository or the revision is not
+    /// a valid name.
+    pub fn build(mut self) -> Result<Pipeline> {
         let fail = |m: String| Err(Error::Pipeline { message: m });
         if self.application.trim().is_empty() {
             return fail("the application name is empty".into());
@@ -367,7 +373,18 @@ impl PipelineBuilder {
                 return fail(format!("the environment `{}` is named twice", e.name));
             }
         }
+        self.repository = match &self.registry {
+            Some((_, name)) => Some(Repository::new(name.as_str())?),
+            None => None,
+        };
+        self.revision_tag = self.revision.as_deref().map(Tag::new).transpose()?;
         Ok(Pipeline { config: self })
+    }
+
+    /// The registry and the repository to push to.
+    fn destination(&self) -> Option<(&dyn Registry, &Repository)> {
+        let (registry, _) = self.registry.as_ref()?;
+        Some((registry.as_ref(), self.repository.as_ref()?))
     }
 }
 
@@ -384,9 +401,9 @@ pub struct Pipeline {
 /// it is absent gets one push with every tag.
 async fn reserve_and_push(
     registry: &dyn Registry,
-    repo: &str,
+    repo: &Repository,
     img: &BuiltImage,
-    tags: &[String],
+    tags: &[Tag],
     ctx: &CallContext,
 ) -> Result<Pushed> {
     let Some((version, rest)) = tags.split_first() else {
@@ -412,7 +429,7 @@ async fn reserve_and_push(
     if !rest.is_empty() {
         registry.push(img, repo, rest, ctx).await?;
     }
-    pushed.tags = tags.to_vec();
+    pushed.tags = tags.iter().map(Tag::to_string).collect();
     Ok(pushed)
 }
 
@@ -421,8 +438,8 @@ async fn reserve_and_push(
 /// registry must still be known), for at most 30 s.
 async fn settle_tags(
     registry: &dyn Registry,
-    repo: &str,
-    tags: &[String],
+    repo: &Repository,
+    tags: &[Tag],
     digest: &Digest,
 ) -> Result<Vec<String>> {
     let mut moved = Vec::new();
@@ -430,7 +447,7 @@ async fn settle_tags(
     for t in tags {
         let found = registry.resolve(repo, t, &ctx).await?;
         if found.as_ref() == Some(digest) {
-            moved.push(t.clone());
+            moved.push(t.to_string());
         }
     }
     Ok(moved)
@@ -529,11 +546,11 @@ impl Run<'_> {
     /// (the next one, or the explicit one, refused when the registry holds
     /// it already unless overwriting is allowed). `None` when the stage
     /// failed.
-    async fn choose_version(&mut self) -> Option<String> {
+    async fn choose_version(&mut self) -> Option<Tag> {
         let p = self.config;
-        let Some((registry, repo)) = &p.registry else {
+        let Some((registry, repo)) = p.destination() else {
             self.skip(Stage::Version, "no registry");
-            return Some(p.version.resolve(&[]).to_string());
+            return self.version_tag(p.version.resolve(&[]).to_string());
         };
         let began = self.start(Stage::Version);
         let existing = match self
@@ -557,8 +574,28 @@ impl Run<'_> {
             self.finish(Stage::Version, began, Outcome::Failed, Some(detail));
             return None;
         }
+        let Ok(tag) = Tag::new(version.as_str()) else {
+            let detail =
+                format!("version {version} cannot be a tag (letters, digits, `_`, `.`, `-`)");
+            self.finish(Stage::Version, began, Outcome::Failed, Some(detail));
+            return None;
+        };
         self.finish(Stage::Version, began, Outcome::Succeeded, None);
-        Some(version)
+        Some(tag)
+    }
+
+    /// `version` as a tag, for a run without a registry (which names its
+    /// image in the layout by it); `None`, with the version stage failed,
+    /// when it cannot be one.
+    fn version_tag(&mut self, version: String) -> Option<Tag> {
+        match Tag::new(version.as_str()) {
+            Ok(tag) => Some(tag),
+            Err(e) => {
+                let began = self.start(Stage::Version);
+                self.finish(Stage::Version, began, Outcome::Failed, Some(e.to_string()));
+                None
+            }
+        }
     }
 
     /// The push stage: checks that the version is still free (another run
@@ -568,12 +605,16 @@ impl Run<'_> {
     async fn push(
         &mut self,
         registry: &dyn Registry,
-        repo: &str,
+        repo: &Repository,
         img: &BuiltImage,
-        tags: &[String],
+        tags: &[Tag],
     ) -> Option<Digest> {
         let began = self.start(Stage::Push);
-        let version = tags.first().cloned().unwrap_or_default();
+        let Some(version) = tags.first().cloned() else {
+            let detail = "no tag to push under".to_owned();
+            self.finish(Stage::Push, began, Outcome::Failed, Some(detail));
+            return None;
+        };
         if !self.config.overwrite_version {
             match self
                 .step(
@@ -612,7 +653,9 @@ impl Run<'_> {
             Ok(pushed) => {
                 let moved = settle_tags(registry, repo, tags, &img.digest).await;
                 match moved {
-                    Ok(moved) if moved.contains(&version) => (moved, None, Outcome::Succeeded),
+                    Ok(moved) if moved.iter().any(|t| version == t.as_str()) => {
+                        (moved, None, Outcome::Succeeded)
+                    }
                     Ok(moved) => (
                         moved,
                         Some(format!(
@@ -648,13 +691,13 @@ impl Run<'_> {
         let complete = outcome == Outcome::Succeeded;
         if !moved.is_empty() || complete {
             self.emit(Event::Pushed {
-                repository: repo.to_owned(),
+                repository: repo.to_string(),
                 digest: img.digest.clone(),
                 tags: moved.clone(),
             });
             self.record.pushed = Some(PushRecord {
                 registry: registry.location(),
-                repository: repo.to_owned(),
+                repository: repo.to_string(),
                 digest: img.digest.clone(),
                 tags: moved,
                 complete,
@@ -836,11 +879,13 @@ impl Pipeline {
             spec: None,
             policy: Policy::recommended(),
             registry: None,
+            repository: None,
             image_repository: None,
             version: VersionStrategy::Next(Bump::Patch),
             latest: true,
             overwrite_version: false,
             revision: None,
+            revision_tag: None,
             environments: Vec::new(),
             notifiers: Vec::new(),
             step_timeout: None,
@@ -922,18 +967,18 @@ impl Run<'_> {
 
     /// The tags to push: the version (which also names the image in its
     /// layout), `latest` and the revision when asked.
-    async fn version_tags(&mut self) -> Vec<String> {
+    async fn version_tags(&mut self) -> Vec<Tag> {
         let mut tags = Vec::new();
         if self.stopped() {
             return tags;
         }
         if let Some(version) = self.choose_version().await {
-            self.record.version = Some(version.clone());
+            self.record.version = Some(version.to_string());
             tags.push(version);
             if self.config.latest {
-                tags.push("latest".into());
+                tags.push(Tag::latest());
             }
-            if let Some(rev) = &self.config.revision {
+            if let Some(rev) = &self.config.revision_tag {
                 tags.push(rev.clone());
             }
         }
@@ -1004,12 +1049,12 @@ impl Run<'_> {
     }
 
     /// The push of the image under `tags`; the digest the registry holds.
-    async fn push_stage(&mut self, image: Option<&BuiltImage>, tags: &[String]) -> Option<Digest> {
-        match (&self.config.registry, image, self.stopped()) {
+    async fn push_stage(&mut self, image: Option<&BuiltImage>, tags: &[Tag]) -> Option<Digest> {
+        match (self.config.destination(), image, self.stopped()) {
             (_, _, true) => self.skip(Stage::Push, "an earlier stage failed"),
             (None, _, false) | (_, None, false) => self.skip(Stage::Push, "no registry"),
             (Some((registry, repo)), Some(img), false) => {
-                return self.push(registry.as_ref(), repo, img, tags).await;
+                return self.push(registry, repo, img, tags).await;
             }
         }
         None
@@ -1027,9 +1072,8 @@ impl Run<'_> {
         };
         let began = self.start(Stage::Deploy);
         let (registry, repo) = p
-            .registry
-            .as_ref()
-            .map(|(r, n)| (r.location(), n.clone()))
+            .destination()
+            .map(|(r, n)| (r.location(), n.to_string()))
             .unwrap_or_default();
         let image_repository = p
             .image_repository

@@ -13,11 +13,11 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let image = paragon_core::plugin::build::testing::minimal_image(dir.path(), "demo").unwrap();
 //! let registry = MemoryRegistry::new();
-//! let tags = ["1.0.0".to_string(), "latest".to_string()];
+//! let tags = paragon_core::plugin::registry::tags(["1.0.0", "latest"]).unwrap();
 //! let ctx = CallContext::new();
-//! let pushed = registry.push(&image, "shop/app", &tags, &ctx).await.unwrap();
+//! let pushed = registry.push(&image, &"shop/app".parse().unwrap(), &tags, &ctx).await.unwrap();
 //! assert_eq!(pushed.digest, image.digest);
-//! assert_eq!(registry.resolve("shop/app", "latest", &ctx).await.unwrap(), Some(image.digest.clone()));
+//! assert_eq!(registry.resolve(&"shop/app".parse().unwrap(), &"latest".parse().unwrap(), &ctx).await.unwrap(), Some(image.digest.clone()));
 //! # });
 //! # fn tokio_test_block_on(f: impl std::future::Future<Output = ()>) {
 //! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
@@ -86,9 +86,8 @@ impl Pushed {
 ///   missing a blob without creating a tag;
 /// - check that the registry holds, under every tag, the digest the layout
 ///   has, and move a tag that exists (`latest`) to the new image;
-/// - validate repository names and tags ([`validate_repository`],
-///   [`validate_tag`]) before any request, answering
-///   [`Error::InvalidConfig`];
+/// - take repository names and tags as they come: a [`Repository`] and
+///   a [`Tag`] are valid under the distribution spec by construction;
 /// - resolve an unknown tag to `None` and list no tags for an unknown
 ///   repository;
 /// - stop a cancelled call with [`Error::Cancelled`] (a cancelled push
@@ -113,8 +112,8 @@ pub trait Registry: fmt::Debug + Send + Sync + 'static {
     async fn push(
         &self,
         image: &BuiltImage,
-        repository: &str,
-        tags: &[String],
+        repository: &Repository,
+        tags: &[Tag],
         ctx: &CallContext,
     ) -> Result<Pushed>;
 
@@ -122,17 +121,19 @@ pub trait Registry: fmt::Debug + Send + Sync + 'static {
     /// no such repository).
     async fn resolve(
         &self,
-        repository: &str,
-        tag: &str,
+        repository: &Repository,
+        tag: &Tag,
         ctx: &CallContext,
     ) -> Result<Option<Digest>>;
 
-    /// Every tag of `repository`, sorted; empty when it does not exist.
-    async fn list_tags(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>>;
+    /// Every tag of `repository`, sorted, as the registry names them;
+    /// empty when it does not exist.
+    async fn list_tags(&self, repository: &Repository, ctx: &CallContext) -> Result<Vec<String>>;
 
     /// Deletes a tag (the image stays if other tags name it, where the
     /// registry allows). [`Error::Unsupported`] where it cannot.
-    async fn delete_tag(&self, repository: &str, tag: &str, ctx: &CallContext) -> Result<()>;
+    async fn delete_tag(&self, repository: &Repository, tag: &Tag, ctx: &CallContext)
+        -> Result<()>;
 
     /// Points `tag` at `digest`, an image already pushed to `repository`
     /// (by [`push`](Registry::push) with no tags), only when the
@@ -150,8 +151,8 @@ pub trait Registry: fmt::Debug + Send + Sync + 'static {
     /// default is [`Error::Unsupported`].
     async fn create_tag(
         &self,
-        repository: &str,
-        tag: &str,
+        repository: &Repository,
+        tag: &Tag,
         digest: &Digest,
         ctx: &CallContext,
     ) -> Result<bool> {
@@ -176,35 +177,35 @@ macro_rules! forward_registry {
             async fn push(
                 &self,
                 image: &BuiltImage,
-                repository: &str,
-                tags: &[String],
+                repository: &Repository,
+                tags: &[Tag],
                 ctx: &CallContext,
             ) -> Result<Pushed> {
                 (**self).push(image, repository, tags, ctx).await
             }
             async fn resolve(
                 &self,
-                repository: &str,
-                tag: &str,
+                repository: &Repository,
+                tag: &Tag,
                 ctx: &CallContext,
             ) -> Result<Option<Digest>> {
                 (**self).resolve(repository, tag, ctx).await
             }
-            async fn list_tags(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>> {
+            async fn list_tags(&self, repository: &Repository, ctx: &CallContext) -> Result<Vec<String>> {
                 (**self).list_tags(repository, ctx).await
             }
             async fn delete_tag(
                 &self,
-                repository: &str,
-                tag: &str,
+                repository: &Repository,
+                tag: &Tag,
                 ctx: &CallContext,
             ) -> Result<()> {
                 (**self).delete_tag(repository, tag, ctx).await
             }
             async fn create_tag(
                 &self,
-                repository: &str,
-                tag: &str,
+                repository: &Repository,
+                tag: &Tag,
                 digest: &Digest,
                 ctx: &CallContext,
             ) -> Result<bool> {
@@ -215,30 +216,136 @@ macro_rules! forward_registry {
 }
 forward_registry!(Box<T>, Arc<T>, &'static T);
 
-/// Checks a push's repository name and every tag
-/// ([`validate_repository`], [`validate_tag`]): what every
-/// [`Registry::push`] does before any request.
+/// A repository name, valid under the distribution spec's grammar
+/// (`shop/app`: lowercase path components of `[a-z0-9]` joined by `.`,
+/// `_`, `__` or `-`, separated by `/`; at most 255 bytes). It is checked
+/// once, when it is made; every [`Registry`] takes it as it is.
 ///
-/// # Errors
-/// [`Error::InvalidConfig`] naming the first invalid name.
-pub fn validate_push(repository: &str, tags: &[String]) -> Result<()> {
-    validate_repository(repository)?;
-    tags.iter().try_for_each(|t| validate_tag(t))
+/// ```
+/// use paragon_core::plugin::registry::Repository;
+///
+/// let repo: Repository = "shop/app".parse()?;
+/// assert_eq!(repo.as_str(), "shop/app");
+/// assert!(Repository::new("Shop/App").is_err());
+/// # Ok::<(), paragon_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Repository(String);
+
+/// A tag, valid under the distribution spec's grammar
+/// (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`). It is checked once, when it is
+/// made; every [`Registry`] takes it as it is.
+///
+/// ```
+/// use paragon_core::plugin::registry::Tag;
+///
+/// let tag = Tag::new("1.4.0")?;
+/// assert_eq!(tag, "1.4.0");
+/// assert!(Tag::new(".hidden").is_err());
+/// # Ok::<(), paragon_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Tag(String);
+
+macro_rules! name_type {
+    ($ty:ident, $problem:ident) => {
+        impl $ty {
+            /// Checks `name`.
+            ///
+            /// # Errors
+            /// [`Error::InvalidConfig`] (component `registry`) saying what
+            /// is wrong.
+            pub fn new(name: impl Into<String>) -> Result<$ty> {
+                let name = name.into();
+                match $problem(&name) {
+                    None => Ok($ty(name)),
+                    Some(message) => Err(Error::InvalidConfig {
+                        component: "registry".into(),
+                        message,
+                    }),
+                }
+            }
+
+            /// The name.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<$ty> {
+                $ty::new(s)
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = Error;
+            fn try_from(s: String) -> Result<$ty> {
+                $ty::new(s)
+            }
+        }
+
+        impl TryFrom<&str> for $ty {
+            type Error = Error;
+            fn try_from(s: &str) -> Result<$ty> {
+                $ty::new(s)
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(name: $ty) -> String {
+                name.0
+            }
+        }
+
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+name_type!(Repository, repository_problem);
+name_type!(Tag, tag_problem);
+
+impl Tag {
+    /// `latest`.
+    pub fn latest() -> Tag {
+        Tag("latest".into())
+    }
 }
 
-/// Checks a tag against the distribution spec's grammar
-/// (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`).
+/// Tags from names, checking each.
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] (component `registry`) saying what is wrong.
-pub fn validate_tag(tag: &str) -> Result<()> {
-    match tag_problem(tag) {
-        None => Ok(()),
-        Some(message) => Err(Error::InvalidConfig {
-            component: "registry".into(),
-            message,
-        }),
-    }
+/// [`Error::InvalidConfig`] naming the first invalid one.
+pub fn tags<I, S>(names: I) -> Result<Vec<Tag>>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    names.into_iter().map(Tag::new).collect()
 }
 
 /// What is wrong with `tag` under the distribution spec's grammar, if
@@ -260,10 +367,9 @@ pub(crate) fn tag_problem(tag: &str) -> Option<String> {
     })
 }
 
-/// Checks a repository name against the distribution spec's grammar:
-/// lowercase path components of `[a-z0-9]` joined by `.`, `_`, `__` or `-`,
-/// separated by `/`.
-pub fn validate_repository(name: &str) -> Result<()> {
+/// What is wrong with a repository name under the distribution spec's
+/// grammar, if anything.
+fn repository_problem(name: &str) -> Option<String> {
     fn component(c: &str) -> bool {
         let b = c.as_bytes();
         if b.is_empty() || !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric()
@@ -300,16 +406,12 @@ pub fn validate_repository(name: &str) -> Result<()> {
         }
         true
     }
-    if !name.is_empty() && name.len() <= 255 && name.split('/').all(component) {
-        Ok(())
-    } else {
-        Err(Error::InvalidConfig {
-            component: "registry".into(),
-            message: format!(
-                "`{name}` is not a valid repository name (lowercase letters and digits, separated by `.`, `_`, `-` or `/`)"
-            ),
-        })
-    }
+    let ok = !name.is_empty() && name.len() <= 255 && name.split('/').all(component);
+    (!ok).then(|| {
+        format!(
+            "`{name}` is not a valid repository name (lowercase letters and digits, separated by `.`, `_`, `-` or `/`)"
+        )
+    })
 }
 
 /// A registry in memory: an implementation of [`Registry`] for engine tests
@@ -357,11 +459,10 @@ impl Registry for MemoryRegistry {
     async fn push(
         &self,
         image: &BuiltImage,
-        repository: &str,
-        tags: &[String],
+        repository: &Repository,
+        tags: &[Tag],
         ctx: &CallContext,
     ) -> Result<Pushed> {
-        validate_push(repository, tags)?;
         if ctx.cancel.is_cancelled() {
             return Err(Error::Cancelled {
                 tool: "memory registry".into(),
@@ -370,53 +471,49 @@ impl Registry for MemoryRegistry {
         let layout = OciLayout::open(&image.layout)?;
         let blobs = layout.closure(&image.descriptor())?;
         let mut repos = self.lock();
-        let repo = repos.entry(repository.to_owned()).or_default();
+        let repo = repos.entry(repository.to_string()).or_default();
         repo.manifests.insert(image.digest.clone());
         for t in tags {
-            repo.tags.insert(t.clone(), image.digest.clone());
+            repo.tags.insert(t.to_string(), image.digest.clone());
         }
-        let mut pushed = Pushed::new("memory", repository, image.digest.clone(), tags.to_vec());
+        let names = tags.iter().map(Tag::to_string).collect();
+        let mut pushed = Pushed::new("memory", repository.as_str(), image.digest.clone(), names);
         pushed.uploaded = blobs.len();
         Ok(pushed)
     }
 
     async fn resolve(
         &self,
-        repository: &str,
-        tag: &str,
+        repository: &Repository,
+        tag: &Tag,
         ctx: &CallContext,
     ) -> Result<Option<Digest>> {
-        validate_repository(repository)?;
-        validate_tag(tag)?;
         memory_cancelled(ctx)?;
         Ok(self
             .lock()
-            .get(repository)
-            .and_then(|r| r.tags.get(tag).cloned()))
+            .get(repository.as_str())
+            .and_then(|r| r.tags.get(tag.as_str()).cloned()))
     }
 
-    async fn list_tags(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>> {
-        validate_repository(repository)?;
+    async fn list_tags(&self, repository: &Repository, ctx: &CallContext) -> Result<Vec<String>> {
         memory_cancelled(ctx)?;
         Ok(self
             .lock()
-            .get(repository)
+            .get(repository.as_str())
             .map(|r| r.tags.keys().cloned().collect())
             .unwrap_or_default())
     }
 
     async fn create_tag(
         &self,
-        repository: &str,
-        tag: &str,
+        repository: &Repository,
+        tag: &Tag,
         digest: &Digest,
         ctx: &CallContext,
     ) -> Result<bool> {
-        validate_repository(repository)?;
-        validate_tag(tag)?;
         memory_cancelled(ctx)?;
         let mut repos = self.lock();
-        let repo = repos.entry(repository.to_owned()).or_default();
+        let repo = repos.entry(repository.to_string()).or_default();
         if !repo.manifests.contains(digest) {
             return Err(Error::Registry {
                 host: "memory".into(),
@@ -428,19 +525,25 @@ impl Registry for MemoryRegistry {
                 source: None,
             });
         }
-        if repo.tags.contains_key(tag) {
+        if repo.tags.contains_key(tag.as_str()) {
             return Ok(false);
         }
-        repo.tags.insert(tag.to_owned(), digest.clone());
+        repo.tags.insert(tag.to_string(), digest.clone());
         Ok(true)
     }
 
-    async fn delete_tag(&self, repository: &str, tag: &str, ctx: &CallContext) -> Result<()> {
-        validate_repository(repository)?;
-        validate_tag(tag)?;
+    async fn delete_tag(
+        &self,
+        repository: &Repository,
+        tag: &Tag,
+        ctx: &CallContext,
+    ) -> Result<()> {
         memory_cancelled(ctx)?;
         let mut repos = self.lock();
-        match repos.get_mut(repository).and_then(|r| r.tags.remove(tag)) {
+        match repos
+            .get_mut(repository.as_str())
+            .and_then(|r| r.tags.remove(tag.as_str()))
+        {
             Some(_) => Ok(()),
             None => Err(Error::Registry {
                 host: "memory".into(),
@@ -472,18 +575,22 @@ mod tests {
     #[test]
     fn tags_and_repositories_are_validated() {
         for ok in ["1.2.3", "latest", "_x", "v1.0-rc.1", "a"] {
-            validate_tag(ok).unwrap();
+            assert_eq!(Tag::new(ok).unwrap(), ok);
         }
         for bad in ["", ".x", "-x", "a:b", "a/b", &"x".repeat(129)] {
-            assert!(validate_tag(bad).is_err(), "{bad}");
+            assert!(Tag::new(bad).is_err(), "{bad}");
         }
         for ok in ["app", "shop/app", "a.b_c__d-e--f/g0", "library/alpine"] {
-            validate_repository(ok).unwrap();
+            assert_eq!(Repository::new(ok).unwrap().as_str(), ok);
         }
         for bad in [
             "", "App", "a//b", "/a", "a/", "a..b", "a___b", "-a", "a-", "a:b",
         ] {
-            assert!(validate_repository(bad).is_err(), "{bad}");
+            assert!(Repository::new(bad).is_err(), "{bad}");
         }
+        // The JSON form is the name, checked when read.
+        let repo: Repository = serde_json::from_str("\"shop/app\"").unwrap();
+        assert_eq!(serde_json::to_string(&repo).unwrap(), "\"shop/app\"");
+        assert!(serde_json::from_str::<Tag>("\".x\"").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The in-memory registry and the minimal builder pass their conformance
 //! suites, directly and behind `Box<dyn _>` and `Arc<dyn _>`.
 
+use crate::{repo, tag};
 use std::sync::Arc;
 
 use paragon_core::conformance;
@@ -36,18 +37,18 @@ async fn memory_registry_counts_manifests() {
     let dir = tempfile::tempdir().unwrap();
     let registry = MemoryRegistry::new();
     let a = minimal_image(&dir.path().join("a"), "a").unwrap();
-    let tags = vec!["1".to_string(), "latest".to_string()];
+    let tags = vec![tag("1"), tag("latest")];
     registry
-        .push(&a, "app", &tags, &CallContext::new())
+        .push(&a, &repo("app"), &tags, &CallContext::new())
         .await
         .unwrap();
     registry
-        .push(&a, "app", &tags, &CallContext::new())
+        .push(&a, &repo("app"), &tags, &CallContext::new())
         .await
         .unwrap();
     assert_eq!(registry.manifest_count("app"), 1);
     let err = registry
-        .delete_tag("app", "nope", &CallContext::new())
+        .delete_tag(&repo("app"), &tag("nope"), &CallContext::new())
         .await
         .unwrap_err();
     assert!(err.is_not_found(), "{err}");

@@ -1,6 +1,7 @@
 //! The pipeline on in-memory parts: stages in order, the gate before the
 //! push, optional scanners, timeouts, cancellation, checks, rollback.
 
+use crate::{repo, tag};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -73,7 +74,7 @@ impl Parts {
     /// Whether the registry holds no tag of `shop/app`.
     async fn nothing_pushed(&self) -> bool {
         self.registry
-            .list_tags("shop/app", &CallContext::new())
+            .list_tags(&repo("shop/app"), &CallContext::new())
             .await
             .unwrap()
             .is_empty()
@@ -123,7 +124,7 @@ async fn a_clean_app_goes_all_the_way_with_events_in_order() {
     assert_eq!(pushed.tags, ["1.2.0", "latest"]);
     assert_eq!(
         p.registry
-            .resolve("shop/app", "latest", &CallContext::new())
+            .resolve(&repo("shop/app"), &tag("latest"), &CallContext::new())
             .await
             .unwrap(),
         Some(pushed.digest.clone())
@@ -420,7 +421,7 @@ async fn the_next_version_follows_the_registry() {
         let d = p.dir.path().join(format!("img-{seed}"));
         let img = paragon_core::plugin::build::testing::minimal_image(&d, seed).unwrap();
         p.registry
-            .push(&img, "shop/app", &[v.to_owned()], &CallContext::new())
+            .push(&img, &repo("shop/app"), &[tag(v)], &CallContext::new())
             .await
             .unwrap();
     }
@@ -619,28 +620,37 @@ impl Registry for Refusing {
     async fn push(
         &self,
         _: &paragon_core::BuiltImage,
-        _: &str,
-        _: &[String],
+        _: &paragon_core::Repository,
+        _: &[paragon_core::Tag],
         _: &CallContext,
     ) -> paragon_core::Result<paragon_core::Pushed> {
         unreachable!("nothing is pushed after the version stage failed")
     }
     async fn resolve(
         &self,
-        _: &str,
-        _: &str,
+        _: &paragon_core::Repository,
+        _: &paragon_core::Tag,
         _: &CallContext,
     ) -> paragon_core::Result<Option<paragon_core::Digest>> {
         Ok(None)
     }
-    async fn list_tags(&self, _: &str, _: &CallContext) -> paragon_core::Result<Vec<String>> {
+    async fn list_tags(
+        &self,
+        _: &paragon_core::Repository,
+        _: &CallContext,
+    ) -> paragon_core::Result<Vec<String>> {
         Err(Error::Unauthorized {
             service: "registry".into(),
             host: "registry.example".into(),
             message: "wrong password".into(),
         })
     }
-    async fn delete_tag(&self, _: &str, _: &str, _: &CallContext) -> paragon_core::Result<()> {
+    async fn delete_tag(
+        &self,
+        _: &paragon_core::Repository,
+        _: &paragon_core::Tag,
+        _: &CallContext,
+    ) -> paragon_core::Result<()> {
         Ok(())
     }
 }
@@ -693,7 +703,7 @@ async fn an_existing_version_is_not_overwritten_unless_asked() {
         .succeeded());
     let first = p
         .registry
-        .resolve("shop/app", "1.2.0", &CallContext::new())
+        .resolve(&repo("shop/app"), &tag("1.2.0"), &CallContext::new())
         .await
         .unwrap();
     std::fs::write(p.dir.path().join("main.go"), "package main // changed\n").unwrap();
@@ -707,7 +717,7 @@ async fn an_existing_version_is_not_overwritten_unless_asked() {
     assert_eq!(rec.image, None, "nothing was built");
     assert_eq!(
         p.registry
-            .resolve("shop/app", "1.2.0", &CallContext::new())
+            .resolve(&repo("shop/app"), &tag("1.2.0"), &CallContext::new())
             .await
             .unwrap(),
         first
@@ -721,7 +731,7 @@ async fn an_existing_version_is_not_overwritten_unless_asked() {
     assert!(rec.succeeded(), "{rec:?}");
     assert_ne!(
         p.registry
-            .resolve("shop/app", "1.2.0", &CallContext::new())
+            .resolve(&repo("shop/app"), &tag("1.2.0"), &CallContext::new())
             .await
             .unwrap(),
         first
@@ -751,8 +761,8 @@ impl paragon_core::Builder for Racing {
         self.registry
             .push(
                 &other,
-                "shop/app",
-                &[spec.ref_name.clone(), "latest".into()],
+                &repo("shop/app"),
+                &[tag(&spec.ref_name), tag("latest")],
                 ctx,
             )
             .await?;
@@ -790,7 +800,7 @@ async fn a_version_taken_during_the_build_fails_the_push_with_nothing_pushed() {
     for tag in ["0.0.1", "latest"] {
         assert_ne!(
             p.registry
-                .resolve("shop/app", tag, &CallContext::new())
+                .resolve(&repo("shop/app"), &self::tag(tag), &CallContext::new())
                 .await
                 .unwrap(),
             Some(mine.clone())
@@ -818,8 +828,8 @@ impl Registry for CancelledAfterTheTags {
     async fn push(
         &self,
         image: &paragon_core::BuiltImage,
-        repository: &str,
-        tags: &[String],
+        repository: &paragon_core::Repository,
+        tags: &[paragon_core::Tag],
         ctx: &CallContext,
     ) -> paragon_core::Result<paragon_core::Pushed> {
         let pushed = self.inner.push(image, repository, tags, ctx).await?;
@@ -834,8 +844,8 @@ impl Registry for CancelledAfterTheTags {
     }
     async fn create_tag(
         &self,
-        r: &str,
-        t: &str,
+        r: &paragon_core::Repository,
+        t: &paragon_core::Tag,
         d: &paragon_core::Digest,
         ctx: &CallContext,
     ) -> paragon_core::Result<bool> {
@@ -843,16 +853,25 @@ impl Registry for CancelledAfterTheTags {
     }
     async fn resolve(
         &self,
-        r: &str,
-        t: &str,
+        r: &paragon_core::Repository,
+        t: &paragon_core::Tag,
         ctx: &CallContext,
     ) -> paragon_core::Result<Option<paragon_core::Digest>> {
         self.inner.resolve(r, t, ctx).await
     }
-    async fn list_tags(&self, r: &str, ctx: &CallContext) -> paragon_core::Result<Vec<String>> {
+    async fn list_tags(
+        &self,
+        r: &paragon_core::Repository,
+        ctx: &CallContext,
+    ) -> paragon_core::Result<Vec<String>> {
         self.inner.list_tags(r, ctx).await
     }
-    async fn delete_tag(&self, r: &str, t: &str, ctx: &CallContext) -> paragon_core::Result<()> {
+    async fn delete_tag(
+        &self,
+        r: &paragon_core::Repository,
+        t: &paragon_core::Tag,
+        ctx: &CallContext,
+    ) -> paragon_core::Result<()> {
         self.inner.delete_tag(r, t, ctx).await
     }
 }
@@ -886,7 +905,7 @@ async fn a_push_cancelled_after_the_tags_moved_records_the_tags() {
     assert_eq!(pushed.tags, ["2.0.0", "latest"]);
     assert_eq!(
         p.registry
-            .resolve("shop/app", "latest", &CallContext::new())
+            .resolve(&repo("shop/app"), &tag("latest"), &CallContext::new())
             .await
             .unwrap(),
         Some(pushed.digest.clone())

@@ -6,7 +6,7 @@ use paragon_core::model::oci::{
     Digest, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_INDEX,
     MEDIA_TYPE_MANIFEST,
 };
-use paragon_core::plugin::registry::{validate_repository, validate_tag};
+use paragon_core::plugin::registry::{Repository, Tag};
 use paragon_core::{CallContext, Error, Result};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
@@ -122,13 +122,12 @@ impl DistributionRegistry {
     /// the tag if it exists.
     pub async fn tag_existing(
         &self,
-        repository: &str,
+        repository: &Repository,
         digest: &Digest,
-        tag: &str,
+        tag: &Tag,
         ctx: &CallContext,
     ) -> Result<()> {
-        validate_repository(repository)?;
-        validate_tag(tag)?;
+        let (repository, tag) = (repository.as_str(), tag.as_str());
         self.put_existing(repository, digest, tag, ctx).await?;
         self.verify_tag(repository, tag, digest, ctx).await
     }

@@ -37,8 +37,8 @@
 //!
 //! let registry = DistributionRegistry::new("registry.example.com")?
 //!     .with_credentials(Credentials::basic("ci", Secret::new("…")));
-//! let tags = ["1.4.2".to_string(), "latest".to_string()];
-//! let pushed = registry.push(&image, "shop/app", &tags, &CallContext::new()).await?;
+//! let tags = paragon_core::plugin::registry::tags(["1.4.2", "latest"])?;
+//! let pushed = registry.push(&image, &"shop/app".parse()?, &tags, &CallContext::new()).await?;
 //! println!("{}", pushed.reference());
 //! # Ok(()) }
 //! ```
@@ -67,9 +67,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use paragon_core::model::oci::{Digest, OciLayout};
 use paragon_core::plugin::build::BuiltImage;
-use paragon_core::plugin::registry::{
-    validate_push, validate_repository, validate_tag, Pushed, Registry,
-};
+use paragon_core::plugin::registry::{Pushed, Registry, Repository, Tag};
 use paragon_core::retry::RetryPolicy;
 use paragon_core::transport::{is_loopback, require_https_beyond_loopback};
 use paragon_core::{CallContext, Error, Result};
@@ -306,11 +304,13 @@ impl Registry for DistributionRegistry {
     async fn push(
         &self,
         image: &BuiltImage,
-        repository: &str,
-        tags: &[String],
+        repository: &Repository,
+        tags: &[Tag],
         ctx: &CallContext,
     ) -> Result<Pushed> {
-        validate_push(repository, tags)?;
+        let repository = repository.as_str();
+        let tags: Vec<String> = tags.iter().map(Tag::to_string).collect();
+        let tags = tags.as_slice();
         if ctx.cancel.is_cancelled() {
             return Err(self.cancelled());
         }
@@ -358,12 +358,12 @@ impl Registry for DistributionRegistry {
 
     async fn resolve(
         &self,
-        repository: &str,
-        tag: &str,
+        repository: &Repository,
+        tag: &Tag,
         ctx: &CallContext,
     ) -> Result<Option<Digest>> {
-        validate_repository(repository)?;
-        validate_tag(tag)?;
+        let repository = repository.as_str();
+        let tag = tag.as_str();
         let op = format!("resolve {repository}:{tag}");
         self.bounded(
             ctx,
@@ -372,8 +372,8 @@ impl Registry for DistributionRegistry {
         .await
     }
 
-    async fn list_tags(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>> {
-        validate_repository(repository)?;
+    async fn list_tags(&self, repository: &Repository, ctx: &CallContext) -> Result<Vec<String>> {
+        let repository = repository.as_str();
         self.bounded(ctx, self.tags_paged(repository, ctx)).await
     }
 
@@ -388,13 +388,13 @@ impl Registry for DistributionRegistry {
     /// the check and the write, both may report `true`.
     async fn create_tag(
         &self,
-        repository: &str,
-        tag: &str,
+        repository: &Repository,
+        tag: &Tag,
         digest: &Digest,
         ctx: &CallContext,
     ) -> Result<bool> {
-        validate_repository(repository)?;
-        validate_tag(tag)?;
+        let repository = repository.as_str();
+        let tag = tag.as_str();
         let op = format!("resolve {repository}:{tag}");
         if self
             .retrying(&op, ctx, || self.head_manifest(repository, tag))
@@ -418,9 +418,14 @@ impl Registry for DistributionRegistry {
         Ok(held.as_ref() == Some(digest))
     }
 
-    async fn delete_tag(&self, repository: &str, tag: &str, ctx: &CallContext) -> Result<()> {
-        validate_repository(repository)?;
-        validate_tag(tag)?;
+    async fn delete_tag(
+        &self,
+        repository: &Repository,
+        tag: &Tag,
+        ctx: &CallContext,
+    ) -> Result<()> {
+        let repository = repository.as_str();
+        let tag = tag.as_str();
         if ctx.cancel.is_cancelled() {
             return Err(self.cancelled());
         }

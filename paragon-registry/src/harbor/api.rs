@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use paragon_core::plugin::registry::validate_tag;
+use paragon_core::plugin::registry::Tag;
 use paragon_core::retry::RetryPolicy;
 use paragon_core::transport::require_https_beyond_loopback;
 use paragon_core::{CallContext, Error, Result, ScanReport, Secret};
@@ -437,9 +437,9 @@ impl HarborApi {
         &self,
         repository: &str,
         reference: &str,
-        tag: &str,
+        tag: &Tag,
     ) -> Result<TagOutcome> {
-        validate_tag(tag)?;
+        let tag = tag.as_str();
         let path = format!("{}/tags", self.artifact_path(repository, reference)?);
         let body = serde_json::json!({ "name": tag });
         let res = self.request(Method::POST, &path, Some(&body), &[]).await?;
@@ -451,8 +451,8 @@ impl HarborApi {
     }
 
     /// Deletes a tag (`DELETE …/artifacts/{tag}/tags/{tag}`).
-    pub async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
-        validate_tag(tag)?;
+    pub async fn delete_tag(&self, repository: &str, tag: &Tag) -> Result<()> {
+        let tag = tag.as_str();
         let path = format!(
             "{}/tags/{}",
             self.artifact_path(repository, tag)?,

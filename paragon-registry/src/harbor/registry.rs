@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use paragon_core::model::oci::Digest;
 use paragon_core::plugin::build::BuiltImage;
-use paragon_core::plugin::registry::{validate_repository, Pushed, Registry};
+use paragon_core::plugin::registry::{Pushed, Registry, Repository, Tag};
 use paragon_core::{CallContext, Result, Secret};
 
 use crate::credentials::Credentials;
@@ -73,8 +73,12 @@ impl HarborRegistry {
 
     /// Points `tag` at `digest`, already in the repository: through the
     /// tag API, or, when the tag exists (409), by a manifest PUT.
-    pub async fn retag(&self, repository: &str, digest: &Digest, tag: &str) -> Result<()> {
-        match self.api.add_tag(repository, digest.as_str(), tag).await? {
+    pub async fn retag(&self, repository: &Repository, digest: &Digest, tag: &Tag) -> Result<()> {
+        match self
+            .api
+            .add_tag(repository.as_str(), digest.as_str(), tag)
+            .await?
+        {
             TagOutcome::Created => Ok(()),
             TagOutcome::Exists => {
                 self.distribution
@@ -98,12 +102,11 @@ impl Registry for HarborRegistry {
     async fn push(
         &self,
         image: &BuiltImage,
-        repository: &str,
-        tags: &[String],
+        repository: &Repository,
+        tags: &[Tag],
         ctx: &CallContext,
     ) -> Result<Pushed> {
-        validate_repository(repository)?;
-        let (project, _) = split_repository(repository)?;
+        let (project, _) = split_repository(repository.as_str())?;
         self.api
             .ensure_project(project, self.create_projects)
             .await?;
@@ -112,15 +115,15 @@ impl Registry for HarborRegistry {
 
     async fn resolve(
         &self,
-        repository: &str,
-        tag: &str,
+        repository: &Repository,
+        tag: &Tag,
         ctx: &CallContext,
     ) -> Result<Option<Digest>> {
         self.distribution.resolve(repository, tag, ctx).await
     }
 
-    async fn list_tags(&self, repository: &str, ctx: &CallContext) -> Result<Vec<String>> {
-        validate_repository(repository)?;
+    async fn list_tags(&self, repository: &Repository, ctx: &CallContext) -> Result<Vec<String>> {
+        let repository = repository.as_str();
         ctx.run("harbor", self.api.list_tags(repository)).await
     }
 
@@ -128,12 +131,12 @@ impl Registry for HarborRegistry {
     /// atomic against every other writer.
     async fn create_tag(
         &self,
-        repository: &str,
-        tag: &str,
+        repository: &Repository,
+        tag: &Tag,
         digest: &Digest,
         ctx: &CallContext,
     ) -> Result<bool> {
-        validate_repository(repository)?;
+        let repository = repository.as_str();
         let added = ctx.run("harbor", self.api.add_tag(repository, digest.as_str(), tag));
         match added.await? {
             TagOutcome::Created => Ok(true),
@@ -141,8 +144,13 @@ impl Registry for HarborRegistry {
         }
     }
 
-    async fn delete_tag(&self, repository: &str, tag: &str, ctx: &CallContext) -> Result<()> {
-        validate_repository(repository)?;
+    async fn delete_tag(
+        &self,
+        repository: &Repository,
+        tag: &Tag,
+        ctx: &CallContext,
+    ) -> Result<()> {
+        let repository = repository.as_str();
         ctx.run("harbor", self.api.delete_tag(repository, tag))
             .await
     }

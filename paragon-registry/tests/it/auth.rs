@@ -20,8 +20,8 @@ use paragon_core::{CallContext, Error, Secret};
 use paragon_registry::{Credentials, DistributionRegistry, NativeBuilder, RetryPolicy};
 
 use crate::support::{
-    demo_app, logs_of, skopeo_digest, skopeo_tags, TestRegistry, PASSWORD, TOKEN_ISSUER,
-    TOKEN_SERVICE, USER,
+    demo_app, logs_of, names, repo, skopeo_digest, skopeo_tags, tag, tags, TestRegistry, PASSWORD,
+    TOKEN_ISSUER, TOKEN_SERVICE, USER,
 };
 
 fn retry() -> RetryPolicy {
@@ -50,10 +50,6 @@ async fn build(dir: &Path) -> BuiltImage {
         )
         .await
         .unwrap()
-}
-
-fn tags(t: &[&str]) -> Vec<String> {
-    t.iter().map(|s| (*s).to_owned()).collect()
 }
 
 /// A token service as the distribution token spec describes it: `GET
@@ -214,7 +210,7 @@ async fn the_bearer_token_flow_pushes_resolves_and_lists() {
     let pushed = r
         .push(
             &image,
-            "shop/app",
+            &repo("shop/app"),
             &tags(&["1.0.0", "latest"]),
             &CallContext::new(),
         )
@@ -222,14 +218,16 @@ async fn the_bearer_token_flow_pushes_resolves_and_lists() {
         .unwrap();
     assert_eq!(pushed.digest, image.digest);
     assert_eq!(
-        r.resolve("shop/app", "latest", &CallContext::new())
+        r.resolve(&repo("shop/app"), &tag("latest"), &CallContext::new())
             .await
             .unwrap(),
         Some(image.digest.clone())
     );
     assert_eq!(
-        r.list_tags("shop/app", &CallContext::new()).await.unwrap(),
-        tags(&["1.0.0", "latest"])
+        r.list_tags(&repo("shop/app"), &CallContext::new())
+            .await
+            .unwrap(),
+        names(&["1.0.0", "latest"])
     );
     // The registry accepted only tokens from the service, scoped to the
     // repository.
@@ -245,7 +243,12 @@ async fn the_bearer_token_flow_pushes_resolves_and_lists() {
     // one token covering both.
     let mounted = client(&registry.addr, PASSWORD)
         .with_mount_from(&["shop/app"])
-        .push(&image, "shop/copy", &tags(&["1.0.0"]), &CallContext::new())
+        .push(
+            &image,
+            &repo("shop/copy"),
+            &tags(&["1.0.0"]),
+            &CallContext::new(),
+        )
         .await
         .unwrap();
     assert_eq!(mounted.uploaded, 0, "{mounted:?}");
@@ -264,7 +267,7 @@ async fn the_bearer_token_flow_pushes_resolves_and_lists() {
     );
     assert_eq!(
         skopeo_tags(&registry.addr, "shop/app"),
-        tags(&["1.0.0", "latest"])
+        names(&["1.0.0", "latest"])
     );
 }
 
@@ -276,17 +279,22 @@ async fn no_password_or_token_reaches_the_logs() {
     let (result, logs) = logs_of(async {
         r.push(
             &image,
-            "shop/app",
+            &repo("shop/app"),
             &tags(&["1.0.0", "latest"]),
             &CallContext::new(),
         )
         .await?;
-        r.tag_existing("shop/app", &image.digest, "stable", &CallContext::new())
-            .await?;
-        r.list_tags("shop/app", &CallContext::new()).await
+        r.tag_existing(
+            &repo("shop/app"),
+            &image.digest,
+            &tag("stable"),
+            &CallContext::new(),
+        )
+        .await?;
+        r.list_tags(&repo("shop/app"), &CallContext::new()).await
     })
     .await;
-    assert_eq!(result.unwrap(), tags(&["1.0.0", "latest", "stable"]));
+    assert_eq!(result.unwrap(), names(&["1.0.0", "latest", "stable"]));
     let issued = service.tokens.lock().unwrap().clone();
     assert!(!issued.is_empty(), "the push went through the token flow");
     assert!(logs.contains("shop/app"), "the logs were captured: {logs}");
@@ -306,7 +314,12 @@ async fn a_token_service_refusing_the_password_is_unauthorized() {
     let (service, registry, _dir, image) = token_registry().await;
     let wrong = "not-the-password";
     let err = client(&registry.addr, wrong)
-        .push(&image, "shop/app", &tags(&["1.0.0"]), &CallContext::new())
+        .push(
+            &image,
+            &repo("shop/app"),
+            &tags(&["1.0.0"]),
+            &CallContext::new(),
+        )
         .await
         .unwrap_err();
     assert!(err.is_unauthorized(), "{err:?}");
@@ -327,7 +340,12 @@ async fn push_failing_via(realm: &str, service: &TokenService) -> (String, Error
     let dir = tempfile::tempdir().unwrap();
     let image = build(dir.path()).await;
     let err = client(&registry.addr, PASSWORD)
-        .push(&image, "shop/app", &tags(&["1.0.0"]), &CallContext::new())
+        .push(
+            &image,
+            &repo("shop/app"),
+            &tags(&["1.0.0"]),
+            &CallContext::new(),
+        )
         .await
         .unwrap_err();
     (registry.addr.clone(), err)
@@ -510,7 +528,7 @@ impl Scripted {
         client(&self.via, PASSWORD)
             .push(
                 &self.image,
-                repository,
+                &repo(repository),
                 &tags(&["1.0.0"]),
                 &CallContext::new(),
             )
@@ -583,21 +601,26 @@ async fn a_403_is_not_retried() {
 async fn a_404_is_an_answer_not_a_retry() {
     let s = Scripted::start(statuses(&[404])).await;
     client(&s.registry.addr, PASSWORD)
-        .push(&s.image, "shop/app", &tags(&["1.0.0"]), &CallContext::new())
+        .push(
+            &s.image,
+            &repo("shop/app"),
+            &tags(&["1.0.0"]),
+            &CallContext::new(),
+        )
         .await
         .unwrap();
     // The tag exists: were the scripted 404 retried, the next attempt would
     // be forwarded and find it.
     let r = client(&s.via, PASSWORD);
     assert_eq!(
-        r.resolve("shop/app", "1.0.0", &CallContext::new())
+        r.resolve(&repo("shop/app"), &tag("1.0.0"), &CallContext::new())
             .await
             .unwrap(),
         None
     );
     assert_eq!(s.counts(), (1, 0));
     assert_eq!(
-        r.resolve("shop/app", "1.0.0", &CallContext::new())
+        r.resolve(&repo("shop/app"), &tag("1.0.0"), &CallContext::new())
             .await
             .unwrap(),
         Some(s.image.digest.clone())

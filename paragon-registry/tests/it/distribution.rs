@@ -13,7 +13,10 @@ use paragon_core::plugin::registry::Registry;
 use paragon_core::{CallContext, Error, Secret};
 use paragon_registry::{Credentials, DistributionRegistry, NativeBuilder, RetryPolicy};
 
-use crate::support::{client, demo_app, skopeo_digest, skopeo_tags, TestRegistry, PASSWORD, USER};
+use crate::support::{
+    client, demo_app, names, repo, skopeo_digest, skopeo_tags, tag, tags, TestRegistry, PASSWORD,
+    USER,
+};
 
 async fn build(version: &str, dir: &std::path::Path) -> BuiltImage {
     let src = dir.join(format!("src-{version}"));
@@ -25,10 +28,6 @@ async fn build(version: &str, dir: &std::path::Path) -> BuiltImage {
         )
         .await
         .unwrap()
-}
-
-fn tags(t: &[&str]) -> Vec<String> {
-    t.iter().map(|s| (*s).to_owned()).collect()
 }
 
 #[ignore = "needs docker-registry and htpasswd"]
@@ -56,7 +55,7 @@ async fn pushes_are_seen_by_skopeo_at_the_layout_digest() {
     let pushed = r
         .push(
             &image,
-            "shop/app",
+            &repo("shop/app"),
             &tags(&["1.2.3", "latest"]),
             &CallContext::new(),
         )
@@ -73,18 +72,23 @@ async fn pushes_are_seen_by_skopeo_at_the_layout_digest() {
     }
     assert_eq!(
         skopeo_tags(&registry.addr, "shop/app"),
-        tags(&["1.2.3", "latest"])
+        names(&["1.2.3", "latest"])
     );
     // Pushing again uploads nothing; a second version moves latest only.
     let again = r
-        .push(&image, "shop/app", &tags(&["1.2.3"]), &CallContext::new())
+        .push(
+            &image,
+            &repo("shop/app"),
+            &tags(&["1.2.3"]),
+            &CallContext::new(),
+        )
         .await
         .unwrap();
     assert_eq!((again.uploaded, again.skipped), (0, 2));
     let next = build("1.2.4", dir.path()).await;
     r.push(
         &next,
-        "shop/app",
+        &repo("shop/app"),
         &tags(&["1.2.4", "latest"]),
         &CallContext::new(),
     )
@@ -99,9 +103,14 @@ async fn pushes_are_seen_by_skopeo_at_the_layout_digest() {
         Some(image.digest.as_str())
     );
     // Moving a tag to an image already there (a rollback of latest).
-    r.tag_existing("shop/app", &image.digest, "latest", &CallContext::new())
-        .await
-        .unwrap();
+    r.tag_existing(
+        &repo("shop/app"),
+        &image.digest,
+        &tag("latest"),
+        &CallContext::new(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         skopeo_digest(&registry.addr, "shop/app:latest").as_deref(),
         Some(image.digest.as_str())
@@ -111,7 +120,7 @@ async fn pushes_are_seen_by_skopeo_at_the_layout_digest() {
         .with_mount_from(&["shop/app"])
         .push(
             &image,
-            "shop/mirror",
+            &repo("shop/mirror"),
             &tags(&["1.2.3"]),
             &CallContext::new(),
         )
@@ -141,8 +150,8 @@ async fn a_corrupt_layer_is_a_layout_error_naming_the_file_and_nothing_is_tagged
     bytes[last] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
     let r = client(&registry.addr);
-    let (tags, ctx) = (tags(&["2.0.0"]), CallContext::new());
-    let push = || r.push(&image, "shop/corrupt", &tags, &ctx);
+    let (tags, ctx, corrupt) = (tags(&["2.0.0"]), CallContext::new(), repo("shop/corrupt"));
+    let push = || r.push(&image, &corrupt, &tags, &ctx);
     let err = push().await.unwrap_err();
     match &err {
         Error::Layout { path: p, message } => {
@@ -176,7 +185,12 @@ async fn a_multi_platform_index_is_pushed_whole() {
         .await
         .unwrap();
     client(&registry.addr)
-        .push(&image, "shop/multi", &tags(&["4.0.0"]), &CallContext::new())
+        .push(
+            &image,
+            &repo("shop/multi"),
+            &tags(&["4.0.0"]),
+            &CallContext::new(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -195,7 +209,12 @@ async fn a_wrong_password_is_unauthorized_naming_the_host() {
         .unwrap()
         .with_credentials(Credentials::basic(USER, Secret::new("wrong-password-123")));
     let err = r
-        .push(&image, "shop/app", &tags(&["1.0.0"]), &CallContext::new())
+        .push(
+            &image,
+            &repo("shop/app"),
+            &tags(&["1.0.0"]),
+            &CallContext::new(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
@@ -205,7 +224,7 @@ async fn a_wrong_password_is_unauthorized_naming_the_host() {
     assert!(!text.contains("wrong-password-123"), "{text}");
     let anonymous = DistributionRegistry::new(&registry.addr).unwrap();
     let err = anonymous
-        .list_tags("shop/app", &CallContext::new())
+        .list_tags(&repo("shop/app"), &CallContext::new())
         .await
         .unwrap_err();
     assert!(err.is_unauthorized(), "{err}");
@@ -232,10 +251,15 @@ async fn credentials_come_from_a_docker_config() {
         .unwrap()
         .with_docker_config(&config)
         .unwrap();
-    r.push(&image, "shop/cfg", &tags(&["1.0.0"]), &CallContext::new())
-        .await
-        .unwrap();
-    assert_eq!(skopeo_tags(&registry.addr, "shop/cfg"), tags(&["1.0.0"]));
+    r.push(
+        &image,
+        &repo("shop/cfg"),
+        &tags(&["1.0.0"]),
+        &CallContext::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(skopeo_tags(&registry.addr, "shop/cfg"), names(&["1.0.0"]));
 }
 
 #[ignore = "needs docker-registry and htpasswd"]
@@ -246,17 +270,17 @@ async fn tags_are_listed_across_pages() {
     let image = build("1.0.0", dir.path()).await;
     let all = tags(&["a", "b", "c", "d", "e"]);
     let r = client(&registry.addr).with_page_size(2);
-    r.push(&image, "shop/paged", &all, &CallContext::new())
+    r.push(&image, &repo("shop/paged"), &all, &CallContext::new())
         .await
         .unwrap();
     assert_eq!(
-        r.list_tags("shop/paged", &CallContext::new())
+        r.list_tags(&repo("shop/paged"), &CallContext::new())
             .await
             .unwrap(),
-        all
+        names(&["a", "b", "c", "d", "e"])
     );
     assert!(r
-        .list_tags("shop/none", &CallContext::new())
+        .list_tags(&repo("shop/none"), &CallContext::new())
         .await
         .unwrap()
         .is_empty());
@@ -271,10 +295,8 @@ async fn concurrent_pushes_to_one_repository_both_land() {
     let b = build("5.0.1", dir.path()).await;
     let r = client(&registry.addr);
     let (ta, tb, ctx) = (tags(&["5.0.0"]), tags(&["5.0.1"]), CallContext::new());
-    let (x, y) = tokio::join!(
-        r.push(&a, "shop/race", &ta, &ctx),
-        r.push(&b, "shop/race", &tb, &ctx),
-    );
+    let race = repo("shop/race");
+    let (x, y) = tokio::join!(r.push(&a, &race, &ta, &ctx), r.push(&b, &race, &tb, &ctx));
     x.unwrap();
     y.unwrap();
     assert_eq!(
@@ -371,7 +393,7 @@ async fn chunked_uploads_land_whole() {
         .with_chunked_uploads(1 << 20)
         .push(
             &image,
-            "shop/chunked",
+            &repo("shop/chunked"),
             &tags(&["1.0.0"]),
             &CallContext::new(),
         )
@@ -444,7 +466,12 @@ async fn a_chunk_the_registry_did_not_keep_stops_the_push() {
     let err = client(&addr)
         .with_chunked_uploads(1 << 20)
         .with_mount_from(&["shop/base"])
-        .push(&image, "shop/app", &tags(&["1.0.0"]), &CallContext::new())
+        .push(
+            &image,
+            &repo("shop/app"),
+            &tags(&["1.0.0"]),
+            &CallContext::new(),
+        )
         .await
         .unwrap_err();
     let seen = seen.lock().unwrap().clone();
@@ -512,7 +539,12 @@ async fn a_long_blob_upload_outlasts_the_request_timeout() {
         .with_request_timeout(Duration::from_millis(500))
         .unwrap();
     let pushed = r
-        .push(&image, "shop/app", &tags(&["1.0.0"]), &CallContext::new())
+        .push(
+            &image,
+            &repo("shop/app"),
+            &tags(&["1.0.0"]),
+            &CallContext::new(),
+        )
         .await
         .unwrap();
     assert_eq!(pushed.digest, image.digest);
@@ -534,7 +566,7 @@ async fn a_registry_stopped_mid_push_leaves_no_tag() {
     let err = client(&via)
         .push(
             &image,
-            "shop/partial",
+            &repo("shop/partial"),
             &tags(&["1.0.0", "latest"]),
             &CallContext::new(),
         )
@@ -561,14 +593,14 @@ async fn a_registry_stopped_mid_push_leaves_no_tag() {
     let direct = client(&addr);
     assert_eq!(
         direct
-            .resolve("shop/partial", "1.0.0", &CallContext::new())
+            .resolve(&repo("shop/partial"), &tag("1.0.0"), &CallContext::new())
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         direct
-            .resolve("shop/partial", "latest", &CallContext::new())
+            .resolve(&repo("shop/partial"), &tag("latest"), &CallContext::new())
             .await
             .unwrap(),
         None
@@ -578,7 +610,7 @@ async fn a_registry_stopped_mid_push_leaves_no_tag() {
     direct
         .push(
             &image,
-            "shop/partial",
+            &repo("shop/partial"),
             &tags(&["1.0.0", "latest"]),
             &CallContext::new(),
         )
@@ -620,7 +652,7 @@ async fn a_registry_that_never_answers_times_out_with_warnings() {
     let err = registry
         .push(
             &image,
-            "shop/silent",
+            &repo("shop/silent"),
             &tags(&["1.0.0"]),
             &CallContext::new(),
         )
@@ -665,7 +697,7 @@ async fn a_tag_list_that_never_ends_is_an_error() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let err = DistributionRegistry::new(&addr)
         .unwrap()
-        .list_tags("shop/app", &CallContext::new())
+        .list_tags(&repo("shop/app"), &CallContext::new())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Registry { .. }), "{err:?}");

@@ -16,7 +16,9 @@ use paragon_core::plugin::registry::{Pushed, Registry};
 use paragon_core::{CallContext, Error, Result};
 use paragon_registry::{DistributionRegistry, NativeBuilder};
 
-use crate::support::{self, demo_app, skopeo_copies_whole, skopeo_digest, TestRegistry};
+use crate::support::{
+    self, demo_app, repo, skopeo_copies_whole, skopeo_digest, tag, tags, TestRegistry,
+};
 
 const REPO: &str = "shop/faults";
 const TAGS: [&str; 2] = ["1.0.0", "latest"];
@@ -63,8 +65,9 @@ impl Rig {
     }
 
     async fn push(&self, r: &DistributionRegistry) -> Result<Pushed> {
-        let tags: Vec<String> = TAGS.iter().map(|t| (*t).to_owned()).collect();
-        r.push(&self.image, REPO, &tags, &CallContext::new()).await
+        let tags = tags(&TAGS);
+        r.push(&self.image, &repo(REPO), &tags, &CallContext::new())
+            .await
     }
 
     /// What the registry holds under each of `TAGS`, read by skopeo
@@ -161,14 +164,14 @@ async fn a_persistent_500_ends_after_the_policy_with_only_complete_tags() {
     let direct = client(&rig.registry.addr, Duration::from_secs(5));
     assert_eq!(
         direct
-            .resolve(REPO, "1.0.0", &CallContext::new())
+            .resolve(&repo(REPO), &tag("1.0.0"), &CallContext::new())
             .await
             .unwrap(),
         Some(rig.image.digest.clone())
     );
     assert_eq!(
         direct
-            .resolve(REPO, "latest", &CallContext::new())
+            .resolve(&repo(REPO), &tag("latest"), &CallContext::new())
             .await
             .unwrap(),
         None
@@ -288,9 +291,14 @@ async fn an_answer_cut_mid_body_is_retried_and_a_persistent_one_is_an_error() {
             .path_contains("/manifests/sha256:")
             .times(1),
     );
-    r.tag_existing(REPO, &rig.image.digest, "stable", &CallContext::new())
-        .await
-        .unwrap();
+    r.tag_existing(
+        &repo(REPO),
+        &rig.image.digest,
+        &tag("stable"),
+        &CallContext::new(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rig.count("GET", "/manifests/sha256:"), 2);
     assert_eq!(
         skopeo_digest(&rig.registry.addr, &format!("{REPO}:stable")).as_deref(),
@@ -302,7 +310,10 @@ async fn an_answer_cut_mid_body_is_retried_and_a_persistent_one_is_an_error() {
             .method("GET")
             .path_contains("/tags/list"),
     );
-    let err = r.list_tags(REPO, &CallContext::new()).await.unwrap_err();
+    let err = r
+        .list_tags(&repo(REPO), &CallContext::new())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Registry { .. }), "{err:?}");
     assert!(
         err.to_string().contains("the answer could not be read"),
@@ -353,7 +364,7 @@ async fn an_answer_lost_every_time_is_an_error_though_the_registry_acted() {
     let ours = Some(rig.image.digest.to_string());
     assert_eq!(state[1].1, ours);
     assert_eq!(
-        r.resolve(REPO, "latest", &CallContext::new())
+        r.resolve(&repo(REPO), &tag("latest"), &CallContext::new())
             .await
             .unwrap()
             .map(|d| d.to_string()),
@@ -435,8 +446,11 @@ async fn a_registry_that_stops_answering_is_bounded_and_cancellable() {
         cancel.cancel();
     });
     let started = Instant::now();
-    let tags = vec!["1.0.0".to_string()];
-    let err = r.push(&rig.image, REPO, &tags, &ctx).await.unwrap_err();
+    let tags = tags(&["1.0.0"]);
+    let err = r
+        .push(&rig.image, &repo(REPO), &tags, &ctx)
+        .await
+        .unwrap_err();
     assert!(err.is_cancelled(), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(
@@ -450,7 +464,7 @@ async fn a_registry_that_stops_answering_is_bounded_and_cancellable() {
 async fn a_version_reserved_under_faults_is_reserved_once() {
     let rig = rig().await;
     let r = rig.client();
-    r.push(&rig.image, REPO, &[], &CallContext::new())
+    r.push(&rig.image, &repo(REPO), &[], &CallContext::new())
         .await
         .unwrap();
     // The tag's PUT reaches the registry but its answer is lost, then a
@@ -469,7 +483,12 @@ async fn a_version_reserved_under_faults_is_reserved_once() {
             .times(1),
     );
     let created = r
-        .create_tag(REPO, "2.0.0", &rig.image.digest, &CallContext::new())
+        .create_tag(
+            &repo(REPO),
+            &tag("2.0.0"),
+            &rig.image.digest,
+            &CallContext::new(),
+        )
         .await
         .unwrap();
     assert!(created);
@@ -479,7 +498,12 @@ async fn a_version_reserved_under_faults_is_reserved_once() {
     );
     // A second reservation of the same version is refused.
     assert!(!r
-        .create_tag(REPO, "2.0.0", &rig.image.digest, &CallContext::new())
+        .create_tag(
+            &repo(REPO),
+            &tag("2.0.0"),
+            &rig.image.digest,
+            &CallContext::new()
+        )
         .await
         .unwrap());
 }

@@ -20,7 +20,7 @@ use paragon_registry::{
 };
 
 use crate::harbor_fake::FakeHarbor;
-use crate::support::{demo_app, skopeo_digest, TestRegistry, PASSWORD, USER};
+use crate::support::{demo_app, repo, skopeo_digest, tag, tags, TestRegistry, PASSWORD, USER};
 
 const ADMIN: &str = "admin";
 const ADMIN_PASSWORD: &str = "Harbor12345-secret";
@@ -252,25 +252,30 @@ async fn projects_robots_tags_and_immutability() {
     );
     assert!(api.list_tags("shop/other").await.unwrap().is_empty());
     assert_eq!(
-        api.add_tag("shop/team/app", "sha256:00", "latest")
+        api.add_tag("shop/team/app", "sha256:00", &tag("latest"))
             .await
             .unwrap(),
         TagOutcome::Created
     );
     assert_eq!(
-        api.add_tag("shop/team/app", "sha256:00", "latest")
+        api.add_tag("shop/team/app", "sha256:00", &tag("latest"))
             .await
             .unwrap(),
         TagOutcome::Exists,
         "409 on an existing tag"
     );
-    let err = api.delete_tag("shop/team/app", "1.0.0").await.unwrap_err();
+    let err = api
+        .delete_tag("shop/team/app", &tag("1.0.0"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("immutability"), "{err}");
     assert!(
         matches!(err, paragon_core::Error::Http { status: 412, .. }),
         "{err:?}"
     );
-    api.delete_tag("shop/team/app", "1.0.1").await.unwrap();
+    api.delete_tag("shop/team/app", &tag("1.0.1"))
+        .await
+        .unwrap();
     let s = state.lock().unwrap();
     assert_eq!(
         s.missing_request_ids, 0,
@@ -314,7 +319,7 @@ async fn plain_http_goes_only_to_this_machine_unless_allowed() {
     let refusals = [
         api.project_exists("shop").await.map(|_| ()),
         registry
-            .resolve("shop/app", "1.0.0", &ctx)
+            .resolve(&repo("shop/app"), &tag("1.0.0"), &ctx)
             .await
             .map(|_| ()),
     ];
@@ -417,11 +422,11 @@ async fn harbor_registry_pushes_and_moves_latest_by_manifest_put() {
                 .unwrap(),
         );
     }
-    let tags = |v: &str| vec![v.to_string(), "latest".to_string()];
+    let tags = |v: &str| tags(&[v, "latest"]);
     harbor
         .push(
             &images[0],
-            "shop/team/app",
+            &repo("shop/team/app"),
             &tags("1.0.0"),
             &CallContext::new(),
         )
@@ -434,7 +439,7 @@ async fn harbor_registry_pushes_and_moves_latest_by_manifest_put() {
     harbor
         .push(
             &images[1],
-            "shop/team/app",
+            &repo("shop/team/app"),
             &tags("1.0.1"),
             &CallContext::new(),
         )
@@ -447,11 +452,11 @@ async fn harbor_registry_pushes_and_moves_latest_by_manifest_put() {
     // Roll latest back: the tag API creates it once, then answers 409 and
     // the manifest PUT moves it.
     harbor
-        .retag("shop/team/app", &images[0].digest, "latest")
+        .retag(&repo("shop/team/app"), &images[0].digest, &tag("latest"))
         .await
         .unwrap();
     harbor
-        .retag("shop/team/app", &images[0].digest, "latest")
+        .retag(&repo("shop/team/app"), &images[0].digest, &tag("latest"))
         .await
         .unwrap();
     assert_eq!(
@@ -460,7 +465,7 @@ async fn harbor_registry_pushes_and_moves_latest_by_manifest_put() {
     );
     assert_eq!(
         harbor
-            .resolve("shop/team/app", "1.0.1", &CallContext::new())
+            .resolve(&repo("shop/team/app"), &tag("1.0.1"), &CallContext::new())
             .await
             .unwrap(),
         Some(images[1].digest.clone())
@@ -468,7 +473,7 @@ async fn harbor_registry_pushes_and_moves_latest_by_manifest_put() {
     let err = harbor
         .push(
             &images[0],
-            "app-without-project",
+            &repo("app-without-project"),
             &tags("1"),
             &CallContext::new(),
         )

@@ -7,7 +7,7 @@ use paragon_core::plugin::registry::Registry;
 use paragon_core::CallContext;
 use paragon_registry::{LayoutRegistry, NativeBuilder};
 
-use crate::support::{demo_app, tool};
+use crate::support::{demo_app, repo, tags, tool};
 
 #[tokio::test]
 async fn layout_registry_conforms() {
@@ -37,14 +37,14 @@ async fn pushed(
         .await
         .unwrap();
     let registry = LayoutRegistry::new(dir.join("registry"));
-    let tags = vec!["1.0.0".to_string(), "latest".to_string()];
+    let tags = tags(&["1.0.0", "latest"]);
     let pushed = registry
-        .push(&image, "shop/app", &tags, &CallContext::new())
+        .push(&image, &repo("shop/app"), &tags, &CallContext::new())
         .await
         .unwrap();
     assert_eq!(pushed.uploaded, 3, "config, layer, manifest");
     let again = registry
-        .push(&image, "shop/app", &tags, &CallContext::new())
+        .push(&image, &repo("shop/app"), &tags, &CallContext::new())
         .await
         .unwrap();
     assert_eq!(again.uploaded, 0);

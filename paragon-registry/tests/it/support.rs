@@ -269,3 +269,23 @@ pub(crate) async fn logs_of<T>(fut: impl std::future::Future<Output = T>) -> (T,
     let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
     (out, text)
 }
+
+/// A repository name the tests know to be valid.
+pub(crate) fn repo(name: &str) -> paragon_core::Repository {
+    paragon_core::Repository::new(name).expect("a valid repository name")
+}
+
+/// A tag the tests know to be valid.
+pub(crate) fn tag(name: &str) -> paragon_core::Tag {
+    paragon_core::Tag::new(name).expect("a valid tag")
+}
+
+/// Tags the tests know to be valid.
+pub(crate) fn tags(names: &[&str]) -> Vec<paragon_core::Tag> {
+    names.iter().map(|t| tag(t)).collect()
+}
+
+/// Tag names, as a registry lists them.
+pub(crate) fn names(names: &[&str]) -> Vec<String> {
+    names.iter().map(|t| (*t).to_owned()).collect()
+}
