@@ -453,6 +453,51 @@ async fn settle_tags(
     Ok(moved)
 }
 
+/// What a push left in the registry: the tags of `tags` that name the
+/// image (asked afresh), why the stage did not succeed, and its outcome.
+/// The version (the first tag) must be among them for a success.
+async fn landed(
+    registry: &dyn Registry,
+    repo: &Repository,
+    img: &BuiltImage,
+    tags: &[Tag],
+    result: Result<Pushed>,
+) -> (Vec<String>, Option<String>, Outcome) {
+    let version = tags.first().map(Tag::as_str).unwrap_or_default();
+    match result {
+        Ok(pushed) => match settle_tags(registry, repo, tags, &img.digest).await {
+            Ok(moved) if moved.iter().any(|t| t == version) => (moved, None, Outcome::Succeeded),
+            Ok(moved) => {
+                let detail = format!(
+                    "another run moved {version} in {repo} right after this push; it no longer names {}",
+                    pushed.digest
+                );
+                (moved, Some(detail), Outcome::Failed)
+            }
+            Err(e) => {
+                let detail = format!("the push ended but its tags could not be checked: {e}");
+                (Vec::new(), Some(detail), Outcome::Failed)
+            }
+        },
+        Err(e) => {
+            let outcome = Run::outcome_of(&e);
+            let moved = settle_tags(registry, repo, tags, &img.digest)
+                .await
+                .unwrap_or_default();
+            let detail = if moved.is_empty() {
+                format!("{e}; no tag of this run names the image")
+            } else {
+                format!(
+                    "{e}; the registry already has {} at {}",
+                    moved.join(", "),
+                    img.digest
+                )
+            };
+            (moved, Some(detail), outcome)
+        }
+    }
+}
+
 /// The run's state, threaded through the stages.
 struct Run<'a> {
     config: &'a PipelineBuilder,
@@ -610,84 +655,29 @@ impl Run<'_> {
         tags: &[Tag],
     ) -> Option<Digest> {
         let began = self.start(Stage::Push);
-        let Some(version) = tags.first().cloned() else {
+        let Some(version) = tags.first() else {
             let detail = "no tag to push under".to_owned();
             self.finish(Stage::Push, began, Outcome::Failed, Some(detail));
             return None;
         };
         if !self.config.overwrite_version {
-            match self
-                .step(
-                    "resolve",
-                    registry.resolve(repo, &version, &self.step_ctx()),
-                )
-                .await
+            if let Err((outcome, detail)) =
+                self.version_still_free(registry, repo, img, version).await
             {
-                Ok(Some(other)) if other != img.digest => {
-                    let detail = format!(
-                        "version {version} was pushed to {repo} by another run ({other}) while this one built; nothing was pushed"
-                    );
-                    self.finish(Stage::Push, began, Outcome::Failed, Some(detail));
-                    return None;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let outcome = Run::outcome_of(&e);
-                    self.finish(Stage::Push, began, outcome, Some(e.to_string()));
-                    return None;
-                }
+                self.finish(Stage::Push, began, outcome, Some(detail));
+                return None;
             }
         }
+        let ctx = self.step_ctx();
         let result = if self.config.overwrite_version {
-            self.step("push", registry.push(img, repo, tags, &self.step_ctx()))
+            self.step("push", registry.push(img, repo, tags, &ctx))
                 .await
         } else {
-            self.step(
-                "push",
-                reserve_and_push(registry, repo, img, tags, &self.step_ctx()),
-            )
-            .await
+            let reserved = reserve_and_push(registry, repo, img, tags, &ctx);
+            self.step("push", reserved).await
         };
         // Whatever happened, the record says what the registry holds.
-        let (moved, detail, outcome) = match result {
-            Ok(pushed) => {
-                let moved = settle_tags(registry, repo, tags, &img.digest).await;
-                match moved {
-                    Ok(moved) if moved.iter().any(|t| version == t.as_str()) => {
-                        (moved, None, Outcome::Succeeded)
-                    }
-                    Ok(moved) => (
-                        moved,
-                        Some(format!(
-                            "another run moved {version} in {repo} right after this push; it no longer names {}",
-                            pushed.digest
-                        )),
-                        Outcome::Failed,
-                    ),
-                    Err(e) => (
-                        Vec::new(),
-                        Some(format!("the push ended but its tags could not be checked: {e}")),
-                        Outcome::Failed,
-                    ),
-                }
-            }
-            Err(e) => {
-                let outcome = Run::outcome_of(&e);
-                let moved = settle_tags(registry, repo, tags, &img.digest)
-                    .await
-                    .unwrap_or_default();
-                let detail = if moved.is_empty() {
-                    format!("{e}; no tag of this run names the image")
-                } else {
-                    format!(
-                        "{e}; the registry already has {} at {}",
-                        moved.join(", "),
-                        img.digest
-                    )
-                };
-                (moved, Some(detail), outcome)
-            }
-        };
+        let (moved, detail, outcome) = landed(registry, repo, img, tags, result).await;
         let complete = outcome == Outcome::Succeeded;
         if !moved.is_empty() || complete {
             self.emit(Event::Pushed {
@@ -705,6 +695,31 @@ impl Run<'_> {
         }
         self.finish(Stage::Push, began, outcome, detail);
         complete.then(|| img.digest.clone())
+    }
+
+    /// Whether `version` is still free in `repo` (or names `img` already):
+    /// another run may have taken it while this one built. Why not, and
+    /// the push stage's outcome, when it is not or cannot be known.
+    async fn version_still_free(
+        &self,
+        registry: &dyn Registry,
+        repo: &Repository,
+        img: &BuiltImage,
+        version: &Tag,
+    ) -> std::result::Result<(), (Outcome, String)> {
+        let held = self
+            .step("resolve", registry.resolve(repo, version, &self.step_ctx()))
+            .await;
+        match held {
+            Ok(Some(other)) if other != img.digest => Err((
+                Outcome::Failed,
+                format!(
+                    "version {version} was pushed to {repo} by another run ({other}) while this one built; nothing was pushed"
+                ),
+            )),
+            Ok(_) => Ok(()),
+            Err(e) => Err((Run::outcome_of(&e), e.to_string())),
+        }
     }
 
     /// The build stage: builds into the configured work directory, or a
@@ -781,63 +796,19 @@ impl Run<'_> {
         target: ScanTarget,
     ) -> Option<Vec<ScanReport>> {
         let began = self.start(stage);
-        let span = tracing::info_span!("stage", stage = stage.as_str());
-        let mut set = tokio::task::JoinSet::new();
-        for (i, slot) in slots.iter().enumerate() {
-            let scanner = slot.scanner.clone();
-            let target = target.clone();
-            let ctx = self.step_ctx();
-            let name = scanner.name().to_owned();
-            let tool_span = tracing::info_span!(parent: &span, "scanner", scanner = %name);
-            set.spawn(
-                async move {
-                    let t0 = Instant::now();
-                    let r = ctx.run(&name, scanner.scan(&target, &ctx)).await;
-                    (i, r, t0.elapsed())
-                }
-                .instrument(tool_span),
-            );
-        }
-        let mut results: Vec<Option<(Result<ScanReport>, Duration)>> =
-            (0..slots.len()).map(|_| None).collect();
-        while let Some(joined) = set.join_next().await {
-            match joined {
-                Ok((i, r, d)) => results[i] = Some((r, d)),
-                Err(e) => {
-                    self.finish(
-                        stage,
-                        began,
-                        Outcome::Failed,
-                        Some(format!("a scanner task panicked: {e}")),
-                    );
-                    return None;
-                }
+        let results = match self.run_scanners(stage, slots, target).await {
+            Ok(results) => results,
+            Err(panicked) => {
+                let detail = format!("a scanner task panicked: {panicked}");
+                self.finish(stage, began, Outcome::Failed, Some(detail));
+                return None;
             }
-        }
+        };
         let mut reports = Vec::new();
         let mut failure: Option<Error> = None;
-        for (slot, r) in slots.iter().zip(results) {
-            let Some((r, d)) = r else { continue };
+        for (slot, (r, d)) in slots.iter().zip(results) {
             let name = slot.scanner.name().to_owned();
-            let (findings, error) = match &r {
-                Ok(rep) => (Some(rep.findings.len()), None),
-                Err(e) => (None, Some(e.to_string())),
-            };
-            self.emit(Event::ScannerFinished {
-                stage,
-                scanner: name.clone(),
-                findings,
-                error: error.clone(),
-                optional: slot.optional,
-            });
-            self.record.scanners.push(ScannerRecord {
-                stage,
-                scanner: name.clone(),
-                findings,
-                error: error.clone(),
-                optional: slot.optional,
-                millis: millis(d),
-            });
+            self.record_scanner(stage, slot, &r, d);
             match r {
                 Ok(rep) => reports.push(rep),
                 Err(e) if slot.optional && !e.is_cancelled() => {
@@ -861,6 +832,72 @@ impl Run<'_> {
                 Some(reports)
             }
         }
+    }
+
+    /// Runs every scanner of `slots` on `target` concurrently, each under
+    /// the step timeout: their results and times, in the order of
+    /// `slots`; the join error when a scanner's task panicked.
+    async fn run_scanners(
+        &self,
+        stage: Stage,
+        slots: &[ScannerSlot],
+        target: ScanTarget,
+    ) -> std::result::Result<Vec<(Result<ScanReport>, Duration)>, tokio::task::JoinError> {
+        let span = tracing::info_span!("stage", stage = stage.as_str());
+        let mut set = tokio::task::JoinSet::new();
+        for (i, slot) in slots.iter().enumerate() {
+            let scanner = slot.scanner.clone();
+            let target = target.clone();
+            let ctx = self.step_ctx();
+            let name = scanner.name().to_owned();
+            let tool_span = tracing::info_span!(parent: &span, "scanner", scanner = %name);
+            set.spawn(
+                async move {
+                    let t0 = Instant::now();
+                    let r = ctx.run(&name, scanner.scan(&target, &ctx)).await;
+                    (i, r, t0.elapsed())
+                }
+                .instrument(tool_span),
+            );
+        }
+        let mut results: Vec<Option<(Result<ScanReport>, Duration)>> =
+            (0..slots.len()).map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            let (i, r, d) = joined?;
+            results[i] = Some((r, d));
+        }
+        // Every task ended with a result: `join_next` gave one per task.
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    /// Records a scanner's result, and announces it.
+    fn record_scanner(
+        &mut self,
+        stage: Stage,
+        slot: &ScannerSlot,
+        result: &Result<ScanReport>,
+        took: Duration,
+    ) {
+        let (findings, error) = match result {
+            Ok(rep) => (Some(rep.findings.len()), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let scanner = slot.scanner.name().to_owned();
+        self.emit(Event::ScannerFinished {
+            stage,
+            scanner: scanner.clone(),
+            findings,
+            error: error.clone(),
+            optional: slot.optional,
+        });
+        self.record.scanners.push(ScannerRecord {
+            stage,
+            scanner,
+            findings,
+            error,
+            optional: slot.optional,
+            millis: millis(took),
+        });
     }
 }
 
@@ -1189,69 +1226,93 @@ async fn deploy_one(
         commit: deployment.commit().to_owned(),
         secrets: run.config.secrets.clone(),
     };
-    let mut failed_check = None;
-    for check in &env.checks {
-        let t0 = Instant::now();
-        let result: CheckResult = run
-            .step(
-                &format!("check {}", check.name()),
-                check.run(&target, &run.step_ctx()),
-            )
-            .await
-            .unwrap_or_else(CheckResult::from);
-        run.emit(Event::CheckFinished {
-            environment: env.name.clone(),
-            check: check.name().into(),
-            passed: result.passed,
-        });
-        record.checks.push(CheckRecord {
-            check: check.name().into(),
-            passed: result.passed,
-            detail: result.detail.clone(),
-            millis: millis(t0.elapsed()),
-        });
-        if !result.passed {
-            failed_check = Some(format!(
-                "check {} failed in {}: {}",
-                check.name(),
-                env.name,
-                result.detail
-            ));
-            break;
-        }
-    }
-    let Some(why) = failed_check else {
+    let Some(why) = run.check_environment(env, &target, &mut record).await else {
         run.record.deployments.push(record);
         return Ok(());
     };
     record.outcome = Outcome::Failed;
     record.error = Some(why.clone());
     if env.rollback {
-        match &deployment {
-            Deployment::Changed(change) => {
-                match run
-                    .step(
-                        &format!("rollback {}", env.name),
-                        env.target.rollback(change, &run.step_ctx()),
-                    )
-                    .await
-                {
-                    Ok(r) => {
-                        record.rolled_back = Some(r.commit().to_owned());
-                        run.emit(Event::RolledBack {
-                            environment: env.name.clone(),
-                            commit: r.commit().to_owned(),
-                        });
-                    }
-                    Err(e) => run.warn(format!("rolling {} back failed: {e}", env.name)),
-                }
-            }
-            Deployment::Unchanged { .. } => run.warn(format!(
-                "{} already ran this release before the run; nothing to roll back",
-                env.name
-            )),
-        }
+        record.rolled_back = run.roll_back(env, &deployment).await;
     }
     run.record.deployments.push(record);
     Err(why)
+}
+
+impl Run<'_> {
+    /// Runs `env`'s checks in order, each recorded in `record`, up to the
+    /// first that fails: why it failed, or `None` when all passed.
+    async fn check_environment(
+        &mut self,
+        env: &EnvironmentSlot,
+        target: &CheckTarget,
+        record: &mut DeploymentRecord,
+    ) -> Option<String> {
+        for check in &env.checks {
+            let t0 = Instant::now();
+            let result: CheckResult = self
+                .step(
+                    &format!("check {}", check.name()),
+                    check.run(target, &self.step_ctx()),
+                )
+                .await
+                .unwrap_or_else(CheckResult::from);
+            self.emit(Event::CheckFinished {
+                environment: env.name.clone(),
+                check: check.name().into(),
+                passed: result.passed,
+            });
+            record.checks.push(CheckRecord {
+                check: check.name().into(),
+                passed: result.passed,
+                detail: result.detail.clone(),
+                millis: millis(t0.elapsed()),
+            });
+            if !result.passed {
+                return Some(format!(
+                    "check {} failed in {}: {}",
+                    check.name(),
+                    env.name,
+                    result.detail
+                ));
+            }
+        }
+        None
+    }
+
+    /// Rolls `env` back from `deployment` with a revert commit: the
+    /// commit, or `None` (with a warning) when there was nothing to roll
+    /// back or the rollback failed.
+    async fn roll_back(
+        &mut self,
+        env: &EnvironmentSlot,
+        deployment: &Deployment,
+    ) -> Option<String> {
+        let Deployment::Changed(change) = deployment else {
+            self.warn(format!(
+                "{} already ran this release before the run; nothing to roll back",
+                env.name
+            ));
+            return None;
+        };
+        let rolled = self
+            .step(
+                &format!("rollback {}", env.name),
+                env.target.rollback(change, &self.step_ctx()),
+            )
+            .await;
+        match rolled {
+            Ok(r) => {
+                self.emit(Event::RolledBack {
+                    environment: env.name.clone(),
+                    commit: r.commit().to_owned(),
+                });
+                Some(r.commit().to_owned())
+            }
+            Err(e) => {
+                self.warn(format!("rolling {} back failed: {e}", env.name));
+                None
+            }
+        }
+    }
 }

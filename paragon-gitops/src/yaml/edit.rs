@@ -324,85 +324,117 @@ impl YamlFile {
             )));
         };
         let (start, end, replacement) = match find(root, &segments, &err)? {
-            Found::Node(node, flow) => {
-                let Kind::Scalar { value: old, style } = &node.kind else {
-                    return Err(err(match node.kind {
-                        Kind::Alias(_) => {
-                            "it is an alias (`*…`); set the anchored value instead".into()
-                        }
-                        _ => format!("it is {}, not a scalar", node.what()),
-                    }));
-                };
-                let plain = matches!(
-                    style,
-                    ScalarStyle::Plain | ScalarStyle::Literal | ScalarStyle::Folded
-                );
-                if old == value && !(plain && (quote || loads_as_non_string(old))) {
-                    return Ok(false);
-                }
-                let (mut start, mut end) = self.scalar_region(node, *style);
-                let mut rendered = if quote && *style != ScalarStyle::SingleQuoted {
-                    double_quoted(value)
-                } else {
-                    render(value, *style, flow)
-                };
-                if start == end {
-                    // An empty value (`tag:`): the parser puts it before
-                    // the colon; write it after, with a space.
-                    let rest = &self.text[start..];
-                    let spaces = rest.len() - rest.trim_start_matches([' ', '\t']).len();
-                    if rest[spaces..].starts_with(':') {
-                        start += spaces + 1;
-                        end = start;
-                    }
-                    rendered.insert(0, ' ');
-                }
-                (start, end, rendered)
-            }
+            Found::Node(node, flow) => match self.replacement(node, flow, value, quote, &err)? {
+                Some(edit) => edit,
+                None => return Ok(false),
+            },
             Found::Missing { map, depth } => {
-                if depth + 1 != segments.len() {
-                    return Err(err(format!(
-                        "`{}` has no `{}` (the nearest existing path is `{}`)",
-                        if depth == 0 {
-                            "the document".to_owned()
-                        } else {
-                            render_path(&segments[..depth])
-                        },
-                        render_path(&segments[depth..depth + 1]),
-                        if depth == 0 {
-                            "(the document root)".to_owned()
-                        } else {
-                            render_path(&segments[..depth])
-                        }
-                    )));
-                }
-                let Segment::Key(key) = &segments[depth] else {
-                    return Err(err("an index cannot be inserted".into()));
-                };
-                self.insertion(map, key, value, quote)
-                    .ok_or_else(|| err("the mapping to insert into is empty".into()))?
+                self.missing_key(map, &segments, depth, value, quote, &err)?
             }
         };
         let mut text = String::with_capacity(self.text.len() + replacement.len());
         text.push_str(&self.text[..start]);
         text.push_str(&replacement);
         text.push_str(&self.text[end..]);
-        // The edit must read back as the string, in a document that parses.
         let edited = YamlFile {
             file: self.file.clone(),
             text,
         };
-        match edited.get_in(document, path) {
-            Ok(Some(v)) if v == value => {}
-            other => {
-                return Err(err(format!(
-                    "the edit would not read back as the string `{value}` ({other:?}); the file was not changed"
-                )))
-            }
-        }
+        edited.reads_back(document, path, value, &err)?;
         let changed = edited.text != self.text;
         *self = edited;
         Ok(changed)
+    }
+
+    /// The edit that writes `value` over the scalar `node`: the bytes to
+    /// replace and their replacement; `None` when the node already holds
+    /// `value` as a string.
+    fn replacement(
+        &self,
+        node: &Node,
+        flow: bool,
+        value: &str,
+        quote: bool,
+        err: &dyn Fn(String) -> Error,
+    ) -> Result<Option<(usize, usize, String)>> {
+        let Kind::Scalar { value: old, style } = &node.kind else {
+            return Err(err(match node.kind {
+                Kind::Alias(_) => "it is an alias (`*…`); set the anchored value instead".into(),
+                _ => format!("it is {}, not a scalar", node.what()),
+            }));
+        };
+        let plain = matches!(
+            style,
+            ScalarStyle::Plain | ScalarStyle::Literal | ScalarStyle::Folded
+        );
+        if old == value && !(plain && (quote || loads_as_non_string(old))) {
+            return Ok(None);
+        }
+        let (mut start, mut end) = self.scalar_region(node, *style);
+        let mut rendered = if quote && *style != ScalarStyle::SingleQuoted {
+            double_quoted(value)
+        } else {
+            render(value, *style, flow)
+        };
+        if start == end {
+            // An empty value (`tag:`): the parser puts it before the colon;
+            // write it after, with a space.
+            let rest = &self.text[start..];
+            let spaces = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+            if rest[spaces..].starts_with(':') {
+                start += spaces + 1;
+                end = start;
+            }
+            rendered.insert(0, ' ');
+        }
+        Ok(Some((start, end, rendered)))
+    }
+
+    /// The edit that adds the last key of `segments` to `map`, when only
+    /// that key is missing (the path's `depth` first segments exist).
+    fn missing_key(
+        &self,
+        map: &Node,
+        segments: &[Segment],
+        depth: usize,
+        value: &str,
+        quote: bool,
+        err: &dyn Fn(String) -> Error,
+    ) -> Result<(usize, usize, String)> {
+        if depth + 1 != segments.len() {
+            let (parent, nearest) = if depth == 0 {
+                ("the document".to_owned(), "(the document root)".to_owned())
+            } else {
+                let existing = render_path(&segments[..depth]);
+                (existing.clone(), existing)
+            };
+            return Err(err(format!(
+                "`{parent}` has no `{}` (the nearest existing path is `{nearest}`)",
+                render_path(&segments[depth..depth + 1]),
+            )));
+        }
+        let Segment::Key(key) = &segments[depth] else {
+            return Err(err("an index cannot be inserted".into()));
+        };
+        self.insertion(map, key, value, quote)
+            .ok_or_else(|| err("the mapping to insert into is empty".into()))
+    }
+
+    /// Checks that an edit reads back as the string `value`, in a
+    /// document that parses.
+    fn reads_back(
+        &self,
+        document: usize,
+        path: &str,
+        value: &str,
+        err: &dyn Fn(String) -> Error,
+    ) -> Result<()> {
+        match self.get_in(document, path) {
+            Ok(Some(v)) if v == value => Ok(()),
+            other => Err(err(format!(
+                "the edit would not read back as the string `{value}` ({other:?}); the file was not changed"
+            ))),
+        }
     }
 
     /// The bytes to replace for a scalar: after its anchor and tag; for a
