@@ -289,22 +289,11 @@ async fn tail<R: AsyncRead + Unpin>(mut stream: R, cap: usize) -> Vec<u8> {
     kept
 }
 
-/// Runs a tool to completion, within the context's timeout and
-/// cancellation (see the [module docs](self)). A non-zero exit is not an
-/// error here: tools give exit codes different meanings, so callers decide
-/// (see [`ToolOutput::require_success`]).
-///
-/// # Errors
-///
-/// [`Error::ToolNotFound`], [`Error::TimedOut`], [`Error::Cancelled`], or
-/// [`Error::Io`] when the process cannot be started for another reason.
-#[tracing::instrument(name = "tool", skip_all, fields(tool = %cmd.tool))]
-pub async fn run(cmd: &ToolCommand, ctx: &CallContext) -> Result<ToolOutput> {
-    if ctx.cancel.is_cancelled() {
-        return Err(Error::Cancelled {
-            tool: cmd.tool.clone(),
-        });
-    }
+/// The process of `cmd`: its arguments and environment, without the
+/// credential variables of this process's environment that it was not
+/// given by name; no standard input, both outputs piped, killed when
+/// dropped, in a process group of its own (on Unix).
+fn command(cmd: &ToolCommand) -> Command {
     let mut command = Command::new(&cmd.program);
     // Credentials reach the tool only by name.
     for (key, _) in std::env::vars_os() {
@@ -326,8 +315,27 @@ pub async fn run(cmd: &ToolCommand, ctx: &CallContext) -> Result<ToolOutput> {
     if let Some(dir) = &cmd.cwd {
         command.current_dir(dir);
     }
+    command
+}
+
+/// Runs a tool to completion, within the context's timeout and
+/// cancellation (see the [module docs](self)). A non-zero exit is not an
+/// error here: tools give exit codes different meanings, so callers decide
+/// (see [`ToolOutput::require_success`]).
+///
+/// # Errors
+///
+/// [`Error::ToolNotFound`], [`Error::TimedOut`], [`Error::Cancelled`], or
+/// [`Error::Io`] when the process cannot be started for another reason.
+#[tracing::instrument(name = "tool", skip_all, fields(tool = %cmd.tool))]
+pub async fn run(cmd: &ToolCommand, ctx: &CallContext) -> Result<ToolOutput> {
+    if ctx.cancel.is_cancelled() {
+        return Err(Error::Cancelled {
+            tool: cmd.tool.clone(),
+        });
+    }
     let start = Instant::now();
-    let mut child = command.spawn().map_err(|source| {
+    let mut child = command(cmd).spawn().map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             Error::ToolNotFound {
                 tool: cmd.tool.clone(),

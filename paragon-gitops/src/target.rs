@@ -326,6 +326,29 @@ impl GitOps {
         }
     }
 
+    /// In change-request mode with a forge: opens (or finds) the request
+    /// from `destination` into the branch, titled by the commit message's
+    /// first line, its body and `diff` the description; the request's URL.
+    async fn open_change_request(
+        &self,
+        destination: &str,
+        message: &str,
+        diff: &str,
+        ctx: &CallContext,
+    ) -> Result<Option<String>> {
+        let (Some(forge), WriteMode::ChangeRequest) = (&self.change_requests, &self.mode) else {
+            return Ok(None);
+        };
+        let (title, body) = message.split_once('\n').unwrap_or((message, ""));
+        let request = ChangeRequest {
+            source_branch: destination.to_owned(),
+            target_branch: self.branch.clone(),
+            title: title.to_owned(),
+            description: format!("{}\n\n```diff\n{diff}```\n", body.trim()),
+        };
+        forge.open(&request, ctx).await.map(Some)
+    }
+
     /// In change-request mode: whether the request branch already holds
     /// exactly the edited files.
     async fn request_branch_matches(
@@ -420,29 +443,9 @@ impl GitOpsTarget for GitOps {
             match tree.push(&destination, force, ctx).await? {
                 Pushed::Ok => {
                     let diff = edits.iter().map(|e| e.diff.as_str()).collect::<String>();
-                    let change_request = match (&self.change_requests, &self.mode) {
-                        (Some(forge), WriteMode::ChangeRequest) => {
-                            let (title, body) =
-                                message.split_once('\n').unwrap_or((message.as_str(), ""));
-                            Some(
-                                forge
-                                    .open(
-                                        &ChangeRequest {
-                                            source_branch: destination.clone(),
-                                            target_branch: self.branch.clone(),
-                                            title: title.to_owned(),
-                                            description: format!(
-                                                "{}\n\n```diff\n{diff}```\n",
-                                                body.trim()
-                                            ),
-                                        },
-                                        ctx,
-                                    )
-                                    .await?,
-                            )
-                        }
-                        _ => None,
-                    };
+                    let change_request = self
+                        .open_change_request(&destination, &message, &diff, ctx)
+                        .await?;
                     tracing::info!(%commit, attempt, "deployed");
                     return Ok(Deployment::Changed(DeployChange {
                         target: self.name().into(),

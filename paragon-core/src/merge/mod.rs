@@ -465,13 +465,6 @@ impl Merger {
             .locations
             .absorb(locations, |l| l.shared(&mut self.shared));
         let sources = self.sources.absorb(sources, |s| s.shared(&mut self.shared));
-        let string = |sym: u32| {
-            if sym == NONE {
-                NONE
-            } else {
-                strings[sym as usize]
-            }
-        };
         // Which of `other`'s entries hold metadata this merger has not
         // folded in (a fingerprint names one entry in either merger).
         let mut new_metadata = vec![false; entries.len()];
@@ -480,10 +473,44 @@ impl Merger {
                 new_metadata[e as usize] = true;
             }
         }
-        // Where each of `other`'s entries went.
+        let moved = self.absorb_entries(entries, severity, &new_metadata, &ids, &strings);
+        for (fp, e) in known {
+            self.known.entry(fp).or_insert(moved[e as usize]);
+        }
+        let remap = |pairs: Pairs, syms: &[u32], into: &mut Pairs| {
+            for [e, s] in pairs {
+                into.push([moved[e as usize], syms[s as usize]]);
+            }
+        };
+        remap(placed, &locations, &mut self.placed);
+        remap(sourced, &sources, &mut self.sourced);
+        self.inputs.extend(inputs);
+        self.sbom.documents += sbom.documents;
+        self.sbom.components += sbom.components;
+        self.sbom.components_with_purl += sbom.components_with_purl;
+    }
+
+    /// Folds another merger's entries in (their id and string symbols
+    /// mapped to this merger's through `ids` and `strings`), the metadata
+    /// only of those marked in `new_metadata`: where each went.
+    fn absorb_entries(
+        &mut self,
+        entries: Vec<Entry>,
+        severity: Vec<Severity>,
+        new_metadata: &[bool],
+        ids: &[u32],
+        strings: &[u32],
+    ) -> Vec<u32> {
+        let string = |sym: u32| {
+            if sym == NONE {
+                NONE
+            } else {
+                strings[sym as usize]
+            }
+        };
         let mut moved: Vec<u32> = Vec::with_capacity(entries.len());
         self.entries.reserve(entries.len());
-        for ((mut entry, sev), new_metadata) in entries.into_iter().zip(severity).zip(new_metadata)
+        for ((mut entry, sev), &new_metadata) in entries.into_iter().zip(severity).zip(new_metadata)
         {
             for sym in entry.ids.iter_mut() {
                 *sym = ids[*sym as usize];
@@ -517,20 +544,7 @@ impl Merger {
                 }
             }
         }
-        for (fp, e) in known {
-            self.known.entry(fp).or_insert(moved[e as usize]);
-        }
-        let remap = |pairs: Pairs, syms: &[u32], into: &mut Pairs| {
-            for [e, s] in pairs {
-                into.push([moved[e as usize], syms[s as usize]]);
-            }
-        };
-        remap(placed, &locations, &mut self.placed);
-        remap(sourced, &sources, &mut self.sourced);
-        self.inputs.extend(inputs);
-        self.sbom.documents += sbom.documents;
-        self.sbom.components += sbom.components;
-        self.sbom.components_with_purl += sbom.components_with_purl;
+        moved
     }
 
     /// Interns a finding's id and, for a vulnerability, its aliases (joined
