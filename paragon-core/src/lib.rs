@@ -28,6 +28,7 @@
 //! | [`retry`] | the one [`RetryPolicy`](retry::RetryPolicy) of every remote call |
 //! | [`tool`] | running a scanner's or builder's process: output caps, timeouts, cancellation, credentials by name |
 //! | [`transport`] | the rule by which adapters that send credentials speak plain http only to this machine |
+//! | [`Error`], [`ErrorKind`] | core's errors; an adapter crate's own error carried typed as [`Error::Adapter`]; the kinds a pipeline acts on |
 //! | `conformance` | the suites every adapter's tests run (feature `conformance`) |
 //!
 //! `cargo build -p paragon-core --no-default-features` builds the model,
@@ -81,7 +82,7 @@ mod secret;
 pub mod tool;
 pub mod transport;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use gate::policy::{Policy, Verdict};
 pub use gate::vex::VexDocument;
 pub use merge::Merger;

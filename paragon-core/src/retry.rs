@@ -15,7 +15,7 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use std::time::Duration;
 //! use paragon_core::retry::RetryPolicy;
-//! use paragon_core::{CallContext, Error};
+//! use paragon_core::{CallContext, Error, ErrorKind};
 //!
 //! let policy = RetryPolicy::new(3, Duration::from_millis(1), Duration::from_millis(4));
 //! let mut calls = 0;
@@ -26,11 +26,8 @@
 //!             Err(Error::Registry {
 //!                 host: "r.test".into(),
 //!                 operation: "get".into(),
-//!                 status: Some(503),
 //!                 message: "busy".into(),
-//!                 retryable: true,
-//!                 retry_after: None,
-//!                 source: None,
+//!                 kind: ErrorKind::Unavailable,
 //!             })
 //!         } else {
 //!             Ok("manifest")
@@ -211,11 +208,8 @@ mod tests {
         Error::Registry {
             host: "r.test".into(),
             operation: "get".into(),
-            status: Some(503),
             message: "busy".into(),
-            retryable: true,
-            retry_after: None,
-            source: None,
+            kind: crate::ErrorKind::Unavailable,
         }
     }
 

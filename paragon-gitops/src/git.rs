@@ -151,7 +151,7 @@ impl WorkTree {
         cmd
     }
 
-    /// Runs git; a non-zero exit is an [`Error::Git`] naming `operation`.
+    /// Runs git; a non-zero exit is an [`Error::Git`](crate::Error::Git) naming `operation`.
     pub(crate) async fn git(
         &self,
         operation: &str,
@@ -183,11 +183,12 @@ impl WorkTree {
 
     pub(crate) fn error(&self, operation: &str, stderr: &str) -> Error {
         let lines: Vec<&str> = stderr.trim_end().lines().collect();
-        Error::Git {
+        crate::Error::Git {
             remote: self.remote.clone(),
             operation: operation.into(),
             message: lines[lines.len().saturating_sub(6)..].join("\n"),
         }
+        .into()
     }
 
     /// Clones (once) or fetches, then puts the work tree exactly at the

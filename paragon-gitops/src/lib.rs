@@ -39,11 +39,21 @@
 //! target.promote("shop", "dev", "test", &ctx).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Errors
+//!
+//! Functions return [`paragon_core::Result`]. What only this crate knows —
+//! invalid YAML, a path that cannot be read or set, a failed git command,
+//! a push that kept losing the race — is an [`Error`], carried as
+//! [`paragon_core::Error::Adapter`]: ask its
+//! [`kind`](paragon_core::Error::kind), or get it back with
+//! [`downcast_ref::<paragon_gitops::Error>()`](paragon_core::Error::downcast_ref).
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "argocd")]
 pub mod argocd;
+mod error;
 #[cfg(feature = "forges")]
 pub mod forge;
 pub mod git;
@@ -53,6 +63,7 @@ pub mod manifests;
 pub mod target;
 pub mod yaml;
 
+pub use error::Error;
 pub use git::GitCredentials;
 pub use manifests::{ChartBump, HelmValues, Kustomize, Manifests};
 pub use paragon_core::retry::RetryPolicy;

@@ -184,11 +184,14 @@ fn digest_of(file: &YamlFile, key: &str) -> Result<Option<Digest>> {
     match file.get(key)? {
         None => Ok(None),
         Some(d) if d.is_empty() => Ok(None),
-        Some(d) => d.parse().map(Some).map_err(|_| Error::YamlPath {
-            file: file.file().to_owned(),
-            path: key.into(),
-            operation: "read",
-            message: format!("`{d}` is not a digest"),
+        Some(d) => d.parse().map(Some).map_err(|_| {
+            crate::Error::YamlPath {
+                file: file.file().to_owned(),
+                path: key.into(),
+                operation: "read",
+                message: format!("`{d}` is not a digest"),
+            }
+            .into()
         }),
     }
 }
@@ -296,12 +299,12 @@ impl Manifests {
                         kz.set(&format!("images[{i}].digest"), d.as_str())?;
                     }
                     None if kz.get(&format!("images[{i}].digest"))?.is_some() => {
-                        return Err(Error::YamlPath {
+                        return Err(crate::Error::YamlPath {
                             file: file.into(),
                             path: format!("images[{i}].digest"),
                             operation: "set",
                             message: "the overlay pins a digest and the release has none; kustomize would keep the old image".into(),
-                        });
+                        }.into());
                     }
                     None => {}
                 }
@@ -327,19 +330,22 @@ fn kustomize_entry(file: &YamlFile, image: &str) -> Result<Option<usize>> {
 }
 
 fn bump_version(chart: &mut YamlFile, bump: ChartBump) -> Result<()> {
-    let current = chart.get("version")?.ok_or_else(|| Error::YamlPath {
-        file: chart.file().to_owned(),
-        path: "version".into(),
-        operation: "read",
-        message: "Chart.yaml has no version to bump".into(),
-    })?;
-    let mut v =
-        semver::Version::parse(current.trim_start_matches('v')).map_err(|e| Error::YamlPath {
+    let current = chart
+        .get("version")?
+        .ok_or_else(|| crate::Error::YamlPath {
+            file: chart.file().to_owned(),
+            path: "version".into(),
+            operation: "read",
+            message: "Chart.yaml has no version to bump".into(),
+        })?;
+    let mut v = semver::Version::parse(current.trim_start_matches('v')).map_err(|e| {
+        crate::Error::YamlPath {
             file: chart.file().to_owned(),
             path: "version".into(),
             operation: "read",
             message: format!("`{current}` is not a semantic version: {e}"),
-        })?;
+        }
+    })?;
     match bump {
         ChartBump::Patch => v.patch += 1,
         ChartBump::Minor => {

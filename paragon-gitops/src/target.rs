@@ -467,11 +467,12 @@ impl GitOpsTarget for GitOps {
                 }
             }
         }
-        Err(Error::Conflict {
+        Err(crate::Error::PushRejected {
             remote: self.remote.clone(),
             branch: destination,
             attempts: self.retry.attempts.max(1),
-        })
+        }
+        .into())
     }
 
     async fn rollback(&self, change: &DeployChange, ctx: &CallContext) -> Result<Deployment> {
@@ -534,10 +535,11 @@ impl GitOpsTarget for GitOps {
                 Pushed::Rejected => {}
             }
         }
-        Err(Error::Conflict {
+        Err(crate::Error::PushRejected {
             remote: self.remote.clone(),
             branch: destination,
             attempts: self.retry.attempts.max(1),
-        })
+        }
+        .into())
     }
 }

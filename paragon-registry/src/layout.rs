@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use paragon_core::model::oci::{Digest, OciLayout};
 use paragon_core::plugin::build::BuiltImage;
 use paragon_core::plugin::registry::{Pushed, Registry, Repository, Tag};
-use paragon_core::{CallContext, Error, Result};
+use paragon_core::{CallContext, Error, ErrorKind, Result};
 use tokio::sync::Mutex;
 
 /// A registry in one OCI layout directory (see the [module docs](self)).
@@ -88,11 +88,8 @@ impl LayoutRegistry {
         Error::Registry {
             host: self.location(),
             operation: format!("tag {repository}:{tag}"),
-            status: Some(404),
             message: format!("{digest} was not pushed to the layout"),
-            retryable: false,
-            retry_after: None,
-            source: None,
+            kind: ErrorKind::NotFound,
         }
     }
 }
@@ -244,11 +241,8 @@ impl Registry for LayoutRegistry {
             Err(Error::Registry {
                 host: self.location(),
                 operation: format!("delete tag {repository}:{tag}"),
-                status: Some(404),
                 message: "no such tag".into(),
-                retryable: false,
-                retry_after: None,
-                source: None,
+                kind: ErrorKind::NotFound,
             })
         }
     }

@@ -45,6 +45,17 @@
 //! host. Plain http goes only to this machine (`localhost`, `127.0.0.0/8`,
 //! `::1`) unless `allow_http(true)` allows it.
 //!
+//! # Errors
+//!
+//! Functions return [`paragon_core::Result`]. What only this crate knows —
+//! a registry's protocol answer (with its status and `Retry-After`) and
+//! Harbor's API — is an [`Error`], carried as
+//! [`paragon_core::Error::Adapter`]: ask its
+//! [`kind`](paragon_core::Error::kind) or
+//! [`retry_after`](paragon_core::Error::retry_after), or get it back with
+//! [`downcast_ref::<paragon_registry::Error>()`](paragon_core::Error::downcast_ref);
+//! the `reqwest::Error` of a request that got no answer is its source.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -73,6 +84,7 @@ mod containerfile;
 pub mod credentials;
 pub mod distribution;
 pub mod docker;
+mod error;
 pub mod harbor;
 pub mod layout;
 pub mod native;
@@ -81,6 +93,7 @@ pub use buildah::BuildahBuilder;
 pub use credentials::Credentials;
 pub use distribution::{DistributionRegistry, UPLOAD_RATE_FLOOR};
 pub use docker::DockerBuilder;
+pub use error::Error;
 pub use harbor::{
     HarborApi, HarborRegistry, HarborScanner, RobotAccount, TagOutcome, ACCEPT_VULNERABILITIES,
 };

@@ -413,14 +413,9 @@ async fn reserve_and_push(
     match registry.create_tag(repo, version, &img.digest, ctx).await {
         Ok(true) => {}
         Ok(false) => {
-            return Err(Error::Registry {
-                host: registry.location(),
-                operation: format!("create tag {repo}:{version}"),
-                status: None,
-                message: format!("another run took version {version} first"),
-                retryable: false,
-                retry_after: None,
-                source: None,
+            return Err(Error::Conflict {
+                target: format!("registry {}", registry.location()),
+                message: format!("another run took version {repo}:{version} first"),
             })
         }
         Err(Error::Unsupported { .. }) => return registry.push(img, repo, tags, ctx).await,

@@ -241,7 +241,8 @@ impl Deployment {
 ///   what must change, and answers [`Deployment::Unchanged`] (no commit)
 ///   when the environment already runs it. It never loses an update made
 ///   concurrently by another writer: a rejected push is retried on the new
-///   head, and after the limit the error is [`Error::Conflict`].
+///   head, and after the limit the error's
+///   [`kind`](Error::kind) is [`ErrorKind::Conflict`](crate::ErrorKind::Conflict).
 /// - [`current`](GitOpsTarget::current) reads what an environment runs from
 ///   the latest state of the repository; `None` when it names no image yet.
 /// - [`rollback`](GitOpsTarget::rollback) adds a new commit that reverts a
@@ -490,12 +491,11 @@ impl GitOpsTarget for MemoryGitOps {
         }
         if running.as_ref() != Some(&change.current) {
             // A later commit changed the same value: a revert would conflict.
-            return Err(Error::Git {
-                remote: "memory".into(),
-                operation: format!("revert {}", change.commit),
+            return Err(Error::Conflict {
+                target: "memory".into(),
                 message: format!(
-                    "`{}` has changed since (now at {head_commit}); the revert conflicts",
-                    change.environment
+                    "cannot revert {}: `{}` has changed since (now at {head_commit})",
+                    change.commit, change.environment
                 ),
             });
         }

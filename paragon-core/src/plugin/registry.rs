@@ -518,11 +518,8 @@ impl Registry for MemoryRegistry {
             return Err(Error::Registry {
                 host: "memory".into(),
                 operation: format!("tag {repository}:{tag}"),
-                status: Some(404),
                 message: format!("{digest} was not pushed to {repository}"),
-                retryable: false,
-                retry_after: None,
-                source: None,
+                kind: crate::ErrorKind::NotFound,
             });
         }
         if repo.tags.contains_key(tag.as_str()) {
@@ -548,11 +545,8 @@ impl Registry for MemoryRegistry {
             None => Err(Error::Registry {
                 host: "memory".into(),
                 operation: format!("delete tag {repository}:{tag}"),
-                status: Some(404),
                 message: "no such tag".into(),
-                retryable: false,
-                retry_after: None,
-                source: None,
+                kind: crate::ErrorKind::NotFound,
             }),
         }
     }

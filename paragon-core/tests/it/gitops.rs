@@ -2,7 +2,7 @@
 
 use paragon_core::conformance;
 use paragon_core::plugin::deploy::{GitOpsTarget, MemoryGitOps, Release};
-use paragon_core::{CallContext, Error};
+use paragon_core::{CallContext, ErrorKind};
 
 #[tokio::test]
 async fn memory_gitops_conforms() {
@@ -32,6 +32,6 @@ async fn a_revert_of_a_superseded_change_conflicts() {
         .rollback(first.change().unwrap(), &ctx)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Git { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err:?}");
     assert_eq!(target.commit_count(), 2);
 }

@@ -30,7 +30,7 @@ impl YamlFile {
     /// Parses `text`; `file` names it in errors.
     ///
     /// # Errors
-    /// [`Error::Yaml`] (with line and column) when the text is not YAML.
+    /// [`Error::Yaml`](crate::Error::Yaml) (with line and column) when the text is not YAML.
     pub fn parse(file: impl Into<PathBuf>, text: impl Into<String>) -> Result<YamlFile> {
         let file = file.into();
         let text = text.into();
@@ -41,7 +41,7 @@ impl YamlFile {
     /// Reads and parses `path`.
     ///
     /// # Errors
-    /// [`Error::Io`] when it cannot be read; [`Error::Yaml`] as
+    /// [`Error::Io`] when it cannot be read; [`Error::Yaml`](crate::Error::Yaml) as
     /// [`YamlFile::parse`].
     pub fn read(path: impl AsRef<Path>) -> Result<YamlFile> {
         let path = path.as_ref();
@@ -62,7 +62,7 @@ impl YamlFile {
         &self.file
     }
 
-    /// Makes [`Error::YamlPath`]s about `path` in this file.
+    /// Makes [`Error::YamlPath`](crate::Error::YamlPath)s about `path` in this file.
     pub(super) fn path_error(
         &self,
         path: impl Into<String>,
@@ -76,7 +76,7 @@ impl YamlFile {
     /// when a mapping on the way is missing, or when the value is null.
     ///
     /// # Errors
-    /// [`Error::YamlPath`] when the path is malformed, names a mapping or
+    /// [`Error::YamlPath`](crate::Error::YamlPath) when the path is malformed, names a mapping or
     /// sequence, or steps through something else than a mapping (or a
     /// sequence, for `[N]`): `image.tag` when `image` is a string is a typo
     /// or a different layout, not an image that is not there yet.
@@ -149,7 +149,7 @@ impl YamlFile {
     /// whether the text changed.
     ///
     /// # Errors
-    /// [`Error::YamlPath`] when the path is malformed, a step goes through
+    /// [`Error::YamlPath`](crate::Error::YamlPath) when the path is malformed, a step goes through
     /// something other than a mapping (or a sequence, for `[N]`), more
     /// than the last key is missing (the message names the nearest path
     /// that exists), or the path names a mapping, a sequence or an alias.
@@ -178,7 +178,7 @@ impl YamlFile {
     /// Whether something (of any kind) is at `path` in the first document.
     ///
     /// # Errors
-    /// [`Error::YamlPath`] when the path is malformed.
+    /// [`Error::YamlPath`](crate::Error::YamlPath) when the path is malformed.
     pub fn has(&self, path: &str) -> Result<bool> {
         let segments = parse_path(&self.file, path, "read")?;
         let tree = parse(&self.file, &self.text)?;
@@ -194,7 +194,7 @@ impl YamlFile {
     /// when no item matches or `path` holds no sequence.
     ///
     /// # Errors
-    /// [`Error::YamlPath`] when the path is malformed or an item's `key`
+    /// [`Error::YamlPath`](crate::Error::YamlPath) when the path is malformed or an item's `key`
     /// is not a scalar.
     pub fn position(&self, path: &str, key: &str, value: &str) -> Result<Option<usize>> {
         let segments = parse_path(&self.file, path, "read")?;
@@ -241,7 +241,7 @@ impl YamlFile {
     /// item's index.
     ///
     /// # Errors
-    /// [`Error::YamlPath`] when `key` holds something else, a flow
+    /// [`Error::YamlPath`](crate::Error::YamlPath) when `key` holds something else, a flow
     /// sequence, or the file has several documents and no such key.
     pub fn append_item(&mut self, key: &str, entries: &[(&str, &str)]) -> Result<usize> {
         let tree = parse(&self.file, &self.text)?;

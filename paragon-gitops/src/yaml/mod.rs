@@ -45,8 +45,6 @@ pub use render::loads_as_non_string;
 mod tests {
     use std::path::Path;
 
-    use paragon_core::Error;
-
     use super::path::{parse_path, render_path, Segment};
     use super::render::*;
     use super::*;
@@ -216,7 +214,7 @@ mod tests {
         assert!(msg("b").contains("alias"));
         let e = YamlFile::parse("bad.yaml", "a: [1,\nb: c\n").unwrap_err();
         assert!(
-            matches!(e, Error::Yaml { line: 2, .. } | Error::Yaml { .. }),
+            matches!(e.downcast_ref(), Some(crate::Error::Yaml { line: 2, .. })),
             "{e}"
         );
         assert!(e.to_string().contains("bad.yaml"));

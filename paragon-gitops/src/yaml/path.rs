@@ -12,7 +12,7 @@ pub(super) enum Segment {
     Index(usize),
 }
 
-/// Makes [`Error::YamlPath`]s about `path` in `file`.
+/// Makes [`Error::YamlPath`](crate::Error::YamlPath)s about `path` in `file`.
 pub(super) fn path_error(
     file: &Path,
     path: impl Into<String>,
@@ -20,11 +20,14 @@ pub(super) fn path_error(
 ) -> impl Fn(String) -> Error {
     let file = file.to_owned();
     let path = path.into();
-    move |message| Error::YamlPath {
-        file: file.clone(),
-        path: path.clone(),
-        operation,
-        message,
+    move |message| {
+        crate::Error::YamlPath {
+            file: file.clone(),
+            path: path.clone(),
+            operation,
+            message,
+        }
+        .into()
     }
 }
 

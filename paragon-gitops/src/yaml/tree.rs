@@ -147,12 +147,13 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Tree> {
         match next {
             Ok(e) => events.push(e),
             Err(e) => {
-                return Err(Error::Yaml {
+                return Err(crate::Error::Yaml {
                     file: file.to_owned(),
                     line: e.marker().line(),
                     column: e.marker().col() + 1,
                     message: e.info().to_owned(),
-                })
+                }
+                .into())
             }
         }
     }
@@ -169,7 +170,7 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Tree> {
         anchors: HashMap::new(),
     };
     let mut documents = Vec::new();
-    let internal = || Error::Yaml {
+    let internal = || crate::Error::Yaml {
         file: file.to_owned(),
         line: 0,
         column: 0,

@@ -265,7 +265,10 @@ async fn pushes_rejected_every_time_end_in_a_conflict() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::Conflict { attempts: 2, .. }),
+        matches!(
+            err.downcast_ref(),
+            Some(paragon_gitops::Error::PushRejected { attempts: 2, .. })
+        ),
         "{err:?}"
     );
     assert!(err.is_retryable());
@@ -285,7 +288,10 @@ async fn a_hook_refusing_the_push_is_an_error_not_a_retry() {
         .deploy(&release("dev", "4.0.0"), &CallContext::new())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Git { .. }), "{err:?}");
+    assert!(
+        matches!(err.downcast_ref(), Some(paragon_gitops::Error::Git { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("main is protected"), "{err}");
 }
 
@@ -490,7 +496,10 @@ async fn credentials_stay_out_of_the_repository_and_errors() {
         .deploy(&release("dev", "1.0.0"), &CallContext::new())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Git { .. }), "{err:?}");
+    assert!(
+        matches!(err.downcast_ref(), Some(paragon_gitops::Error::Git { .. })),
+        "{err:?}"
+    );
     assert!(
         !err.to_string().contains("hunter2") && !format!("{err:?}").contains("hunter2"),
         "{err}"

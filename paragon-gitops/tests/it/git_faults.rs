@@ -50,12 +50,12 @@ async fn a_remote_that_disappears_before_the_push_is_a_git_error_naming_it() {
         .deploy(&release("dev", "4.0.0"), &CallContext::new())
         .await
         .unwrap_err();
-    match &err {
-        Error::Git {
+    match err.downcast_ref::<paragon_gitops::Error>() {
+        Some(paragon_gitops::Error::Git {
             remote: named,
             operation,
             ..
-        } => {
+        }) => {
             assert_eq!(named, &remote.url());
             assert!(operation.contains("push"), "{operation}");
         }
@@ -83,7 +83,10 @@ async fn a_remote_gone_before_a_later_deploy_is_a_git_error() {
         .deploy(&release("dev", "4.0.1"), &CallContext::new())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Git { .. }), "{err:?}");
+    assert!(
+        matches!(err.downcast_ref(), Some(paragon_gitops::Error::Git { .. })),
+        "{err:?}"
+    );
     let text = err.to_string();
     assert!(text.contains(&remote.url()), "{text}");
     assert!(text.contains("fetch"), "{text}");

@@ -145,7 +145,10 @@ async fn a_wrong_token_is_a_git_error_without_the_token() {
         .deploy(&release(), &CallContext::new())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Git { .. }), "{err:?}");
+    assert!(
+        matches!(err.downcast_ref(), Some(paragon_gitops::Error::Git { .. })),
+        "{err:?}"
+    );
     assert!(!format!("{err:?}").contains(wrong), "{err:?}");
     assert_eq!(remote.commits("main"), 1);
     // The same URL with the token inside it works, and the token is moved

@@ -4,7 +4,7 @@
 //! them, tag-only releases, and errors that name what the user named.
 
 use paragon_core::plugin::deploy::{GitOpsTarget, Release};
-use paragon_core::{CallContext, Error};
+use paragon_core::CallContext;
 use paragon_gitops::{GitOps, HelmValues, Kustomize};
 
 use crate::git::{helm, release};
@@ -63,7 +63,13 @@ async fn a_path_through_a_scalar_is_an_error_not_an_empty_environment() {
     let ctx = CallContext::new();
     let target = helm(&remote);
     let err = target.current("dev", &ctx).await.unwrap_err();
-    assert!(matches!(err, Error::YamlPath { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err.downcast_ref(),
+            Some(paragon_gitops::Error::YamlPath { .. })
+        ),
+        "{err:?}"
+    );
     assert!(
         err.to_string()
             .contains("`image` is a scalar, not a mapping"),

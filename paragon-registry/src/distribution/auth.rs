@@ -37,7 +37,7 @@ impl DistributionRegistry {
     /// Asks the token service of `challenge` for a token covering
     /// `scopes`, with the basic credentials when there are some. A refusal
     /// (401/403) is [`Error::Unauthorized`]; no answer or a 5xx/429 is a
-    /// retryable [`Error::Registry`]; an answer that holds no token, or a
+    /// retryable [`Error::Distribution`](crate::Error::Distribution); an answer that holds no token, or a
     /// token service on plain http beyond this machine when http is not
     /// allowed (asked nothing), is a final one. Errors name the token
     /// service, never the answer's body.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use paragon_core::Error;
+use paragon_core::{Error, ErrorKind};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 
@@ -21,7 +21,9 @@ impl DistributionRegistry {
         t
     }
 
-    /// An [`Error::Registry`] of `operation` on this registry.
+    /// A [`Distribution`](crate::Error::Distribution) error of
+    /// `operation` on this registry: retryable (no answer, a 5xx or a 429)
+    /// or of the kind its status says.
     pub(super) fn registry_error(
         &self,
         operation: impl Into<String>,
@@ -29,15 +31,16 @@ impl DistributionRegistry {
         message: String,
         retryable: bool,
     ) -> Error {
-        Error::Registry {
+        crate::Error::Distribution {
             host: self.host.clone(),
             operation: operation.into(),
             status,
             message,
-            retryable,
+            kind: kind_of(status, retryable),
             retry_after: None,
             source: None,
         }
+        .into()
     }
 
     /// An [`Error::Unauthorized`] from this registry.
@@ -76,13 +79,22 @@ impl DistributionRegistry {
             message.push_str(&s.to_string());
             source = s.source();
         }
-        self.registry_error(
-            operation,
+        let retryable = status.is_none_or(is_transient);
+        let kind = if e.is_timeout() {
+            ErrorKind::Timeout
+        } else {
+            kind_of(status, retryable)
+        };
+        crate::Error::Distribution {
+            host: self.host.clone(),
+            operation: operation.into(),
             status,
-            self.redact(&message),
-            status.is_none_or(is_transient),
-        )
-        .with_source(e.without_url())
+            message: self.redact(&message),
+            kind,
+            retry_after: None,
+            source: Some(e.without_url()),
+        }
+        .into()
     }
 
     /// An error for an answer with `status`, `body` and the registry's
@@ -98,15 +110,16 @@ impl DistributionRegistry {
             return self.unauthorized(self.redact(body.trim()));
         }
         let code = status.as_u16();
-        Error::Registry {
+        crate::Error::Distribution {
             host: self.host.clone(),
             operation: operation.into(),
             status: Some(code),
             message: self.redact(body.trim()),
-            retryable: is_transient(code),
+            kind: kind_of(Some(code), is_transient(code)),
             retry_after,
             source: None,
         }
+        .into()
     }
 
     /// The error of an answer that is not a success (its body read).
@@ -136,6 +149,16 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
     let wait = when - time::OffsetDateTime::now_utc();
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
+/// The kind of a registry failure with `status` (none when no answer
+/// came or the answer broke the protocol).
+fn kind_of(status: Option<u16>, retryable: bool) -> ErrorKind {
+    match status {
+        _ if retryable => ErrorKind::Unavailable,
+        Some(code) => ErrorKind::of_status(code),
+        None => ErrorKind::Other,
+    }
 }
 
 /// A status worth retrying: the registry is busy (429) or failing (5xx).

@@ -23,11 +23,11 @@
 //! instead. A cross-repository mount asks for a token covering both
 //! repositories. A token service that refuses the credentials is
 //! [`Error::Unauthorized`] naming it; one that does not answer (or answers
-//! 5xx/429) is a retryable [`Error::Registry`]. Neither the credentials nor
+//! 5xx/429) is a retryable [`Error::Distribution`](crate::Error::Distribution). Neither the credentials nor
 //! a token ever reach a log, an
 //! error or `Debug` output; a token service on plain http is refused under
 //! the same rule as the registry, before anything is sent to it, with a
-//! final [`Error::Registry`] naming it.
+//! final [`Error::Distribution`](crate::Error::Distribution) naming it.
 //!
 //! ```no_run
 //! # async fn demo(image: paragon_core::BuiltImage) -> paragon_core::Result<()> {

@@ -285,15 +285,14 @@ impl HarborApi {
             req = req.json(b);
         }
         req.send().await.map_err(|e| {
-            Error::Http {
-                service: "harbor".into(),
+            crate::Error::Harbor {
                 method: method.to_string(),
                 url: url.to_owned(),
                 status: e.status().map_or(0, |s| s.as_u16()),
                 message: self.password.redact(&e.to_string()),
-                source: None,
+                source: Some(e.without_url()),
             }
-            .with_source(e.without_url())
+            .into()
         })
     }
 
@@ -313,14 +312,14 @@ impl HarborApi {
         } else {
             said
         };
-        Error::Http {
-            service: "harbor".into(),
+        crate::Error::Harbor {
             method: method.into(),
             url: format!("{}{url}", self.base),
             status: status.as_u16(),
             message: self.password.redact(&message),
             source: None,
         }
+        .into()
     }
 
     /// True when the project exists (`HEAD /projects?project_name=`).
@@ -354,8 +353,7 @@ impl HarborApi {
             return Ok(());
         }
         if !create {
-            return Err(Error::Http {
-                service: "harbor".into(),
+            return Err(crate::Error::Harbor {
                 method: "HEAD".into(),
                 url: format!("{}/projects?project_name={project}", self.base),
                 status: 404,
@@ -363,7 +361,8 @@ impl HarborApi {
                     "project `{project}` does not exist and creating it is not allowed"
                 ),
                 source: None,
-            });
+            }
+            .into());
         }
         self.create_project(project).await
     }
@@ -412,14 +411,14 @@ impl HarborApi {
     }
 
     pub(super) fn read_error(&self, path: &str, e: &reqwest::Error) -> Error {
-        Error::Http {
-            service: "harbor".into(),
+        crate::Error::Harbor {
             method: "GET".into(),
             url: format!("{}{path}", self.base),
             status: 0,
             message: format!("cannot read the answer: {e}"),
             source: None,
         }
+        .into()
     }
 
     pub(super) fn artifact_path(&self, repository: &str, reference: &str) -> Result<String> {
@@ -484,8 +483,7 @@ impl HarborApi {
             if pages > crate::distribution::MAX_TAG_PAGES {
                 // A `Link` that never ends (or loops): a short list would
                 // be a false answer.
-                return Err(Error::Http {
-                    service: "harbor".into(),
+                return Err(crate::Error::Harbor {
                     method: "GET".into(),
                     url: path,
                     status: 200,
@@ -494,7 +492,8 @@ impl HarborApi {
                         crate::distribution::MAX_TAG_PAGES
                     ),
                     source: None,
-                });
+                }
+                .into());
             }
             let res = self.request(Method::GET, &path, None, &[]).await?;
             if res.status() == StatusCode::NOT_FOUND {
@@ -557,13 +556,15 @@ impl HarborApi {
         body: &[u8],
         what: &str,
     ) -> Result<T> {
-        serde_json::from_slice(body).map_err(|e| Error::Http {
-            service: "harbor".into(),
-            method: method.into(),
-            url: format!("{}{path}", self.base),
-            status,
-            message: format!("unexpected {what}: {e}"),
-            source: None,
+        serde_json::from_slice(body).map_err(|e| {
+            crate::Error::Harbor {
+                method: method.into(),
+                url: format!("{}{path}", self.base),
+                status,
+                message: format!("unexpected {what}: {e}"),
+                source: None,
+            }
+            .into()
         })
     }
 

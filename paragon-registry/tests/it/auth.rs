@@ -374,18 +374,16 @@ async fn a_token_service_answering_garbage_is_a_final_error_naming_it() {
         format!("http://{addr}/empty"),
     ] {
         let (addr, err) = push_failing_via(&realm, &service).await;
-        match &err {
-            Error::Registry {
-                message, retryable, ..
-            } => {
+        match err.downcast_ref() {
+            Some(paragon_registry::Error::Distribution { message, .. }) => {
                 assert!(message.contains(&realm), "{message}");
                 assert!(
                     message.contains("is not a token") || message.contains("holds no token"),
                     "{message}"
                 );
-                assert!(!retryable, "{err:?}");
+                assert!(!err.is_retryable(), "{err:?}");
             }
-            other => panic!("{realm}: {other:?}"),
+            _ => panic!("{realm}: {err:?}"),
         }
         assert!(err.to_string().contains(&addr), "{err}");
     }
@@ -404,19 +402,17 @@ async fn a_token_service_on_plain_http_beyond_this_machine_gets_no_credentials()
     // would say the service gave no answer, and it would be retryable.
     let realm = "http://token.paragon.invalid/token";
     let (addr, err) = push_failing_via(realm, &service).await;
-    match &err {
-        Error::Registry {
-            message, retryable, ..
-        } => {
+    match err.downcast_ref() {
+        Some(paragon_registry::Error::Distribution { message, .. }) => {
             assert!(message.contains(realm), "{message}");
             assert!(message.contains("in clear"), "{message}");
             assert!(
                 message.contains("DistributionRegistry::allow_http(true)"),
                 "{message}"
             );
-            assert!(!retryable, "{err:?}");
+            assert!(!err.is_retryable(), "{err:?}");
         }
-        other => panic!("{other:?}"),
+        _ => panic!("{err:?}"),
     }
     assert!(err.to_string().contains(&addr), "{err}");
     assert!(!format!("{err:?}").contains(PASSWORD), "{err:?}");
@@ -569,14 +565,12 @@ async fn answers_503_and_429_are_retried_until_the_push_lands() {
 async fn a_503_that_lasts_gives_up_after_the_attempts() {
     let s = Scripted::start(statuses(&[503; 10])).await;
     let err = s.push("shop/down").await.unwrap_err();
-    match &err {
-        Error::Registry {
-            status, retryable, ..
-        } => {
+    match err.downcast_ref() {
+        Some(paragon_registry::Error::Distribution { status, .. }) => {
             assert_eq!(*status, Some(503));
-            assert!(*retryable);
+            assert!(err.is_retryable());
         }
-        other => panic!("expected a registry error, got {other:?}"),
+        _ => panic!("expected a registry error, got {err:?}"),
     }
     assert!(err.to_string().contains(&s.via), "{err}");
     // Three attempts (the policy), no more.

@@ -486,17 +486,15 @@ async fn a_chunk_the_registry_did_not_keep_stops_the_push() {
             && patches.iter().any(|r| r.ends_with(" 1048576-2097151")),
         "{seen:?}"
     );
-    match &err {
-        Error::Registry {
-            message, retryable, ..
-        } => {
+    match err.downcast_ref() {
+        Some(paragon_registry::Error::Distribution { message, .. }) => {
             assert!(
                 message.contains("1048576-2097151") && message.contains("holds `0-1048575`"),
                 "{message}"
             );
-            assert!(!retryable);
+            assert!(!err.is_retryable());
         }
-        other => panic!("{other:?}"),
+        _ => panic!("{err:?}"),
     }
 }
 
@@ -572,7 +570,13 @@ async fn a_registry_stopped_mid_push_leaves_no_tag() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Registry { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err.downcast_ref(),
+            Some(paragon_registry::Error::Distribution { .. })
+        ),
+        "{err:?}"
+    );
     let text = err.to_string();
     assert!(text.contains(&via), "{text}");
     // The message gives the cause, not the upload URL cut off.
@@ -666,10 +670,14 @@ async fn a_registry_that_never_answers_times_out_with_warnings() {
     );
     // Two attempts of 300 ms each.
     assert!(started.elapsed() >= Duration::from_millis(600));
-    // The HTTP client's error is the source, to be asked what happened.
-    let source = std::error::Error::source(&err).expect("a source");
-    let http = source
-        .downcast_ref::<reqwest::Error>()
+    assert_eq!(err.kind(), paragon_core::ErrorKind::Timeout);
+    // The registry's error is the source, and the HTTP client's error its
+    // source, to be asked what happened.
+    let registry_error = std::error::Error::source(&err).expect("a source");
+    assert!(registry_error.is::<paragon_registry::Error>());
+    let http = registry_error
+        .source()
+        .and_then(|s| s.downcast_ref::<reqwest::Error>())
         .expect("a reqwest::Error");
     assert!(http.is_timeout(), "{http:?}");
     assert!(http.url().is_none(), "{http:?}");
@@ -700,7 +708,13 @@ async fn a_tag_list_that_never_ends_is_an_error() {
         .list_tags(&repo("shop/app"), &CallContext::new())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Registry { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err.downcast_ref(),
+            Some(paragon_registry::Error::Distribution { .. })
+        ),
+        "{err:?}"
+    );
     assert!(
         err.to_string().contains("did not end after 10000 pages"),
         "{err}"

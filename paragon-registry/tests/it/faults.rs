@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use paragon_core::conformance::faults::{Fault, FaultProxy, Rule};
 use paragon_core::plugin::build::{BuildSpec, Builder, BuiltImage};
 use paragon_core::plugin::registry::{Pushed, Registry};
-use paragon_core::{CallContext, Error, Result};
+use paragon_core::{CallContext, Result};
 use paragon_registry::{DistributionRegistry, NativeBuilder};
 
 use crate::support::{
@@ -143,13 +143,13 @@ async fn a_persistent_500_ends_after_the_policy_with_only_complete_tags() {
             .path_contains("/manifests/latest"),
     );
     let result = rig.push(&rig.client()).await;
-    match &result {
-        Err(Error::Registry {
+    match result.as_ref().map_err(|e| e.downcast_ref()) {
+        Err(Some(paragon_registry::Error::Distribution {
             host,
             status: Some(500),
             operation,
             ..
-        }) => {
+        })) => {
             assert_eq!(host, rig.proxy.address());
             assert!(operation.contains("latest"), "{operation}");
         }
@@ -248,14 +248,12 @@ async fn a_retry_after_beyond_the_limit_ends_the_push_at_once() {
     let result = rig.push(&rig.client()).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     match &result {
-        Err(
-            e @ Error::Registry {
-                status: Some(429),
-                retry_after,
-                ..
-            },
-        ) => {
-            assert_eq!(*retry_after, Some(Duration::from_secs(3600)));
+        Err(e)
+            if e.downcast_ref::<paragon_registry::Error>()
+                .and_then(|e| e.status())
+                == Some(429) =>
+        {
+            assert_eq!(e.retry_after(), Some(Duration::from_secs(3600)));
             assert!(e.to_string().contains("429"), "{e}");
         }
         other => panic!("{other:?}"),
@@ -320,7 +318,13 @@ async fn an_answer_cut_mid_body_is_retried_and_a_persistent_one_is_an_error() {
         .list_tags(&repo(REPO), &CallContext::new())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Registry { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err.downcast_ref(),
+            Some(paragon_registry::Error::Distribution { .. })
+        ),
+        "{err:?}"
+    );
     assert!(
         err.to_string().contains("the answer could not be read"),
         "{err}"

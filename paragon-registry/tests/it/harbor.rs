@@ -270,7 +270,10 @@ async fn projects_robots_tags_and_immutability() {
         .unwrap_err();
     assert!(err.to_string().contains("immutability"), "{err}");
     assert!(
-        matches!(err, paragon_core::Error::Http { status: 412, .. }),
+        matches!(
+            err.downcast_ref(),
+            Some(paragon_registry::Error::Harbor { status: 412, .. })
+        ),
         "{err:?}"
     );
     api.delete_tag("shop/team/app", &tag("1.0.1"))
@@ -334,7 +337,13 @@ async fn plain_http_goes_only_to_this_machine_unless_allowed() {
         .project_exists("shop")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Http { status: 0, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err.downcast_ref(),
+            Some(paragon_registry::Error::Harbor { status: 0, .. })
+        ),
+        "{err:?}"
+    );
     assert!(HarborApi::new("ftp://harbor.example", ADMIN, password()).is_err());
 }
 
