@@ -3,9 +3,16 @@
 //!
 //! ```text
 //! cargo run -p examples --example aggregate -- \
-//!     [--policy FILE] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] [--pretty] \
-//!     [--timings] [--max-report-mib N] REPORT...
+//!     [--policy FILE] [--baseline PREVIOUS.json] [--format json|sarif|markdown|junit|cyclonedx] \
+//!     [--output FILE] [--pretty] [--timings] [--max-report-mib N] REPORT...
 //! ```
+//!
+//! `--baseline` compares the merged report with an earlier Paragon JSON
+//! report: each finding is marked new, unchanged or updated, the earlier
+//! findings that are gone are listed as absent, and a policy with
+//! `scope = "new"` gates only the new ones. A policy scoped to new
+//! findings without `--baseline` is a usage error, as is a baseline that
+//! is not a Paragon report of this schema version.
 //!
 //! JSON is written compact (`--pretty` indents it): a fleet's merged report
 //! is large, and machines read it.
@@ -47,6 +54,7 @@ struct Args {
     format: OutputFormat,
     output: Option<PathBuf>,
     policy: Option<PathBuf>,
+    baseline: Option<PathBuf>,
     pretty: bool,
     timings: bool,
     limits: paragon_scanners::ReadLimits,
@@ -59,7 +67,7 @@ const MAX_REPORT_MIB: u64 = 512;
 /// The output buffer: a fleet's report is megabytes, written in few calls.
 const WRITE_BUFFER: usize = 1 << 20;
 
-const USAGE: &str = "usage: aggregate [--policy FILE] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] [--pretty] [--timings] [--max-report-mib N] REPORT_FILE...";
+const USAGE: &str = "usage: aggregate [--policy FILE] [--baseline PREVIOUS.json] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] [--pretty] [--timings] [--max-report-mib N] REPORT_FILE...";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args_os().skip(1);
@@ -67,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
         format: OutputFormat::Json,
         output: None,
         policy: None,
+        baseline: None,
         pretty: false,
         timings: false,
         limits: paragon_scanners::ReadLimits::default().with_max_bytes(MAX_REPORT_MIB << 20),
@@ -90,6 +99,9 @@ fn parse_args() -> Result<Args, String> {
             }
             Some("--policy") => {
                 out.policy = Some(args.next().ok_or("--policy needs a file")?.into());
+            }
+            Some("--baseline") => {
+                out.baseline = Some(args.next().ok_or("--baseline needs a file")?.into());
             }
             Some("--output" | "-o") => {
                 out.output = Some(args.next().ok_or("--output needs a file")?.into());
@@ -273,6 +285,28 @@ fn write_report(
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Reads `--baseline`, when given; a policy scoped to new findings needs
+/// one.
+fn read_baseline(
+    path: Option<&std::path::Path>,
+    policy: Option<&Policy>,
+) -> Result<Option<Report>, Box<dyn std::error::Error>> {
+    let Some(path) = path else {
+        if policy.is_some_and(|p| p.scope == paragon_core::gate::policy::Scope::New) {
+            return Err("the policy's scope is `new`, which needs --baseline PREVIOUS.json".into());
+        }
+        return Ok(None);
+    };
+    let bytes = std::fs::read(path).map_err(|source| paragon_core::Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Some(Report::baseline_from_json(
+        &path.display().to_string(),
+        &bytes,
+    )?))
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -288,6 +322,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let baseline = match read_baseline(args.baseline.as_deref(), policy.as_ref()) {
+        Ok(b) => b,
+        Err(e) => {
+            print_error(e.as_ref());
+            return ExitCode::from(2);
+        }
+    };
     let start = Instant::now();
     let Some(mut report) = read_reports(&args.files, &args.limits) else {
         return ExitCode::from(2);
@@ -298,6 +339,21 @@ fn main() -> ExitCode {
         report.findings.len(),
         report.inputs.len()
     );
+    if let Some(baseline) = &baseline {
+        match report.compare(baseline) {
+            Ok(c) => eprintln!(
+                "baseline: {} new, {} unchanged, {} updated, {} absent",
+                c.new,
+                c.unchanged,
+                c.updated,
+                c.absent.len()
+            ),
+            Err(e) => {
+                print_error(&e);
+                return ExitCode::from(2);
+            }
+        }
+    }
     let passed = match &policy {
         Some(policy) => {
             let v = report.apply_policy(policy);

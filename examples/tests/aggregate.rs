@@ -406,3 +406,125 @@ fn devices_and_oversized_reports_are_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--baseline`: an earlier run without Trivy's report, then a run with
+/// it, gated on what is new.
+#[test]
+fn a_baseline_gates_only_what_is_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let trivy = reports().join("trivy-fs.json");
+    let earlier: Vec<PathBuf> = sample_reports()
+        .into_iter()
+        .filter(|f| *f != trivy)
+        .collect();
+    let (_, earlier_json) = run_json(&earlier);
+    let baseline = dir.path().join("previous.json");
+    std::fs::write(&baseline, earlier_json).unwrap();
+    let policy = dir.path().join("new.toml");
+    std::fs::write(
+        &policy,
+        "fail_on = \"high\"\nscope = \"new\"\n[secrets]\nfail_on = \"unknown\"\n[misconfigurations]\nfail_on = \"high\"\n[weaknesses]\nfail_on = \"critical\"\n",
+    )
+    .unwrap();
+    let out = run_with(&[
+        "--policy",
+        policy.to_str().unwrap(),
+        "--baseline",
+        baseline.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("baseline: 3 new"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let state = |id: &str| {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id)
+            .map(|f| f["baseline_state"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(state("github-pat"), "new");
+    assert_eq!(state("DS002"), "new");
+    assert_eq!(state("CVE-2023-32681"), "new");
+    assert_eq!(state("pythonsecurity:S3649"), "unchanged");
+    assert_ne!(state("CVE-2021-44420"), "new");
+    assert_eq!(v["baseline"]["new"], 3);
+    assert_eq!(v["baseline"]["absent"].as_array().unwrap().len(), 0);
+    // Only the new secret and misconfiguration fail; the critical weakness
+    // and the high CVE were there before.
+    let failing: Vec<&str> = v["verdict"]["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, ["github-pat", "DS002"]);
+    assert_eq!(v["verdict"]["scope"], "new");
+
+    // Without Trivy's report against a baseline with it: its findings are
+    // absent, nothing is new, and the gate passes.
+    let (_, with_trivy) = run_json(&sample_reports());
+    std::fs::write(&baseline, with_trivy).unwrap();
+    let mut args: Vec<&str> = vec![
+        "--policy",
+        policy.to_str().unwrap(),
+        "--baseline",
+        baseline.to_str().unwrap(),
+    ];
+    let names: Vec<String> = earlier.iter().map(|p| p.display().to_string()).collect();
+    args.extend(names.iter().map(String::as_str));
+    let out = Command::new(aggregate()).args(&args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["baseline"]["new"], 0);
+    let absent: Vec<&str> = v["baseline"]["absent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(absent.len(), 3, "{absent:?}");
+    assert!(absent.contains(&"github-pat"));
+}
+
+#[test]
+fn bad_baselines_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("new.toml");
+    std::fs::write(&policy, "fail_on = \"high\"\nscope = \"new\"\n").unwrap();
+    let out = run_with(&["--policy", policy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --baseline"));
+
+    let trivy = reports().join("trivy-fs.json");
+    let out = run_with(&["--baseline", trivy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("trivy-fs.json") && err.contains("not a Paragon JSON report"),
+        "{err}"
+    );
+
+    let future = dir.path().join("future.json");
+    std::fs::write(&future, r#"{"schema_version": 2, "findings": []}"#).unwrap();
+    let out = run_with(&["--baseline", future.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("future.json") && err.contains("schema version 2"),
+        "{err}"
+    );
+
+    let missing = dir.path().join("missing.json");
+    let out = run_with(&["--baseline", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.json"));
+    assert!(out.stdout.is_empty());
+}

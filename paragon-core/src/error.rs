@@ -253,6 +253,13 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A baseline report cannot be compared with this one: it is not a
+    /// Paragon report, or is of another schema version.
+    #[error("invalid baseline: {message}")]
+    Baseline {
+        /// What is wrong, naming the baseline's file when it came from one.
+        message: String,
+    },
     /// A report could not be serialized or deserialized in its JSON form.
     #[error("invalid Paragon JSON report")]
     Json {
@@ -411,6 +418,7 @@ impl Error {
             | Error::Layout { .. }
             | Error::UnknownEnvironment { .. }
             | Error::Pipeline { .. }
+            | Error::Baseline { .. }
             | Error::Json { .. } => ErrorKind::InvalidInput,
             Error::Io { .. } | Error::Secret { .. } | Error::Export { .. } => ErrorKind::Other,
         }

@@ -86,6 +86,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use gate::policy::{Policy, Verdict};
 pub use gate::vex::VexDocument;
 pub use merge::Merger;
+pub use model::baseline::{BaselineState, Comparison};
 pub use model::finding::{
     is_cve, normalize_cwe, Cvss, CvssVersion, Finding, FindingKind, Location, Package, Purl,
     Severity, Source,

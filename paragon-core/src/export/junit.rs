@@ -18,6 +18,12 @@ use crate::model::report::Report;
 /// them) and the rest pass; a final suite `paragon.gate` holds one test
 /// case for the gate itself. Without a verdict every finding is a
 /// `failure`, since nothing judged it acceptable.
+///
+/// When the report was [compared](crate::Report::compare) with a
+/// baseline, each finding's test case has a `baseline` property (`new`,
+/// `unchanged`, `updated`), and a suite `paragon.baseline` holds the four
+/// counts as properties and one passing test case per baseline finding
+/// that is gone (class `paragon.baseline.absent`).
 pub fn to_junit(report: &Report) -> String {
     let failures: BTreeMap<usize, &str> = report
         .verdict
@@ -62,6 +68,12 @@ pub fn to_junit(report: &Report) -> String {
                 escape(class.as_str()),
                 escape(name.as_str())
             );
+            if let Some(state) = f.baseline_state {
+                let _ = write!(
+                    body,
+                    "\n      <properties><property name=\"baseline\" value=\"{state}\"/></properties>\n    "
+                );
+            }
             let detail = details(report, i);
             if let Some(why) = skipped.get(&i) {
                 skip += 1;
@@ -94,6 +106,30 @@ pub fn to_junit(report: &Report) -> String {
         total += cases.len();
         total_failed += failed;
         total_skipped += skip;
+    }
+    if let Some(c) = &report.baseline {
+        total += c.absent.len();
+        let _ = writeln!(
+            suites,
+            "  <testsuite name=\"paragon.baseline\" tests=\"{}\" failures=\"0\" errors=\"0\" skipped=\"0\" time=\"0\">\n    <properties>\n      <property name=\"new\" value=\"{}\"/>\n      <property name=\"unchanged\" value=\"{}\"/>\n      <property name=\"updated\" value=\"{}\"/>\n      <property name=\"absent\" value=\"{}\"/>\n    </properties>",
+            c.absent.len(),
+            c.new,
+            c.unchanged,
+            c.updated,
+            c.absent.len()
+        );
+        for f in &c.absent {
+            let name = match package_label(f) {
+                Some(p) => format!("{} {p}", f.id),
+                None => f.id.clone(),
+            };
+            let _ = writeln!(
+                suites,
+                "    <testcase classname=\"paragon.baseline.absent\" name=\"{}\" time=\"0\"/>",
+                escape(name.as_str())
+            );
+        }
+        suites.push_str("  </testsuite>\n");
     }
     if let Some(v) = &report.verdict {
         total += 1;

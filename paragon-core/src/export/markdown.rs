@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::model::baseline::BaselineState;
 use crate::model::finding::{Finding, FindingKind, Severity};
 use crate::model::report::Report;
 
@@ -75,6 +76,7 @@ impl Report {
                 out.push('\n');
             }
         }
+        self.baseline_section(&mut out, top);
         out.push_str("| severity | count |\n|---|---:|\n");
         for sev in Severity::DESCENDING {
             let _ = writeln!(out, "| {sev} | {} |", s.by_severity.get(sev));
@@ -145,6 +147,50 @@ impl Report {
             }
         }
         out
+    }
+
+    /// The comparison with the baseline, when there is one: the four
+    /// counts, then the new findings and the ones that are gone (at most
+    /// `top` of each).
+    fn baseline_section(&self, out: &mut String, top: usize) {
+        let Some(c) = &self.baseline else {
+            return;
+        };
+        let _ = writeln!(
+            out,
+            "**Against the baseline:** {} new, {} unchanged, {} updated, {} absent (fixed or no longer scanned).\n",
+            c.new,
+            c.unchanged,
+            c.updated,
+            c.absent.len()
+        );
+        let new = self
+            .findings
+            .iter()
+            .filter(|f| f.baseline_state == Some(BaselineState::New));
+        for (title, group) in [
+            ("new", new.collect::<Vec<_>>()),
+            ("absent", c.absent.iter().collect()),
+        ] {
+            if group.is_empty() || top == 0 {
+                continue;
+            }
+            let _ = writeln!(out, "| {title} | package | severity |\n|---|---|---|");
+            for f in group.iter().take(top) {
+                let package = super::package_label(f).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    cell(&f.id),
+                    cell(&package),
+                    f.severity
+                );
+            }
+            if group.len() > top {
+                let _ = writeln!(out, "\n…and {} more {title}.", group.len() - top);
+            }
+            out.push('\n');
+        }
     }
 }
 

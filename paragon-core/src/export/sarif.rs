@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use serde_sarif::sarif::{
     ArtifactLocation, Location as SarifLocation, Message, MultiformatMessageString,
     PhysicalLocation, PropertyBag, Region, ReportingConfiguration, ReportingDescriptor,
-    Result as SarifResult, ResultLevel, Run, Sarif, Tool, ToolComponent,
+    Result as SarifResult, ResultBaselineState, ResultLevel, Run, Sarif, Tool, ToolComponent,
 };
 
 use super::{fingerprint, message};
 use crate::error::{Error, Result};
+use crate::model::baseline::BaselineState;
 use crate::model::finding::{Finding, FindingKind, Severity};
 use crate::model::report::Report;
 
@@ -41,7 +42,12 @@ fn json<T: serde::Serialize>(v: T) -> serde_json::Value {
 /// Renders the report as a SARIF 2.1.0 log: one run of the tool
 /// `paragon`, every rule (kind and id) listed once, one result per merged
 /// finding with all its locations and a `partialFingerprints` entry
-/// (`paragon/v1`). Suppressed findings (per the verdict) carry a
+/// (`paragon/v1`, which changes with the package version and the
+/// locations, and `paragon/baseline/v1`, the
+/// [fingerprint](crate::Finding::fingerprint) that does not). When the
+/// report was [compared](crate::Report::compare) with a baseline, each
+/// result has its `baselineState` and the baseline's findings that are
+/// gone follow as results whose state is `absent`. Suppressed findings (per the verdict) carry a
 /// `suppressions` entry; the scanners that reported a finding are in its
 /// `properties`.
 ///
@@ -57,8 +63,14 @@ pub fn to_sarif(report: &Report) -> Result<String> {
         .flat_map(|v| &v.suppressed)
         .map(|s| (s.finding, s.by.to_string()))
         .collect();
+    let absent = report.baseline.iter().flat_map(|c| &c.absent);
     let mut results = Vec::with_capacity(report.findings.len());
-    for (i, f) in report.findings.iter().enumerate() {
+    let findings = report
+        .findings
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (Some(i), f));
+    for (i, f) in findings.chain(absent.map(|f| (None, f))) {
         let index = *rule_index
             .entry((f.kind, f.id.as_str()))
             .or_insert_with(|| {
@@ -144,7 +156,8 @@ pub fn to_sarif(report: &Report) -> Result<String> {
         props.insert("fixed_versions".to_owned(), json(&f.fixed_versions));
         let mut fingerprints = BTreeMap::new();
         fingerprints.insert("paragon/v1".to_owned(), fingerprint(f));
-        let suppressions = suppressed.get(&i).map(|why| {
+        fingerprints.insert("paragon/baseline/v1".to_owned(), f.fingerprint());
+        let suppressions = i.and_then(|i| suppressed.get(&i)).map(|why| {
             vec![json(
                 serde_json::json!({"kind": "external", "justification": why}),
             )]
@@ -158,6 +171,14 @@ pub fn to_sarif(report: &Report) -> Result<String> {
             .partial_fingerprints(fingerprints)
             .properties(PropertyBag::builder().additional_properties(props).build())
             .build();
+        result.baseline_state = f.baseline_state.map(|s| {
+            json(match s {
+                BaselineState::New => ResultBaselineState::New,
+                BaselineState::Unchanged => ResultBaselineState::Unchanged,
+                BaselineState::Updated => ResultBaselineState::Updated,
+                BaselineState::Absent => ResultBaselineState::Absent,
+            })
+        });
         if let Some(s) = suppressions {
             result.suppressions = Some(
                 s.into_iter()

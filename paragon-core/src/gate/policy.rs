@@ -27,6 +27,8 @@
 //! expires = 2026-12-31     # after this date the rule no longer suppresses
 //!
 //! vex = ["vex/openvex.json", "vex/app.cdx.json"]   # relative to the policy file
+//!
+//! scope = "new"   # gate only findings new against the baseline (default "all")
 //! ```
 //!
 //! Evaluation, per finding: an ignore rule naming one of its ids (and its
@@ -36,6 +38,10 @@
 //! when its severity is at or above its kind's `fail_on`; when a kind has
 //! more findings of one severity than its `max` allows, all of them fail.
 //! With `only_fixable`, findings without a fixed version are not counted.
+//! With `scope = "new"`, findings the report's
+//! [comparison with a baseline](crate::Report::compare) marked `unchanged`
+//! or `updated` are not counted either: only new ones (and findings of a
+//! report never compared) can fail it; ignore rules and VEX apply the same.
 //! Licences have a section of their own (`[licenses]`). A policy with no
 //! thresholds passes everything; [`Policy::recommended`] is a sensible start.
 
@@ -47,6 +53,7 @@ use time::Date;
 
 use crate::error::{Error, Result};
 use crate::gate::vex::VexDocument;
+use crate::model::baseline::BaselineState;
 use crate::model::finding::{Finding, FindingKind, Package, Purl, Severity};
 
 /// Maximum counts per severity (absent means no limit).
@@ -127,9 +134,25 @@ pub struct Policy {
     pub ignore: Vec<Ignore>,
     /// VEX documents to load (paths relative to the policy file).
     pub vex: Vec<PathBuf>,
+    /// Which findings the thresholds count: all, or only those new
+    /// against a baseline.
+    pub scope: Scope,
     /// The loaded VEX documents (from `vex`, and any added in code).
     #[serde(skip)]
     pub vex_documents: Vec<VexDocument>,
+}
+
+/// Which findings a policy's thresholds count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Every finding of the report.
+    #[default]
+    All,
+    /// Only findings new against the baseline the report was
+    /// [compared](crate::Report::compare) with; a finding that was never
+    /// compared counts as new.
+    New,
 }
 
 /// The file format of a policy.
@@ -299,6 +322,7 @@ impl Policy {
     pub fn evaluate_at(&self, findings: &[Finding], today: Date) -> Verdict {
         let mut verdict = Verdict {
             passed: true,
+            scope: self.scope,
             evaluated_on: today,
             failures: Vec::new(),
             suppressed: Vec::new(),
@@ -343,6 +367,14 @@ impl Policy {
             }
             let rule = self.rule(f.kind);
             if rule.only_fixable && !f.is_fixable() {
+                continue;
+            }
+            if self.scope == Scope::New
+                && matches!(
+                    f.baseline_state,
+                    Some(BaselineState::Unchanged | BaselineState::Updated)
+                )
+            {
                 continue;
             }
             counted.push(i);
@@ -438,6 +470,9 @@ impl Ignore {
 pub struct Verdict {
     /// True when no finding failed.
     pub passed: bool,
+    /// Which findings the thresholds counted.
+    #[serde(default)]
+    pub scope: Scope,
     /// The day the policy was evaluated on (for expiry dates).
     #[serde(with = "date")]
     pub evaluated_on: Date,

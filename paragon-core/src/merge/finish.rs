@@ -74,6 +74,7 @@ impl Merger {
             inputs: self.inputs,
             findings,
             verdict: None,
+            baseline: None,
         }
     }
 

@@ -582,6 +582,11 @@ pub struct Finding {
     /// Which scanners reported it.
     #[serde(default)]
     pub sources: Vec<Source>,
+    /// How it stands against a baseline, once the report was
+    /// [compared](crate::Report::compare) with one; left out of the JSON
+    /// form until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_state: Option<crate::model::baseline::BaselineState>,
 }
 
 impl Finding {
@@ -601,6 +606,7 @@ impl Finding {
             description: None,
             references: Vec::new(),
             sources: Vec::new(),
+            baseline_state: None,
         }
     }
 

@@ -216,6 +216,11 @@ pub struct Report {
     /// The gate's verdict, when a policy was applied ([`Report::apply_policy`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
+    /// The comparison with a baseline, when one was made
+    /// ([`Report::compare`]): the counts of new, unchanged and updated
+    /// findings, and the baseline's findings that are gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::model::baseline::Comparison>,
 }
 
 impl Report {
@@ -247,6 +252,7 @@ impl Report {
             inputs,
             findings,
             verdict: None,
+            baseline: None,
         }
     }
 

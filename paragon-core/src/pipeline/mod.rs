@@ -176,6 +176,7 @@ pub struct PipelineBuilder {
     builder: Option<Arc<dyn Builder>>,
     spec: Option<BuildSpec>,
     policy: Policy,
+    baseline: Option<Report>,
     registry: Option<(Arc<dyn Registry>, String)>,
     /// The repository of `registry`, checked by [`build`](Self::build).
     repository: Option<Repository>,
@@ -248,6 +249,17 @@ impl PipelineBuilder {
     /// The gate (default [`Policy::recommended`]).
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// An earlier run's merged report (its
+    /// [`RunRecord::report`](crate::pipeline::RunRecord::report), saved as
+    /// JSON): the gate [compares](Report::compare) this run's report with
+    /// it, and a policy with `scope = "new"` fails only on new findings.
+    /// The record's [`baseline`](crate::pipeline::RunRecord::baseline) holds
+    /// the comparison.
+    pub fn baseline(mut self, report: Report) -> Self {
+        self.baseline = Some(report);
         self
     }
 
@@ -371,6 +383,18 @@ impl PipelineBuilder {
         for (i, e) in self.environments.iter().enumerate() {
             if self.environments[..i].iter().any(|o| o.name == e.name) {
                 return fail(format!("the environment `{}` is named twice", e.name));
+            }
+        }
+        if self.policy.scope == crate::gate::policy::Scope::New && self.baseline.is_none() {
+            return fail("the policy's scope is `new`, which needs a baseline".into());
+        }
+        if let Some(b) = &self.baseline {
+            if b.schema_version != crate::SCHEMA_VERSION {
+                return fail(format!(
+                    "the baseline is a report of schema version {}; this Paragon reads version {}",
+                    b.schema_version,
+                    crate::SCHEMA_VERSION
+                ));
             }
         }
         self.repository = match &self.registry {
@@ -910,6 +934,7 @@ impl Pipeline {
             builder: None,
             spec: None,
             policy: Policy::recommended(),
+            baseline: None,
             registry: None,
             repository: None,
             image_repository: None,
@@ -972,6 +997,8 @@ impl<'a> Run<'a> {
                 scanners: Vec::new(),
                 summary: Summary::default(),
                 verdict: None,
+                baseline: None,
+                report: None,
                 image: None,
                 pushed: None,
                 deployments: Vec::new(),
@@ -1065,6 +1092,12 @@ impl Run<'_> {
             merger.add(r);
         }
         let mut report: Report = merger.finish();
+        if let Some(baseline) = &self.config.baseline {
+            // Both of this schema version: `build` checked the baseline's.
+            if let Ok(c) = report.compare(baseline) {
+                self.record.baseline = Some(c.clone());
+            }
+        }
         let verdict = report.apply_policy(&self.config.policy).clone();
         self.record.summary = report.summary.clone();
         self.emit(Event::GateVerdict {
@@ -1077,6 +1110,7 @@ impl Run<'_> {
             (Outcome::Failed, Some(gate_failure(&verdict)))
         };
         self.record.verdict = Some(verdict);
+        self.record.report = Some(report);
         self.finish(Stage::Gate, began, outcome, detail);
     }
 

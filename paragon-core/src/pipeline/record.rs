@@ -290,6 +290,15 @@ pub struct RunRecord {
     pub summary: Summary,
     /// The gate's verdict.
     pub verdict: Option<Verdict>,
+    /// The comparison of the merged report with the pipeline's baseline,
+    /// when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::model::baseline::Comparison>,
+    /// The merged report the gate judged (left out of the record's JSON:
+    /// save it with [`Report::write_json`](crate::Report::write_json), as
+    /// the next run's baseline).
+    #[serde(skip)]
+    pub report: Option<crate::Report>,
     /// The built image's digest.
     pub image: Option<Digest>,
     /// The push.

@@ -254,3 +254,147 @@ fn markdown_shows_the_verdict() {
     assert!(md.contains("| github-pat |"), "{md}");
     assert!(md.contains("template() unused"), "{md}");
 }
+
+/// The sample compared with a baseline that has the Django finding at
+/// another version (unchanged), a secret that moved line (absent, and the
+/// sample's secrets new) and a finding fixed since (absent).
+fn compared() -> Report {
+    let mut earlier = ScanReport::new(ScannerInfo::new("trivy", Some("0.59.1")));
+    let mut django = Finding::new(FindingKind::Vulnerability, "CVE-2021-44420", Severity::High);
+    django.package = Some(
+        Package::new("Django")
+            .with_version(Some("3.2.8"))
+            .with_purl_str(Some("pkg:pypi/django@3.2.8")),
+    );
+    django.add_fixed_version("3.2.10");
+    django
+        .sources
+        .push(Source::new("trivy", Severity::High, None));
+    earlier.findings.push(django);
+    let mut fixed = Finding::new(FindingKind::Vulnerability, "CVE-2020-1", Severity::Low);
+    fixed.package = Some(Package::new("left-pad").with_version(Some("1.0.0")));
+    fixed
+        .sources
+        .push(Source::new("trivy", Severity::Low, None));
+    earlier.findings.push(fixed);
+    let mut lodash = Finding::new(
+        FindingKind::Vulnerability,
+        "CVE-2021-23337",
+        Severity::Medium,
+    );
+    lodash.package = Some(Package::new("lodash").with_ecosystem(Some("npm")));
+    lodash
+        .sources
+        .push(Source::new("trivy", Severity::Medium, None));
+    earlier.findings.push(lodash);
+    let baseline = Report::merge([earlier]);
+    let mut report = sample();
+    report.verdict = None;
+    report.compare(&baseline).unwrap();
+    report
+}
+
+#[test]
+fn exports_show_the_comparison_with_the_baseline() {
+    use paragon_core::BaselineState;
+    let report = compared();
+    let state = |id: &str| {
+        report
+            .findings
+            .iter()
+            .find(|f| f.id == id)
+            .and_then(|f| f.baseline_state)
+    };
+    assert_eq!(state("CVE-2021-44420"), Some(BaselineState::Unchanged));
+    assert_eq!(state("CVE-2021-23337"), Some(BaselineState::Updated));
+    assert_eq!(state("github-pat"), Some(BaselineState::New));
+    let c = report.baseline.as_ref().unwrap();
+    assert_eq!(
+        (c.new, c.unchanged, c.updated, c.absent.len()),
+        (2, 1, 1, 1)
+    );
+
+    // SARIF: valid, with every state and the absent finding as a result.
+    let log: serde_json::Value = serde_json::from_str(&to_sarif(&report).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&sarif_schema()).unwrap();
+    assert!(validator.is_valid(&log));
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    let states: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["ruleId"].as_str().unwrap(),
+                r["baselineState"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        states.contains(&("CVE-2021-44420", "unchanged")),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("CVE-2021-23337", "updated")),
+        "{states:?}"
+    );
+    assert!(states.contains(&("CVE-2020-1", "absent")), "{states:?}");
+    assert_eq!(states.iter().filter(|s| s.1 == "new").count(), 2);
+    let django = results
+        .iter()
+        .find(|r| r["ruleId"] == "CVE-2021-44420")
+        .unwrap();
+    assert_eq!(
+        django["partialFingerprints"]["paragon/baseline/v1"]
+            .as_str()
+            .unwrap()
+            .len(),
+        32
+    );
+
+    // JUnit: each case's state, and the counts and the absent finding.
+    let xml = to_junit(&report);
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let suite = doc
+        .descendants()
+        .find(|n| n.attribute("name") == Some("paragon.baseline"))
+        .expect("a baseline suite");
+    let prop = |name: &str| {
+        suite
+            .descendants()
+            .find(|n| n.has_tag_name("property") && n.attribute("name") == Some(name))
+            .and_then(|n| n.attribute("value"))
+    };
+    assert_eq!(
+        [
+            prop("new"),
+            prop("unchanged"),
+            prop("updated"),
+            prop("absent")
+        ],
+        [Some("2"), Some("1"), Some("1"), Some("1")]
+    );
+    let absent: Vec<_> = suite
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .map(|n| n.attribute("name").unwrap())
+        .collect();
+    assert_eq!(absent, ["CVE-2020-1 left-pad 1.0.0"]);
+    let marked = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("property") && n.attribute("name") == Some("baseline"))
+        .count();
+    assert_eq!(marked, 4);
+
+    // Markdown and JSON.
+    let md = report.to_markdown(10);
+    assert!(
+        md.contains("2 new, 1 unchanged, 1 updated, 1 absent"),
+        "{md}"
+    );
+    assert!(md.contains("| CVE-2020-1 | left-pad 1.0.0 | low |"), "{md}");
+    let json: serde_json::Value = serde_json::from_str(&report.to_json().unwrap()).unwrap();
+    assert_eq!(json["baseline"]["new"], 2);
+    assert_eq!(json["baseline"]["absent"][0]["baseline_state"], "absent");
+    assert_eq!(json["findings"][0]["baseline_state"], "new");
+    let back = Report::from_json(report.to_json().unwrap().as_bytes()).unwrap();
+    assert_eq!(back, report);
+}

@@ -518,3 +518,61 @@ proptest! {
         prop_assert!(out.windows(2).all(|w| w[0].severity >= w[1].severity));
     }
 }
+
+/// The merged report of `reports`.
+fn merged_report(reports: &[ScanReport]) -> Report {
+    let mut m = Merger::new();
+    for r in reports {
+        m.add(r.clone());
+    }
+    m.finish()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_report_against_itself_is_all_unchanged(reports in arb_reports()) {
+        let baseline = merged_report(&reports);
+        let mut now = baseline.clone();
+        let c = now.compare(&baseline).unwrap().clone();
+        prop_assert_eq!((c.new, c.updated, c.absent.len()), (0, 0, 0));
+        prop_assert_eq!(c.unchanged, now.findings.len());
+        prop_assert!(now
+            .findings
+            .iter()
+            .all(|f| f.baseline_state == Some(paragon_core::BaselineState::Unchanged)));
+    }
+
+    #[test]
+    fn against_an_empty_baseline_all_is_new(reports in arb_reports()) {
+        let mut now = merged_report(&reports);
+        let c = now.compare(&Report::concat([])).unwrap().clone();
+        prop_assert_eq!((c.unchanged, c.updated, c.absent.len()), (0, 0, 0));
+        prop_assert_eq!(c.new, now.findings.len());
+    }
+
+    #[test]
+    fn fingerprints_do_not_depend_on_input_order(reports in arb_reports(), seed in any::<u64>()) {
+        let prints = |rs: &[ScanReport]| {
+            let mut p: Vec<String> = merged(rs).iter().map(Finding::fingerprint).collect();
+            p.sort();
+            p
+        };
+        let expected = prints(&reports);
+        let mut shuffled = reports.clone();
+        shuffled.reverse();
+        let mut state = seed | 1;
+        for r in &mut shuffled {
+            for i in (1..r.findings.len()).rev() {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+                r.findings.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+        }
+        prop_assert_eq!(prints(&shuffled), expected);
+        // And an earlier run in another order is all unchanged.
+        let mut now = merged_report(&shuffled);
+        let c = now.compare(&merged_report(&reports)).unwrap();
+        prop_assert_eq!((c.new, c.absent.len()), (0, 0));
+    }
+}

@@ -170,8 +170,13 @@ async fn a_clean_app_goes_all_the_way_with_events_in_order() {
             .count(),
         2
     );
-    // The record round-trips through JSON.
+    // The record round-trips through JSON, but for the merged report,
+    // which its JSON leaves out.
     let back: RunRecord = serde_json::from_str(&rec.to_json().unwrap()).unwrap();
+    assert_eq!(rec.report.as_ref().unwrap().findings.len(), 1);
+    assert_eq!(back.report, None);
+    let mut rec = rec;
+    rec.report = None;
     assert_eq!(back, rec);
 }
 
@@ -919,4 +924,73 @@ async fn a_push_cancelled_after_the_tags_moved_records_the_tags() {
         rec.error
     );
     assert_eq!(p.gitops.commit_count(), 0);
+}
+
+/// An old secret in the baseline does not fail a run whose policy gates
+/// only new findings; a new one does, and the record holds the comparison.
+#[tokio::test]
+async fn a_baseline_lets_the_gate_fail_only_on_new_findings() {
+    use paragon_core::gate::policy::{Policy, PolicyFormat};
+    let policy = || {
+        Policy::parse(
+            "scope = \"new\"\n[secrets]\nfail_on = \"unknown\"\n",
+            PolicyFormat::Toml,
+        )
+        .unwrap()
+    };
+    let p = parts();
+    // The first run, on the whole report, fails on the secret.
+    let first = base(&p)
+        .pre_build(scanner("trivy", vec![secret_finding()]))
+        .build()
+        .unwrap()
+        .run(&CallContext::new())
+        .await;
+    assert_eq!(first.failed_stage, Some(Stage::Gate));
+    let mut saved = Vec::new();
+    first
+        .report
+        .as_ref()
+        .unwrap()
+        .write_json(&mut saved, false)
+        .unwrap();
+    let baseline = paragon_core::Report::baseline_from_json("first.json", &saved).unwrap();
+
+    let rec = base(&p)
+        .policy(policy())
+        .baseline(baseline.clone())
+        .pre_build(scanner("trivy", vec![secret_finding(), low_vuln()]))
+        .build()
+        .unwrap()
+        .run(&CallContext::new())
+        .await;
+    assert!(rec.succeeded(), "{rec:#?}");
+    let c = rec.baseline.as_ref().unwrap();
+    assert_eq!((c.new, c.unchanged, c.absent.len()), (1, 1, 0));
+
+    let mut fresh = secret_finding();
+    fresh.id = "github-pat".into();
+    let rec = base(&p)
+        .policy(policy())
+        .baseline(baseline)
+        .overwrite_version(true)
+        .pre_build(scanner("trivy", vec![secret_finding(), fresh]))
+        .build()
+        .unwrap()
+        .run(&CallContext::new())
+        .await;
+    assert_eq!(rec.failed_stage, Some(Stage::Gate));
+    let failing: Vec<&str> = rec
+        .verdict
+        .as_ref()
+        .unwrap()
+        .failures
+        .iter()
+        .map(|f| f.id.as_str())
+        .collect();
+    assert_eq!(failing, ["github-pat"]);
+
+    // A policy scoped to new findings without a baseline is refused.
+    let err = base(&p).policy(policy()).build().unwrap_err();
+    assert!(err.to_string().contains("needs a baseline"), "{err}");
 }
