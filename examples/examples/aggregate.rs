@@ -363,6 +363,12 @@ fn main() -> ExitCode {
                 v.failures.len(),
                 v.suppressed.len()
             );
+            for d in &v.denied {
+                eprintln!("denied by {}: {}", d.file, d.message);
+            }
+            for w in &v.warnings {
+                eprintln!("warning from {}: {}", w.file, w.message);
+            }
             v.passed
         }
         None => true,

@@ -528,3 +528,56 @@ fn bad_baselines_exit_2_naming_the_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.json"));
     assert!(out.stdout.is_empty());
 }
+
+/// A policy naming Rego files: Trivy's ignore policy suppresses, report
+/// rules deny and warn; a broken file is a usage error naming its line.
+#[test]
+fn rego_policies_suppress_deny_and_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ignore.rego"),
+        "package trivy\n\ndefault ignore = false\n\nignore {\n\tinput.PkgName == \"requests\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rules.rego"),
+        "package main\nimport rego.v1\n\ndeny contains msg if {\n\tsome f in input.findings\n\tf.kind == \"secret\"\n\tmsg := sprintf(\"secret %s in the sources\", [f.id])\n}\n\nwarn contains \"no SBOM\" if input.summary.sbom.documents == 0\n",
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "rego = [\"ignore.rego\", \"rules.rego\"]\n").unwrap();
+    let out = run_with(&["--policy", policy.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("secret github-pat in the sources"),
+        "{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verdict = &v["verdict"];
+    assert_eq!(verdict["failures"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        verdict["denied"][0]["message"],
+        "secret github-pat in the sources"
+    );
+    assert!(verdict["denied"][0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("rules.rego"));
+    let suppressed = verdict["suppressed"].as_array().unwrap();
+    assert_eq!(suppressed.len(), 1, "{suppressed:?}");
+    assert_eq!(suppressed[0]["id"], "CVE-2023-32681");
+    assert_eq!(suppressed[0]["by"]["type"], "rego");
+    // The shipped reports hold a CycloneDX SBOM: no warning.
+    assert_eq!(verdict.get("warnings"), None);
+
+    std::fs::write(
+        dir.path().join("rules.rego"),
+        "package main\n\ndeny[msg] {\n\tmsg := \n}\n",
+    )
+    .unwrap();
+    let out = run_with(&["--policy", policy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rules.rego") && err.contains("line"), "{err}");
+}

@@ -142,8 +142,21 @@ pub fn to_junit(report: &Report) -> String {
             total_failed += 1;
             let _ = write!(
                 suites,
-                "\n      <failure message=\"{} finding(s) failed the policy\" type=\"gate\"/>\n    ",
-                v.failures.len()
+                "\n      <failure message=\"{} finding(s) failed the policy{}\" type=\"gate\">{}</failure>\n    ",
+                v.failures.len(),
+                if v.denied.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} rule(s) denied the report", v.denied.len())
+                },
+                escape(
+                    v.denied
+                        .iter()
+                        .map(|d| format!("{}: {}", d.file, d.message))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                        .as_str()
+                )
             );
         }
         suites.push_str("</testcase>\n  </testsuite>\n");

@@ -65,6 +65,15 @@ impl Report {
                 }
                 out.push('\n');
             }
+            for d in &v.denied {
+                let _ = writeln!(out, "- denied by `{}`: {}", d.file, d.message);
+            }
+            for w in &v.warnings {
+                let _ = writeln!(out, "- warning from `{}`: {}", w.file, w.message);
+            }
+            if !v.denied.is_empty() || !v.warnings.is_empty() {
+                out.push('\n');
+            }
             for e in &v.expired_ignores {
                 let _ = writeln!(
                     out,

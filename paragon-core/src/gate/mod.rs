@@ -3,4 +3,6 @@
 //! apply.
 
 pub mod policy;
+#[cfg(feature = "rego")]
+pub mod rego;
 pub mod vex;

@@ -134,12 +134,20 @@ pub struct Policy {
     pub ignore: Vec<Ignore>,
     /// VEX documents to load (paths relative to the policy file).
     pub vex: Vec<PathBuf>,
+    /// Rego files to load (paths relative to the policy file): Trivy's
+    /// ignore policies and report rules (see [`crate::gate::rego`]; needs
+    /// the feature `rego`).
+    pub rego: Vec<PathBuf>,
     /// Which findings the thresholds count: all, or only those new
     /// against a baseline.
     pub scope: Scope,
     /// The loaded VEX documents (from `vex`, and any added in code).
     #[serde(skip)]
     pub vex_documents: Vec<VexDocument>,
+    /// The loaded Rego files (from `rego`, or set in code).
+    #[cfg(feature = "rego")]
+    #[serde(skip)]
+    pub rego_policy: crate::gate::rego::RegoPolicy,
 }
 
 /// Which findings a policy's thresholds count.
@@ -288,7 +296,32 @@ impl Policy {
                 .vex_documents
                 .push(VexDocument::from_path(&base.join(vex))?);
         }
+        policy.load_rego(base, path)?;
         Ok(policy)
+    }
+
+    /// Loads the `rego` files, relative to `base`.
+    #[cfg(feature = "rego")]
+    fn load_rego(&mut self, base: &Path, _policy_file: &Path) -> Result<()> {
+        let files: Vec<PathBuf> = self.rego.iter().map(|r| base.join(r)).collect();
+        self.rego_policy = crate::gate::rego::RegoPolicy::from_files(&files)?;
+        Ok(())
+    }
+
+    /// Refuses `rego` files: this build cannot evaluate them.
+    #[cfg(not(feature = "rego"))]
+    fn load_rego(&mut self, _base: &Path, policy_file: &Path) -> Result<()> {
+        if self.rego.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Policy {
+            file: Some(policy_file.to_owned()),
+            field: Some("rego".into()),
+            line: None,
+            column: None,
+            message: "names Rego files, and paragon-core was built without its `rego` feature"
+                .into(),
+        })
     }
 
     /// Adds a VEX document.
@@ -327,6 +360,8 @@ impl Policy {
             failures: Vec::new(),
             suppressed: Vec::new(),
             expired_ignores: Vec::new(),
+            denied: Vec::new(),
+            warnings: Vec::new(),
         };
         let mut counted: Vec<usize> = Vec::new();
         'findings: for (i, f) in findings.iter().enumerate() {
@@ -350,6 +385,22 @@ impl Policy {
                     id: f.id.clone(),
                     rule: rule.clone(),
                 });
+            }
+            #[cfg(feature = "rego")]
+            match self.rego_policy.ignored_by(f) {
+                Ok(Some(file)) => {
+                    verdict
+                        .suppressed
+                        .push(Suppression::new(i, f, SuppressedBy::Rego { file }));
+                    continue 'findings;
+                }
+                Ok(None) => {}
+                // An ignore policy that cannot be evaluated fails the
+                // finding: a broken exception never lets it through.
+                Err(e) => {
+                    verdict.failures.push(Failure::new(i, f, e.to_string()));
+                    continue 'findings;
+                }
             }
             for doc in &self.vex_documents {
                 if let Some(s) = doc.matching(f) {
@@ -482,6 +533,23 @@ pub struct Verdict {
     pub suppressed: Vec<Suppression>,
     /// Ignore rules that matched a finding but had expired.
     pub expired_ignores: Vec<ExpiredIgnore>,
+    /// The `deny` messages of the policy's report rules (Rego), each a
+    /// failure of the gate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied: Vec<RuleMessage>,
+    /// The `warn` messages of the policy's report rules: shown, never
+    /// failing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<RuleMessage>,
+}
+
+/// A message of a report rule (a Rego `deny` or `warn`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleMessage {
+    /// The Rego file that gave it.
+    pub file: String,
+    /// The message.
+    pub message: String,
 }
 
 /// A failing finding.
@@ -557,6 +625,11 @@ pub enum SuppressedBy {
         /// The rule.
         rule: Ignore,
     },
+    /// A Trivy ignore policy in Rego (its `data.trivy.ignore` was true).
+    Rego {
+        /// The Rego file.
+        file: String,
+    },
     /// A VEX statement.
     Vex {
         /// The VEX document.
@@ -578,6 +651,7 @@ impl fmt::Display for SuppressedBy {
                 }
                 Ok(())
             }
+            SuppressedBy::Rego { file } => write!(f, "Rego ignore policy `{file}`"),
             SuppressedBy::Vex {
                 document,
                 status,

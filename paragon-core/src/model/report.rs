@@ -256,9 +256,51 @@ impl Report {
         }
     }
 
-    /// Evaluates a policy on the findings and records the verdict.
+    /// Evaluates a policy on the findings and records the verdict. With
+    /// the feature `rego`, the policy's report rules see this report's
+    /// JSON form (without a verdict) as `input`; their `deny` messages fail
+    /// the gate, and an evaluation error fails it with the error as the
+    /// message.
     pub fn apply_policy(&mut self, policy: &Policy) -> &Verdict {
-        self.verdict.insert(policy.evaluate(&self.findings))
+        #[allow(unused_mut)]
+        let mut verdict = policy.evaluate(&self.findings);
+        #[cfg(feature = "rego")]
+        self.apply_report_rules(policy, &mut verdict);
+        self.verdict.insert(verdict)
+    }
+
+    /// The `deny` and `warn` messages of the policy's report rules.
+    #[cfg(feature = "rego")]
+    fn apply_report_rules(&mut self, policy: &Policy, verdict: &mut Verdict) {
+        use crate::gate::policy::RuleMessage;
+        let rules = &policy.rego_policy;
+        if rules.is_empty() {
+            return;
+        }
+        self.verdict = None;
+        let outcome = serde_json::to_value(&*self)
+            .map_err(|source| Error::Json { source })
+            .and_then(|json| rules.report_messages(&json));
+        let to_messages = |v: Vec<(String, String)>| {
+            v.into_iter()
+                .map(|(file, message)| RuleMessage { file, message })
+                .collect::<Vec<_>>()
+        };
+        match outcome {
+            Ok(m) => {
+                verdict.denied = to_messages(m.deny);
+                verdict.warnings = to_messages(m.warn);
+            }
+            Err(e) => verdict.denied.push(RuleMessage {
+                file: rules
+                    .files()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                message: e.to_string(),
+            }),
+        }
+        verdict.passed = verdict.failures.is_empty() && verdict.denied.is_empty();
     }
 
     /// The report as compact JSON.

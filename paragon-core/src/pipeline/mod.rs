@@ -1207,11 +1207,29 @@ fn gate_failure(verdict: &Verdict) -> String {
     } else {
         ""
     };
-    format!(
+    let mut out = format!(
         "the gate failed on {} finding(s): {}{more}",
         verdict.failures.len(),
         ids.join(", ")
-    )
+    );
+    if !verdict.denied.is_empty() {
+        let denied: Vec<&str> = verdict
+            .denied
+            .iter()
+            .take(10)
+            .map(|d| d.message.as_str())
+            .collect();
+        out = format!(
+            "{}the policy's rules denied the report: {}",
+            if verdict.failures.is_empty() {
+                String::new()
+            } else {
+                format!("{out}; ")
+            },
+            denied.join("; ")
+        );
+    }
+    out
 }
 
 /// Deploys to one environment and runs its checks; `Err(why)` stops

@@ -6,5 +6,6 @@ mod bad_input;
 mod fixtures;
 mod merge;
 mod real_tools;
+mod rego;
 mod sonarqube_api;
 mod support;
