@@ -16,8 +16,10 @@
 //! | SonarQube issues/hotspots API pages, `sonar-report` | [`sonarqube`] | `sonarqube` | weaknesses |
 //! | SARIF 2.1.0 | [`sarif`] | `sarif` | every result, as a weakness |
 //!
-//! All features are on by default. A detected format whose feature is off
-//! gives [`Error::FeatureDisabled`].
+//! The format features are on by default. A detected format whose feature
+//! is off gives [`Error::FeatureDisabled`]. The `defectdojo` feature (off)
+//! adds `defectdojo`: reports imported into DefectDojo, and a pipeline sink
+//! that sends each run's report there.
 //!
 //! # Scanners that run the tools
 //!
@@ -72,8 +74,12 @@
 #![warn(missing_docs)]
 
 pub mod command;
+#[cfg(feature = "defectdojo")]
+pub mod defectdojo;
 mod error;
 mod format;
+#[cfg(any(feature = "sonarqube", feature = "defectdojo"))]
+mod http;
 mod read;
 mod runner;
 mod util;

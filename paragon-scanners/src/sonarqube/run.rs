@@ -8,7 +8,6 @@ use std::time::Duration;
 use paragon_core::plugin::scan::check_target;
 use paragon_core::retry::RetryPolicy;
 use paragon_core::tool::{self, ToolCommand};
-use paragon_core::transport::require_https_beyond_loopback;
 use paragon_core::{
     async_trait, CallContext, Error as CoreError, QualityGate, ScanReport, ScanTarget, Scanner,
     ScannerInfo, Secret, TargetKind,
@@ -194,27 +193,12 @@ impl SonarQubeBuilder {
             component: SCANNER.to_owned(),
             message,
         };
-        let raw = self
-            .url
-            .ok_or_else(|| invalid("the server URL is required".to_owned()))?;
-        let mut url =
-            Url::parse(&raw).map_err(|e| invalid(format!("invalid server URL `{raw}`: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-            return Err(invalid(format!(
-                "the server URL `{raw}` is not an http(s) URL"
-            )));
-        }
-        require_https_beyond_loopback(
+        let url = crate::http::server_url(
             SCANNER,
-            url.scheme(),
-            url.host_str(),
+            self.url,
             self.allow_http,
             "SonarQube::builder().allow_http(true)",
         )?;
-        if !url.path().ends_with('/') {
-            let path = format!("{}/", url.path());
-            url.set_path(&path);
-        }
         let token = self
             .token
             .ok_or_else(|| invalid("a token is required".to_owned()))?;
@@ -225,11 +209,7 @@ impl SonarQubeBuilder {
             )));
         }
         let timeout = crate::runner::timeout(SCANNER, self.timeout, Duration::from_secs(600))?;
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(20))
-            .user_agent(concat!("paragon/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| invalid(format!("cannot create the HTTP client: {e}")))?;
+        let client = crate::http::client(SCANNER)?;
         Ok(SonarQube {
             url,
             token,

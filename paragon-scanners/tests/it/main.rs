@@ -3,6 +3,8 @@
 
 mod adapters;
 mod bad_input;
+#[cfg(feature = "defectdojo")]
+mod defectdojo;
 mod fixtures;
 mod merge;
 mod real_tools;
