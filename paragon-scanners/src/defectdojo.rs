@@ -39,9 +39,7 @@ use bytes::Bytes;
 use paragon_core::pipeline::RunRecord;
 use paragon_core::plugin::notify::Notifier;
 use paragon_core::retry::RetryPolicy;
-use paragon_core::{
-    async_trait, CallContext, Error as CoreError, ErrorKind, Report, Secret, Severity,
-};
+use paragon_core::{async_trait, CallContext, Error as CoreError, Report, Secret, Severity};
 use serde::Deserialize;
 use url::Url;
 
@@ -596,57 +594,11 @@ impl DefectDojo {
             .multipart(form)
             .send();
         let what = format!("{SERVICE} upload of `{}`", report.name);
-        let response = match ctx.run(&what, async { Ok(request.await) }).await? {
-            Ok(r) => r,
-            // Nothing reached DefectDojo: safe to send again.
-            Err(e) if e.is_connect() => {
-                return Err(self
-                    .error(url, 0, "cannot connect".into())
-                    .with_source(e.without_url()))
-            }
-            Err(e) => {
-                let message = if e.is_timeout() {
-                    "no answer before the timeout; DefectDojo may have imported the report"
-                } else {
-                    "the request broke off; DefectDojo may have imported the report"
-                };
-                return Err(final_error(
-                    self.error(url, 0, message.into())
-                        .with_source(e.without_url()),
-                ));
-            }
-        };
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| {
-            final_error(self.error(url, status, format!("the answer broke off: {e}")))
-        })?;
-        if (200..300).contains(&status) {
-            return Ok(body.to_vec());
-        }
-        let said = String::from_utf8_lossy(&body[..body.len().min(400)]).into_owned();
-        let message = match status {
-            401 => "unauthorized: check the API key".to_owned(),
-            403 => "forbidden: the API key may not import into this product".to_owned(),
-            _ => said.trim().to_owned(),
-        };
-        let err = self.error(url, status, message);
-        match status {
-            // DefectDojo did not take the request: it may be sent again.
-            429 | 503 => Err(err),
-            _ => Err(final_error(err)),
-        }
+        let sent = ctx.run(&what, async { Ok(request.await) }).await?;
+        // An import is not idempotent: only what DefectDojo did not take
+        // is sent again.
+        crate::http::finish(SERVICE, "POST", url, &self.token, sent, true).await
     }
-}
-
-/// `e` as an error that is not retried: DefectDojo may have acted on the
-/// request (an import is not idempotent). Its kind stays, but for "try
-/// again", which becomes "tool failed".
-fn final_error(e: CoreError) -> CoreError {
-    let kind = match e.kind() {
-        ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Conflict => ErrorKind::ToolFailed,
-        other => other,
-    };
-    CoreError::adapter(SERVICE, kind, e)
 }
 
 /// A pipeline notifier that re-imports each run's merged report, as SARIF,

@@ -19,7 +19,9 @@
 //! The format features are on by default. A detected format whose feature
 //! is off gives [`Error::FeatureDisabled`]. The `defectdojo` feature (off)
 //! adds `defectdojo`: reports imported into DefectDojo, and a pipeline sink
-//! that sends each run's report there.
+//! that sends each run's report there; `dependency-track` (off) adds
+//! `dependency_track`: SBOMs and the policy's VEX decisions uploaded to
+//! Dependency-Track.
 //!
 //! # Scanners that run the tools
 //!
@@ -76,9 +78,15 @@
 pub mod command;
 #[cfg(feature = "defectdojo")]
 pub mod defectdojo;
+#[cfg(feature = "dependency-track")]
+pub mod dependency_track;
 mod error;
 mod format;
-#[cfg(any(feature = "sonarqube", feature = "defectdojo"))]
+#[cfg(any(
+    feature = "sonarqube",
+    feature = "defectdojo",
+    feature = "dependency-track"
+))]
 mod http;
 mod read;
 mod runner;

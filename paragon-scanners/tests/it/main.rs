@@ -5,6 +5,8 @@ mod adapters;
 mod bad_input;
 #[cfg(feature = "defectdojo")]
 mod defectdojo;
+#[cfg(feature = "dependency-track")]
+mod dependency_track;
 mod fixtures;
 mod merge;
 mod real_tools;
