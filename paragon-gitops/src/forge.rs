@@ -7,6 +7,8 @@
 //!   Forgejo. `POST /repos/{owner}/{repo}/pulls` with `title`, `head`,
 //!   `base` and `body`; GitHub is sent `Authorization: Bearer <token>`,
 //!   Gitea and Forgejo `Authorization: token <token>`, as each documents.
+//! - [`CodeScanning`]: a SARIF log uploaded to GitHub code scanning, and
+//!   its processing awaited.
 //! - [`MergeRequests`]: GitLab (gitlab.com and self-managed).
 //!   `POST /projects/{id}/merge_requests` with `source_branch`,
 //!   `target_branch`, `title`, `description` and `remove_source_branch`,
@@ -752,5 +754,238 @@ mod tests {
         assert!(!format!("{gh:?}").contains("ghp_secret_value"));
         let gl = MergeRequests::gitlab("g/p", Secret::new("glpat-secret")).unwrap();
         assert!(!format!("{gl:?}").contains("glpat-secret"));
+    }
+}
+
+/// GitHub code scanning: a SARIF log uploaded for a commit
+/// (`POST /repos/{owner}/{repo}/code-scanning/sarifs` with `commit_sha`,
+/// `ref`, `tool_name` and the log gzip-compressed and base64-encoded, as
+/// GitHub documents), and its processing awaited
+/// (`GET …/code-scanning/sarifs/{id}` until `processing_status` is
+/// `complete`, or `failed` with its `errors`). The token needs the
+/// `security_events` scope (or, for a GitHub App, "Code scanning alerts"
+/// write).
+///
+/// ```no_run
+/// # async fn demo(sarif: String) -> paragon_core::Result<()> {
+/// use std::time::Duration;
+/// use paragon_core::{CallContext, Secret};
+/// use paragon_gitops::forge::CodeScanning;
+///
+/// let github = CodeScanning::github("shop/app", Secret::new("ghp_…"))?;
+/// let ctx = CallContext::new();
+/// let upload = github
+///     .upload_sarif(&sarif, "4b6f0e5c1f0d9c3a2b7e8f6d5c4b3a2918171615", "refs/heads/main", &ctx)
+///     .await?;
+/// github.wait(&upload.id, Duration::from_secs(120), &ctx).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct CodeScanning {
+    api: Api,
+    owner: String,
+    repo: String,
+    poll: Duration,
+}
+
+/// GitHub's limit on an uploaded SARIF log, gzip-compressed.
+const SARIF_LIMIT: usize = 10 << 20;
+
+/// The call that allows plain http for code scanning.
+const ALLOW_CODE_SCANNING: &str = "CodeScanning::allow_http(true)";
+
+/// A SARIF upload GitHub accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct SarifUpload {
+    /// The upload's id, for [`CodeScanning::wait`].
+    pub id: String,
+    /// The API URL of its status.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SarifStatus {
+    processing_status: String,
+    #[serde(default)]
+    analyses_url: Option<String>,
+    #[serde(default)]
+    errors: Option<Vec<String>>,
+}
+
+impl CodeScanning {
+    /// Code scanning on github.com in `owner/repo`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `repository` is not `owner/repo`.
+    pub fn github(repository: &str, token: Secret) -> Result<CodeScanning> {
+        CodeScanning::github_enterprise("https://api.github.com", repository, token)
+    }
+
+    /// Code scanning on a GitHub Enterprise Server (`https://HOST/api/v3`).
+    ///
+    /// # Errors
+    /// As [`PullRequests::github_enterprise`].
+    pub fn github_enterprise(api: &str, repository: &str, token: Secret) -> Result<CodeScanning> {
+        let (owner, repo) = owner_repo(repository, "github")?;
+        Ok(CodeScanning {
+            api: Api::new(api, "github", token, Auth::Bearer, ALLOW_CODE_SCANNING)?,
+            owner,
+            repo,
+            poll: Duration::from_secs(5),
+        })
+    }
+
+    /// Allows plain http to a host other than this machine.
+    #[must_use]
+    pub fn allow_http(mut self, allow: bool) -> CodeScanning {
+        self.api.allow_http = allow;
+        self
+    }
+
+    /// Each request's timeout (default 30 s).
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Duration) -> CodeScanning {
+        self.api.request_timeout = timeout;
+        self
+    }
+
+    /// How status reads are retried (the upload is never sent twice).
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> CodeScanning {
+        self.api.retry = retry;
+        self
+    }
+
+    /// How often [`wait`](CodeScanning::wait) asks (default 5 s).
+    #[must_use]
+    pub fn with_poll_interval(mut self, poll: Duration) -> CodeScanning {
+        self.poll = poll;
+        self
+    }
+
+    /// Uploads `sarif` (a SARIF 2.1.0 log, as
+    /// `paragon_core::export::to_sarif` writes) for `commit_sha` on
+    /// `git_ref` (`refs/heads/main`, `refs/pull/42/merge`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a `commit_sha` that is not 40 hex
+    /// digits, a `git_ref` not under `refs/`, or a log over GitHub's
+    /// 10 MiB once compressed; [`Error::Unauthorized`] for a refused
+    /// token; [`Error::Http`] with what GitHub said otherwise (403 when
+    /// code scanning is not enabled, 413 for a log too large).
+    pub async fn upload_sarif(
+        &self,
+        sarif: &str,
+        commit_sha: &str,
+        git_ref: &str,
+        ctx: &CallContext,
+    ) -> Result<SarifUpload> {
+        use base64::Engine as _;
+        use std::io::Write as _;
+        let bad = |message: String| Error::InvalidConfig {
+            component: "github".into(),
+            message,
+        };
+        if commit_sha.len() != 40 || !commit_sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad(format!(
+                "`{commit_sha}` is not a full commit SHA (40 hex digits)"
+            )));
+        }
+        if !git_ref.starts_with("refs/") {
+            return Err(bad(format!(
+                "`{git_ref}` is not a full ref (`refs/heads/main`, `refs/pull/42/merge`)"
+            )));
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(sarif.as_bytes())
+            .and_then(|()| gz.flush())
+            .map_err(|e| bad(format!("cannot compress the SARIF log: {e}")))?;
+        let compressed = gz
+            .finish()
+            .map_err(|e| bad(format!("cannot compress the SARIF log: {e}")))?;
+        if compressed.len() > SARIF_LIMIT {
+            return Err(bad(format!(
+                "the SARIF log is {} MiB compressed, over GitHub's 10 MiB",
+                compressed.len() >> 20
+            )));
+        }
+        let body = json!({
+            "commit_sha": commit_sha,
+            "ref": git_ref,
+            "sarif": base64::engine::general_purpose::STANDARD.encode(&compressed),
+            "tool_name": "paragon",
+        });
+        let segments = ["repos", &self.owner, &self.repo, "code-scanning", "sarifs"];
+        let url = self.api.url(&segments, &[]);
+        let (status, answer) = self
+            .api
+            .call(Method::POST, url.clone(), Some(&body), ctx)
+            .await?;
+        if !(200..300).contains(&status) {
+            return Err(self.api.failed(&Method::POST, &url, status, said(&answer)));
+        }
+        serde_json::from_value(answer).map_err(|e| {
+            let what = format!("the answer names no upload id: {e}");
+            self.api.failed(&Method::POST, &url, status, what)
+        })
+    }
+
+    /// Waits until GitHub has processed upload `id`, for at most `limit`;
+    /// the URL of its analyses when GitHub gives one.
+    ///
+    /// # Errors
+    /// [`Error::ToolFailed`] with GitHub's errors when processing failed;
+    /// [`Error::TimedOut`] naming the upload when it is still pending after
+    /// `limit`; [`Error::Http`] for a failed request.
+    pub async fn wait(
+        &self,
+        id: &str,
+        limit: Duration,
+        ctx: &CallContext,
+    ) -> Result<Option<String>> {
+        let segments = [
+            "repos",
+            &self.owner,
+            &self.repo,
+            "code-scanning",
+            "sarifs",
+            id,
+        ];
+        let url = self.api.url(&segments, &[]);
+        let began = tokio::time::Instant::now();
+        loop {
+            let (status, answer) = self.api.call(Method::GET, url.clone(), None, ctx).await?;
+            if !(200..300).contains(&status) {
+                return Err(self.api.failed(&Method::GET, &url, status, said(&answer)));
+            }
+            let s: SarifStatus = serde_json::from_value(answer).map_err(|e| {
+                let what = format!("the answer has no processing status: {e}");
+                self.api.failed(&Method::GET, &url, status, what)
+            })?;
+            match s.processing_status.as_str() {
+                "complete" => return Ok(s.analyses_url),
+                "failed" => {
+                    return Err(Error::ToolFailed {
+                        tool: format!("github code scanning of upload {id}"),
+                        status: "processing failed".into(),
+                        stderr_tail: s.errors.unwrap_or_default().join("; "),
+                    })
+                }
+                _ => {}
+            }
+            if began.elapsed() + self.poll > limit {
+                return Err(Error::TimedOut {
+                    tool: format!("github code scanning of upload {id}"),
+                    after: limit,
+                });
+            }
+            ctx.run(&format!("github {}", self.api.host()), async {
+                tokio::time::sleep(self.poll).await;
+                Ok(())
+            })
+            .await?;
+        }
     }
 }

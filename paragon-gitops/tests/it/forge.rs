@@ -535,3 +535,126 @@ async fn forge_faults_are_errors_naming_the_forge() {
         assert!(!format!("{e} {e:?}").contains(TOKEN), "{fault:?}: {e:?}");
     }
 }
+
+const SHA: &str = "4b6f0e5c1f0d9c3a2b7e8f6d5c4b3a2918171615";
+const SARIF_ID: &str = "47177e22-5596-11eb-80a1-c1e54ef945c6";
+
+fn code_scanning(api: &str) -> paragon_gitops::forge::CodeScanning {
+    paragon_gitops::forge::CodeScanning::github_enterprise(api, "shop/app", Secret::new(TOKEN))
+        .unwrap()
+        .with_poll_interval(std::time::Duration::from_millis(10))
+}
+
+/// GitHub's documented answers: 202 with the upload's `id` and `url`, then
+/// the status with `processing_status` and `analyses_url`.
+#[tokio::test]
+async fn a_sarif_log_is_uploaded_to_code_scanning_and_awaited() {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    let status_path: &'static str =
+        "/api/repos/shop/app/code-scanning/sarifs/47177e22-5596-11eb-80a1-c1e54ef945c6";
+    let fake = Fake::start(vec![
+        (
+            Method::POST,
+            "/api/repos/shop/app/code-scanning/sarifs",
+            202,
+            json!({"id": SARIF_ID, "url": format!("https://api.github.com/repos/shop/app/code-scanning/sarifs/{SARIF_ID}")}),
+        ),
+        (
+            Method::GET,
+            status_path,
+            200,
+            json!({"processing_status": "complete", "analyses_url": "https://api.github.com/repos/shop/app/code-scanning/analyses?sarif_id=47177e22"}),
+        ),
+    ])
+    .await;
+    let github = code_scanning(&fake.api);
+    let sarif = r#"{"version":"2.1.0","runs":[]}"#;
+    let ctx = CallContext::new();
+    let upload = github
+        .upload_sarif(sarif, SHA, "refs/heads/main", &ctx)
+        .await
+        .unwrap();
+    assert_eq!(upload.id, SARIF_ID);
+    let analyses = github
+        .wait(&upload.id, std::time::Duration::from_secs(5), &ctx)
+        .await
+        .unwrap();
+    assert!(analyses.unwrap().contains("sarif_id="));
+    let seen = fake.seen();
+    let post = &seen[0];
+    assert_eq!(post.method, Method::POST);
+    assert_eq!(header(post, "authorization"), format!("Bearer {TOKEN}"));
+    assert_eq!(header(post, "x-github-api-version"), "2022-11-28");
+    assert_eq!(post.body["commit_sha"], SHA);
+    assert_eq!(post.body["ref"], "refs/heads/main");
+    assert_eq!(post.body["tool_name"], "paragon");
+    let gz = base64::engine::general_purpose::STANDARD
+        .decode(post.body["sarif"].as_str().unwrap())
+        .unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, sarif);
+    assert_eq!(seen[1].uri, status_path);
+}
+
+#[tokio::test]
+async fn code_scanning_failures_are_clear() {
+    let status_path: &'static str =
+        "/api/repos/shop/app/code-scanning/sarifs/47177e22-5596-11eb-80a1-c1e54ef945c6";
+    let ctx = CallContext::new();
+    // Processing failed: GitHub's errors, named.
+    let fake = answering(
+        Method::GET,
+        status_path,
+        200,
+        json!({"processing_status": "failed", "errors": ["locationFromSarifResult: expected artifact location"]}),
+    )
+    .await;
+    let err = code_scanning(&fake.api)
+        .wait(SARIF_ID, std::time::Duration::from_secs(5), &ctx)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("expected artifact location"),
+        "{err}"
+    );
+    // Still pending past the limit: an error naming the upload.
+    let fake = answering(
+        Method::GET,
+        status_path,
+        200,
+        json!({"processing_status": "pending"}),
+    )
+    .await;
+    let err = code_scanning(&fake.api)
+        .wait(SARIF_ID, std::time::Duration::from_millis(50), &ctx)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(SARIF_ID), "{err}");
+    assert_eq!(err.kind(), paragon_core::ErrorKind::Timeout);
+    // Code scanning not enabled: GitHub's 403 and its message.
+    let fake = answering(
+        Method::POST,
+        "/api/repos/shop/app/code-scanning/sarifs",
+        403,
+        json!({"message": "Advanced Security must be enabled for this repository to use code scanning."}),
+    )
+    .await;
+    let github = code_scanning(&fake.api);
+    let err = github
+        .upload_sarif("{}", SHA, "refs/heads/main", &ctx)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Advanced Security"), "{err}");
+    assert!(!format!("{err} {err:?} {github:?}").contains(TOKEN));
+    // Bad input, refused before anything is sent.
+    let before = fake.seen().len();
+    for (sha, r) in [("abc", "refs/heads/main"), (SHA, "main")] {
+        let err = github.upload_sarif("{}", sha, r, &ctx).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+    }
+    assert_eq!(fake.seen().len(), before);
+}
