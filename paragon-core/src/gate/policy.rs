@@ -364,6 +364,13 @@ impl Policy {
             warnings: Vec::new(),
         };
         let mut counted: Vec<usize> = Vec::new();
+        // The Rego ignore policies' answers, for every finding at once.
+        #[cfg(feature = "rego")]
+        let mut rego = if self.rego_policy.is_empty() {
+            Vec::new()
+        } else {
+            self.rego_policy.ignored_all(findings)
+        };
         'findings: for (i, f) in findings.iter().enumerate() {
             let mut expired: Option<&Ignore> = None;
             for rule in self.ignore.iter().filter(|r| r.matches(f)) {
@@ -387,7 +394,10 @@ impl Policy {
                 });
             }
             #[cfg(feature = "rego")]
-            match self.rego_policy.ignored_by(f) {
+            match rego
+                .get_mut(i)
+                .map_or(Ok(None), |r| std::mem::replace(r, Ok(None)))
+            {
                 Ok(Some(file)) => {
                     verdict
                         .suppressed

@@ -259,27 +259,34 @@ impl RegoPolicy {
     /// [`Error::Policy`] naming the file when the evaluation fails, or
     /// `ignore` is not a boolean.
     pub fn ignored_by(&self, finding: &Finding) -> Result<Option<String>> {
-        let ignores = self.modules.iter().filter(|m| m.kind == Kind::TrivyIgnore);
-        let mut input = None;
-        for m in ignores {
-            let input = input.get_or_insert_with(|| Value::from(trivy_input(finding)));
+        self.ignored_all(std::slice::from_ref(finding))
+            .pop()
+            .unwrap_or(Ok(None))
+    }
+
+    /// [`ignored_by`](RegoPolicy::ignored_by) for each of `findings`, in
+    /// order: each policy's engine is prepared once for them all.
+    pub fn ignored_all(&self, findings: &[Finding]) -> Vec<Result<Option<String>>> {
+        let mut out: Vec<Result<Option<String>>> = findings.iter().map(|_| Ok(None)).collect();
+        for m in self.modules.iter().filter(|m| m.kind == Kind::TrivyIgnore) {
             let mut engine = m.engine.clone();
-            engine.set_input(input.clone());
-            let value = engine
-                .eval_rule("data.trivy.ignore".into())
-                .map_err(|e| file_error(&m.file, format!("evaluating `ignore`: {e:#}")))?;
-            match value {
-                Value::Bool(true) => return Ok(Some(m.file.display().to_string())),
-                Value::Bool(false) | Value::Undefined => {}
-                other => {
-                    return Err(file_error(
+            for (f, slot) in findings.iter().zip(out.iter_mut()) {
+                if !matches!(slot, Ok(None)) {
+                    continue;
+                }
+                engine.set_input(Value::from(trivy_input(f)));
+                *slot = match engine.eval_rule("data.trivy.ignore".into()) {
+                    Ok(Value::Bool(true)) => Ok(Some(m.file.display().to_string())),
+                    Ok(Value::Bool(false) | Value::Undefined) => Ok(None),
+                    Ok(other) => Err(file_error(
                         &m.file,
                         format!("`ignore` must be a boolean, not {other}"),
-                    ))
-                }
+                    )),
+                    Err(e) => Err(file_error(&m.file, format!("evaluating `ignore`: {e:#}"))),
+                };
             }
         }
-        Ok(None)
+        out
     }
 
     /// Evaluates every report-rules file's `deny` and `warn` over `report`

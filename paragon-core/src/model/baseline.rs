@@ -46,12 +46,13 @@
 //! matched finding whose severity or fixed versions differ from the
 //! baseline's is `updated`.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::finding::{is_cve, Finding, FindingKind};
+use crate::model::package_identity::write_identity;
 use crate::model::report::Report;
 use crate::SCHEMA_VERSION;
 
@@ -109,46 +110,118 @@ fn part(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(s.as_bytes());
 }
 
-/// The canonical id of a finding: CVE, then GHSA, then any other; the
-/// smallest within a rank; in upper case.
-fn canonical_id(f: &Finding) -> String {
-    let rank = |s: &str| -> u8 {
-        if is_cve(s) {
-            0
-        } else if s.to_ascii_uppercase().starts_with("GHSA-") {
-            1
-        } else {
-            2
-        }
-    };
-    f.ids()
-        .map(|id| (rank(id), id.to_ascii_uppercase()))
-        .min()
-        .map(|(_, id)| id)
-        .unwrap_or_default()
+/// The rank of an id for the canonical choice: CVE, then GHSA, then any
+/// other.
+fn rank(id: &str) -> u8 {
+    if is_cve(id) {
+        0
+    } else if id.len() >= 5 && id.as_bytes()[..5].eq_ignore_ascii_case(b"GHSA-") {
+        1
+    } else {
+        2
+    }
 }
 
-/// The place of a misconfiguration, secret or weakness (see the module
-/// docs); empty for other kinds or without a location.
-fn place(f: &Finding) -> String {
-    let Some(loc) = f.locations.iter().min() else {
-        return String::new();
-    };
-    let line = |l: Option<u32>| l.map(|l| l.to_string()).unwrap_or_default();
-    let file = loc.path.as_deref().or(loc.target.as_deref()).unwrap_or("");
-    match f.kind {
-        FindingKind::Misconfiguration => match &loc.resource {
-            Some(r) => format!("{file}\u{1f}r:{r}"),
-            None => format!("{file}\u{1f}l:{}", line(loc.start_line)),
-        },
-        FindingKind::Secret => format!("{file}\u{1f}{}", line(loc.start_line)),
-        FindingKind::Weakness => format!(
-            "{file}\u{1f}{}-{}",
-            line(loc.start_line),
-            line(loc.end_line)
-        ),
-        FindingKind::Vulnerability | FindingKind::License => String::new(),
+/// The canonical id of a finding: CVE, then GHSA, then any other; the
+/// smallest, in upper case, within a rank. (Returned as it is spelled; the
+/// fingerprint takes it in upper case.)
+fn canonical_id(f: &Finding) -> &str {
+    fn upper_iter(s: &str) -> impl Iterator<Item = u8> + '_ {
+        s.bytes().map(|b| b.to_ascii_uppercase())
     }
+    let mut best: Option<&str> = None;
+    for id in f.ids() {
+        let better = match best {
+            None => true,
+            Some(b) => {
+                rank(id)
+                    .cmp(&rank(b))
+                    .then_with(|| upper_iter(id).cmp(upper_iter(b)))
+                    == std::cmp::Ordering::Less
+            }
+        };
+        if better {
+            best = Some(id);
+        }
+    }
+    best.unwrap_or("")
+}
+
+/// Writes the place of a misconfiguration, secret or weakness (see the
+/// module docs) into `out` (cleared first); empty for other kinds or
+/// without a location.
+fn write_place(f: &Finding, out: &mut String) {
+    use std::fmt::Write as _;
+    out.clear();
+    let Some(loc) = f.locations.iter().min() else {
+        return;
+    };
+    let file = loc.path.as_deref().or(loc.target.as_deref()).unwrap_or("");
+    let line = |out: &mut String, l: Option<u32>| {
+        if let Some(l) = l {
+            let _ = write!(out, "{l}");
+        }
+    };
+    match f.kind {
+        FindingKind::Misconfiguration => {
+            out.push_str(file);
+            out.push('\u{1f}');
+            match &loc.resource {
+                Some(r) => {
+                    out.push_str("r:");
+                    out.push_str(r);
+                }
+                None => {
+                    out.push_str("l:");
+                    line(out, loc.start_line);
+                }
+            }
+        }
+        FindingKind::Secret => {
+            out.push_str(file);
+            out.push('\u{1f}');
+            line(out, loc.start_line);
+        }
+        FindingKind::Weakness => {
+            out.push_str(file);
+            out.push('\u{1f}');
+            line(out, loc.start_line);
+            out.push('-');
+            line(out, loc.end_line);
+        }
+        FindingKind::Vulnerability | FindingKind::License => {}
+    }
+}
+
+/// Buffers reused from one fingerprint to the next.
+#[derive(Default)]
+struct Scratch {
+    bytes: Vec<u8>,
+    text: String,
+}
+
+/// The 128-bit fingerprint of `f` (see the module docs).
+fn fingerprint_hash(f: &Finding, s: &mut Scratch) -> u128 {
+    s.bytes.clear();
+    part(&mut s.bytes, "paragon-fingerprint-1");
+    part(&mut s.bytes, f.kind.as_str());
+    let id = canonical_id(f);
+    s.bytes.extend_from_slice(&(id.len() as u64).to_le_bytes());
+    s.bytes.extend(id.bytes().map(|b| b.to_ascii_uppercase()));
+    match f.kind {
+        FindingKind::Vulnerability | FindingKind::License => match &f.package {
+            Some(p) => {
+                write_identity(p, &mut s.text);
+                part(&mut s.bytes, &s.text);
+            }
+            None => part(&mut s.bytes, ""),
+        },
+        _ => {
+            write_place(f, &mut s.text);
+            part(&mut s.bytes, &s.text);
+        }
+    }
+    xxhash_rust::xxh3::xxh3_128(&s.bytes)
 }
 
 impl Finding {
@@ -156,28 +229,23 @@ impl Finding {
     /// across runs, scanner orders and Paragon versions of one schema
     /// version (see the [module docs](self) for what goes in).
     pub fn fingerprint(&self) -> String {
-        let mut buf = Vec::with_capacity(128);
-        part(&mut buf, "paragon-fingerprint-1");
-        part(&mut buf, self.kind.as_str());
-        part(&mut buf, &canonical_id(self));
-        match self.kind {
-            FindingKind::Vulnerability | FindingKind::License => {
-                let identity = self.package.as_ref().map(|p| p.identity());
-                part(&mut buf, identity.as_deref().unwrap_or(""));
-            }
-            _ => part(&mut buf, &place(self)),
-        }
-        format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&buf))
+        format!("{:032x}", fingerprint_hash(self, &mut Scratch::default()))
     }
 }
 
 /// Whether two matched findings differ in what `updated` is about.
 fn changed(now: &Finding, then: &Finding) -> bool {
+    if now.severity != then.severity {
+        return true;
+    }
+    if now.fixed_versions == then.fixed_versions {
+        return false;
+    }
     let mut a: Vec<&str> = now.fixed_versions.iter().map(String::as_str).collect();
     let mut b: Vec<&str> = then.fixed_versions.iter().map(String::as_str).collect();
     a.sort_unstable();
     b.sort_unstable();
-    now.severity != then.severity || a != b
+    a != b
 }
 
 impl Report {
@@ -224,13 +292,22 @@ impl Report {
                 ),
             });
         }
-        let mut earlier: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut scratch = Scratch::default();
+        // Each fingerprint of the baseline, with the baseline's findings
+        // that have it, last first (matched by popping).
+        let mut earlier: FxHashMap<u128, Vec<usize>> = FxHashMap::default();
+        earlier.reserve(baseline.findings.len());
         for (i, f) in baseline.findings.iter().enumerate().rev() {
-            earlier.entry(f.fingerprint()).or_default().push(i);
+            earlier
+                .entry(fingerprint_hash(f, &mut scratch))
+                .or_default()
+                .push(i);
         }
         let mut comparison = Comparison::default();
         for f in &mut self.findings {
-            let matched = earlier.get_mut(&f.fingerprint()).and_then(Vec::pop);
+            let matched = earlier
+                .get_mut(&fingerprint_hash(f, &mut scratch))
+                .and_then(Vec::pop);
             let state = match matched {
                 None => BaselineState::New,
                 Some(i) if changed(f, &baseline.findings[i]) => BaselineState::Updated,
