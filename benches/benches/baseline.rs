@@ -8,9 +8,9 @@
 //! case compares two reports with nothing in common (every finding new,
 //! every baseline finding absent).
 
-use benches::{generate, parse_all, Config};
+use benches::{generate, merge_all, parse_all, Config};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use paragon_core::{Merger, Report, ScanReport};
+use paragon_core::{Report, ScanReport};
 
 fn generated(seed: u64) -> Vec<ScanReport> {
     parse_all(&generate(Config::for_findings(100_000, seed)))
@@ -43,17 +43,7 @@ fn baseline(c: &mut Criterion) {
     );
     group.throughput(Throughput::Elements(n as u64));
     group.bench_function("merge 100k", |b| {
-        b.iter_batched(
-            || reports.clone(),
-            |reports| {
-                let mut m = Merger::new();
-                for r in reports {
-                    m.add(r);
-                }
-                m.finish()
-            },
-            BatchSize::LargeInput,
-        )
+        b.iter_batched(|| reports.clone(), merge_all, BatchSize::LargeInput)
     });
     group.bench_function("compare 100k with the previous run", |b| {
         b.iter_batched(

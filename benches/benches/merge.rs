@@ -1,8 +1,7 @@
 //! The merge of pre-parsed findings at 1k, 100k and 1M findings.
 
-use benches::{finding_count, generate, parse_all, Config};
+use benches::{finding_count, generate, merge_all, parse_all, Config};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use paragon_core::Merger;
 
 fn merge(c: &mut Criterion) {
     let mut group = c.benchmark_group("merge");
@@ -12,17 +11,7 @@ fn merge(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.sample_size(if target >= 1_000_000 { 10 } else { 20 });
         group.bench_function(format!("{target} findings"), |b| {
-            b.iter_batched(
-                || reports.clone(),
-                |reports| {
-                    let mut m = Merger::new();
-                    for r in reports {
-                        m.add(r);
-                    }
-                    m.finish()
-                },
-                BatchSize::LargeInput,
-            )
+            b.iter_batched(|| reports.clone(), merge_all, BatchSize::LargeInput)
         });
     }
     group.finish();

@@ -498,6 +498,15 @@ pub fn parse_all(files: &[File]) -> Vec<ScanReport> {
         .collect()
 }
 
+/// The merge of `reports`, in order, on one thread.
+pub fn merge_all(reports: Vec<ScanReport>) -> paragon_core::Report {
+    let mut m = paragon_core::Merger::new();
+    for r in reports {
+        m.add(r);
+    }
+    m.finish()
+}
+
 /// Total findings in parsed reports.
 pub fn finding_count(reports: &[ScanReport]) -> usize {
     reports.iter().map(|r| r.findings.len()).sum()
