@@ -65,6 +65,16 @@ fn baseline(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    group.bench_function("compare_owned 100k with nothing in common", |b| {
+        b.iter_batched(
+            || (others.clone(), earlier.clone()),
+            |(mut report, earlier)| {
+                report.compare_owned(earlier).expect("one schema version");
+                report
+            },
+            BatchSize::LargeInput,
+        )
+    });
     group.finish();
 }
 

@@ -339,8 +339,8 @@ fn main() -> ExitCode {
         report.findings.len(),
         report.inputs.len()
     );
-    if let Some(baseline) = &baseline {
-        match report.compare(baseline) {
+    if let Some(baseline) = baseline {
+        match report.compare_owned(baseline) {
             Ok(c) => eprintln!(
                 "baseline: {} new, {} unchanged, {} updated, {} absent",
                 c.new,

@@ -283,6 +283,39 @@ impl Report {
     /// # Ok::<(), paragon_core::Error>(())
     /// ```
     pub fn compare(&mut self, baseline: &Report) -> Result<&Comparison> {
+        let (mut comparison, absent) = self.match_findings(baseline)?;
+        comparison.absent = absent
+            .into_iter()
+            .map(|i| baseline.findings[i].clone())
+            .collect();
+        Ok(self.record_comparison(comparison))
+    }
+
+    /// As [`Report::compare`], taking the baseline: its absent findings
+    /// are moved into the comparison rather than cloned (the cheaper way
+    /// when the baseline is read only to be compared with).
+    ///
+    /// # Errors
+    ///
+    /// As [`Report::compare`].
+    pub fn compare_owned(&mut self, baseline: Report) -> Result<&Comparison> {
+        let (mut comparison, absent) = self.match_findings(&baseline)?;
+        let mut gone = vec![false; baseline.findings.len()];
+        for i in absent {
+            gone[i] = true;
+        }
+        comparison.absent = baseline
+            .findings
+            .into_iter()
+            .zip(gone)
+            .filter_map(|(f, gone)| gone.then_some(f))
+            .collect();
+        Ok(self.record_comparison(comparison))
+    }
+
+    /// Marks the findings against `baseline`; the counts, and the indices
+    /// (ascending) of the baseline's findings that matched none.
+    fn match_findings(&mut self, baseline: &Report) -> Result<(Comparison, Vec<usize>)> {
         if baseline.schema_version != self.schema_version {
             return Err(Error::Baseline {
                 message: format!(
@@ -320,17 +353,17 @@ impl Report {
             }
             f.baseline_state = Some(state);
         }
-        let mut left: Vec<usize> = earlier.into_values().flatten().collect();
-        left.sort_unstable();
-        comparison.absent = left
-            .into_iter()
-            .map(|i| {
-                let mut f = baseline.findings[i].clone();
-                f.baseline_state = Some(BaselineState::Absent);
-                f
-            })
-            .collect();
-        Ok(self.baseline.insert(comparison))
+        let mut absent: Vec<usize> = earlier.into_values().flatten().collect();
+        absent.sort_unstable();
+        Ok((comparison, absent))
+    }
+
+    /// Marks the absent findings and keeps the comparison.
+    fn record_comparison(&mut self, mut comparison: Comparison) -> &Comparison {
+        for f in &mut comparison.absent {
+            f.baseline_state = Some(BaselineState::Absent);
+        }
+        self.baseline.insert(comparison)
     }
 
     /// Reads a baseline: a Paragon JSON report of this
@@ -486,6 +519,29 @@ mod tests {
         assert_eq!(c.absent.len(), 1);
         assert_eq!(c.absent[0].id, "CVE-3");
         assert_eq!(c.absent[0].baseline_state, Some(BaselineState::Absent));
+    }
+
+    #[test]
+    fn compare_owned_gives_what_compare_gives() {
+        let baseline = report(vec![
+            vuln("CVE-1", &[], "a", "1", Severity::High),
+            vuln("CVE-3", &[], "c", "1", Severity::Medium),
+            vuln("CVE-5", &[], "e", "1", Severity::Low),
+        ]);
+        let now = report(vec![vuln("CVE-3", &[], "c", "1", Severity::High)]);
+        let (mut a, mut b) = (now.clone(), now);
+        a.compare(&baseline).unwrap();
+        b.compare_owned(baseline).unwrap();
+        assert_eq!(a, b);
+        let absent: Vec<&str> = a
+            .baseline
+            .as_ref()
+            .unwrap()
+            .absent
+            .iter()
+            .map(|f| f.id.as_str())
+            .collect();
+        assert_eq!(absent, ["CVE-1", "CVE-5"]);
     }
 
     #[test]
