@@ -6,6 +6,11 @@
 //! cargo run -p examples --example push -- --context DIR --repository NAME --tag X.Y.Z [--layout DIR]
 //! ```
 //!
+//! `--compression gzip[:LEVEL]|zstd[:LEVEL]|none` sets how the layer is
+//! compressed (default `gzip:6`), `--threads N` how many threads compress
+//! it (default: one per core); the digest depends on the first, never on
+//! the second.
+//!
 //! With `--registry` (`http://127.0.0.1:5000`, `registry.example.com`), the
 //! credentials come from `PARAGON_REGISTRY_USERNAME` and
 //! `PARAGON_REGISTRY_PASSWORD` (anonymous when unset). Without it, the image
@@ -24,10 +29,11 @@ use std::process::ExitCode;
 use paragon_core::plugin::build::{BuildSpec, Builder, ImageConfig};
 use paragon_core::plugin::registry::{Registry, Repository, Tag};
 use paragon_core::CallContext;
-use paragon_registry::NativeBuilder;
+use paragon_registry::{LayerCompression, NativeBuilder};
 
 const USAGE: &str =
-    "usage: push --context DIR [--registry URL | --layout DIR] --repository NAME --tag X.Y.Z";
+    "usage: push --context DIR [--registry URL | --layout DIR] --repository NAME --tag X.Y.Z \
+     [--compression gzip[:LEVEL]|zstd[:LEVEL]|none] [--threads N]";
 
 struct Args {
     context: PathBuf,
@@ -35,12 +41,14 @@ struct Args {
     layout: PathBuf,
     repository: Repository,
     tag: Tag,
+    builder: NativeBuilder,
 }
 
 fn args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut context, mut registry, mut layout, mut repository, mut tag) =
         (None, None, None, None, None);
+    let mut builder = NativeBuilder::new();
     while let Some(a) = it.next() {
         let mut value = || {
             it.next()
@@ -52,6 +60,16 @@ fn args() -> Result<Args, String> {
             "--layout" => layout = Some(PathBuf::from(value()?)),
             "--repository" => repository = Some(value()?),
             "--tag" => tag = Some(value()?),
+            "--compression" => {
+                builder = builder.with_compression(value()?.parse::<LayerCompression>()?)
+            }
+            "--threads" => {
+                let v = value()?;
+                let n = v
+                    .parse()
+                    .map_err(|_| format!("--threads `{v}` is not a number"))?;
+                builder = builder.with_threads(n);
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
@@ -66,6 +84,7 @@ fn args() -> Result<Args, String> {
         .map_err(|e| e.to_string())?,
         tag: Tag::new(tag.ok_or(format!("--tag is required\n{USAGE}"))?)
             .map_err(|e| e.to_string())?,
+        builder,
     })
 }
 
@@ -91,10 +110,7 @@ async fn run(args: Args) -> Result<(), String> {
         .with_config(ImageConfig::default().with_workdir("/app"))
         .with_annotation("org.opencontainers.image.version", args.tag.as_str());
     eprintln!("building {} natively…", args.context.display());
-    let image = NativeBuilder::new()
-        .build(&spec, &ctx)
-        .await
-        .map_err(fail)?;
+    let image = args.builder.build(&spec, &ctx).await.map_err(fail)?;
     let tags = vec![args.tag.clone(), Tag::latest()];
     eprintln!(
         "pushing to {} as {}, latest…",

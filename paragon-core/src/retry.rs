@@ -60,9 +60,25 @@ pub struct RetryPolicy {
     /// The longest `Retry-After` waited for: an answer asking for more
     /// ends the retries with its error.
     pub max_retry_after: Duration,
-    /// Whether each wait is lengthened by a random part of itself (up to
-    /// double), so that writers that collided do not collide again.
-    pub jitter: bool,
+    /// How each wait is randomized, so that writers that collided do not
+    /// collide again.
+    pub jitter: Jitter,
+}
+
+/// How a [`RetryPolicy`] randomizes its waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Jitter {
+    /// Every wait is the backoff's.
+    #[default]
+    None,
+    /// Each wait is lengthened by a random part of itself (up to double):
+    /// never shorter than the backoff's.
+    Added,
+    /// Each wait is anywhere from zero to the backoff's ("full jitter"):
+    /// for writers that race for one resource, where the loser of one
+    /// round should often try again at once.
+    Full,
 }
 
 impl Default for RetryPolicy {
@@ -74,7 +90,7 @@ impl Default for RetryPolicy {
             initial: Duration::from_millis(250),
             max: Duration::from_secs(5),
             max_retry_after: Duration::from_secs(60),
-            jitter: false,
+            jitter: Jitter::None,
         }
     }
 }
@@ -96,10 +112,19 @@ impl RetryPolicy {
         RetryPolicy::new(1, Duration::ZERO, Duration::ZERO)
     }
 
-    /// With jitter on each wait.
+    /// With [`Jitter::Added`]: each wait lengthened by a random part of
+    /// itself.
     #[must_use]
     pub fn with_jitter(mut self) -> RetryPolicy {
-        self.jitter = true;
+        self.jitter = Jitter::Added;
+        self
+    }
+
+    /// With [`Jitter::Full`]: each wait anywhere from zero to the
+    /// backoff's.
+    #[must_use]
+    pub fn with_full_jitter(mut self) -> RetryPolicy {
+        self.jitter = Jitter::Full;
         self
     }
 
@@ -110,11 +135,12 @@ impl RetryPolicy {
             .with_max_delay(self.max.max(self.initial))
             .with_factor(2.0)
             .with_max_times(self.attempts.max(1) as usize - 1);
-        if self.jitter {
+        if self.jitter == Jitter::Added {
             builder = builder.with_jitter();
         }
         Backoff {
             delays: builder.build(),
+            full_jitter: self.jitter == Jitter::Full,
             max_retry_after: self.max_retry_after,
             attempt: 1,
         }
@@ -158,6 +184,7 @@ impl RetryPolicy {
 #[derive(Debug)]
 pub struct Backoff {
     delays: ExponentialBackoff,
+    full_jitter: bool,
     max_retry_after: Duration,
     attempt: u32,
 }
@@ -186,9 +213,12 @@ impl Backoff {
         if asked.is_some_and(|w| w > self.max_retry_after) {
             return Ok(false);
         }
-        let Some(delay) = self.delays.next() else {
+        let Some(mut delay) = self.delays.next() else {
             return Ok(false);
         };
+        if self.full_jitter {
+            delay = delay.mul_f64(fastrand::f64());
+        }
         let wait = asked.map_or(delay, |w| w.max(delay));
         tracing::debug!(service = %what, attempt = self.attempt, wait_ms = wait.as_millis() as u64, "waiting before the next attempt");
         tokio::select! {
@@ -232,6 +262,36 @@ mod tests {
             assert!((wanted..=wanted + 1).contains(wait), "{waits:?}");
         }
         assert_eq!(backoff.attempt(), 5);
+    }
+
+    /// Waits of the two jitters stay in their ranges: added ones between
+    /// the backoff's wait and double it, full ones between zero and it,
+    /// and full ones are not all the same.
+    #[tokio::test(start_paused = true)]
+    async fn jittered_waits_stay_in_their_range() {
+        let ctx = CallContext::new();
+        let base = RetryPolicy::new(40, Duration::from_millis(100), Duration::from_millis(100));
+        for (policy, low, high) in [
+            (base.with_jitter(), 100, 201),
+            (base.with_full_jitter(), 0, 101),
+        ] {
+            let mut backoff = policy.backoff();
+            let mut waits = Vec::new();
+            while {
+                let began = tokio::time::Instant::now();
+                let more = backoff.pause(None, &ctx, "t").await.unwrap();
+                waits.push(began.elapsed().as_millis());
+                more
+            } {}
+            waits.pop();
+            assert_eq!(waits.len(), 39);
+            assert!(
+                waits.iter().all(|w| (low..=high).contains(w)),
+                "{policy:?}: {waits:?}"
+            );
+            waits.dedup();
+            assert!(waits.len() > 5, "{policy:?}: {waits:?}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -305,10 +305,11 @@ impl WorkTree {
     /// commit is not there when it is.
     pub(crate) async fn push(&self, to: &str, force: bool, ctx: &CallContext) -> Result<Pushed> {
         let pushed = self.push_once(to, force, ctx).await;
+        // A push git reports as rejected did not move the branch: only an
+        // error leaves that open.
         let failed = match &pushed {
-            Ok(Pushed::Ok) => return pushed,
-            Ok(Pushed::Rejected) => None,
-            Err(e) => Some(e.to_string()),
+            Ok(_) => return pushed,
+            Err(e) => e.to_string(),
         };
         let head = self
             .head(&CallContext::new().with_timeout(LANDED_CHECK))
@@ -319,7 +320,7 @@ impl WorkTree {
                     remote = %self.remote,
                     branch = to,
                     commit = %ours,
-                    error = failed.as_deref().unwrap_or("rejected"),
+                    error = %failed,
                     "the push did not end cleanly, but the remote holds the commit"
                 );
                 Ok(Pushed::Ok)

@@ -55,11 +55,14 @@ pub trait ChangeRequests: fmt::Debug + Send + Sync + 'static {
     async fn open(&self, request: &ChangeRequest, ctx: &CallContext) -> Result<String>;
 }
 
-/// The default retry policy of git pushes: 6 pushes in all, waits from
-/// 100 ms up to 3 s, with jitter, so that writers that collided do not
-/// collide again.
+/// The default retry policy of git pushes: 12 pushes in all, waits of up
+/// to 50 ms doubling to up to 1 s, each anywhere from zero to that
+/// ([`Jitter::Full`](paragon_core::retry::Jitter::Full)): a rejected push
+/// lost to one that landed, so the loser often does best to try again at
+/// once, and writers that collided spread out. A dozen writers released
+/// at once all land.
 pub fn default_push_retry() -> RetryPolicy {
-    RetryPolicy::new(6, Duration::from_millis(100), Duration::from_secs(3)).with_jitter()
+    RetryPolicy::new(12, Duration::from_millis(50), Duration::from_secs(1)).with_full_jitter()
 }
 
 /// A GitOps repository: one branch, one set of manifests, environments in

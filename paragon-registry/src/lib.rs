@@ -80,6 +80,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod buildah;
+mod compress;
 mod containerfile;
 pub mod credentials;
 pub mod distribution;
@@ -90,6 +91,7 @@ pub mod layout;
 pub mod native;
 
 pub use buildah::BuildahBuilder;
+pub use compress::LayerCompression;
 pub use credentials::Credentials;
 pub use distribution::{DistributionRegistry, UPLOAD_RATE_FLOOR};
 pub use docker::DockerBuilder;

@@ -41,6 +41,8 @@ pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// `application/vnd.oci.image.layer.v1.tar`
 pub const MEDIA_TYPE_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// `application/vnd.oci.image.layer.v1.tar+zstd`
+pub const MEDIA_TYPE_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 /// Docker's schema 2 manifest (buildah and docker may write these).
 pub const MEDIA_TYPE_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// Docker's manifest list.
@@ -315,6 +317,59 @@ fn blob_read_error(path: &Path, digest: &Digest, e: &std::io::Error) -> Error {
     }
 }
 
+/// A name beside `path` for a file written aside and then renamed over
+/// it, unique in this process and across processes.
+fn temporary(path: &Path) -> PathBuf {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_extension(format!("tmp-{}-{n}", std::process::id()))
+}
+
+/// The sha256 digest of a file, read in chunks; each chunk is also written
+/// to `copy` when one is given.
+fn streamed_digest(path: &Path, mut copy: Option<&mut fs::File>) -> std::io::Result<Digest> {
+    use sha2::Digest as _;
+    use std::io::Read;
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        if let Some(out) = copy.as_deref_mut() {
+            out.write_all(&buf[..n])?;
+        }
+    }
+    Ok(Digest::from_sha256(&hasher.finalize()))
+}
+
+/// Copies the blob at `from` to the new file `to`, durably, and returns the
+/// digest of what was copied.
+fn copy_hashed(from: &Path, to: &Path, digest: &Digest) -> Result<Digest> {
+    let write_err = |e: std::io::Error| Error::Layout {
+        path: to.to_owned(),
+        message: format!("cannot write: {e}"),
+    };
+    let mut out = fs::File::create(to).map_err(write_err)?;
+    let actual = streamed_digest(from, Some(&mut out)).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            blob_read_error(from, digest, &e)
+        } else {
+            Error::Layout {
+                path: to.to_owned(),
+                message: format!("cannot copy blob {digest} from {}: {e}", from.display()),
+            }
+        }
+    })?;
+    out.sync_all().map_err(write_err)?;
+    Ok(actual)
+}
+
 /// Checks a sha256 blob's content against its digest (`actual` computes
 /// the content's); blobs of other algorithms are taken as they are.
 fn check_digest(path: &Path, digest: &Digest, actual: impl FnOnce() -> Digest) -> Result<()> {
@@ -449,16 +504,36 @@ impl OciLayout {
         Ok((digest, bytes.len() as u64))
     }
 
-    /// Copies a blob from another layout (no-op when present).
+    /// Copies a blob from another layout (no-op when present), checked
+    /// against its digest and streamed: its bytes are never all in memory.
+    /// On one file system the blob is hard-linked rather than copied, which
+    /// is safe because a blob is never written in place (every write goes
+    /// to a new file renamed over the name).
     pub fn copy_blob_from(&self, other: &OciLayout, digest: &Digest) -> Result<()> {
         if self.has_blob(digest) {
             return Ok(());
         }
-        let bytes = other.read_blob(digest)?;
-        self.write_file(
-            &format!("blobs/{}/{}", digest.algorithm(), digest.hex()),
-            &bytes,
-        )
+        let from = other.blob_path(digest);
+        let to = self.blob_path(digest);
+        let err = |path: &Path, e: std::io::Error| Error::Layout {
+            path: path.to_owned(),
+            message: format!("cannot write: {e}"),
+        };
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(|e| err(parent, e))?;
+        }
+        let tmp = temporary(&to);
+        let copied = if fs::hard_link(&from, &tmp).is_ok() {
+            streamed_digest(&tmp, None).map_err(|e| blob_read_error(&from, digest, &e))
+        } else {
+            copy_hashed(&from, &tmp, digest)
+        };
+        let checked = copied.and_then(|actual| check_digest(&from, digest, || actual));
+        if let Err(e) = checked {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        fs::rename(&tmp, &to).map_err(|e| err(&to, e))
     }
 
     /// Writes a file in the layout atomically (temporary file, then rename).
@@ -471,9 +546,7 @@ impl OciLayout {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(err)?;
         }
-        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
+        let tmp = temporary(&path);
         let mut file = fs::File::create(&tmp).map_err(err)?;
         file.write_all(bytes).map_err(err)?;
         file.sync_all().map_err(err)?;
@@ -708,6 +781,39 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = OciLayout::open(dir.path()).unwrap_err();
         assert!(err.to_string().contains("not an OCI image layout"), "{err}");
+    }
+
+    /// Blobs are copied between layouts by a link or a streamed copy, both
+    /// checked: a blob that does not match its digest is refused and
+    /// leaves nothing behind.
+    #[test]
+    fn blobs_are_copied_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = OciLayout::create(dir.path().join("from")).unwrap();
+        let to = OciLayout::create(dir.path().join("to")).unwrap();
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+        let (d, _) = from.write_blob(&big).unwrap();
+        to.copy_blob_from(&from, &d).unwrap();
+        assert_eq!(to.read_blob(&d).unwrap(), big);
+
+        let copy = dir.path().join("copied");
+        assert_eq!(copy_hashed(&from.blob_path(&d), &copy, &d).unwrap(), d);
+        assert_eq!(fs::read(&copy).unwrap(), big);
+
+        let (bad, _) = from.write_blob(b"abc").unwrap();
+        fs::write(from.blob_path(&bad), b"abd").unwrap();
+        let err = to.copy_blob_from(&from, &bad).unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+        assert!(!to.has_blob(&bad));
+        let left: Vec<_> = fs::read_dir(to.root().join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from(d.hex())]);
+
+        let missing = Digest::of(b"never written");
+        let err = to.copy_blob_from(&from, &missing).unwrap_err();
+        assert!(err.to_string().contains("is missing"), "{err}");
     }
 
     #[test]

@@ -149,6 +149,62 @@ async fn concurrent_writers_to_different_environments_all_land() {
     }
 }
 
+/// Eight pipelines released at once, each changing its own service's
+/// keys in one shared values file: every push that loses is redone on the
+/// new head, and all eight land within the default retry policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_writers_of_one_file_all_land() {
+    let remote = Remote::new();
+    let seed = remote.clone_main("services");
+    let file = seed.join("charts/shop/values-dev.yaml");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    for i in 0..8 {
+        text.push_str(&format!(
+            "\nsvc{i}:\n  image:\n    repository: {REPO}\n    tag: \"1.0\"\n"
+        ));
+    }
+    std::fs::write(&file, text).unwrap();
+    git(&seed, &["commit", "--quiet", "-am", "services"]);
+    git(&seed, &["push", "--quiet", "origin", "HEAD:main"]);
+    let targets: Vec<GitOps> = (0..8)
+        .map(|i| {
+            GitOps::new(
+                remote.url(),
+                HelmValues::new("charts/shop").with_keys(
+                    format!("svc{i}.image.repository"),
+                    format!("svc{i}.image.tag"),
+                ),
+            )
+            .with_author("Paragon CI", "ci@example.com")
+        })
+        .collect();
+    let releases: Vec<Release> = (0..8)
+        .map(|i| Release::new("shop", "dev", format!("{REPO}-{i}"), format!("3.0.{i}")))
+        .collect();
+    let ctx = CallContext::new();
+    let deploys = targets
+        .iter()
+        .zip(&releases)
+        .map(|(t, r)| t.deploy(r, &ctx));
+    for d in join_all(deploys.collect()).await {
+        assert!(d.unwrap().change().is_some());
+    }
+    assert_eq!(remote.commits("main"), 10);
+    let v = yaml(&remote.file("charts/shop/values-dev.yaml"));
+    for i in 0..8 {
+        assert_eq!(
+            v[format!("svc{i}")]["image"]["tag"],
+            serde_json::json!(format!("3.0.{i}"))
+        );
+        assert_eq!(
+            v[format!("svc{i}")]["image"]["repository"],
+            serde_json::json!(format!("{REPO}-{i}"))
+        );
+    }
+    // The rest of the file is as it was.
+    assert_eq!(v["image"]["tag"], serde_json::json!(1.20));
+}
+
 async fn futures_join(
     targets: &[GitOps],
     envs: &[&str],

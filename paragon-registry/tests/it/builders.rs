@@ -215,6 +215,115 @@ async fn native_builds_on_a_base_image_and_for_several_platforms() {
     assert_eq!(config["history"].as_array().unwrap().len(), 2);
 }
 
+/// A context with a file of pseudo-random bytes (stored blocks) and text
+/// (deflated blocks), several compression blocks long.
+fn mixed_context(dir: &Path) {
+    demo_app(dir, "2.0.0");
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let noise: Vec<u8> = (0..600_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(dir.join("noise.bin"), &noise).unwrap();
+    let text: String = (0..40_000)
+        .map(|i| format!("line {i} of the log\n"))
+        .collect();
+    std::fs::write(dir.join("app.log"), text).unwrap();
+}
+
+/// Each layer compression gives one digest whatever the number of
+/// threads, names its media type, and unpacks (gzip by the system's
+/// `gzip`, zstd by libzstd) to the same files.
+#[tokio::test]
+async fn native_layer_compressions_do_not_depend_on_threads() {
+    use paragon_core::model::oci::{
+        MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_ZSTD,
+    };
+    use paragon_registry::LayerCompression;
+    let src = tempfile::tempdir().unwrap();
+    mixed_context(src.path());
+    let out = tempfile::tempdir().unwrap();
+    let mut choices = vec![
+        ("gzip:1", MEDIA_TYPE_LAYER_GZIP),
+        ("gzip", MEDIA_TYPE_LAYER_GZIP),
+        ("none", MEDIA_TYPE_LAYER_TAR),
+    ];
+    if cfg!(feature = "zstd") {
+        choices.push(("zstd:3", MEDIA_TYPE_LAYER_ZSTD));
+    }
+    let mut digests = Vec::new();
+    for (choice, media_type) in choices {
+        let compression: LayerCompression = choice.parse().unwrap();
+        let mut built = Vec::new();
+        for threads in [1, 3] {
+            let dir = out.path().join(format!("{choice}-{threads}"));
+            let image = NativeBuilder::new()
+                .with_compression(compression)
+                .with_threads(threads)
+                .build(&BuildSpec::new(src.path(), &dir), &CallContext::new())
+                .await
+                .unwrap();
+            built.push((dir, image));
+        }
+        let ((dir, one), (_, three)) = (&built[0], &built[1]);
+        assert_eq!(one.digest, three.digest, "{choice}");
+        let layout = OciLayout::open(dir).unwrap();
+        let manifest = layout.manifest(&one.digest).unwrap();
+        let layer = &manifest.layers[0];
+        assert_eq!(layer.media_type, media_type, "{choice}");
+        let path = layout.blob_path(&layer.digest);
+        let tar = match media_type {
+            MEDIA_TYPE_LAYER_GZIP => {
+                let out = std::process::Command::new("gzip")
+                    .arg("-dc")
+                    .arg(&path)
+                    .output()
+                    .expect("gzip is on PATH");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                out.stdout
+            }
+            MEDIA_TYPE_LAYER_TAR => std::fs::read(&path).unwrap(),
+            _ => decode_zstd(&path),
+        };
+        let mut names = Vec::new();
+        let mut archive = tar::Archive::new(&tar[..]);
+        for e in archive.entries().unwrap() {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().display().to_string();
+            if name == "app/noise.bin" {
+                let mut bytes = Vec::new();
+                e.read_to_end(&mut bytes).unwrap();
+                assert_eq!(bytes, std::fs::read(src.path().join("noise.bin")).unwrap());
+            }
+            names.push(name);
+        }
+        assert!(names.contains(&"app/app.log".to_owned()), "{names:?}");
+        digests.push(one.digest.clone());
+    }
+    digests.dedup();
+    assert!(digests.len() >= 3, "each compression is its own image");
+    let err = "gzip:12".parse::<LayerCompression>().unwrap_err();
+    assert!(err.contains("between 1 and 9"), "{err}");
+}
+
+#[cfg(feature = "zstd")]
+fn decode_zstd(path: &Path) -> Vec<u8> {
+    zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap()
+}
+
+#[cfg(not(feature = "zstd"))]
+fn decode_zstd(path: &Path) -> Vec<u8> {
+    unreachable!("no zstd layer without the zstd feature: {}", path.display())
+}
+
 #[tokio::test]
 async fn native_build_errors_are_typed() {
     let out = tempfile::tempdir().unwrap();
