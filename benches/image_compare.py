@@ -13,6 +13,8 @@ rounds run alternating, each against a fresh local `docker-registry`
 
 - `native layout`: the `push` example (release) building the context
   natively and pushing it into an OCI layout directory;
+- `native layout on a base`: the same build on top of the image just
+  built (its layers copied from that layout), into another layout;
 - `native registry`: the same build pushed to the registry;
 - `buildah bud`: `buildah bud` (vfs, chroot isolation, `FROM scratch`,
   `COPY . /app`) of the same context;
@@ -174,6 +176,10 @@ def one_round(context, base, n, compression):
                                      "--layout", layout])
         out["native layout"] = (w, m)
         digest = next(l.split()[1] for l in stdout.splitlines() if l.startswith("digest:"))
+        w, m, _ = run(native + ["--repository", "bench/on-base", "--tag", "1.0.0",
+                                "--layout", os.path.join(work, "on-base"),
+                                "--base", layout, "--base-ref", "bench/app:1.0.0"])
+        out["native layout on a base"] = (w, m)
         w, m, stdout = run(native + ["--registry", f"http://{host}",
                                      "--repository", "bench/native", "--tag", "1.0.0"])
         out["native registry"] = (w, m)

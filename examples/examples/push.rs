@@ -6,6 +6,9 @@
 //! cargo run -p examples --example push -- --context DIR --repository NAME --tag X.Y.Z [--layout DIR]
 //! ```
 //!
+//! `--base DIR [--base-ref NAME]` builds on the image in the OCI layout
+//! `DIR` (named `NAME` there, when it holds several), whose layers are
+//! copied as they are; `skopeo copy docker://… oci:DIR:NAME` makes one.
 //! `--compression gzip[:LEVEL]|zstd[:LEVEL]|none` sets how the layer is
 //! compressed (default `gzip:6`), `--threads N` how many threads compress
 //! it (default: one per core); the digest depends on the first, never on
@@ -26,14 +29,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use paragon_core::plugin::build::{BuildSpec, Builder, ImageConfig};
+use paragon_core::plugin::build::{BaseImage, BuildSpec, Builder, ImageConfig};
 use paragon_core::plugin::registry::{Registry, Repository, Tag};
 use paragon_core::CallContext;
 use paragon_registry::{LayerCompression, NativeBuilder};
 
 const USAGE: &str =
     "usage: push --context DIR [--registry URL | --layout DIR] --repository NAME --tag X.Y.Z \
-     [--compression gzip[:LEVEL]|zstd[:LEVEL]|none] [--threads N]";
+     [--base DIR [--base-ref NAME]] [--compression gzip[:LEVEL]|zstd[:LEVEL]|none] [--threads N]";
 
 struct Args {
     context: PathBuf,
@@ -42,6 +45,7 @@ struct Args {
     repository: Repository,
     tag: Tag,
     builder: NativeBuilder,
+    base: Option<BaseImage>,
 }
 
 fn args() -> Result<Args, String> {
@@ -49,6 +53,7 @@ fn args() -> Result<Args, String> {
     let (mut context, mut registry, mut layout, mut repository, mut tag) =
         (None, None, None, None, None);
     let mut builder = NativeBuilder::new();
+    let (mut base, mut base_ref) = (None, None);
     while let Some(a) = it.next() {
         let mut value = || {
             it.next()
@@ -60,6 +65,8 @@ fn args() -> Result<Args, String> {
             "--layout" => layout = Some(PathBuf::from(value()?)),
             "--repository" => repository = Some(value()?),
             "--tag" => tag = Some(value()?),
+            "--base" => base = Some(PathBuf::from(value()?)),
+            "--base-ref" => base_ref = Some(value()?),
             "--compression" => {
                 builder = builder.with_compression(value()?.parse::<LayerCompression>()?)
             }
@@ -85,6 +92,11 @@ fn args() -> Result<Args, String> {
         tag: Tag::new(tag.ok_or(format!("--tag is required\n{USAGE}"))?)
             .map_err(|e| e.to_string())?,
         builder,
+        base: match (base, base_ref) {
+            (Some(layout), ref_name) => Some(BaseImage { layout, ref_name }),
+            (None, Some(_)) => return Err(format!("--base-ref needs --base\n{USAGE}")),
+            (None, None) => None,
+        },
     })
 }
 
@@ -105,10 +117,13 @@ async fn run(args: Args) -> Result<(), String> {
         .prefix("paragon-push-")
         .tempdir()
         .map_err(|e| format!("cannot create a build directory: {e}"))?;
-    let spec = BuildSpec::new(&args.context, build_dir.path().join("layout"))
+    let mut spec = BuildSpec::new(&args.context, build_dir.path().join("layout"))
         .with_ref_name(args.tag.as_str())
         .with_config(ImageConfig::default().with_workdir("/app"))
         .with_annotation("org.opencontainers.image.version", args.tag.as_str());
+    if let Some(base) = args.base.clone() {
+        spec = spec.with_base(base);
+    }
     eprintln!("building {} natively…", args.context.display());
     let image = args.builder.build(&spec, &ctx).await.map_err(fail)?;
     let tags = vec![args.tag.clone(), Tag::latest()];

@@ -1,6 +1,7 @@
 //! The `push` example: to an on-disk layout, and to the real registry
 //! (ignored unless asked for with `--include-ignored`).
 
+use std::path::Path;
 use std::process::Command;
 
 mod support;
@@ -22,15 +23,14 @@ fn digest_line(stdout: &[u8]) -> String {
     line.trim_start_matches("digest: ").to_owned()
 }
 
-#[test]
-fn pushes_to_an_on_disk_layout() {
-    let src = app();
-    let out = tempfile::tempdir().unwrap();
-    let layout = out.path().join("registry");
+/// Runs `push` on `context` into the layout registry `layout` as
+/// `shop/web:TAG`, with `extra` arguments; its digest.
+fn push_to_layout(context: &Path, layout: &Path, tag: &str, extra: &[&str]) -> String {
     let run = Command::new(example("push"))
-        .args(["--context", src.path().to_str().unwrap()])
+        .args(["--context", context.to_str().unwrap()])
         .args(["--layout", layout.to_str().unwrap()])
-        .args(["--repository", "shop/web", "--tag", "1.0.0"])
+        .args(["--repository", "shop/web", "--tag", tag])
+        .args(extra)
         .output()
         .unwrap();
     assert!(
@@ -38,7 +38,15 @@ fn pushes_to_an_on_disk_layout() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let digest = digest_line(&run.stdout);
+    digest_line(&run.stdout)
+}
+
+#[test]
+fn pushes_to_an_on_disk_layout() {
+    let src = app();
+    let out = tempfile::tempdir().unwrap();
+    let layout = out.path().join("registry");
+    let digest = push_to_layout(src.path(), &layout, "1.0.0", &[]);
     let index = std::fs::read_to_string(layout.join("index.json")).unwrap();
     assert!(
         index.contains("shop/web:1.0.0") && index.contains("shop/web:latest"),
@@ -57,6 +65,59 @@ fn pushes_to_an_on_disk_layout() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
+}
+
+/// `--base` builds on an image in a layout: its layer comes first, as
+/// it was; `--compression` and `--threads` choose the new layer's
+/// compression, and the digest does not depend on the threads.
+#[test]
+fn builds_on_a_base_image_with_the_chosen_compression() {
+    let src = app();
+    let out = tempfile::tempdir().unwrap();
+    let base = out.path().join("base");
+    let push = |layout: &Path, extra: &[&str]| push_to_layout(src.path(), layout, "2.0.0", extra);
+    push(&base, &[]);
+    let base_ref = [
+        "--base",
+        base.to_str().unwrap(),
+        "--base-ref",
+        "shop/web:2.0.0",
+    ];
+    let on_base = |name: &str, threads: &str| {
+        let layout = out.path().join(name);
+        let mut extra = base_ref.to_vec();
+        extra.extend(["--compression", "none", "--threads", threads]);
+        (push(&layout, &extra), layout)
+    };
+    let (one, layout) = on_base("one", "1");
+    let (two, _) = on_base("two", "2");
+    assert_eq!(one, two);
+    let layout = paragon_core::model::oci::OciLayout::open(&layout).unwrap();
+    let digest: paragon_core::Digest = one.parse().unwrap();
+    let layers = layout.manifest(&digest).unwrap().layers;
+    let base_layout = paragon_core::model::oci::OciLayout::open(&base).unwrap();
+    let base_digest = base_layout
+        .resolve("shop/web:2.0.0")
+        .unwrap()
+        .unwrap()
+        .digest;
+    let base_layers = base_layout.manifest(&base_digest).unwrap().layers;
+    assert_eq!(layers.len(), 2);
+    assert_eq!(layers[0], base_layers[0]);
+    assert_eq!(
+        layers[1].media_type,
+        "application/vnd.oci.image.layer.v1.tar"
+    );
+    for bad in [&["--compression", "gzip:0"][..], &["--base-ref", "x"][..]] {
+        let run = Command::new(example("push"))
+            .args(["--context", src.path().to_str().unwrap()])
+            .args(["--repository", "shop/web", "--tag", "2.0.0"])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(2), "{bad:?}");
+        assert!(!String::from_utf8_lossy(&run.stderr).is_empty());
+    }
 }
 
 #[test]

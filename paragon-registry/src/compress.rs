@@ -32,6 +32,9 @@ const WINDOW: usize = 32 * 1024;
 /// Bytes of a block compressed at the fastest level to decide whether the
 /// block is worth deflating.
 pub(crate) const SAMPLE: usize = 16 * 1024;
+/// Input bytes per zstd job.
+#[cfg(feature = "zstd")]
+const ZSTD_JOB: u32 = 1 << 20;
 
 /// How the native builder compresses its layers.
 ///
@@ -160,6 +163,10 @@ impl<W: Write> LayerWriter<W> {
                 // their number; zero workers would compress differently.
                 let workers = u32::try_from(pool.current_num_threads().max(1)).unwrap_or(1);
                 z.multithread(workers)?;
+                // Jobs of 1 MiB instead of zstd's default (several times
+                // the window) keep each worker's memory small; the size is
+                // fixed, so the output still does not depend on `workers`.
+                z.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))?;
                 z.include_contentsize(false)?;
                 LayerWriter::Zstd(z)
             }
