@@ -30,7 +30,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use paragon_core::model::oci::{Digest, OciLayout};
 use paragon_core::plugin::build::BuiltImage;
-use paragon_core::plugin::registry::{Pushed, Registry, Repository, Tag};
+use paragon_core::plugin::registry::{Pushed, Reference, Registry, Repository, Tag};
 use paragon_core::{CallContext, Error, ErrorKind, Result};
 use tokio::sync::Mutex;
 
@@ -68,6 +68,50 @@ impl LayoutRegistry {
             Ok(None)
         }
     }
+}
+
+/// The manifest `reference` names in `repository`: a tag's, or a manifest
+/// with that digest tagged in the repository or part of one that is.
+fn find(
+    layout: &OciLayout,
+    repository: &str,
+    reference: &Reference,
+) -> Result<Option<paragon_core::model::oci::Descriptor>> {
+    let prefix = format!("{repository}:");
+    let roots: Vec<_> = layout
+        .index()?
+        .manifests
+        .into_iter()
+        .filter(|d| d.ref_name().is_some_and(|n| n.starts_with(&prefix)))
+        .collect();
+    let digest = match reference {
+        Reference::Tag(t) => {
+            let name = ref_name(repository, t.as_str());
+            return Ok(roots
+                .into_iter()
+                .find(|d| d.ref_name() == Some(name.as_str()))
+                .map(|mut d| {
+                    d.annotations.clear();
+                    d
+                }));
+        }
+        Reference::Digest(d) => d,
+    };
+    for root in roots {
+        if root.digest == *digest {
+            let mut d = root;
+            d.annotations.clear();
+            return Ok(Some(d));
+        }
+        if let Some(d) = layout
+            .closure(&root)?
+            .into_iter()
+            .find(|d| d.digest == *digest && d.media_type.contains("manifest"))
+        {
+            return Ok(Some(d));
+        }
+    }
+    Ok(None)
 }
 
 fn ref_name(repository: &str, tag: &str) -> String {
@@ -245,5 +289,39 @@ impl Registry for LayoutRegistry {
                 kind: ErrorKind::NotFound,
             })
         }
+    }
+
+    async fn pull(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+        into: &Path,
+        ctx: &CallContext,
+    ) -> Result<Option<paragon_core::plugin::build::BuiltImage>> {
+        layout_cancelled(ctx)?;
+        let Some(source) = self.open()? else {
+            return Ok(None);
+        };
+        let (repository, reference, into) =
+            (repository.to_string(), reference.clone(), into.to_owned());
+        let cancel = ctx.cancel.clone();
+        blocking(move || {
+            let Some(root) = find(&source, &repository, &reference)? else {
+                return Ok(None);
+            };
+            let target = OciLayout::create(&into)?;
+            for blob in source.closure(&root)? {
+                if cancel.is_cancelled() {
+                    return Err(Error::Cancelled {
+                        tool: "oci-layout registry".into(),
+                    });
+                }
+                target.copy_blob_from(&source, &blob.digest)?;
+            }
+            let name = reference.to_string();
+            target.set_ref(&name, &root)?;
+            paragon_core::plugin::build::BuiltImage::from_layout(&into, Some(&name)).map(Some)
+        })
+        .await
     }
 }

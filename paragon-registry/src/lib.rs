@@ -82,6 +82,8 @@
 pub mod buildah;
 mod compress;
 mod containerfile;
+#[cfg(feature = "cosign")]
+pub mod cosign;
 pub mod credentials;
 pub mod distribution;
 pub mod docker;

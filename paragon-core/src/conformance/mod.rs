@@ -227,7 +227,7 @@ pub mod registry {
     use crate::plugin::build::testing::minimal_image;
     use crate::plugin::build::BuiltImage;
     use crate::plugin::context::CallContext;
-    use crate::plugin::registry::{Registry, Repository, Tag};
+    use crate::plugin::registry::{Reference, Registry, Repository, Tag};
 
     /// What a registry does beyond what every registry must.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,6 +239,9 @@ pub mod registry {
         /// `create_tag` creates a tag only when it is absent; without it,
         /// `create_tag` answers [`Error::Unsupported`].
         pub create_tags: bool,
+        /// `pull` copies an image into a layout; without it, `pull`
+        /// answers [`Error::Unsupported`].
+        pub pull: bool,
     }
 
     impl Capabilities {
@@ -248,7 +251,15 @@ pub mod registry {
             Capabilities {
                 delete_tags: true,
                 create_tags: true,
+                pull: true,
             }
+        }
+
+        /// Sets whether images can be pulled.
+        #[must_use]
+        pub const fn pull(mut self, yes: bool) -> Capabilities {
+            self.pull = yes;
+            self
         }
 
         /// Sets whether single tags can be deleted.
@@ -588,6 +599,73 @@ pub mod registry {
         );
     }
 
+    /// A pull by tag or by digest copies what was pushed, blob for blob,
+    /// into a layout; an unknown tag or digest is `None`; a cancelled pull
+    /// is [`Error::Cancelled`]. Without the capability, `pull` is
+    /// [`Error::Unsupported`].
+    pub async fn pulls_what_was_pushed(
+        r: &dyn Registry,
+        scratch: &Path,
+        repository: &str,
+        capabilities: Capabilities,
+    ) {
+        let repository = &repo(repository);
+        let name = r.name().to_owned();
+        let ctx = CallContext::new();
+        let a = image(scratch, "pulled");
+        r.push(&a, repository, &tags(&["2.0.0"]), &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: push failed: {e}"));
+        let into = scratch.join(format!("pulled-{}", r.name()));
+        let by_tag = Reference::Tag(tag("2.0.0"));
+        if !capabilities.pull {
+            let err = r.pull(repository, &by_tag, &into, &ctx).await.unwrap_err();
+            assert!(matches!(err, Error::Unsupported { .. }), "{name}: {err}");
+            return;
+        }
+        let source = OciLayout::open(&a.layout).expect("the pushed layout opens");
+        let wanted = source.closure(&a.descriptor()).expect("the pushed closure");
+        for reference in [by_tag, Reference::Digest(a.digest.clone())] {
+            let pulled = r
+                .pull(repository, &reference, &into, &ctx)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: pull {reference} failed: {e}"))
+                .unwrap_or_else(|| panic!("{name}: pull {reference} found nothing"));
+            assert_eq!(pulled.digest, a.digest, "{name}: pulled {reference}");
+            let layout = OciLayout::open(&into).expect("the pulled layout opens");
+            for blob in &wanted {
+                assert_eq!(
+                    layout.read_blob(&blob.digest).ok(),
+                    source.read_blob(&blob.digest).ok(),
+                    "{name}: blob {} of {reference}",
+                    blob.digest
+                );
+            }
+        }
+        for missing in [
+            Reference::Tag(tag("9.9.9")),
+            Reference::Digest(crate::model::oci::Digest::of(b"never pushed")),
+        ] {
+            let got = r
+                .pull(repository, &missing, &scratch.join("pulled-missing"), &ctx)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: pull {missing} failed: {e}"));
+            assert!(got.is_none(), "{name}: pull {missing} found something");
+        }
+        let cancelled = CallContext::new();
+        cancelled.cancel.cancel();
+        let err = r
+            .pull(
+                repository,
+                &Reference::Tag(tag("2.0.0")),
+                &scratch.join("pulled-cancelled"),
+                &cancelled,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.is_cancelled(), "{name}: cancelled pull: {err}");
+    }
+
     /// Every check, each on its own repository under `repository`.
     pub async fn all(
         r: &dyn Registry,
@@ -606,6 +684,7 @@ pub mod registry {
             .await;
         one_of_concurrent_creators_wins(r, scratch, &format!("{repository}/race"), capabilities)
             .await;
+        pulls_what_was_pushed(r, scratch, &format!("{repository}/pull"), capabilities).await;
     }
 }
 

@@ -536,6 +536,30 @@ impl OciLayout {
         fs::rename(&tmp, &to).map_err(|e| err(&to, e))
     }
 
+    /// A fresh path in the layout's blob directory for a blob being
+    /// written by someone else (a download): once its digest is checked,
+    /// [`adopt_checked_blob`](Self::adopt_checked_blob) moves it in place.
+    pub fn staging_path(&self) -> PathBuf {
+        temporary(&self.root.join("blobs").join("sha256").join("staged"))
+    }
+
+    /// Moves the file `staged` (written at [`staging_path`](Self::staging_path)
+    /// and checked against `digest` by the caller) to be the blob
+    /// `digest`.
+    pub fn adopt_checked_blob(&self, staged: &Path, digest: &Digest) -> Result<()> {
+        let to = self.blob_path(digest);
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::Layout {
+                path: parent.to_owned(),
+                message: format!("cannot create: {e}"),
+            })?;
+        }
+        fs::rename(staged, &to).map_err(|e| Error::Layout {
+            path: to.clone(),
+            message: format!("cannot write: {e}"),
+        })
+    }
+
     /// Writes a file in the layout atomically (temporary file, then rename).
     fn write_file(&self, rel: &str, bytes: &[u8]) -> Result<()> {
         let path = self.root.join(rel);

@@ -10,6 +10,7 @@
 //! | [`check`] | [`Check`](check::Check) | — | [`CommandCheck`](check::CommandCheck), `paragon-gitops` |
 //! | [`notify`] | [`Notifier`](notify::Notifier) | — | `SlackWebhook` (feature `slack`) |
 //! | [`secrets`] | [`SecretSource`](secrets::SecretSource) | [`EnvSecrets`](secrets::EnvSecrets) | `VaultKv2` (feature `vault`) |
+//! | [`sign`] | [`Signer`](sign::Signer), [`Verifier`](sign::Verifier) | — | `paragon_registry::cosign` (feature `cosign`) |
 //!
 //! Every async method takes a [`CallContext`](context::CallContext): the
 //! cancellation token and deadline of the call.
@@ -22,3 +23,4 @@ pub mod notify;
 pub mod registry;
 pub mod scan;
 pub mod secrets;
+pub mod sign;

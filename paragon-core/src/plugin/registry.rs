@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -162,6 +163,82 @@ pub trait Registry: fmt::Debug + Send + Sync + 'static {
             operation: "creating a tag only when it is absent".into(),
         })
     }
+
+    /// Copies the image (or index, or artifact) that `reference` names in
+    /// `repository` into the OCI layout `into` (created when absent),
+    /// named there by `reference`, and returns it; `None` when the
+    /// repository has no such manifest. Every blob is checked against its
+    /// digest and streamed to disk, never held in memory; a manifest asked
+    /// for by digest must hash to it. The default is
+    /// [`Error::Unsupported`].
+    async fn pull(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+        into: &Path,
+        ctx: &CallContext,
+    ) -> Result<Option<BuiltImage>> {
+        let _ = (repository, reference, into, ctx);
+        Err(Error::Unsupported {
+            component: self.name().to_owned(),
+            operation: "pulling an image".into(),
+        })
+    }
+}
+
+/// What names a manifest in a repository: a tag, or its digest.
+///
+/// ```
+/// use paragon_core::plugin::registry::Reference;
+///
+/// let by_tag: Reference = "1.4.0".parse()?;
+/// assert!(matches!(by_tag, Reference::Tag(_)));
+/// let by_digest: Reference =
+///     "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824".parse()?;
+/// assert!(matches!(by_digest, Reference::Digest(_)));
+/// assert!("not a tag!".parse::<Reference>().is_err());
+/// # Ok::<(), paragon_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Reference {
+    /// A tag.
+    Tag(Tag),
+    /// A manifest's digest.
+    Digest(Digest),
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reference::Tag(t) => t.fmt(f),
+            Reference::Digest(d) => d.fmt(f),
+        }
+    }
+}
+
+impl std::str::FromStr for Reference {
+    type Err = Error;
+
+    /// A digest when it has an algorithm (`sha256:…`), else a tag.
+    fn from_str(s: &str) -> Result<Reference> {
+        if s.contains(':') {
+            s.parse().map(Reference::Digest)
+        } else {
+            Tag::new(s).map(Reference::Tag)
+        }
+    }
+}
+
+impl From<Tag> for Reference {
+    fn from(t: Tag) -> Reference {
+        Reference::Tag(t)
+    }
+}
+
+impl From<Digest> for Reference {
+    fn from(d: Digest) -> Reference {
+        Reference::Digest(d)
+    }
 }
 
 macro_rules! forward_registry {
@@ -210,6 +287,15 @@ macro_rules! forward_registry {
                 ctx: &CallContext,
             ) -> Result<bool> {
                 (**self).create_tag(repository, tag, digest, ctx).await
+            }
+            async fn pull(
+                &self,
+                repository: &Repository,
+                reference: &Reference,
+                into: &Path,
+                ctx: &CallContext,
+            ) -> Result<Option<BuiltImage>> {
+                (**self).pull(repository, reference, into, ctx).await
             }
         }
     )+};
@@ -428,6 +514,16 @@ pub struct MemoryRegistry {
 struct Repo {
     tags: BTreeMap<String, Digest>,
     manifests: BTreeSet<Digest>,
+    /// Each pushed root, with what a pull gives back.
+    images: BTreeMap<Digest, Stored>,
+}
+
+/// A pushed manifest's descriptor and the bytes of every blob it needs
+/// (itself included).
+#[derive(Debug, Clone)]
+struct Stored {
+    root: crate::model::oci::Descriptor,
+    blobs: Vec<Arc<[u8]>>,
 }
 
 impl MemoryRegistry {
@@ -470,9 +566,20 @@ impl Registry for MemoryRegistry {
         }
         let layout = OciLayout::open(&image.layout)?;
         let blobs = layout.closure(&image.descriptor())?;
+        let mut content = Vec::with_capacity(blobs.len());
+        for b in &blobs {
+            content.push(Arc::from(layout.read_blob(&b.digest)?));
+        }
         let mut repos = self.lock();
         let repo = repos.entry(repository.to_string()).or_default();
         repo.manifests.insert(image.digest.clone());
+        repo.images.insert(
+            image.digest.clone(),
+            Stored {
+                root: image.descriptor(),
+                blobs: content,
+            },
+        );
         for t in tags {
             repo.tags.insert(t.to_string(), image.digest.clone());
         }
@@ -549,6 +656,36 @@ impl Registry for MemoryRegistry {
                 kind: crate::ErrorKind::NotFound,
             }),
         }
+    }
+
+    async fn pull(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+        into: &Path,
+        ctx: &CallContext,
+    ) -> Result<Option<BuiltImage>> {
+        memory_cancelled(ctx)?;
+        let found = {
+            let repos = self.lock();
+            repos.get(repository.as_str()).and_then(|r| {
+                let digest = match reference {
+                    Reference::Tag(t) => r.tags.get(t.as_str())?,
+                    Reference::Digest(d) => d,
+                };
+                r.images.get(digest).cloned()
+            })
+        };
+        let Some(stored) = found else {
+            return Ok(None);
+        };
+        let layout = OciLayout::create(into)?;
+        for bytes in &stored.blobs {
+            layout.write_blob(bytes)?;
+        }
+        let name = reference.to_string();
+        layout.set_ref(&name, &stored.root)?;
+        BuiltImage::from_layout(into, Some(&name)).map(Some)
     }
 }
 

@@ -67,7 +67,7 @@ impl DistributionRegistry {
         let scopes = [scope(repository, Access::Push)];
         let url = format!("{}/v2/{repository}/blobs/uploads/", self.base());
         let res = self
-            .execute(op, Method::POST, &url, &[], None, &scopes)
+            .execute(op, Method::POST, &url, &[], None, &scopes, None)
             .await?;
         let res = self.expect_success(res, op).await?;
         let location = self.upload_location(&res, op)?;
@@ -97,7 +97,7 @@ impl DistributionRegistry {
             None => &[],
         };
         let res = self
-            .execute(op, Method::PUT, &url, headers, last, &scopes)
+            .execute(op, Method::PUT, &url, headers, last, &scopes, None)
             .await?;
         self.expect_success(res, op).await.map(drop)
     }
@@ -133,7 +133,15 @@ impl DistributionRegistry {
                 len: n,
             };
             let res = self
-                .execute(op, Method::PATCH, &location, &headers, Some(&part), scopes)
+                .execute(
+                    op,
+                    Method::PATCH,
+                    &location,
+                    &headers,
+                    Some(&part),
+                    scopes,
+                    None,
+                )
                 .await?;
             let res = self.expect_success(res, op).await?;
             // The registry says how much it holds: it must be all sent.
@@ -169,7 +177,7 @@ impl DistributionRegistry {
             self.base()
         );
         let Ok(res) = self
-            .execute(op, Method::POST, &url, &[], None, &scopes)
+            .execute(op, Method::POST, &url, &[], None, &scopes, None)
             .await
         else {
             return false;
@@ -177,7 +185,7 @@ impl DistributionRegistry {
         if res.status() == StatusCode::ACCEPTED {
             if let Ok(session) = self.upload_location(&res, op) {
                 let cancelled = self
-                    .execute(op, Method::DELETE, &session, &[], None, &scopes)
+                    .execute(op, Method::DELETE, &session, &[], None, &scopes, None)
                     .await;
                 tracing::debug!(%digest, %from, cancelled = cancelled.is_ok(), "not mounted");
             }

@@ -110,6 +110,7 @@ impl DistributionRegistry {
                     &headers,
                     Some(&Payload::Bytes(body)),
                     &scopes,
+                    None,
                 )
                 .await?;
             self.expect_success(res, &op).await.map(drop)

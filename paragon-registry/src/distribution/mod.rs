@@ -47,6 +47,7 @@ mod auth;
 mod blobs;
 mod errors;
 mod manifests;
+mod pull;
 mod requests;
 mod tags;
 
@@ -67,7 +68,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use paragon_core::model::oci::{Digest, OciLayout};
 use paragon_core::plugin::build::BuiltImage;
-use paragon_core::plugin::registry::{Pushed, Registry, Repository, Tag};
+use paragon_core::plugin::registry::{Pushed, Reference, Registry, Repository, Tag};
 use paragon_core::retry::RetryPolicy;
 use paragon_core::transport::{is_loopback, require_https_beyond_loopback};
 use paragon_core::{CallContext, Error, Result};
@@ -445,6 +446,21 @@ impl Registry for DistributionRegistry {
             }),
             _ => Err(self.response_error(&op, res).await),
         }
+    }
+
+    #[tracing::instrument(name = "pull", skip_all, fields(registry = %self.host, %repository, %reference))]
+    async fn pull(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+        into: &std::path::Path,
+        ctx: &CallContext,
+    ) -> Result<Option<BuiltImage>> {
+        self.bounded(
+            ctx,
+            self.pull_into(repository.as_str(), reference, into, ctx),
+        )
+        .await
     }
 }
 

@@ -81,6 +81,7 @@ impl DistributionRegistry {
             &headers,
             None,
             &[scope(repository, access)],
+            None,
         )
         .await
     }
@@ -88,7 +89,10 @@ impl DistributionRegistry {
     /// One request with the registry's auth. A token already held for
     /// `scopes` is sent at once; otherwise the request goes with the
     /// credentials, and on a bearer challenge a token is fetched and the
-    /// request sent again (`body` is made afresh for it).
+    /// request sent again (`body` is made afresh for it). `limit` bounds
+    /// the whole request and answer (a download) instead of the client's
+    /// timeout.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn execute(
         &self,
         op: &str,
@@ -97,11 +101,15 @@ impl DistributionRegistry {
         headers: &[(HeaderName, &str)],
         body: Option<&Payload<'_>>,
         scopes: &[String],
+        limit: Option<Duration>,
     ) -> Result<reqwest::Response> {
         self.check_transport()?;
         let key = scopes.join(" ");
         let send = |bearer: Option<Secret>| {
             let mut req = self.http.request(method.clone(), url);
+            if let Some(limit) = limit {
+                req = req.timeout(limit);
+            }
             for (name, value) in headers {
                 req = req.header(name, *value);
             }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use paragon_core::model::oci::Digest;
 use paragon_core::plugin::build::BuiltImage;
-use paragon_core::plugin::registry::{Pushed, Registry, Repository, Tag};
+use paragon_core::plugin::registry::{Pushed, Reference, Registry, Repository, Tag};
 use paragon_core::{CallContext, Result, Secret};
 
 use crate::credentials::Credentials;
@@ -152,6 +152,19 @@ impl Registry for HarborRegistry {
     ) -> Result<()> {
         let repository = repository.as_str();
         ctx.run("harbor", self.api.delete_tag(repository, tag))
+            .await
+    }
+
+    /// Through Harbor's distribution endpoint.
+    async fn pull(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+        into: &std::path::Path,
+        ctx: &CallContext,
+    ) -> Result<Option<BuiltImage>> {
+        self.distribution
+            .pull(repository, reference, into, ctx)
             .await
     }
 }

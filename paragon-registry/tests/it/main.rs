@@ -4,6 +4,8 @@
 
 mod auth;
 mod builders;
+#[cfg(feature = "cosign")]
+mod cosign;
 mod distribution;
 mod faults;
 mod harbor;

@@ -1,0 +1,81 @@
+//! The `Signer` and `Verifier` plugin traits: signatures over the payloads
+//! that name an image (cosign's simple-signing payload), by a key or, in
+//! adapters that can reach a certificate authority, by an identity.
+//!
+//! A [`Signer`] signs bytes and says who it is; a [`Verifier`] says which
+//! of the identities it accepts made a signature. Where the signature and
+//! its payload are stored (cosign's `sha256-<hex>.sig` tag) is the
+//! adapter's business: `paragon_registry::cosign` (feature `cosign`).
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::plugin::context::CallContext;
+
+/// A signature, with what a verifier needs besides the key it trusts.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Signature {
+    /// The signature's bytes (ASN.1 DER for ECDSA).
+    pub bytes: Vec<u8>,
+    /// The signing certificate (PEM), for signers that have one (keyless
+    /// signing); `None` for a plain key.
+    pub certificate: Option<String>,
+    /// The certificate's chain (PEM), when there is one.
+    pub chain: Option<String>,
+}
+
+impl Signature {
+    /// A signature by a plain key.
+    pub fn new(bytes: Vec<u8>) -> Signature {
+        Signature {
+            bytes,
+            certificate: None,
+            chain: None,
+        }
+    }
+
+    /// With the signing certificate and its chain.
+    #[must_use]
+    pub fn with_certificate(mut self, certificate: String, chain: Option<String>) -> Signature {
+        self.certificate = Some(certificate);
+        self.chain = chain;
+        self
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signature")
+            .field("bytes", &format_args!("{} bytes", self.bytes.len()))
+            .field("certificate", &self.certificate.is_some())
+            .finish()
+    }
+}
+
+/// Signs payloads (see the [module docs](self)).
+#[async_trait]
+pub trait Signer: fmt::Debug + Send + Sync + 'static {
+    /// The adapter's name (`cosign-key`).
+    fn name(&self) -> &str;
+
+    /// Who signs, for records and messages: a key's fingerprint
+    /// (`SHA256:<hex>` of its public key), or a certificate's identity.
+    /// Never secret.
+    fn identity(&self) -> String;
+
+    /// Signs `payload`.
+    async fn sign(&self, payload: &[u8], ctx: &CallContext) -> Result<Signature>;
+}
+
+/// Checks signatures against the identities it accepts.
+pub trait Verifier: fmt::Debug + Send + Sync + 'static {
+    /// The identities it accepts (key fingerprints), for messages.
+    fn accepted(&self) -> Vec<String>;
+
+    /// The accepted identity that made `signature` over `payload`, or
+    /// `None` when none did.
+    fn verify(&self, payload: &[u8], signature: &Signature) -> Option<String>;
+}

@@ -1,0 +1,291 @@
+//! cosign signatures on the real registry: the layout skopeo sees, the
+//! signatures checked by Python's `cryptography` (no code shared with the
+//! signer), keys in cosign's encrypted format made by Python (scrypt and
+//! NaCl secretbox), and the attacks verification must refuse.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use paragon_core::plugin::build::testing::minimal_image;
+use paragon_core::plugin::registry::{Reference, Registry};
+use paragon_core::plugin::sign::Signer;
+use paragon_core::{CallContext, Digest, Secret};
+use paragon_registry::cosign::{self, CosignKeySigner, CosignKeyVerifier};
+
+use crate::support::{client, repo, tags, tool, TestRegistry, PASSWORD, USER};
+
+/// Writes a P-256 key in cosign's encrypted format (go-securesystemslib's
+/// `encrypted`: scrypt N=32768 r=8 p=1, NaCl secretbox) to `dir/NAME.key`
+/// and its public key to `dir/NAME.pub`, by Python.
+fn python_encrypted_key(dir: &Path, name: &str, password: &str) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{name}.key"));
+    let script = r#"
+import base64, hashlib, json, os, sys, textwrap
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+import nacl.secret
+password, out = sys.argv[1].encode(), sys.argv[2]
+key = ec.generate_private_key(ec.SECP256R1())
+der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                        serialization.NoEncryption())
+salt, nonce = os.urandom(32), os.urandom(24)
+secret = hashlib.scrypt(password, salt=salt, n=32768, r=8, p=1, dklen=32, maxmem=64 << 20)
+ciphertext = nacl.secret.SecretBox(secret).encrypt(der, nonce).ciphertext
+b64 = lambda b: base64.b64encode(b).decode()
+doc = {"kdf": {"name": "scrypt", "params": {"N": 32768, "r": 8, "p": 1}, "salt": b64(salt)},
+       "cipher": {"name": "nacl/secretbox", "nonce": b64(nonce)}, "ciphertext": b64(ciphertext)}
+body = "\n".join(textwrap.wrap(b64(json.dumps(doc).encode()), 64))
+open(out + ".key", "w").write(
+    "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n" + body +
+    "\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n")
+open(out + ".pub", "wb").write(key.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+"#;
+    python(script, &[password.as_ref(), dir.join(name).as_os_str()]);
+    (key, dir.join(format!("{name}.pub")))
+}
+
+/// Runs a Python script with `args`; its standard output. A failure (or
+/// a missing module) fails the test.
+fn python(script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(tool("python3", "python3"))
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "this test needs python3 with cryptography and pynacl (pip install cryptography pynacl): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether Python's `cryptography` verifies `signature` (base64 DER) over
+/// the file `payload` with the public key in `public`.
+fn python_verifies(public: &Path, payload: &Path, signature: &str) -> bool {
+    let script = r#"
+import base64, sys
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+key = serialization.load_pem_public_key(open(sys.argv[1], "rb").read())
+try:
+    key.verify(base64.b64decode(sys.argv[3]), open(sys.argv[2], "rb").read(), ec.ECDSA(hashes.SHA256()))
+    print("verified")
+except InvalidSignature:
+    print("invalid")
+"#;
+    let out = python(
+        script,
+        &[public.as_os_str(), payload.as_os_str(), signature.as_ref()],
+    );
+    out.trim() == "verified"
+}
+
+/// `skopeo copy` of `addr/reference` into a `dir:` directory.
+fn skopeo_dir(addr: &str, reference: &str, into: &Path) -> serde_json::Value {
+    let out = Command::new(tool("skopeo", "skopeo"))
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!("--src-creds={USER}:{PASSWORD}"))
+        .arg(format!("docker://{addr}/{reference}"))
+        .arg(format!("dir:{}", into.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(into.join("manifest.json")).unwrap()).unwrap()
+}
+
+#[ignore = "needs docker-registry, htpasswd, skopeo and python3 with cryptography and pynacl"]
+#[tokio::test]
+async fn signatures_are_laid_out_as_cosign_does_and_verify_independently() {
+    let registry = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let r = client(&registry.addr);
+    let ctx = CallContext::new();
+    let repository = repo("shop/app");
+    let image = minimal_image(&dir.path().join("image"), "signed").unwrap();
+    r.push(&image, &repository, &tags(&["1.0.0"]), &ctx)
+        .await
+        .unwrap();
+    let identity = format!("{}/shop/app", registry.addr);
+
+    let first = CosignKeySigner::generate();
+    let first_pub = dir.path().join("first.pub");
+    std::fs::write(&first_pub, first.public_key_pem()).unwrap();
+    let (key, second_pub) = python_encrypted_key(dir.path(), "second", "correct horse");
+    let second = CosignKeySigner::from_file(&key, Some(&Secret::new("correct horse"))).unwrap();
+
+    let one = cosign::sign(&r, &repository, &image.digest, &identity, &first, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        (one.signatures, one.tag.as_str()),
+        (1, format!("sha256-{}.sig", image.digest.hex()).as_str())
+    );
+    let two = cosign::sign(&r, &repository, &image.digest, &identity, &second, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(two.signatures, 2, "signing again appends");
+    let again = cosign::sign(&r, &repository, &image.digest, &identity, &first, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(again.signatures, 2, "the same signature is stored once");
+
+    // What skopeo sees: cosign's manifest, a payload per signature, each
+    // signature checked by Python with the signer's public key.
+    let copy = dir.path().join("skopeo");
+    let manifest = skopeo_dir(&registry.addr, &format!("shop/app:{}", one.tag), &copy);
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2, "{manifest}");
+    for (layer, public) in layers.iter().zip([&first_pub, &second_pub]) {
+        assert_eq!(layer["mediaType"], cosign::MEDIA_TYPE_SIMPLE_SIGNING);
+        let digest: Digest = layer["digest"].as_str().unwrap().parse().unwrap();
+        let payload = copy.join(digest.hex());
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&payload).unwrap()).unwrap();
+        assert_eq!(
+            doc["critical"]["image"]["docker-manifest-digest"],
+            image.digest.as_str()
+        );
+        assert_eq!(
+            doc["critical"]["identity"]["docker-reference"],
+            identity.as_str()
+        );
+        assert_eq!(doc["critical"]["type"], "cosign container image signature");
+        let signature = layer["annotations"][cosign::ANNOTATION_SIGNATURE]
+            .as_str()
+            .unwrap();
+        assert!(python_verifies(public, &payload, signature));
+        let other = if public == &first_pub {
+            &second_pub
+        } else {
+            &first_pub
+        };
+        assert!(!python_verifies(other, &payload, signature));
+    }
+
+    // Either key verifies; a third is refused, naming what it accepted.
+    let both = CosignKeyVerifier::from_files(&[&first_pub, &second_pub]).unwrap();
+    let verified = cosign::verify(&r, &repository, &image.digest, &both, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(verified.identities, [first.identity(), second.identity()]);
+    assert_eq!(verified.references, std::slice::from_ref(&identity));
+    let stranger = CosignKeySigner::generate();
+    let refused = CosignKeyVerifier::from_pem(&stranger.public_key_pem()).unwrap();
+    let err = cosign::verify(&r, &repository, &image.digest, &refused, &ctx)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not made by an accepted key"), "{err}");
+    assert!(err.contains(&stranger.identity()), "{err}");
+    assert!(err.contains(image.digest.as_str()), "{err}");
+
+    // An image without signatures, and one whose signature manifest is
+    // another image's (a payload naming another digest).
+    let unsigned = minimal_image(&dir.path().join("unsigned"), "unsigned").unwrap();
+    r.push(&unsigned, &repository, &tags(&["2.0.0"]), &ctx)
+        .await
+        .unwrap();
+    let err = cosign::verify(&r, &repository, &unsigned.digest, &both, &ctx)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has no signature"), "{err}");
+    let stolen = r
+        .pull(
+            &repository,
+            &Reference::Tag(one.tag.parse().unwrap()),
+            &dir.path().join("stolen"),
+            &ctx,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    r.push(
+        &stolen,
+        &repository,
+        &[cosign::signature_tag(&unsigned.digest)],
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let err = cosign::verify(&r, &repository, &unsigned.digest, &both, &ctx)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("it signs {}, another image", image.digest)),
+        "{err}"
+    );
+}
+
+#[ignore = "needs python3 with cryptography and pynacl"]
+#[test]
+fn encrypted_keys_need_their_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = python_encrypted_key(dir.path(), "k", "s3cret");
+    let signer = CosignKeySigner::from_file(&key, Some(&Secret::new("s3cret"))).unwrap();
+    let expected = CosignKeyVerifier::from_files(&[&public]).unwrap();
+    use paragon_core::plugin::sign::Verifier;
+    assert_eq!(expected.accepted(), [signer.identity()]);
+    let wrong = CosignKeySigner::from_file(&key, Some(&Secret::new("guess")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        wrong.contains("password is wrong") && wrong.contains("k.key"),
+        "{wrong}"
+    );
+    assert!(!wrong.contains("guess"), "{wrong}");
+    let none = CosignKeySigner::from_file(&key, None)
+        .unwrap_err()
+        .to_string();
+    assert!(none.contains("no password"), "{none}");
+}
+
+#[test]
+fn keys_that_cannot_be_used_are_named() {
+    let cases = [
+        ("not a key at all", "no PEM block"),
+        ("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "not a PKCS#8 P-256 key"),
+        ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "not a private key"),
+        ("-----BEGIN PRIVATE KEY-----\n%%%\n-----END PRIVATE KEY-----\n", "not base64"),
+        ("-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----\ne30=\n-----END ENCRYPTED COSIGN PRIVATE KEY-----\n", "no password"),
+    ];
+    for (text, wanted) in cases {
+        let err = CosignKeySigner::from_pem(text, None, "ci.key")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(wanted) && err.contains("ci.key"),
+            "{text}: {err}"
+        );
+    }
+    let err = CosignKeySigner::from_pem(
+        "-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----\ne30=\n-----END ENCRYPTED COSIGN PRIVATE KEY-----\n",
+        Some(&Secret::new("x")),
+        "ci.key",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not a cosign encrypted key"), "{err}");
+    let err = CosignKeyVerifier::from_pem("nothing")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no `PUBLIC KEY`"), "{err}");
+    // A key round-trips through its PKCS#8 PEM, and its Debug output
+    // holds no key material.
+    let signer = CosignKeySigner::generate();
+    let again = CosignKeySigner::from_pem(signer.private_key_pem().expose(), None, "k").unwrap();
+    assert_eq!(again.identity(), signer.identity());
+    let debug = format!("{signer:?}");
+    assert!(
+        debug.contains(&signer.identity()) && !debug.contains("BEGIN"),
+        "{debug}"
+    );
+}
