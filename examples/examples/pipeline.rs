@@ -5,7 +5,7 @@
 //! cargo run -p examples --example pipeline -- [--source DIR] [--policy FILE] [--version X.Y.Z]
 //!     [--registry URL | --layout DIR] [--repository NAME]
 //!     [--gitops-repo URL] [--env dev[,test,…]] [--check CMD] [--rollback] [--pin-digest]
-//!     [--overwrite-version] [--record FILE]
+//!     [--overwrite-version] [--record FILE] [--sign-key FILE] [--verify-key FILE]
 //! ```
 //!
 //! Without arguments it writes a small demo app, builds it natively into an
@@ -31,7 +31,14 @@
 //! `--overwrite-version`; a version another run takes while this one
 //! builds fails this one before it pushes. After a failed or cancelled
 //! push, the summary names the tags the registry was seen to hold.
-//! `--pin-digest` also writes `image.digest`; `--record FILE` writes the
+//! The pushed image is signed as cosign signs it (`sha256-<hex>.sig` in
+//! the same repository) and its signature verified before any environment
+//! is updated. The key is `--sign-key FILE` (PKCS#8, SEC1 or cosign's
+//! encrypted format, its password in `COSIGN_PASSWORD`), else one made on
+//! the first run and kept in `target/paragon-cosign/cosign.key` (its public
+//! half in `cosign.pub` beside it, both printed); `--verify-key FILE`
+//! names the public key(s) accepted before deploying (default: the
+//! signing key's). `--pin-digest` also writes `image.digest`; `--record FILE` writes the
 //! run record as JSON. Ctrl-C or SIGTERM cancels the run (running tools are
 //! stopped).
 //!
@@ -45,13 +52,15 @@ use std::time::Duration;
 use paragon_core::pipeline::{Event, Outcome, Pipeline, RunRecord, Stage, VersionStrategy};
 use paragon_core::plugin::build::{BuildSpec, ImageConfig};
 use paragon_core::plugin::check::CommandCheck;
+use paragon_core::plugin::sign::Signer as _;
 use paragon_core::{CallContext, Policy, Severity};
 use paragon_gitops::{GitOps, HelmValues};
+use paragon_registry::cosign::{CosignKeySigner, CosignKeyVerifier};
 use paragon_registry::NativeBuilder;
 use paragon_scanners::syft::Syft;
 use paragon_scanners::trivy::Trivy;
 
-const USAGE: &str = "usage: pipeline [--source DIR] [--policy FILE] [--version X.Y.Z] [--registry URL | --layout DIR] [--repository NAME] [--gitops-repo URL] [--env dev[,test]] [--check CMD] [--rollback] [--pin-digest] [--overwrite-version] [--record FILE]";
+const USAGE: &str = "usage: pipeline [--source DIR] [--policy FILE] [--version X.Y.Z] [--registry URL | --layout DIR] [--repository NAME] [--gitops-repo URL] [--env dev[,test]] [--check CMD] [--rollback] [--pin-digest] [--overwrite-version] [--record FILE] [--sign-key FILE] [--verify-key FILE]";
 
 const APP: &str = "demo";
 
@@ -69,6 +78,8 @@ struct Args {
     pin_digest: bool,
     overwrite: bool,
     record: Option<PathBuf>,
+    sign_key: Option<PathBuf>,
+    verify_key: Option<PathBuf>,
 }
 
 fn args() -> Result<Args, String> {
@@ -86,6 +97,8 @@ fn args() -> Result<Args, String> {
         pin_digest: false,
         overwrite: false,
         record: None,
+        sign_key: None,
+        verify_key: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -107,6 +120,8 @@ fn args() -> Result<Args, String> {
             "--pin-digest" => a.pin_digest = true,
             "--overwrite-version" => a.overwrite = true,
             "--record" => a.record = Some(value()?.into()),
+            "--sign-key" => a.sign_key = Some(value()?.into()),
+            "--verify-key" => a.verify_key = Some(value()?.into()),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
@@ -270,6 +285,10 @@ fn progress(e: &Event) {
             commit,
         } => eprintln!("  {environment}: rolled back by {commit}"),
         Event::Warning { message } => eprintln!("  warning: {message}"),
+        Event::Signed { tag, identity, .. } => eprintln!("  signed as {tag} by {identity}"),
+        Event::Verified { identities, .. } => {
+            eprintln!("  signature verified ({})", identities.join(", "))
+        }
         _ => {}
     }
 }
@@ -292,7 +311,25 @@ fn summary(rec: &RunRecord) {
     } else if let Some(d) = &rec.image {
         println!("digest: {d} (not pushed)");
     }
+    if let Some(s) = &rec.signed {
+        println!(
+            "signature: {} ({} signature(s), by {})",
+            s.tag, s.signatures, s.identity
+        );
+    }
+    if let Some(v) = &rec.verified {
+        println!("verified: {}", v.join(", "));
+    }
     for d in &rec.deployments {
+        if d.commit.is_none() && d.outcome != Outcome::Succeeded {
+            let how = match d.outcome {
+                Outcome::Failed => "failed",
+                Outcome::Cancelled => "cancelled",
+                _ => "skipped",
+            };
+            println!("not deployed to {} ({how})", d.environment);
+            continue;
+        }
         println!(
             "commit {}: {}{}{}",
             d.environment,
@@ -460,7 +497,12 @@ async fn run(a: Args) -> Result<RunRecord, String> {
             }
         }
     }
-    let pipeline = b.build().map_err(fail)?;
+    let (signer, verifier) = signing(&a)?;
+    let pipeline = b
+        .sign_with(signer)
+        .verify_with(verifier)
+        .build()
+        .map_err(fail)?;
     examples::print_warnings();
     let ctx = CallContext::new();
     // Listening starts here, before the run spawns any tool: a signal that
@@ -474,6 +516,65 @@ async fn run(a: Args) -> Result<RunRecord, String> {
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(rec)
+}
+
+/// The signing key (`--sign-key`, else the one kept under `target/`, made
+/// on the first run) and the keys accepted before deploying.
+fn signing(a: &Args) -> Result<(CosignKeySigner, CosignKeyVerifier), String> {
+    let fail = |e: paragon_core::Error| e.to_string();
+    let password = std::env::var("COSIGN_PASSWORD")
+        .ok()
+        .map(paragon_core::Secret::new);
+    let signer = match &a.sign_key {
+        Some(path) => CosignKeySigner::from_file(path, password.as_ref()).map_err(fail)?,
+        None => {
+            let dir = PathBuf::from("target/paragon-cosign");
+            let key = dir.join("cosign.key");
+            let signer = kept_key(&dir, &key)?;
+            eprintln!(
+                "no --sign-key: signing with {} ({}); its public key is {}:\n{}",
+                key.display(),
+                signer.identity(),
+                dir.join("cosign.pub").display(),
+                signer.public_key_pem().trim_end()
+            );
+            signer
+        }
+    };
+    let verifier = match &a.verify_key {
+        Some(path) => CosignKeyVerifier::from_files(&[path]).map_err(fail)?,
+        None => CosignKeyVerifier::from_pem(&signer.public_key_pem()).map_err(fail)?,
+    };
+    Ok((signer, verifier))
+}
+
+/// The key kept in `dir`, made on the first run: written aside (readable
+/// by its owner only) and renamed into place unless another run's is
+/// there first, which is then used.
+fn kept_key(dir: &Path, key: &Path) -> Result<CosignKeySigner, String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let fail = |e: paragon_core::Error| e.to_string();
+    let io = |e: std::io::Error| format!("{}: {e}", dir.display());
+    if !key.is_file() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let fresh = CosignKeySigner::generate();
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
+        tmp.write_all(fresh.private_key_pem().expose().as_bytes())
+            .map_err(io)?;
+        // Another run may have made one meanwhile: then that one is used.
+        if let Err(e) = tmp.persist_noclobber(key) {
+            if e.error.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(io(e.error));
+            }
+        }
+    }
+    let signer = CosignKeySigner::from_file(key, None).map_err(fail)?;
+    std::fs::write(dir.join("cosign.pub"), signer.public_key_pem()).map_err(io)?;
+    Ok(signer)
 }
 
 #[tokio::main]

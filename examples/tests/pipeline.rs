@@ -399,10 +399,54 @@ fn the_main_job_runs_on_embedded_defaults() {
         .unwrap();
     let repo = dir.path().join("target/paragon-gitops/deploy.git");
     assert_eq!(git(&repo, &["rev-parse", "main"]).trim(), commit);
-    // Run again, it releases the next patch version.
+    // It signed with a key it made, and verified before deploying.
+    let key = dir.path().join("target/paragon-cosign");
+    assert!(key.join("cosign.key").is_file() && key.join("cosign.pub").is_file());
+    assert!(stdout.contains("\nsignature: sha256-"), "{stdout}");
+    assert!(stdout.contains("\nverified: SHA256:"), "{stdout}");
+    // Run again, it releases the next patch version, with the same key.
+    let first_key = std::fs::read(key.join("cosign.key")).unwrap();
     let (stdout, _) = run();
     assert!(stdout.contains("tags: 0.0.2, latest\n"), "{stdout}");
     assert_ne!(git(&repo, &["rev-parse", "main"]).trim(), commit);
+    assert_eq!(std::fs::read(key.join("cosign.key")).unwrap(), first_key);
+}
+
+/// A public key that did not sign: the image is pushed and signed, but
+/// no environment is updated, and the error names the image and the key
+/// that would have been accepted.
+#[test]
+fn the_main_job_deploys_nothing_it_cannot_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = path_without(&["trivy", "syft"]);
+    let stranger = paragon_registry::cosign::CosignKeySigner::generate();
+    let other = dir.path().join("other.pub");
+    std::fs::write(&other, stranger.public_key_pem()).unwrap();
+    let out = Command::new(example("pipeline"))
+        .current_dir(dir.path())
+        .env_remove("PARAGON_TRIVY")
+        .env_remove("PARAGON_SYFT")
+        .env("PATH", &path)
+        .args(["--verify-key", other.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    use paragon_core::plugin::sign::Signer as _;
+    let digest = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("digest: "))
+        .unwrap();
+    for wanted in [digest, "not made by an accepted key", &stranger.identity()] {
+        assert!(
+            stdout.contains(wanted) || stderr.contains(wanted),
+            "{wanted}: {stdout}\n{stderr}"
+        );
+    }
+    assert!(!stdout.contains("commit dev: "), "{stdout}");
+    assert!(stdout.contains("not deployed to dev"), "{stdout}");
+    let repo = dir.path().join("target/paragon-gitops/deploy.git");
+    assert_eq!(git(&repo, &["rev-list", "--count", "main"]).trim(), "1");
 }
 
 /// The main job with trivy and syft found as the examples find them: both

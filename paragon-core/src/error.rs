@@ -239,6 +239,16 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// An image carries no signature that verifies.
+    #[error("{image} is not verified: {reason} (accepted keys: {})", accepted.join(", "))]
+    NotVerified {
+        /// `repository@sha256:…`.
+        image: String,
+        /// Why each signature failed, or that there is none.
+        reason: String,
+        /// The identities (key fingerprints) that would have been accepted.
+        accepted: Vec<String>,
+    },
     /// A pipeline is missing a part or has contradictory parts.
     #[error("invalid pipeline: {message}")]
     Pipeline {
@@ -419,6 +429,7 @@ impl Error {
             | Error::UnknownEnvironment { .. }
             | Error::Pipeline { .. }
             | Error::Baseline { .. }
+            | Error::NotVerified { .. }
             | Error::Json { .. } => ErrorKind::InvalidInput,
             Error::Io { .. } | Error::Secret { .. } | Error::Export { .. } => ErrorKind::Other,
         }

@@ -1,5 +1,5 @@
 //! What only the registry adapters know can go wrong: the distribution
-//! protocol's answers, Harbor's API, cosign keys and signatures.
+//! protocol's answers, Harbor's API, cosign keys.
 //!
 //! Every function of the crate returns [`paragon_core::Result`]; these
 //! errors reach callers as [`paragon_core::Error::Adapter`] with the
@@ -65,16 +65,6 @@ pub enum Error {
         /// What is wrong with it (never the key or its password).
         message: String,
     },
-    /// An image carries no signature that verifies.
-    #[error("{image} is not verified: {reason} (accepted keys: {})", accepted.join(", "))]
-    NotVerified {
-        /// `repository@sha256:…`.
-        image: String,
-        /// Why each signature failed, or that there is none.
-        reason: String,
-        /// The identities (key fingerprints) that would have been accepted.
-        accepted: Vec<String>,
-    },
 }
 
 impl Error {
@@ -86,7 +76,7 @@ impl Error {
                 source: Some(e), ..
             } if e.is_timeout() => ErrorKind::Timeout,
             Error::Harbor { status, .. } => ErrorKind::of_status(*status),
-            Error::Key { .. } | Error::NotVerified { .. } => ErrorKind::InvalidInput,
+            Error::Key { .. } => ErrorKind::InvalidInput,
         }
     }
 
@@ -96,7 +86,7 @@ impl Error {
             Error::Distribution { status, .. } => *status,
             Error::Harbor { status: 0, .. } => None,
             Error::Harbor { status, .. } => Some(*status),
-            Error::Key { .. } | Error::NotVerified { .. } => None,
+            Error::Key { .. } => None,
         }
     }
 }
@@ -106,7 +96,7 @@ impl From<Error> for paragon_core::Error {
         let (component, retry_after) = match &e {
             Error::Distribution { retry_after, .. } => ("registry", *retry_after),
             Error::Harbor { .. } => ("harbor", None),
-            Error::Key { .. } | Error::NotVerified { .. } => ("cosign", None),
+            Error::Key { .. } => ("cosign", None),
         };
         paragon_core::Error::adapter(component, e.kind(), e).with_retry_after(retry_after)
     }

@@ -56,7 +56,7 @@ use tracing::Instrument as _;
 
 pub use record::{
     CheckRecord, DeploymentRecord, Event, Metrics, Outcome, PushRecord, RunRecord, ScannerRecord,
-    Stage, StageRecord,
+    SignatureRecord, Stage, StageRecord,
 };
 
 use crate::error::{Error, Result};
@@ -192,9 +192,30 @@ pub struct PipelineBuilder {
     step_timeout: Option<Duration>,
     events: Option<UnboundedSender<Event>>,
     secrets: Option<Arc<dyn SecretSource>>,
+    signer: Option<Arc<dyn crate::plugin::sign::Signer>>,
+    verifier: Option<Arc<dyn crate::plugin::sign::Verifier>>,
 }
 
 impl PipelineBuilder {
+    /// Signs the pushed image with `signer` as cosign does (a manifest
+    /// tagged `sha256-<hex>.sig` in the same repository, see
+    /// [`cosign`](crate::plugin::sign::cosign)), as part of the push: when
+    /// signing fails, the push stage fails and nothing is deployed.
+    pub fn sign_with(mut self, signer: impl crate::plugin::sign::Signer) -> Self {
+        self.signer = Some(Arc::new(signer));
+        self
+    }
+
+    /// Deploys no environment unless the pushed image carries a signature
+    /// that `verifier` accepts, over a payload naming its digest: checked
+    /// after the push, before the first GitOps commit. A failed check
+    /// fails the deploy stage with an error naming the digest, what was
+    /// missing or invalid, and the accepted keys.
+    pub fn verify_with(mut self, verifier: impl crate::plugin::sign::Verifier) -> Self {
+        self.verifier = Some(Arc::new(verifier));
+        self
+    }
+
     /// Where checks get their credentials
     /// ([`CommandCheck::with_secret_env`](crate::plugin::check::CommandCheck::with_secret_env)); adapters built by the caller
     /// read theirs from the same source.
@@ -379,6 +400,9 @@ impl PipelineBuilder {
         }
         if self.registry.is_none() && !self.environments.is_empty() {
             return fail("environments need a registry to deploy from".into());
+        }
+        if self.registry.is_none() && (self.signer.is_some() || self.verifier.is_some()) {
+            return fail("signing and verifying need a registry".into());
         }
         for (i, e) in self.environments.iter().enumerate() {
             if self.environments[..i].iter().any(|o| o.name == e.name) {
@@ -712,8 +736,87 @@ impl Run<'_> {
                 complete,
             });
         }
+        if complete {
+            if let Some(signer) = &self.config.signer {
+                if let Err(e) = self
+                    .sign(registry, repo, &img.digest, signer.as_ref())
+                    .await
+                {
+                    let outcome = Run::outcome_of(&e);
+                    let detail = format!("signing {}: {e}", img.digest);
+                    self.finish(Stage::Push, began, outcome, Some(detail));
+                    return None;
+                }
+            }
+        }
         self.finish(Stage::Push, began, outcome, detail);
         complete.then(|| img.digest.clone())
+    }
+
+    /// The name of the image as clients pull it: the configured image
+    /// repository, else the registry's location and the repository.
+    fn image_name(&self) -> String {
+        let p = self.config;
+        p.image_repository.clone().unwrap_or_else(|| {
+            let (registry, repo) = p
+                .destination()
+                .map(|(r, n)| (r.location(), n.to_string()))
+                .unwrap_or_default();
+            format!("{registry}/{repo}")
+        })
+    }
+
+    /// Signs the pushed image and records the signature.
+    async fn sign(
+        &mut self,
+        registry: &dyn Registry,
+        repo: &Repository,
+        digest: &Digest,
+        signer: &dyn crate::plugin::sign::Signer,
+    ) -> Result<()> {
+        let ctx = self.step_ctx();
+        let name = self.image_name();
+        let signed = self
+            .step(
+                "sign",
+                crate::plugin::sign::cosign::sign(registry, repo, digest, &name, signer, &ctx),
+            )
+            .await?;
+        self.emit(Event::Signed {
+            digest: digest.clone(),
+            tag: signed.tag.clone(),
+            identity: signed.identity.clone(),
+        });
+        self.record.signed = Some(SignatureRecord {
+            tag: signed.tag,
+            manifest: signed.manifest,
+            identity: signed.identity,
+            signatures: signed.signatures,
+        });
+        Ok(())
+    }
+
+    /// Checks the pushed image's signature before anything is deployed;
+    /// why not, when it fails.
+    async fn verify_before_deploy(&mut self, digest: &Digest) -> std::result::Result<(), String> {
+        let p = self.config;
+        let (Some(verifier), Some((registry, repo))) = (&p.verifier, p.destination()) else {
+            return Ok(());
+        };
+        let ctx = self.step_ctx();
+        let verify =
+            crate::plugin::sign::cosign::verify(registry, repo, digest, verifier.as_ref(), &ctx);
+        match self.step("verify", verify).await {
+            Ok(v) => {
+                self.emit(Event::Verified {
+                    digest: digest.clone(),
+                    identities: v.identities.clone(),
+                });
+                self.record.verified = Some(v.identities);
+                Ok(())
+            }
+            Err(e) => Err(format!("not deployed: {e}")),
+        }
     }
 
     /// Whether `version` is still free in `repo` (or names `img` already):
@@ -948,6 +1051,8 @@ impl Pipeline {
             step_timeout: None,
             events: None,
             secrets: None,
+            signer: None,
+            verifier: None,
         }
     }
 
@@ -1001,6 +1106,8 @@ impl<'a> Run<'a> {
                 report: None,
                 image: None,
                 pushed: None,
+                signed: None,
+                verified: None,
                 deployments: Vec::new(),
                 warnings: Vec::new(),
                 millis: 0,
@@ -1137,14 +1244,21 @@ impl Run<'_> {
             (Some(digest), false, false) => digest,
         };
         let began = self.start(Stage::Deploy);
-        let (registry, repo) = p
-            .destination()
-            .map(|(r, n)| (r.location(), n.to_string()))
-            .unwrap_or_default();
-        let image_repository = p
-            .image_repository
-            .clone()
-            .unwrap_or_else(|| format!("{registry}/{repo}"));
+        if let Err(why) = self.verify_before_deploy(&digest).await {
+            let outcome = if self.ctx.cancel.is_cancelled() {
+                Outcome::Cancelled
+            } else {
+                Outcome::Failed
+            };
+            for env in &p.environments {
+                let mut skipped = DeploymentRecord::new(&env.name, env.target.name());
+                skipped.outcome = Outcome::Skipped;
+                skipped.error = Some(why.clone());
+                self.record.deployments.push(skipped);
+            }
+            return self.finish(Stage::Deploy, began, outcome, Some(why));
+        }
+        let image_repository = self.image_name();
         let version = self.record.version.clone().unwrap_or_default();
         let mut failed: Option<String> = None;
         for env in &p.environments {

@@ -123,6 +123,22 @@ pub enum Event {
         /// The tags.
         tags: Vec<String>,
     },
+    /// The pushed image was signed.
+    Signed {
+        /// The image's digest.
+        digest: Digest,
+        /// The signature manifest's tag.
+        tag: String,
+        /// Who signed (a key's fingerprint).
+        identity: String,
+    },
+    /// The pushed image's signature was verified before the deploy.
+    Verified {
+        /// The image's digest.
+        digest: Digest,
+        /// The accepted identities whose signatures verified.
+        identities: Vec<String>,
+    },
     /// An environment was updated.
     Deployed {
         /// The environment.
@@ -203,6 +219,20 @@ pub struct PushRecord {
     /// Whether the push finished: every blob, the manifest and every tag.
     #[serde(default = "complete")]
     pub complete: bool,
+}
+
+/// A signature the pipeline made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SignatureRecord {
+    /// The signature manifest's tag (`sha256-<hex>.sig`).
+    pub tag: String,
+    /// The signature manifest's digest.
+    pub manifest: Digest,
+    /// Who signed (a key's fingerprint).
+    pub identity: String,
+    /// How many signatures the manifest holds.
+    pub signatures: usize,
 }
 
 fn complete() -> bool {
@@ -303,6 +333,13 @@ pub struct RunRecord {
     pub image: Option<Digest>,
     /// The push.
     pub pushed: Option<PushRecord>,
+    /// The signature made after the push, when the pipeline signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<SignatureRecord>,
+    /// The identities whose signatures verified before the deploy, when
+    /// the pipeline verifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<Vec<String>>,
     /// The deployments, in order.
     pub deployments: Vec<DeploymentRecord>,
     /// What went wrong without stopping the run.

@@ -994,3 +994,144 @@ async fn a_baseline_lets_the_gate_fail_only_on_new_findings() {
     let err = base(&p).policy(policy()).build().unwrap_err();
     assert!(err.to_string().contains("needs a baseline"), "{err}");
 }
+
+/// A test double: "signs" with a keyed SHA-256 of the payload; a
+/// verifier holding the same key accepts it.
+#[derive(Debug, Clone)]
+struct Keyed(&'static str);
+
+impl Keyed {
+    fn mac(&self, payload: &[u8]) -> Vec<u8> {
+        use sha2::Digest as _;
+        sha2::Sha256::new()
+            .chain_update(self.0.as_bytes())
+            .chain_update(payload)
+            .finalize()
+            .to_vec()
+    }
+}
+
+#[paragon_core::async_trait]
+impl paragon_core::plugin::sign::Signer for Keyed {
+    fn name(&self) -> &str {
+        "keyed"
+    }
+    fn identity(&self) -> String {
+        format!("key:{}", self.0)
+    }
+    async fn sign(
+        &self,
+        payload: &[u8],
+        _: &CallContext,
+    ) -> paragon_core::Result<paragon_core::plugin::sign::Signature> {
+        Ok(paragon_core::plugin::sign::Signature::new(
+            self.mac(payload),
+        ))
+    }
+}
+
+impl paragon_core::plugin::sign::Verifier for Keyed {
+    fn accepted(&self) -> Vec<String> {
+        vec![format!("key:{}", self.0)]
+    }
+    fn verify(
+        &self,
+        payload: &[u8],
+        signature: &paragon_core::plugin::sign::Signature,
+    ) -> Option<String> {
+        (signature.bytes == self.mac(payload)).then(|| format!("key:{}", self.0))
+    }
+}
+
+#[tokio::test]
+async fn a_signed_image_is_verified_before_it_is_deployed() {
+    let p = parts();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let rec = base(&p)
+        .environment("dev", p.gitops.clone())
+        .sign_with(Keyed("ci"))
+        .verify_with(Keyed("ci"))
+        .events(tx)
+        .build()
+        .unwrap()
+        .run(&CallContext::new())
+        .await;
+    assert!(rec.succeeded(), "{:?}", rec.error);
+    let digest = rec.image.clone().unwrap();
+    let signed = rec.signed.clone().unwrap();
+    assert_eq!(signed.tag, format!("sha256-{}.sig", digest.hex()));
+    assert_eq!((signed.identity.as_str(), signed.signatures), ("key:ci", 1));
+    assert_eq!(rec.verified, Some(vec!["key:ci".to_owned()]));
+    let ctx = CallContext::new();
+    assert_eq!(
+        p.registry
+            .resolve(&repo("shop/app"), &tag(&signed.tag), &ctx)
+            .await
+            .unwrap(),
+        Some(signed.manifest.clone())
+    );
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    let at = |f: fn(&Event) -> bool| events.iter().position(f).unwrap();
+    assert!(at(|e| matches!(e, Event::Pushed { .. })) < at(|e| matches!(e, Event::Signed { .. })));
+    assert!(
+        at(|e| matches!(e, Event::Verified { .. })) < at(|e| matches!(e, Event::Deployed { .. }))
+    );
+    let json = rec.to_json().unwrap();
+    assert!(
+        json.contains(&signed.tag) && json.contains("\"verified\""),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn an_image_without_an_accepted_signature_is_not_deployed() {
+    for signer in [None, Some(Keyed("someone-else"))] {
+        let p = parts();
+        let mut builder = base(&p)
+            .environment("dev", p.gitops.clone())
+            .environment("test", p.gitops.clone())
+            .verify_with(Keyed("ci"));
+        if let Some(s) = signer.clone() {
+            builder = builder.sign_with(s);
+        }
+        let rec = builder.build().unwrap().run(&CallContext::new()).await;
+        assert!(!rec.succeeded());
+        assert_eq!(stage(&rec, Stage::Push), Outcome::Succeeded);
+        assert_eq!(stage(&rec, Stage::Deploy), Outcome::Failed);
+        let error = rec.error.clone().unwrap();
+        let digest = rec.image.clone().unwrap();
+        assert!(
+            error.contains(digest.as_str()) && error.contains("key:ci"),
+            "{error}"
+        );
+        let why = if signer.is_some() {
+            "not made by an accepted key"
+        } else {
+            "has no signature"
+        };
+        assert!(error.contains(why), "{error}");
+        assert_eq!(rec.deployments.len(), 2);
+        assert!(rec
+            .deployments
+            .iter()
+            .all(|d| d.outcome == Outcome::Skipped));
+        let ctx = CallContext::new();
+        for env in ["dev", "test"] {
+            assert_eq!(p.gitops.current(env, &ctx).await.unwrap(), None, "{env}");
+        }
+    }
+}
+
+#[test]
+fn signing_needs_a_registry() {
+    let p = parts();
+    let err = Pipeline::builder("shop", p.dir.path())
+        .builder(MinimalBuilder)
+        .sign_with(Keyed("ci"))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("need a registry"), "{err}");
+}

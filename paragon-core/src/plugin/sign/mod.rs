@@ -4,12 +4,15 @@
 //!
 //! A [`Signer`] signs bytes and says who it is; a [`Verifier`] says which
 //! of the identities it accepts made a signature. Where the signature and
-//! its payload are stored (cosign's `sha256-<hex>.sig` tag) is the
-//! adapter's business: `paragon_registry::cosign` (feature `cosign`).
+//! its payload are stored on a registry is [`cosign`]'s: the layout cosign
+//! writes. Key-based adapters are in `paragon_registry::cosign` (feature
+//! `cosign`).
 
 use std::fmt;
 
 use async_trait::async_trait;
+
+pub mod cosign;
 
 use crate::error::Result;
 use crate::plugin::context::CallContext;
