@@ -421,16 +421,7 @@ async fn run(a: Args) -> Result<RunRecord, String> {
         None => VersionStrategy::Next(paragon_core::pipeline::Bump::Patch),
     };
     let registry = examples::registry(a.registry.as_deref(), &a.layout)?;
-    let image_repository = match &a.registry {
-        Some(url) => format!(
-            "{}/{}",
-            url.trim_start_matches("http://")
-                .trim_start_matches("https://")
-                .trim_end_matches('/'),
-            a.repository
-        ),
-        None => format!("oci-layout/{}", a.repository),
-    };
+    let image_repository = examples::image_name(a.registry.as_deref(), &a.repository);
     let remote = match &a.gitops {
         Some(url) => url.clone(),
         None => {

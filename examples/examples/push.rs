@@ -9,6 +9,9 @@
 //! `--base DIR [--base-ref NAME]` builds on the image in the OCI layout
 //! `DIR` (named `NAME` there, when it holds several), whose layers are
 //! copied as they are; `skopeo copy docker://… oci:DIR:NAME` makes one.
+//! `--sign-key FILE` signs the pushed image as `cosign sign --key` does
+//! (the key in PKCS#8, SEC1 or cosign's encrypted format, its password in
+//! `COSIGN_PASSWORD`); the key is read before anything is built.
 //! `--compression gzip[:LEVEL]|zstd[:LEVEL]|none` sets how the layer is
 //! compressed (default `gzip:6`), `--threads N` how many threads compress
 //! it (default: one per core); the digest depends on the first, never on
@@ -32,11 +35,14 @@ use std::process::ExitCode;
 use paragon_core::plugin::build::{BaseImage, BuildSpec, Builder, ImageConfig};
 use paragon_core::plugin::registry::{Registry, Repository, Tag};
 use paragon_core::CallContext;
+use paragon_core::Secret;
+use paragon_registry::cosign::{self, CosignKeySigner};
 use paragon_registry::{LayerCompression, NativeBuilder};
 
 const USAGE: &str =
     "usage: push --context DIR [--registry URL | --layout DIR] --repository NAME --tag X.Y.Z \
-     [--base DIR [--base-ref NAME]] [--compression gzip[:LEVEL]|zstd[:LEVEL]|none] [--threads N]";
+     [--base DIR [--base-ref NAME]] [--compression gzip[:LEVEL]|zstd[:LEVEL]|none] [--threads N] \
+     [--sign-key FILE]";
 
 struct Args {
     context: PathBuf,
@@ -46,6 +52,7 @@ struct Args {
     tag: Tag,
     builder: NativeBuilder,
     base: Option<BaseImage>,
+    sign_key: Option<PathBuf>,
 }
 
 fn args() -> Result<Args, String> {
@@ -53,7 +60,7 @@ fn args() -> Result<Args, String> {
     let (mut context, mut registry, mut layout, mut repository, mut tag) =
         (None, None, None, None, None);
     let mut builder = NativeBuilder::new();
-    let (mut base, mut base_ref) = (None, None);
+    let (mut base, mut base_ref, mut sign_key) = (None, None, None);
     while let Some(a) = it.next() {
         let mut value = || {
             it.next()
@@ -67,6 +74,7 @@ fn args() -> Result<Args, String> {
             "--tag" => tag = Some(value()?),
             "--base" => base = Some(PathBuf::from(value()?)),
             "--base-ref" => base_ref = Some(value()?),
+            "--sign-key" => sign_key = Some(PathBuf::from(value()?)),
             "--compression" => {
                 builder = builder.with_compression(value()?.parse::<LayerCompression>()?)
             }
@@ -97,11 +105,19 @@ fn args() -> Result<Args, String> {
             (None, Some(_)) => return Err(format!("--base-ref needs --base\n{USAGE}")),
             (None, None) => None,
         },
+        sign_key,
     })
 }
 
 async fn run(args: Args) -> Result<(), String> {
     let fail = |e: paragon_core::Error| e.to_string();
+    let signer = match &args.sign_key {
+        Some(path) => {
+            let password = std::env::var("COSIGN_PASSWORD").ok().map(Secret::new);
+            Some(CosignKeySigner::from_file(path, password.as_ref()).map_err(fail)?)
+        }
+        None => None,
+    };
     let registry = examples::registry(args.registry.as_deref(), &args.layout)?;
     examples::print_warnings();
     let ctx = CallContext::new();
@@ -149,6 +165,20 @@ async fn run(args: Args) -> Result<(), String> {
     );
     println!("digest: {}", pushed.digest);
     println!("tags: {}", pushed.tags.join(", "));
+    if let Some(signer) = &signer {
+        let name = examples::image_name(args.registry.as_deref(), args.repository.as_str());
+        let signed = cosign::sign(
+            registry.as_ref(),
+            &args.repository,
+            &pushed.digest,
+            &name,
+            signer,
+            &ctx,
+        )
+        .await
+        .map_err(|e| format!("the image was pushed, but signing it failed: {e}"))?;
+        println!("signature: {} (by {})", signed.tag, signed.identity);
+    }
     Ok(())
 }
 

@@ -29,6 +29,21 @@ pub fn registry(url: Option<&str>, layout: &Path) -> Result<Box<dyn Registry>, S
     }
 }
 
+/// The image's name as clients pull it from [`registry`]'s choice: the
+/// registry's host and `repository` (`127.0.0.1:5000/shop/app`), or
+/// `oci-layout/<repository>` for the on-disk layout.
+pub fn image_name(url: Option<&str>, repository: &str) -> String {
+    match url {
+        Some(url) => format!(
+            "{}/{repository}",
+            url.trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .trim_end_matches('/')
+        ),
+        None => format!("oci-layout/{repository}"),
+    }
+}
+
 /// A tool in `PARAGON_<NAME>` (an error when that is set to anything but
 /// a file), or else on `PATH`; `None` when neither has it. `name` is the
 /// binary's name; the variable is its upper-case form with `-` as `_`

@@ -259,3 +259,58 @@ fn a_failed_latest_says_the_version_tag_landed() {
         "{stderr}"
     );
 }
+
+/// `push --sign-key` signs what it pushed, and `verify` accepts the
+/// image with the signer's public key (exit 0) and refuses it with
+/// another (exit 1, naming why and the key it accepted).
+#[test]
+fn a_signed_push_verifies_with_its_key_only() {
+    use paragon_core::plugin::sign::Signer as _;
+    use paragon_registry::cosign::CosignKeySigner;
+    let src = app();
+    let out = tempfile::tempdir().unwrap();
+    let layout = out.path().join("registry");
+    let signer = CosignKeySigner::generate();
+    let key = out.path().join("cosign.key");
+    std::fs::write(&key, signer.private_key_pem().expose()).unwrap();
+    let public = out.path().join("cosign.pub");
+    std::fs::write(&public, signer.public_key_pem()).unwrap();
+    let stranger = CosignKeySigner::generate();
+    let other = out.path().join("other.pub");
+    std::fs::write(&other, stranger.public_key_pem()).unwrap();
+
+    let digest = push_to_layout(
+        src.path(),
+        &layout,
+        "3.0.0",
+        &["--sign-key", key.to_str().unwrap()],
+    );
+    let verify = |key: &Path| {
+        Command::new(example("verify"))
+            .args(["--layout", layout.to_str().unwrap()])
+            .args(["--image", &format!("shop/web@{digest}")])
+            .args(["--key", key.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let ok = verify(&public);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains(&signer.identity()), "{stdout}");
+    let refused = verify(&other);
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert_eq!(refused.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("not made by an accepted key") && stdout.contains(&stranger.identity()),
+        "{stdout}"
+    );
+    let bad_key = Command::new(example("push"))
+        .args(["--context", src.path().to_str().unwrap()])
+        .args(["--repository", "shop/web", "--tag", "3.0.1"])
+        .args(["--sign-key", public.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(bad_key.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad_key.stderr);
+    assert!(stderr.contains("cosign.pub"), "{stderr}");
+}

@@ -1,0 +1,148 @@
+//! What cosign signing adds to a push, and what verifying costs before a
+//! deploy, against a local `docker-registry`.
+//!
+//! ```text
+//! cargo run --release -p benches --bin sign_verify -- [--rounds 20]
+//! ```
+//!
+//! Builds a small app natively (the main job's kind of image) once, starts
+//! `docker-registry serve` on a loopback port (plain http, its storage in
+//! a temporary directory), then, each round into a repository of its own:
+//! pushes the image under a tag, signs it with a P-256 key
+//! (`cosign::sign`), and verifies it (`cosign::verify`). Prints the median
+//! and worst of each step. Needs `docker-registry` on `PATH`.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use paragon_core::plugin::build::{BuildSpec, Builder};
+use paragon_core::plugin::registry::{Registry, Repository, Tag};
+use paragon_core::CallContext;
+use paragon_registry::cosign::{self, CosignKeySigner, CosignKeyVerifier};
+use paragon_registry::{DistributionRegistry, NativeBuilder};
+
+fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// `docker-registry serve` on a loopback port; killed when dropped.
+struct LocalRegistry(std::process::Child);
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &Path, port: u16) -> Result<LocalRegistry, String> {
+    let config = dir.join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!("cannot start docker-registry (apt-get install docker-registry): {e}")
+        })?;
+    let registry = LocalRegistry(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(registry);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err("docker-registry did not start".into())
+}
+
+fn demo_app(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir.join("public"))?;
+    std::fs::write(dir.join("public/index.html"), "<h1>Paragon demo</h1>\n")?;
+    std::fs::write(
+        dir.join("server.sh"),
+        "#!/bin/sh\nexec busybox httpd -f -p 8080\n",
+    )?;
+    std::fs::write(
+        dir.join("package.json"),
+        "{\"name\":\"demo\",\"version\":\"1.0.0\"}\n",
+    )
+}
+
+fn report(name: &str, mut times: Vec<Duration>) {
+    times.sort();
+    println!(
+        "{name}: {:.1} ms median, {:.1} ms worst",
+        times[times.len() / 2].as_secs_f64() * 1e3,
+        times[times.len() - 1].as_secs_f64() * 1e3
+    );
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let mut rounds = 20usize;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match (a.as_str(), it.next()) {
+            ("--rounds", Some(n)) => rounds = n.parse().map_err(|_| format!("--rounds `{n}`"))?,
+            _ => return Err("usage: sign_verify [--rounds N]".into()),
+        }
+    }
+    let err = |e: paragon_core::Error| e.to_string();
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    demo_app(&dir.path().join("app")).map_err(|e| e.to_string())?;
+    let ctx = CallContext::new();
+    let image = NativeBuilder::new()
+        .build(
+            &BuildSpec::new(dir.path().join("app"), dir.path().join("layout")),
+            &ctx,
+        )
+        .await
+        .map_err(err)?;
+    let port = free_port()?;
+    let _server = start(dir.path(), port)?;
+    let registry = DistributionRegistry::new(&format!("127.0.0.1:{port}")).map_err(err)?;
+    let signer = CosignKeySigner::generate();
+    let verifier = CosignKeyVerifier::from_pem(&signer.public_key_pem()).map_err(err)?;
+    let tag = Tag::new("1.0.0").map_err(err)?;
+    let (mut push, mut sign, mut verify) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let repository = Repository::new(format!("bench/app{round}")).map_err(err)?;
+        let started = Instant::now();
+        registry
+            .push(&image, &repository, std::slice::from_ref(&tag), &ctx)
+            .await
+            .map_err(err)?;
+        push.push(started.elapsed());
+        let name = format!("127.0.0.1:{port}/{repository}");
+        let started = Instant::now();
+        cosign::sign(&registry, &repository, &image.digest, &name, &signer, &ctx)
+            .await
+            .map_err(err)?;
+        sign.push(started.elapsed());
+        let started = Instant::now();
+        cosign::verify(&registry, &repository, &image.digest, &verifier, &ctx)
+            .await
+            .map_err(err)?;
+        verify.push(started.elapsed());
+    }
+    println!(
+        "{rounds} rounds against docker-registry on 127.0.0.1:{port}, image {}",
+        image.digest
+    );
+    report("push", push);
+    report("sign (added to the push)", sign);
+    report("verify (before a deploy)", verify);
+    Ok(())
+}
