@@ -32,8 +32,9 @@
 //! builds fails this one before it pushes. After a failed or cancelled
 //! push, the summary names the tags the registry was seen to hold.
 //! The pushed image is signed as cosign signs it (`sha256-<hex>.sig` in
-//! the same repository) and its signature verified before any environment
-//! is updated. The key is `--sign-key FILE` (PKCS#8, SEC1 or cosign's
+//! the same repository), its SLSA provenance and scan verdict attested
+//! (`sha256-<hex>.att`), and the signature and both attestations verified
+//! before any environment is updated. The key is `--sign-key FILE` (PKCS#8, SEC1 or cosign's
 //! encrypted format, its password in `COSIGN_PASSWORD`), else one made on
 //! the first run and kept in `target/paragon-cosign/cosign.key` (its public
 //! half in `cosign.pub` beside it, both printed); `--verify-key FILE`
@@ -286,6 +287,7 @@ fn progress(e: &Event) {
         } => eprintln!("  {environment}: rolled back by {commit}"),
         Event::Warning { message } => eprintln!("  warning: {message}"),
         Event::Signed { tag, identity, .. } => eprintln!("  signed as {tag} by {identity}"),
+        Event::Attested { predicate_type, .. } => eprintln!("  attested {predicate_type}"),
         Event::Verified { identities, .. } => {
             eprintln!("  signature verified ({})", identities.join(", "))
         }
@@ -316,6 +318,9 @@ fn summary(rec: &RunRecord) {
             "signature: {} ({} signature(s), by {})",
             s.tag, s.signatures, s.identity
         );
+    }
+    for a in &rec.attestations {
+        println!("attestation: {} ({})", a.predicate_type, a.tag);
     }
     if let Some(v) = &rec.verified {
         println!("verified: {}", v.join(", "));
@@ -492,6 +497,7 @@ async fn run(a: Args) -> Result<RunRecord, String> {
     let pipeline = b
         .sign_with(signer)
         .verify_with(verifier)
+        .require_attestations(true)
         .build()
         .map_err(fail)?;
     examples::print_warnings();

@@ -404,6 +404,11 @@ fn the_main_job_runs_on_embedded_defaults() {
     assert!(key.join("cosign.key").is_file() && key.join("cosign.pub").is_file());
     assert!(stdout.contains("\nsignature: sha256-"), "{stdout}");
     assert!(stdout.contains("\nverified: SHA256:"), "{stdout}");
+    assert!(
+        stdout.contains("attestation: https://slsa.dev/provenance/v1 (sha256-")
+            && stdout.contains("attestation: https://paragon.dev/attestation/verdict/v1"),
+        "{stdout}"
+    );
     // Run again, it releases the next patch version, with the same key.
     let first_key = std::fs::read(key.join("cosign.key")).unwrap();
     let (stdout, _) = run();

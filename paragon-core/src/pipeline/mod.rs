@@ -54,9 +54,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::Instrument as _;
 
+mod attest;
+pub use attest::{BUILD_TYPE, PREDICATE_SLSA_PROVENANCE, PREDICATE_VERDICT};
 pub use record::{
-    CheckRecord, DeploymentRecord, Event, Metrics, Outcome, PushRecord, RunRecord, ScannerRecord,
-    SignatureRecord, Stage, StageRecord,
+    AttestationRecord, CheckRecord, DeploymentRecord, Event, Metrics, Outcome, PushRecord,
+    RunRecord, ScannerRecord, SignatureRecord, Stage, StageRecord,
 };
 
 use crate::error::{Error, Result};
@@ -194,6 +196,7 @@ pub struct PipelineBuilder {
     secrets: Option<Arc<dyn SecretSource>>,
     signer: Option<Arc<dyn crate::plugin::sign::Signer>>,
     verifier: Option<Arc<dyn crate::plugin::sign::Verifier>>,
+    require_attestations: bool,
 }
 
 impl PipelineBuilder {
@@ -213,6 +216,16 @@ impl PipelineBuilder {
     /// missing or invalid, and the accepted keys.
     pub fn verify_with(mut self, verifier: impl crate::plugin::sign::Verifier) -> Self {
         self.verifier = Some(Arc::new(verifier));
+        self
+    }
+
+    /// With [`verify_with`](Self::verify_with), also requires before the
+    /// deploy a valid SLSA provenance attestation
+    /// ([`PREDICATE_SLSA_PROVENANCE`]) and a verdict attestation
+    /// ([`PREDICATE_VERDICT`]) that says the gate passed, both signed by
+    /// an accepted key (a signing pipeline makes both).
+    pub fn require_attestations(mut self, yes: bool) -> Self {
+        self.require_attestations = yes;
         self
     }
 
@@ -404,6 +417,9 @@ impl PipelineBuilder {
         if self.registry.is_none() && (self.signer.is_some() || self.verifier.is_some()) {
             return fail("signing and verifying need a registry".into());
         }
+        if self.require_attestations && self.verifier.is_none() {
+            return fail("requiring attestations needs a verifier (`verify_with`)".into());
+        }
         for (i, e) in self.environments.iter().enumerate() {
             if self.environments[..i].iter().any(|o| o.name == e.name) {
                 return fail(format!("the environment `{}` is named twice", e.name));
@@ -547,6 +563,7 @@ struct Run<'a> {
     ctx: &'a CallContext,
     record: RunRecord,
     started: Instant,
+    started_at: time::OffsetDateTime,
 }
 
 impl Run<'_> {
@@ -793,6 +810,46 @@ impl Run<'_> {
             identity: signed.identity,
             signatures: signed.signatures,
         });
+        let source = attest::SourceRevision::of(&self.config.source).await;
+        let predicates = [
+            (
+                attest::PREDICATE_SLSA_PROVENANCE,
+                attest::provenance(
+                    self.config,
+                    &self.record,
+                    &source,
+                    self.started_at,
+                    time::OffsetDateTime::now_utc(),
+                ),
+            ),
+            (
+                attest::PREDICATE_VERDICT,
+                attest::verdict(self.config, &self.record),
+            ),
+        ];
+        for (predicate_type, predicate) in predicates {
+            let attest = crate::plugin::sign::cosign::attest(
+                registry,
+                repo,
+                digest,
+                &name,
+                predicate_type,
+                &predicate,
+                signer,
+                &ctx,
+            );
+            let attested = self.step("attest", attest).await?;
+            self.emit(Event::Attested {
+                digest: digest.clone(),
+                predicate_type: predicate_type.to_owned(),
+                tag: attested.tag.clone(),
+            });
+            self.record.attestations.push(AttestationRecord {
+                predicate_type: predicate_type.to_owned(),
+                tag: attested.tag,
+                manifest: attested.manifest,
+            });
+        }
         Ok(())
     }
 
@@ -806,7 +863,20 @@ impl Run<'_> {
         let ctx = self.step_ctx();
         let verify =
             crate::plugin::sign::cosign::verify(registry, repo, digest, verifier.as_ref(), &ctx);
-        match self.step("verify", verify).await {
+        let verified = self.step("verify", verify).await;
+        let verified = match verified {
+            Ok(v) if p.require_attestations => {
+                let attested = self
+                    .step(
+                        "verify attestations",
+                        attestations_hold(registry, repo, digest, verifier.as_ref(), &ctx),
+                    )
+                    .await;
+                attested.map(|()| v)
+            }
+            other => other,
+        };
+        match verified {
             Ok(v) => {
                 self.emit(Event::Verified {
                     digest: digest.clone(),
@@ -1053,6 +1123,7 @@ impl Pipeline {
             secrets: None,
             signer: None,
             verifier: None,
+            require_attestations: false,
         }
     }
 
@@ -1107,12 +1178,14 @@ impl<'a> Run<'a> {
                 image: None,
                 pushed: None,
                 signed: None,
+                attestations: Vec::new(),
                 verified: None,
                 deployments: Vec::new(),
                 warnings: Vec::new(),
                 millis: 0,
             },
             started: Instant::now(),
+            started_at: time::OffsetDateTime::now_utc(),
         }
     }
 }
@@ -1302,6 +1375,40 @@ impl Run<'_> {
                 self.warn(format!("notifier {} failed: {e}", n.name()));
             }
         }
+    }
+}
+
+/// A valid provenance attestation and a verdict attestation that passed.
+async fn attestations_hold(
+    registry: &dyn Registry,
+    repo: &Repository,
+    digest: &Digest,
+    verifier: &dyn crate::plugin::sign::Verifier,
+    ctx: &CallContext,
+) -> Result<()> {
+    use crate::plugin::sign::cosign::verify_attestations;
+    verify_attestations(
+        registry,
+        repo,
+        digest,
+        PREDICATE_SLSA_PROVENANCE,
+        verifier,
+        ctx,
+    )
+    .await?;
+    let verdicts =
+        verify_attestations(registry, repo, digest, PREDICATE_VERDICT, verifier, ctx).await?;
+    let passed = verdicts
+        .iter()
+        .any(|v| v.predicate["verdict"]["passed"] == serde_json::Value::Bool(true));
+    if passed {
+        Ok(())
+    } else {
+        Err(Error::NotVerified {
+            image: format!("{repo}@{digest}"),
+            reason: "no verdict attestation says the gate passed".into(),
+            accepted: verifier.accepted(),
+        })
     }
 }
 

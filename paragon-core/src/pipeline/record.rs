@@ -132,6 +132,15 @@ pub enum Event {
         /// Who signed (a key's fingerprint).
         identity: String,
     },
+    /// An attestation about the pushed image was stored.
+    Attested {
+        /// The image's digest.
+        digest: Digest,
+        /// The predicate type.
+        predicate_type: String,
+        /// The attestation manifest's tag.
+        tag: String,
+    },
     /// The pushed image's signature was verified before the deploy.
     Verified {
         /// The image's digest.
@@ -219,6 +228,18 @@ pub struct PushRecord {
     /// Whether the push finished: every blob, the manifest and every tag.
     #[serde(default = "complete")]
     pub complete: bool,
+}
+
+/// An attestation the pipeline made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AttestationRecord {
+    /// Its predicate type.
+    pub predicate_type: String,
+    /// The attestation manifest's tag (`sha256-<hex>.att`).
+    pub tag: String,
+    /// The attestation manifest's digest after it was added.
+    pub manifest: Digest,
 }
 
 /// A signature the pipeline made.
@@ -336,6 +357,10 @@ pub struct RunRecord {
     /// The signature made after the push, when the pipeline signs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed: Option<SignatureRecord>,
+    /// The attestations made after the signature (SLSA provenance, the
+    /// verdict), when the pipeline signs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attestations: Vec<AttestationRecord>,
     /// The identities whose signatures verified before the deploy, when
     /// the pipeline verifies.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1084,6 +1084,103 @@ async fn a_signed_image_is_verified_before_it_is_deployed() {
         json.contains(&signed.tag) && json.contains("\"verified\""),
         "{json}"
     );
+    // The provenance and the verdict were attested, and verify.
+    let types: Vec<&str> = rec
+        .attestations
+        .iter()
+        .map(|a| a.predicate_type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            paragon_core::pipeline::PREDICATE_SLSA_PROVENANCE,
+            paragon_core::pipeline::PREDICATE_VERDICT
+        ]
+    );
+    use paragon_core::plugin::sign::cosign::verify_attestations;
+    let repository = repo("shop/app");
+    let provenance = verify_attestations(
+        &p.registry,
+        &repository,
+        &digest,
+        paragon_core::pipeline::PREDICATE_SLSA_PROVENANCE,
+        &Keyed("ci"),
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let predicate = &provenance[0].predicate;
+    assert_eq!(
+        predicate["buildDefinition"]["buildType"],
+        paragon_core::pipeline::BUILD_TYPE
+    );
+    assert_eq!(
+        predicate["buildDefinition"]["externalParameters"]["version"],
+        "1.2.0"
+    );
+    assert!(predicate["runDetails"]["metadata"]["startedOn"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    let verdict = verify_attestations(
+        &p.registry,
+        &repository,
+        &digest,
+        paragon_core::pipeline::PREDICATE_VERDICT,
+        &Keyed("ci"),
+        &ctx,
+    )
+    .await
+    .unwrap();
+    assert_eq!(verdict[0].predicate["verdict"]["passed"], true);
+    assert_eq!(
+        verdict[0].predicate["policy"]["digest"]["sha256"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+}
+
+#[tokio::test]
+async fn required_attestations_are_checked_before_the_deploy() {
+    // A signing pipeline makes them: the deploy goes ahead.
+    let p = parts();
+    let rec = base(&p)
+        .environment("dev", p.gitops.clone())
+        .sign_with(Keyed("ci"))
+        .verify_with(Keyed("ci"))
+        .require_attestations(true)
+        .build()
+        .unwrap()
+        .run(&CallContext::new())
+        .await;
+    assert!(rec.succeeded(), "{:?}", rec.error);
+    // An image signed elsewhere, without attestations: nothing deployed.
+    let p = parts();
+    let first = base(&p).sign_with(Keyed("ci")).build().unwrap();
+    let signed = first.run(&CallContext::new()).await;
+    assert!(signed.succeeded(), "{:?}", signed.error);
+    let digest = signed.image.clone().unwrap();
+    let ctx = CallContext::new();
+    let att = paragon_core::plugin::sign::cosign::attestation_tag(&digest);
+    p.registry
+        .delete_tag(&repo("shop/app"), &att, &ctx)
+        .await
+        .unwrap();
+    let rec = base(&p)
+        .overwrite_version(true)
+        .environment("dev", p.gitops.clone())
+        .verify_with(Keyed("ci"))
+        .require_attestations(true)
+        .build()
+        .unwrap()
+        .run(&ctx)
+        .await;
+    assert_eq!(stage(&rec, Stage::Deploy), Outcome::Failed);
+    let error = rec.error.unwrap();
+    assert!(error.contains("has no attestation"), "{error}");
+    assert_eq!(p.gitops.current("dev", &ctx).await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -83,6 +83,26 @@ except InvalidSignature:
     out.trim() == "verified"
 }
 
+/// Points `to` at what `from` names in `shop/app`, as an attacker who can
+/// push would: one image's signatures or attestations under another's tag.
+async fn copy_tag(r: &dyn Registry, from: &str, to: &paragon_core::Tag, scratch: &Path) {
+    let ctx = CallContext::new();
+    let repository = repo("shop/app");
+    let image = r
+        .pull(
+            &repository,
+            &Reference::Tag(from.parse().unwrap()),
+            &scratch.join(format!("copy-{to}")),
+            &ctx,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    r.push(&image, &repository, std::slice::from_ref(to), &ctx)
+        .await
+        .unwrap();
+}
+
 /// `skopeo copy` of `addr/reference` into a `dir:` directory.
 fn skopeo_dir(addr: &str, reference: &str, into: &Path) -> serde_json::Value {
     let out = Command::new(tool("skopeo", "skopeo"))
@@ -197,24 +217,8 @@ async fn signatures_are_laid_out_as_cosign_does_and_verify_independently() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("has no signature"), "{err}");
-    let stolen = r
-        .pull(
-            &repository,
-            &Reference::Tag(one.tag.parse().unwrap()),
-            &dir.path().join("stolen"),
-            &ctx,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    r.push(
-        &stolen,
-        &repository,
-        &[cosign::signature_tag(&unsigned.digest)],
-        &ctx,
-    )
-    .await
-    .unwrap();
+    let to = cosign::signature_tag(&unsigned.digest);
+    copy_tag(&r, &one.tag, &to, dir.path()).await;
     let err = cosign::verify(&r, &repository, &unsigned.digest, &both, &ctx)
         .await
         .unwrap_err()
@@ -288,4 +292,153 @@ fn keys_that_cannot_be_used_are_named() {
         debug.contains(&signer.identity()) && !debug.contains("BEGIN"),
         "{debug}"
     );
+}
+
+/// Whether Python's `cryptography` verifies a DSSE envelope (the file
+/// `envelope`) with the public key in `public`: the signature over the
+/// pre-authentication encoding Python computes itself. Prints the
+/// statement's subject digest when it does.
+fn python_verifies_dsse(public: &Path, envelope: &Path) -> Option<String> {
+    let script = r#"
+import base64, json, sys
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+key = serialization.load_pem_public_key(open(sys.argv[1], "rb").read())
+env = json.load(open(sys.argv[2]))
+body = base64.b64decode(env["payload"])
+ptype = env["payloadType"].encode()
+pae = b"DSSEv1 %d %s %d %s" % (len(ptype), ptype, len(body), body)
+try:
+    key.verify(base64.b64decode(env["signatures"][0]["sig"]), pae, ec.ECDSA(hashes.SHA256()))
+    print(json.loads(body)["subject"][0]["digest"]["sha256"])
+except InvalidSignature:
+    print("invalid")
+"#;
+    let out = python(script, &[public.as_os_str(), envelope.as_os_str()]);
+    let out = out.trim();
+    (out != "invalid").then(|| out.to_owned())
+}
+
+#[ignore = "needs docker-registry, htpasswd, skopeo and python3 with cryptography and pynacl"]
+#[tokio::test]
+async fn attestations_are_dsse_envelopes_that_verify_independently() {
+    let registry = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let r = client(&registry.addr);
+    let ctx = CallContext::new();
+    let repository = repo("shop/app");
+    let image = minimal_image(&dir.path().join("image"), "attested").unwrap();
+    let other = minimal_image(&dir.path().join("other"), "other").unwrap();
+    for i in [&image, &other] {
+        r.push(i, &repository, &[], &ctx).await.unwrap();
+    }
+    let name = format!("{}/shop/app", registry.addr);
+    let signer = CosignKeySigner::generate();
+    let public = dir.path().join("cosign.pub");
+    std::fs::write(&public, signer.public_key_pem()).unwrap();
+    let sbom =
+        serde_json::json!({ "bomFormat": "CycloneDX", "specVersion": "1.5", "components": [] });
+    let verdict = serde_json::json!({ "passed": true, "failures": 0 });
+    cosign::attest(
+        &r,
+        &repository,
+        &image.digest,
+        &name,
+        "https://cyclonedx.org/bom",
+        &sbom,
+        &signer,
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let att = cosign::attest(
+        &r,
+        &repository,
+        &image.digest,
+        &name,
+        "https://paragon.dev/verdict/v1",
+        &verdict,
+        &signer,
+        &ctx,
+    )
+    .await
+    .unwrap();
+    assert_eq!(att.attestations, 2);
+    assert_eq!(att.tag, format!("sha256-{}.att", image.digest.hex()));
+
+    // skopeo sees cosign's attestation layout; Python checks each envelope.
+    let copy = dir.path().join("skopeo");
+    let manifest = skopeo_dir(&registry.addr, &format!("shop/app:{}", att.tag), &copy);
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2, "{manifest}");
+    for (layer, predicate_type) in layers.iter().zip([
+        "https://cyclonedx.org/bom",
+        "https://paragon.dev/verdict/v1",
+    ]) {
+        assert_eq!(layer["mediaType"], cosign::MEDIA_TYPE_DSSE);
+        assert_eq!(layer["annotations"]["predicateType"], predicate_type);
+        let digest: Digest = layer["digest"].as_str().unwrap().parse().unwrap();
+        let subject = python_verifies_dsse(&public, &copy.join(digest.hex()));
+        assert_eq!(subject.as_deref(), Some(image.digest.hex()));
+    }
+
+    let verifier = CosignKeyVerifier::from_pem(&signer.public_key_pem()).unwrap();
+    let found = cosign::verify_attestations(
+        &r,
+        &repository,
+        &image.digest,
+        "https://paragon.dev/verdict/v1",
+        &verifier,
+        &ctx,
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].predicate, verdict);
+    assert_eq!(found[0].identity, signer.identity());
+    // Another key; a type nobody attested; another image's attestations.
+    let stranger =
+        CosignKeyVerifier::from_pem(&CosignKeySigner::generate().public_key_pem()).unwrap();
+    let err = cosign::verify_attestations(
+        &r,
+        &repository,
+        &image.digest,
+        "https://cyclonedx.org/bom",
+        &stranger,
+        &ctx,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not signed by an accepted key"), "{err}");
+    let err = cosign::verify_attestations(
+        &r,
+        &repository,
+        &image.digest,
+        "https://slsa.dev/provenance/v1",
+        &verifier,
+        &ctx,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("no `https://slsa.dev/provenance/v1` attestation"),
+        "{err}"
+    );
+    let to = cosign::attestation_tag(&other.digest);
+    copy_tag(&r, &att.tag, &to, dir.path()).await;
+    let err = cosign::verify_attestations(
+        &r,
+        &repository,
+        &other.digest,
+        "https://paragon.dev/verdict/v1",
+        &verifier,
+        &ctx,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("its subject is another image"), "{err}");
 }

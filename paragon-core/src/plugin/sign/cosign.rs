@@ -137,9 +137,55 @@ pub async fn sign_with(
     signer: &dyn Signer,
     ctx: &CallContext,
 ) -> Result<Signed> {
-    let scratch = scratch()?;
+    let body = payload(identity, digest, annotations);
+    let signature = signer.sign(&body, ctx).await?;
+    let mut annotations = BTreeMap::new();
+    annotations.insert(
+        ANNOTATION_SIGNATURE.to_owned(),
+        B64.encode(&signature.bytes),
+    );
+    if let Some(cert) = &signature.certificate {
+        annotations.insert(ANNOTATION_CERTIFICATE.into(), cert.clone());
+    }
+    if let Some(chain) = &signature.chain {
+        annotations.insert(ANNOTATION_CHAIN.into(), chain.clone());
+    }
     let tag = signature_tag(digest);
-    let dir = scratch.path().join("sig");
+    let layer = Layer {
+        media_type: MEDIA_TYPE_SIMPLE_SIGNING,
+        body: &body,
+        annotations,
+    };
+    let (manifest, count) = append(registry, repository, &tag, layer, ctx).await?;
+    tracing::info!(%digest, tag = %tag, signatures = count, identity = %signer.identity(), "signed");
+    Ok(Signed {
+        digest: digest.clone(),
+        tag: tag.to_string(),
+        manifest,
+        signatures: count,
+        identity: signer.identity(),
+    })
+}
+
+/// A layer to add to a signature or attestation image.
+struct Layer<'a> {
+    media_type: &'static str,
+    body: &'a [u8],
+    annotations: BTreeMap<String, String>,
+}
+
+/// Adds `layer` to the image tagged `tag` (made when absent), keeping the
+/// layers there (the same layer twice is kept once), and pushes it under
+/// `tag`: the new manifest's digest and its number of layers.
+async fn append(
+    registry: &dyn Registry,
+    repository: &Repository,
+    tag: &Tag,
+    layer: Layer<'_>,
+    ctx: &CallContext,
+) -> Result<(Digest, usize)> {
+    let scratch = scratch()?;
+    let dir = scratch.path().join("image");
     let existing = registry
         .pull(repository, &Reference::Tag(tag.clone()), &dir, ctx)
         .await?;
@@ -148,43 +194,22 @@ pub async fn sign_with(
         Some(image) => layout.manifest(&image.digest)?.layers,
         None => Vec::new(),
     };
-    let body = payload(identity, digest, annotations);
-    let signature = signer.sign(&body, ctx).await?;
-    let (payload_digest, size) = layout.write_blob(&body)?;
-    let mut layer = Descriptor::new(MEDIA_TYPE_SIMPLE_SIGNING, payload_digest, size);
-    layer
-        .annotations
-        .insert(ANNOTATION_SIGNATURE.into(), B64.encode(&signature.bytes));
-    if let Some(cert) = &signature.certificate {
-        layer
-            .annotations
-            .insert(ANNOTATION_CERTIFICATE.into(), cert.clone());
-    }
-    if let Some(chain) = &signature.chain {
-        layer
-            .annotations
-            .insert(ANNOTATION_CHAIN.into(), chain.clone());
-    }
-    if !layers.contains(&layer) {
-        layers.push(layer);
+    let (body_digest, size) = layout.write_blob(layer.body)?;
+    let mut descriptor = Descriptor::new(layer.media_type, body_digest, size);
+    descriptor.annotations = layer.annotations;
+    if !layers.contains(&descriptor) {
+        layers.push(descriptor);
     }
     let manifest = signature_manifest(&layout, layers)?;
     let count = manifest.layers.len();
     let (manifest_digest, manifest_size) = layout.write_blob(&to_canonical_json(&manifest))?;
     let root = Descriptor::new(MEDIA_TYPE_MANIFEST, manifest_digest.clone(), manifest_size);
-    layout.set_ref("signature", &root)?;
-    let image = BuiltImage::from_layout(&dir, Some("signature"))?;
+    layout.set_ref("image", &root)?;
+    let image = BuiltImage::from_layout(&dir, Some("image"))?;
     registry
-        .push(&image, repository, std::slice::from_ref(&tag), ctx)
+        .push(&image, repository, std::slice::from_ref(tag), ctx)
         .await?;
-    tracing::info!(%digest, tag = %tag, signatures = count, identity = %signer.identity(), "signed");
-    Ok(Signed {
-        digest: digest.clone(),
-        tag: tag.to_string(),
-        manifest: manifest_digest,
-        signatures: count,
-        identity: signer.identity(),
-    })
+    Ok((manifest_digest, count))
 }
 
 /// The manifest of a signature image: cosign's config (its layers'
@@ -247,48 +272,99 @@ pub async fn verify(
     verifier: &dyn Verifier,
     ctx: &CallContext,
 ) -> Result<Verified> {
-    let scratch = scratch()?;
-    let tag = signature_tag(digest);
-    let dir = scratch.path().join("sig");
-    let not_verified = |reason: String| Error::NotVerified {
-        image: format!("{repository}@{digest}"),
-        reason,
-        accepted: verifier.accepted(),
-    };
-    let Some(image) = registry
-        .pull(repository, &Reference::Tag(tag.clone()), &dir, ctx)
-        .await?
-    else {
-        return Err(not_verified(format!("it has no signature (no tag {tag})")));
-    };
-    let layout = OciLayout::open(&dir)?;
-    let manifest = layout.manifest(&image.digest)?;
+    let found = Checked {
+        registry,
+        repository,
+        digest,
+        verifier,
+        tag: signature_tag(digest),
+        kind: "signature",
+    }
+    .layers(
+        ctx,
+        format!("{} holds no signature", signature_tag(digest)),
+        |_| true,
+        |layout, layer| check_layer(layout, layer, digest, verifier),
+    )
+    .await?;
     let mut verified = Verified {
         digest: digest.clone(),
         identities: Vec::new(),
         references: Vec::new(),
     };
-    let mut failures = Vec::new();
-    for (i, layer) in manifest.layers.iter().enumerate() {
-        match check_layer(&layout, layer, digest, verifier) {
-            Ok((identity, reference)) => {
-                if !verified.identities.contains(&identity) {
-                    verified.identities.push(identity);
-                }
-                if !verified.references.contains(&reference) {
-                    verified.references.push(reference);
-                }
-            }
-            Err(why) => failures.push(format!("signature {}: {why}", i + 1)),
+    for (identity, reference) in found {
+        if !verified.identities.contains(&identity) {
+            verified.identities.push(identity);
         }
-    }
-    if verified.identities.is_empty() {
-        if failures.is_empty() {
-            failures.push(format!("the signature manifest {tag} holds no signature"));
+        if !verified.references.contains(&reference) {
+            verified.references.push(reference);
         }
-        return Err(not_verified(failures.join("; ")));
     }
     Ok(verified)
+}
+
+/// The layers of a signature or attestation image, checked.
+struct Checked<'a> {
+    registry: &'a dyn Registry,
+    repository: &'a Repository,
+    digest: &'a Digest,
+    verifier: &'a dyn Verifier,
+    tag: Tag,
+    /// `signature` or `attestation`, for messages.
+    kind: &'static str,
+}
+
+impl Checked<'_> {
+    /// Pulls the image tagged `tag` and checks each layer `wanted`
+    /// selects: what the checks gave, at least one, or
+    /// [`Error::NotVerified`] saying why each failed, or `none` when no
+    /// layer was wanted.
+    async fn layers<T>(
+        &self,
+        ctx: &CallContext,
+        none: String,
+        wanted: impl Fn(&Descriptor) -> bool,
+        check: impl Fn(&OciLayout, &Descriptor) -> std::result::Result<T, String>,
+    ) -> Result<Vec<T>> {
+        let not_verified = |reason: String| Error::NotVerified {
+            image: format!("{}@{}", self.repository, self.digest),
+            reason,
+            accepted: self.verifier.accepted(),
+        };
+        let scratch = scratch()?;
+        let dir = scratch.path().join("image");
+        let reference = Reference::Tag(self.tag.clone());
+        let Some(image) = self
+            .registry
+            .pull(self.repository, &reference, &dir, ctx)
+            .await?
+        else {
+            return Err(not_verified(format!(
+                "it has no {} (no tag {})",
+                self.kind, self.tag
+            )));
+        };
+        let layout = OciLayout::open(&dir)?;
+        let manifest = layout.manifest(&image.digest)?;
+        let (mut found, mut failures) = (Vec::new(), Vec::new());
+        for (i, layer) in manifest.layers.iter().enumerate() {
+            if !wanted(layer) {
+                continue;
+            }
+            match check(&layout, layer) {
+                Ok(v) => found.push(v),
+                Err(why) => failures.push(format!("{} {}: {why}", self.kind, i + 1)),
+            }
+        }
+        if found.is_empty() {
+            return Err(not_verified(if failures.is_empty() {
+                none
+            } else {
+                failures.join("; ")
+            }));
+        }
+        Ok(found)
+    }
 }
 
 /// One signature layer: the identity that signed and the payload's
@@ -353,4 +429,250 @@ fn check_layer(
         ));
     }
     Ok((identity, payload.critical.identity.reference))
+}
+
+/// The media type of a DSSE envelope: an attestation layer.
+pub const MEDIA_TYPE_DSSE: &str = "application/vnd.dsse.envelope.v1+json";
+/// The annotation naming an attestation layer's predicate type.
+pub const ANNOTATION_PREDICATE_TYPE: &str = "predicateType";
+/// The DSSE payload type of an in-toto statement.
+pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+/// The `_type` of an in-toto Statement v1.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+
+/// The tag of `digest`'s attestations: `sha256-<hex>.att`.
+pub fn attestation_tag(digest: &Digest) -> Tag {
+    Tag::new(format!("{}-{}.att", digest.algorithm(), digest.hex()))
+        .expect("a digest makes a valid tag")
+}
+
+/// DSSE's pre-authentication encoding of a payload: what is signed.
+/// `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// An in-toto Statement v1 about the image `name@digest`.
+pub fn statement(
+    name: &str,
+    digest: &Digest,
+    predicate_type: &str,
+    predicate: &serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "_type": STATEMENT_TYPE,
+        "subject": [{ "name": name, "digest": { digest.algorithm(): digest.hex() } }],
+        "predicateType": predicate_type,
+        "predicate": predicate,
+    })
+}
+
+/// What [`attest`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Attested {
+    /// The attested image.
+    pub digest: Digest,
+    /// The attestation manifest's tag (`sha256-<hex>.att`).
+    pub tag: String,
+    /// The attestation manifest's digest.
+    pub manifest: Digest,
+    /// How many attestations the manifest now holds.
+    pub attestations: usize,
+    /// The predicate type attested.
+    pub predicate_type: String,
+}
+
+/// Attests `predicate` (of `predicate_type`) about the image `digest` in
+/// `repository`, named `name`: an in-toto Statement v1 in a DSSE envelope
+/// signed by `signer`, stored as cosign stores attestations (a layer of
+/// the manifest tagged `sha256-<hex>.att`, with a `predicateType`
+/// annotation), keeping the attestations already there.
+///
+/// # Errors
+///
+/// The registry's and the signer's errors.
+#[allow(clippy::too_many_arguments)]
+pub async fn attest(
+    registry: &dyn Registry,
+    repository: &Repository,
+    digest: &Digest,
+    name: &str,
+    predicate_type: &str,
+    predicate: &serde_json::Value,
+    signer: &dyn Signer,
+    ctx: &CallContext,
+) -> Result<Attested> {
+    let body = serde_json::to_vec(&statement(name, digest, predicate_type, predicate))
+        .expect("a statement serializes");
+    let signature = signer.sign(&pae(IN_TOTO_PAYLOAD_TYPE, &body), ctx).await?;
+    let envelope = serde_json::json!({
+        "payloadType": IN_TOTO_PAYLOAD_TYPE,
+        "payload": B64.encode(&body),
+        "signatures": [{ "keyid": "", "sig": B64.encode(&signature.bytes) }],
+    });
+    let envelope = serde_json::to_vec(&envelope).expect("an envelope serializes");
+    let mut annotations = BTreeMap::new();
+    annotations.insert(ANNOTATION_SIGNATURE.to_owned(), String::new());
+    annotations.insert(
+        ANNOTATION_PREDICATE_TYPE.to_owned(),
+        predicate_type.to_owned(),
+    );
+    if let Some(cert) = &signature.certificate {
+        annotations.insert(ANNOTATION_CERTIFICATE.into(), cert.clone());
+    }
+    let tag = attestation_tag(digest);
+    let layer = Layer {
+        media_type: MEDIA_TYPE_DSSE,
+        body: &envelope,
+        annotations,
+    };
+    let (manifest, count) = append(registry, repository, &tag, layer, ctx).await?;
+    tracing::info!(%digest, tag = %tag, predicate_type, "attested");
+    Ok(Attested {
+        digest: digest.clone(),
+        tag: tag.to_string(),
+        manifest,
+        attestations: count,
+        predicate_type: predicate_type.to_owned(),
+    })
+}
+
+/// An attestation that verified.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct VerifiedAttestation {
+    /// The accepted identity that signed it.
+    pub identity: String,
+    /// Its predicate.
+    pub predicate: serde_json::Value,
+}
+
+/// The attestations of `predicate_type` about the image `digest` in
+/// `repository` whose DSSE signature an identity `verifier` accepts made
+/// and whose statement names this digest; at least one.
+///
+/// # Errors
+///
+/// [`Error::NotVerified`] naming the image, why each attestation of that
+/// type failed (or that there is none), and the accepted identities; the
+/// registry's errors.
+pub async fn verify_attestations(
+    registry: &dyn Registry,
+    repository: &Repository,
+    digest: &Digest,
+    predicate_type: &str,
+    verifier: &dyn Verifier,
+    ctx: &CallContext,
+) -> Result<Vec<VerifiedAttestation>> {
+    Checked {
+        registry,
+        repository,
+        digest,
+        verifier,
+        tag: attestation_tag(digest),
+        kind: "attestation",
+    }
+    .layers(
+        ctx,
+        format!("it has no `{predicate_type}` attestation"),
+        |layer| {
+            layer
+                .annotations
+                .get(ANNOTATION_PREDICATE_TYPE)
+                .map(String::as_str)
+                == Some(predicate_type)
+        },
+        |layout, layer| check_attestation(layout, layer, digest, predicate_type, verifier),
+    )
+    .await
+}
+
+/// One attestation layer: who signed it and its predicate, or why it
+/// does not count.
+fn check_attestation(
+    layout: &OciLayout,
+    layer: &Descriptor,
+    digest: &Digest,
+    predicate_type: &str,
+    verifier: &dyn Verifier,
+) -> std::result::Result<VerifiedAttestation, String> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        #[serde(rename = "payloadType")]
+        payload_type: String,
+        payload: String,
+        signatures: Vec<DsseSignature>,
+    }
+    #[derive(Deserialize)]
+    struct DsseSignature {
+        sig: String,
+    }
+    #[derive(Deserialize)]
+    struct Statement {
+        #[serde(rename = "_type")]
+        kind: String,
+        subject: Vec<Subject>,
+        #[serde(rename = "predicateType")]
+        predicate_type: String,
+        #[serde(default)]
+        predicate: serde_json::Value,
+    }
+    #[derive(Deserialize)]
+    struct Subject {
+        digest: BTreeMap<String, String>,
+    }
+    if layer.media_type != MEDIA_TYPE_DSSE {
+        return Err(format!(
+            "media type `{}` is not a DSSE envelope",
+            layer.media_type
+        ));
+    }
+    let bytes = layout
+        .read_blob(&layer.digest)
+        .map_err(|e| format!("its envelope cannot be read: {e}"))?;
+    let envelope: Envelope =
+        serde_json::from_slice(&bytes).map_err(|e| format!("not a DSSE envelope: {e}"))?;
+    let body = B64
+        .decode(envelope.payload.trim())
+        .map_err(|e| format!("its payload is not base64: {e}"))?;
+    let signed = pae(&envelope.payload_type, &body);
+    let identity = envelope
+        .signatures
+        .iter()
+        .filter_map(|s| B64.decode(s.sig.trim()).ok())
+        .find_map(|sig| verifier.verify(&signed, &Signature::new(sig)))
+        .ok_or("not signed by an accepted key")?;
+    if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
+        return Err(format!("its payload type is `{}`", envelope.payload_type));
+    }
+    let statement: Statement = serde_json::from_slice(&body)
+        .map_err(|e| format!("its payload is not an in-toto statement: {e}"))?;
+    if statement.kind != STATEMENT_TYPE {
+        return Err(format!("its statement type is `{}`", statement.kind));
+    }
+    if statement.predicate_type != predicate_type {
+        return Err(format!(
+            "its statement's predicate type is `{}`",
+            statement.predicate_type
+        ));
+    }
+    let names_digest = statement
+        .subject
+        .iter()
+        .any(|s| s.digest.get(digest.algorithm()).map(String::as_str) == Some(digest.hex()));
+    if !names_digest {
+        return Err("its subject is another image".into());
+    }
+    Ok(VerifiedAttestation {
+        identity,
+        predicate: statement.predicate,
+    })
 }
