@@ -467,6 +467,8 @@ fn the_main_job_runs_the_scanners_it_finds() {
         "trivy (post_build_scan)",
         "syft (pre_build_scan)",
         "syft (post_build_scan)",
+        // syft's SBOM of the image is attested with the rest.
+        "attestation: https://cyclonedx.org/bom (sha256-",
     ] {
         assert!(stdout.contains(line), "{line}: {stdout}\n{stderr}");
     }

@@ -51,10 +51,11 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 pub use paragon_core::plugin::sign::cosign::{
-    attest, attestation_tag, pae, payload, sign, sign_with, signature_tag, statement, verify,
-    verify_attestations, Attested, Signed, Verified, VerifiedAttestation, ANNOTATION_CERTIFICATE,
-    ANNOTATION_CHAIN, ANNOTATION_PREDICATE_TYPE, ANNOTATION_SIGNATURE, IN_TOTO_PAYLOAD_TYPE,
-    MEDIA_TYPE_DSSE, MEDIA_TYPE_SIMPLE_SIGNING, SIGNATURE_TYPE, STATEMENT_TYPE,
+    attest, attest_all, attestation_tag, pae, payload, sign, sign_with, signature_tag, statement,
+    verify, verify_all_attestations, verify_attestations, Attested, Signed, Verified,
+    VerifiedAttestation, ANNOTATION_CERTIFICATE, ANNOTATION_CHAIN, ANNOTATION_PREDICATE_TYPE,
+    ANNOTATION_SIGNATURE, IN_TOTO_PAYLOAD_TYPE, MEDIA_TYPE_DSSE, MEDIA_TYPE_SIMPLE_SIGNING,
+    SIGNATURE_TYPE, STATEMENT_TYPE,
 };
 
 use crate::Error;

@@ -9,8 +9,12 @@
 //! `docker-registry serve` on a loopback port (plain http, its storage in
 //! a temporary directory), then, each round into a repository of its own:
 //! pushes the image under a tag, signs it with a P-256 key
-//! (`cosign::sign`), and verifies it (`cosign::verify`). Prints the median
-//! and worst of each step. Needs `docker-registry` on `PATH`.
+//! (`cosign::sign`) and attests its SBOM (a CycloneDX document of 50
+//! components), SLSA provenance and verdict (`cosign::attest_all`), then
+//! verifies the signature (`cosign::verify`) and the provenance and
+//! verdict (`cosign::verify_all_attestations`), as a signing and verifying
+//! pipeline does. Prints the
+//! median and worst of each step. Needs `docker-registry` on `PATH`.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -117,6 +121,24 @@ async fn main() -> Result<(), String> {
     let verifier = CosignKeyVerifier::from_pem(&signer.public_key_pem()).map_err(err)?;
     let tag = Tag::new("1.0.0").map_err(err)?;
     let (mut push, mut sign, mut verify) = (Vec::new(), Vec::new(), Vec::new());
+    let components: Vec<serde_json::Value> = (0..50)
+        .map(|i| serde_json::json!({ "type": "library", "name": format!("lib{i}"), "version": "1.0.0", "purl": format!("pkg:npm/lib{i}@1.0.0") }))
+        .collect();
+    let sbom = serde_json::json!({ "bomFormat": "CycloneDX", "specVersion": "1.5", "components": components });
+    let provenance = serde_json::json!({
+        "buildDefinition": { "buildType": paragon_core::pipeline::BUILD_TYPE, "externalParameters": { "application": "demo", "version": "1.0.0" }, "resolvedDependencies": [] },
+        "runDetails": { "builder": { "id": "https://paragon.dev/pipeline" }, "metadata": {} },
+    });
+    let verdict =
+        serde_json::json!({ "verdict": { "passed": true }, "scanners": [], "policy": {} });
+    let predicates = [
+        (paragon_core::pipeline::PREDICATE_CYCLONEDX, &sbom),
+        (
+            paragon_core::pipeline::PREDICATE_SLSA_PROVENANCE,
+            &provenance,
+        ),
+        (paragon_core::pipeline::PREDICATE_VERDICT, &verdict),
+    ];
     for round in 0..rounds {
         let repository = Repository::new(format!("bench/app{round}")).map_err(err)?;
         let started = Instant::now();
@@ -130,11 +152,36 @@ async fn main() -> Result<(), String> {
         cosign::sign(&registry, &repository, &image.digest, &name, &signer, &ctx)
             .await
             .map_err(err)?;
+        cosign::attest_all(
+            &registry,
+            &repository,
+            &image.digest,
+            &name,
+            &predicates,
+            &signer,
+            &ctx,
+        )
+        .await
+        .map_err(err)?;
         sign.push(started.elapsed());
         let started = Instant::now();
         cosign::verify(&registry, &repository, &image.digest, &verifier, &ctx)
             .await
             .map_err(err)?;
+        let types = [
+            paragon_core::pipeline::PREDICATE_SLSA_PROVENANCE,
+            paragon_core::pipeline::PREDICATE_VERDICT,
+        ];
+        cosign::verify_all_attestations(
+            &registry,
+            &repository,
+            &image.digest,
+            &types,
+            &verifier,
+            &ctx,
+        )
+        .await
+        .map_err(err)?;
         verify.push(started.elapsed());
     }
     println!(
@@ -142,7 +189,10 @@ async fn main() -> Result<(), String> {
         image.digest
     );
     report("push", push);
-    report("sign (added to the push)", sign);
-    report("verify (before a deploy)", verify);
+    report("sign + 3 attestations (added to the push)", sign);
+    report(
+        "verify the signature, provenance and verdict (before a deploy)",
+        verify,
+    );
     Ok(())
 }

@@ -1,10 +1,15 @@
 //! The predicates a signing pipeline attests about the image it pushed:
-//! SLSA provenance v1 and Paragon's scan verdict.
+//! its CycloneDX SBOM (when a post-build scanner made one), SLSA
+//! provenance v1 and Paragon's scan verdict.
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
 use super::{PipelineBuilder, RunRecord};
+
+/// The predicate type of a CycloneDX SBOM attestation (the document from
+/// a post-build scanner such as syft, as it came).
+pub const PREDICATE_CYCLONEDX: &str = "https://cyclonedx.org/bom";
 
 /// SLSA provenance v1's predicate type.
 pub const PREDICATE_SLSA_PROVENANCE: &str = "https://slsa.dev/provenance/v1";

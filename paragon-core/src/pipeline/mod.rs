@@ -55,7 +55,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::Instrument as _;
 
 mod attest;
-pub use attest::{BUILD_TYPE, PREDICATE_SLSA_PROVENANCE, PREDICATE_VERDICT};
+pub use attest::{BUILD_TYPE, PREDICATE_CYCLONEDX, PREDICATE_SLSA_PROVENANCE, PREDICATE_VERDICT};
 pub use record::{
     AttestationRecord, CheckRecord, DeploymentRecord, Event, Metrics, Outcome, PushRecord,
     RunRecord, ScannerRecord, SignatureRecord, Stage, StageRecord,
@@ -564,6 +564,9 @@ struct Run<'a> {
     record: RunRecord,
     started: Instant,
     started_at: time::OffsetDateTime,
+    /// The image's CycloneDX SBOM (JSON) from a post-build scanner, for
+    /// the SBOM attestation.
+    image_sbom: Option<serde_json::Value>,
 }
 
 impl Run<'_> {
@@ -811,7 +814,7 @@ impl Run<'_> {
             signatures: signed.signatures,
         });
         let source = attest::SourceRevision::of(&self.config.source).await;
-        let predicates = [
+        let mut predicates = vec![
             (
                 attest::PREDICATE_SLSA_PROVENANCE,
                 attest::provenance(
@@ -827,27 +830,31 @@ impl Run<'_> {
                 attest::verdict(self.config, &self.record),
             ),
         ];
-        for (predicate_type, predicate) in predicates {
-            let attest = crate::plugin::sign::cosign::attest(
-                registry,
-                repo,
-                digest,
-                &name,
-                predicate_type,
-                &predicate,
-                signer,
-                &ctx,
-            );
-            let attested = self.step("attest", attest).await?;
+        if let Some(sbom) = self.image_sbom.take() {
+            predicates.insert(0, (attest::PREDICATE_CYCLONEDX, sbom));
+        }
+        let predicates: Vec<(&str, &serde_json::Value)> =
+            predicates.iter().map(|(t, p)| (*t, p)).collect();
+        let attest = crate::plugin::sign::cosign::attest_all(
+            registry,
+            repo,
+            digest,
+            &name,
+            &predicates,
+            signer,
+            &ctx,
+        );
+        let attested = self.step("attest", attest).await?;
+        for predicate_type in attested.predicate_types {
             self.emit(Event::Attested {
                 digest: digest.clone(),
-                predicate_type: predicate_type.to_owned(),
+                predicate_type: predicate_type.clone(),
                 tag: attested.tag.clone(),
             });
             self.record.attestations.push(AttestationRecord {
-                predicate_type: predicate_type.to_owned(),
-                tag: attested.tag,
-                manifest: attested.manifest,
+                predicate_type,
+                tag: attested.tag.clone(),
+                manifest: attested.manifest.clone(),
             });
         }
         Ok(())
@@ -1186,6 +1193,7 @@ impl<'a> Run<'a> {
             },
             started: Instant::now(),
             started_at: time::OffsetDateTime::now_utc(),
+            image_sbom: None,
         }
     }
 }
@@ -1251,10 +1259,16 @@ impl Run<'_> {
             (None, false, false) => self.skip(Stage::PostBuildScan, "no image"),
             (Some(img), false, false) => {
                 let target = ScanTarget::OciLayout(img.layout.clone());
-                return self
+                let reports = self
                     .scan(Stage::PostBuildScan, &p.post, target)
                     .await
                     .unwrap_or_default();
+                self.image_sbom = reports
+                    .iter()
+                    .filter_map(|r| r.sbom.as_ref())
+                    .filter(|s| s.format == crate::model::scan_report::SbomFormat::CycloneDx)
+                    .find_map(|s| serde_json::from_slice(&s.document).ok());
+                return reports;
             }
         }
         Vec::new()
@@ -1386,18 +1400,12 @@ async fn attestations_hold(
     verifier: &dyn crate::plugin::sign::Verifier,
     ctx: &CallContext,
 ) -> Result<()> {
-    use crate::plugin::sign::cosign::verify_attestations;
-    verify_attestations(
-        registry,
-        repo,
-        digest,
-        PREDICATE_SLSA_PROVENANCE,
-        verifier,
-        ctx,
+    let types = [PREDICATE_SLSA_PROVENANCE, PREDICATE_VERDICT];
+    let found = crate::plugin::sign::cosign::verify_all_attestations(
+        registry, repo, digest, &types, verifier, ctx,
     )
     .await?;
-    let verdicts =
-        verify_attestations(registry, repo, digest, PREDICATE_VERDICT, verifier, ctx).await?;
+    let verdicts = &found[1].1;
     let passed = verdicts
         .iter()
         .any(|v| v.predicate["verdict"]["passed"] == serde_json::Value::Bool(true));

@@ -1232,3 +1232,42 @@ fn signing_needs_a_registry() {
         .unwrap_err();
     assert!(err.to_string().contains("need a registry"), "{err}");
 }
+
+/// A post-build scanner's CycloneDX SBOM is attested as it came, before
+/// the provenance and the verdict.
+#[tokio::test]
+async fn the_image_sbom_is_attested() {
+    use paragon_core::model::scan_report::{Sbom, SbomFormat};
+    let p = parts();
+    let document = r#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{"type":"library","name":"left-pad","version":"1.3.0"}]}"#;
+    let mut report = ScanReport::new(ScannerInfo::new("syft", None::<String>));
+    report.sbom = Some(Sbom::new(
+        SbomFormat::CycloneDx,
+        Some("1.5".into()),
+        bytes::Bytes::from(document),
+    ));
+    let rec = base(&p)
+        .post_build(CannedScanner::new(report))
+        .sign_with(Keyed("ci"))
+        .build()
+        .unwrap()
+        .run(&CallContext::new())
+        .await;
+    assert!(rec.succeeded(), "{:?}", rec.error);
+    assert_eq!(
+        rec.attestations[0].predicate_type,
+        paragon_core::pipeline::PREDICATE_CYCLONEDX
+    );
+    let found = paragon_core::plugin::sign::cosign::verify_attestations(
+        &p.registry,
+        &repo("shop/app"),
+        rec.image.as_ref().unwrap(),
+        paragon_core::pipeline::PREDICATE_CYCLONEDX,
+        &Keyed("ci"),
+        &CallContext::new(),
+    )
+    .await
+    .unwrap();
+    let wanted: serde_json::Value = serde_json::from_str(document).unwrap();
+    assert_eq!(found[0].predicate, wanted);
+}

@@ -156,7 +156,7 @@ pub async fn sign_with(
         body: &body,
         annotations,
     };
-    let (manifest, count) = append(registry, repository, &tag, layer, ctx).await?;
+    let (manifest, count) = append(registry, repository, &tag, vec![layer], ctx).await?;
     tracing::info!(%digest, tag = %tag, signatures = count, identity = %signer.identity(), "signed");
     Ok(Signed {
         digest: digest.clone(),
@@ -174,14 +174,14 @@ struct Layer<'a> {
     annotations: BTreeMap<String, String>,
 }
 
-/// Adds `layer` to the image tagged `tag` (made when absent), keeping the
-/// layers there (the same layer twice is kept once), and pushes it under
-/// `tag`: the new manifest's digest and its number of layers.
+/// Adds `new` layers to the image tagged `tag` (made when absent), keeping
+/// the layers there (the same layer twice is kept once), and pushes it
+/// under `tag`: the new manifest's digest and its number of layers.
 async fn append(
     registry: &dyn Registry,
     repository: &Repository,
     tag: &Tag,
-    layer: Layer<'_>,
+    new: Vec<Layer<'_>>,
     ctx: &CallContext,
 ) -> Result<(Digest, usize)> {
     let scratch = scratch()?;
@@ -194,11 +194,13 @@ async fn append(
         Some(image) => layout.manifest(&image.digest)?.layers,
         None => Vec::new(),
     };
-    let (body_digest, size) = layout.write_blob(layer.body)?;
-    let mut descriptor = Descriptor::new(layer.media_type, body_digest, size);
-    descriptor.annotations = layer.annotations;
-    if !layers.contains(&descriptor) {
-        layers.push(descriptor);
+    for layer in new {
+        let (body_digest, size) = layout.write_blob(layer.body)?;
+        let mut descriptor = Descriptor::new(layer.media_type, body_digest, size);
+        descriptor.annotations = layer.annotations;
+        if !layers.contains(&descriptor) {
+            layers.push(descriptor);
+        }
     }
     let manifest = signature_manifest(&layout, layers)?;
     let count = manifest.layers.len();
@@ -272,21 +274,28 @@ pub async fn verify(
     verifier: &dyn Verifier,
     ctx: &CallContext,
 ) -> Result<Verified> {
-    let found = Checked {
+    let checked = Checked {
         registry,
         repository,
         digest,
         verifier,
         tag: signature_tag(digest),
         kind: "signature",
+    };
+    let (found, failures) = checked
+        .layers(
+            ctx,
+            |_| true,
+            |layout, layer| check_layer(layout, layer, digest, verifier),
+        )
+        .await?;
+    if found.is_empty() {
+        return Err(checked.not_verified(if failures.is_empty() {
+            format!("{} holds no signature", checked.tag)
+        } else {
+            failures.join("; ")
+        }));
     }
-    .layers(
-        ctx,
-        format!("{} holds no signature", signature_tag(digest)),
-        |_| true,
-        |layout, layer| check_layer(layout, layer, digest, verifier),
-    )
-    .await?;
     let mut verified = Verified {
         digest: digest.clone(),
         identities: Vec::new(),
@@ -316,21 +325,14 @@ struct Checked<'a> {
 
 impl Checked<'_> {
     /// Pulls the image tagged `tag` and checks each layer `wanted`
-    /// selects: what the checks gave, at least one, or
-    /// [`Error::NotVerified`] saying why each failed, or `none` when no
-    /// layer was wanted.
+    /// selects: what the checks gave, and why each failed check failed.
+    /// [`Error::NotVerified`] when there is no such image.
     async fn layers<T>(
         &self,
         ctx: &CallContext,
-        none: String,
         wanted: impl Fn(&Descriptor) -> bool,
         check: impl Fn(&OciLayout, &Descriptor) -> std::result::Result<T, String>,
-    ) -> Result<Vec<T>> {
-        let not_verified = |reason: String| Error::NotVerified {
-            image: format!("{}@{}", self.repository, self.digest),
-            reason,
-            accepted: self.verifier.accepted(),
-        };
+    ) -> Result<(Vec<T>, Vec<String>)> {
         let scratch = scratch()?;
         let dir = scratch.path().join("image");
         let reference = Reference::Tag(self.tag.clone());
@@ -339,10 +341,7 @@ impl Checked<'_> {
             .pull(self.repository, &reference, &dir, ctx)
             .await?
         else {
-            return Err(not_verified(format!(
-                "it has no {} (no tag {})",
-                self.kind, self.tag
-            )));
+            return Err(self.not_verified(format!("it has no {} (no tag {})", self.kind, self.tag)));
         };
         let layout = OciLayout::open(&dir)?;
         let manifest = layout.manifest(&image.digest)?;
@@ -356,14 +355,15 @@ impl Checked<'_> {
                 Err(why) => failures.push(format!("{} {}: {why}", self.kind, i + 1)),
             }
         }
-        if found.is_empty() {
-            return Err(not_verified(if failures.is_empty() {
-                none
-            } else {
-                failures.join("; ")
-            }));
+        Ok((found, failures))
+    }
+
+    fn not_verified(&self, reason: String) -> Error {
+        Error::NotVerified {
+            image: format!("{}@{}", self.repository, self.digest),
+            reason,
+            accepted: self.verifier.accepted(),
         }
-        Ok(found)
     }
 }
 
@@ -474,7 +474,7 @@ pub fn statement(
     })
 }
 
-/// What [`attest`] wrote.
+/// What [`attest`] or [`attest_all`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Attested {
@@ -486,8 +486,8 @@ pub struct Attested {
     pub manifest: Digest,
     /// How many attestations the manifest now holds.
     pub attestations: usize,
-    /// The predicate type attested.
-    pub predicate_type: String,
+    /// The predicate types attested, in order.
+    pub predicate_types: Vec<String>,
 }
 
 /// Attests `predicate` (of `predicate_type`) about the image `digest` in
@@ -510,38 +510,65 @@ pub async fn attest(
     signer: &dyn Signer,
     ctx: &CallContext,
 ) -> Result<Attested> {
-    let body = serde_json::to_vec(&statement(name, digest, predicate_type, predicate))
-        .expect("a statement serializes");
-    let signature = signer.sign(&pae(IN_TOTO_PAYLOAD_TYPE, &body), ctx).await?;
-    let envelope = serde_json::json!({
-        "payloadType": IN_TOTO_PAYLOAD_TYPE,
-        "payload": B64.encode(&body),
-        "signatures": [{ "keyid": "", "sig": B64.encode(&signature.bytes) }],
-    });
-    let envelope = serde_json::to_vec(&envelope).expect("an envelope serializes");
-    let mut annotations = BTreeMap::new();
-    annotations.insert(ANNOTATION_SIGNATURE.to_owned(), String::new());
-    annotations.insert(
-        ANNOTATION_PREDICATE_TYPE.to_owned(),
-        predicate_type.to_owned(),
-    );
-    if let Some(cert) = &signature.certificate {
-        annotations.insert(ANNOTATION_CERTIFICATE.into(), cert.clone());
+    let one = [(predicate_type, predicate)];
+    attest_all(registry, repository, digest, name, &one, signer, ctx).await
+}
+
+/// [`attest`] for several predicates at once: one read and one write of
+/// the attestation manifest for all of them.
+///
+/// # Errors
+///
+/// The registry's and the signer's errors.
+pub async fn attest_all(
+    registry: &dyn Registry,
+    repository: &Repository,
+    digest: &Digest,
+    name: &str,
+    predicates: &[(&str, &serde_json::Value)],
+    signer: &dyn Signer,
+    ctx: &CallContext,
+) -> Result<Attested> {
+    let mut envelopes = Vec::with_capacity(predicates.len());
+    for (predicate_type, predicate) in predicates {
+        let body = serde_json::to_vec(&statement(name, digest, predicate_type, predicate))
+            .expect("a statement serializes");
+        let signature = signer.sign(&pae(IN_TOTO_PAYLOAD_TYPE, &body), ctx).await?;
+        let envelope = serde_json::json!({
+            "payloadType": IN_TOTO_PAYLOAD_TYPE,
+            "payload": B64.encode(&body),
+            "signatures": [{ "keyid": "", "sig": B64.encode(&signature.bytes) }],
+        });
+        let mut annotations = BTreeMap::new();
+        annotations.insert(ANNOTATION_SIGNATURE.to_owned(), String::new());
+        annotations.insert(
+            ANNOTATION_PREDICATE_TYPE.to_owned(),
+            (*predicate_type).to_owned(),
+        );
+        if let Some(cert) = &signature.certificate {
+            annotations.insert(ANNOTATION_CERTIFICATE.into(), cert.clone());
+        }
+        let bytes = serde_json::to_vec(&envelope).expect("an envelope serializes");
+        envelopes.push((bytes, annotations));
     }
+    let layers = envelopes
+        .iter()
+        .map(|(body, annotations)| Layer {
+            media_type: MEDIA_TYPE_DSSE,
+            body,
+            annotations: annotations.clone(),
+        })
+        .collect();
     let tag = attestation_tag(digest);
-    let layer = Layer {
-        media_type: MEDIA_TYPE_DSSE,
-        body: &envelope,
-        annotations,
-    };
-    let (manifest, count) = append(registry, repository, &tag, layer, ctx).await?;
-    tracing::info!(%digest, tag = %tag, predicate_type, "attested");
+    let (manifest, count) = append(registry, repository, &tag, layers, ctx).await?;
+    let predicate_types: Vec<String> = predicates.iter().map(|(t, _)| (*t).to_owned()).collect();
+    tracing::info!(%digest, tag = %tag, ?predicate_types, "attested");
     Ok(Attested {
         digest: digest.clone(),
         tag: tag.to_string(),
         manifest,
         attestations: count,
-        predicate_type: predicate_type.to_owned(),
+        predicate_types,
     })
 }
 
@@ -572,27 +599,89 @@ pub async fn verify_attestations(
     verifier: &dyn Verifier,
     ctx: &CallContext,
 ) -> Result<Vec<VerifiedAttestation>> {
-    Checked {
+    let mut all = verify_all_attestations(
+        registry,
+        repository,
+        digest,
+        &[predicate_type],
+        verifier,
+        ctx,
+    )
+    .await?;
+    Ok(all.pop().map(|(_, found)| found).unwrap_or_default())
+}
+
+/// [`verify_attestations`] for several predicate types at once, from one
+/// read of the attestation manifest: for each type, in order, the
+/// attestations that verified (at least one each).
+///
+/// # Errors
+///
+/// [`Error::NotVerified`] naming the image, each type without a valid
+/// attestation and why its attestations failed, and the accepted
+/// identities; the registry's errors.
+pub async fn verify_all_attestations(
+    registry: &dyn Registry,
+    repository: &Repository,
+    digest: &Digest,
+    predicate_types: &[&str],
+    verifier: &dyn Verifier,
+    ctx: &CallContext,
+) -> Result<Vec<(String, Vec<VerifiedAttestation>)>> {
+    let checked = Checked {
         registry,
         repository,
         digest,
         verifier,
         tag: attestation_tag(digest),
         kind: "attestation",
+    };
+    let type_of = |layer: &Descriptor| {
+        layer
+            .annotations
+            .get(ANNOTATION_PREDICATE_TYPE)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (found, failures) = checked
+        .layers(
+            ctx,
+            |layer| predicate_types.contains(&type_of(layer).as_str()),
+            |layout, layer| {
+                let t = type_of(layer);
+                check_attestation(layout, layer, digest, &t, verifier)
+                    .map(|v| (t.clone(), v))
+                    .map_err(|why| format!("(`{t}`) {why}"))
+            },
+        )
+        .await?;
+    let mut out = Vec::with_capacity(predicate_types.len());
+    let mut missing = Vec::new();
+    for t in predicate_types {
+        let of_type: Vec<VerifiedAttestation> = found
+            .iter()
+            .filter(|(ft, _)| ft == t)
+            .map(|(_, v)| v.clone())
+            .collect();
+        if of_type.is_empty() {
+            missing.push(*t);
+        }
+        out.push(((*t).to_owned(), of_type));
     }
-    .layers(
-        ctx,
-        format!("it has no `{predicate_type}` attestation"),
-        |layer| {
-            layer
-                .annotations
-                .get(ANNOTATION_PREDICATE_TYPE)
-                .map(String::as_str)
-                == Some(predicate_type)
-        },
-        |layout, layer| check_attestation(layout, layer, digest, predicate_type, verifier),
-    )
-    .await
+    if !missing.is_empty() {
+        let mut reasons: Vec<String> = missing
+            .iter()
+            .filter(|t| !failures.iter().any(|f| f.contains(&format!("(`{t}`)"))))
+            .map(|t| format!("it has no `{t}` attestation"))
+            .collect();
+        reasons.extend(
+            failures
+                .into_iter()
+                .filter(|f| missing.iter().any(|t| f.contains(&format!("(`{t}`)")))),
+        );
+        return Err(checked.not_verified(reasons.join("; ")));
+    }
+    Ok(out)
 }
 
 /// One attestation layer: who signed it and its predicate, or why it
