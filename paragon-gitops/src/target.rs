@@ -106,7 +106,15 @@ pub struct GitOps {
     change_requests: Option<Arc<dyn ChangeRequests>>,
     retry: RetryPolicy,
     allow_http: bool,
+    verification: Option<Verification>,
     lock: tokio::sync::Mutex<()>,
+}
+
+/// Where and against what a release's image is verified before a write.
+struct Verification {
+    registry: Arc<dyn paragon_core::Registry>,
+    repository: paragon_core::Repository,
+    verifier: Arc<dyn paragon_core::plugin::sign::Verifier>,
 }
 
 impl fmt::Debug for GitOps {
@@ -148,6 +156,7 @@ impl GitOps {
             mode: WriteMode::Direct,
             change_requests: None,
             retry: default_push_retry(),
+            verification: None,
             allow_http: false,
             lock: tokio::sync::Mutex::new(()),
         }
@@ -241,6 +250,57 @@ impl GitOps {
     pub fn with_push_retry(mut self, retry: RetryPolicy) -> GitOps {
         self.retry = retry;
         self
+    }
+
+    /// Writes no release whose image does not carry a cosign signature
+    /// that `verifier` accepts, in `repository` of `registry`, over a
+    /// payload naming the release's digest (see
+    /// [`cosign::verify`](paragon_core::plugin::sign::cosign::verify)):
+    /// for tools that deploy without Paragon's pipeline. A release
+    /// without a digest is refused too.
+    #[must_use]
+    pub fn require_signature(
+        mut self,
+        registry: impl paragon_core::Registry,
+        repository: paragon_core::Repository,
+        verifier: impl paragon_core::plugin::sign::Verifier,
+    ) -> GitOps {
+        self.verification = Some(Verification {
+            registry: Arc::new(registry),
+            repository,
+            verifier: Arc::new(verifier),
+        });
+        self
+    }
+
+    /// The release's image verified, when the target requires it.
+    async fn verified(&self, release: &Release, ctx: &CallContext) -> Result<()> {
+        let Some(v) = &self.verification else {
+            return Ok(());
+        };
+        let Some(digest) = &release.digest else {
+            return Err(paragon_core::Error::NotVerified {
+                image: format!(
+                    "{}:{}",
+                    release
+                        .repository
+                        .as_deref()
+                        .unwrap_or(v.repository.as_ref()),
+                    release.tag
+                ),
+                reason: "the release names no digest to verify".into(),
+                accepted: v.verifier.accepted(),
+            });
+        };
+        paragon_core::plugin::sign::cosign::verify(
+            v.registry.as_ref(),
+            &v.repository,
+            digest,
+            v.verifier.as_ref(),
+            ctx,
+        )
+        .await
+        .map(drop)
     }
 
     fn known(&self, environment: &str) -> Result<()> {
@@ -406,6 +466,7 @@ impl GitOpsTarget for GitOps {
     async fn deploy(&self, release: &Release, ctx: &CallContext) -> Result<Deployment> {
         release.validate()?;
         self.known(&release.environment)?;
+        self.verified(release, ctx).await?;
         let _guard = self.lock.lock().await;
         let tree = self.worktree()?;
         let destination = self.destination(release);

@@ -995,52 +995,9 @@ async fn a_baseline_lets_the_gate_fail_only_on_new_findings() {
     assert!(err.to_string().contains("needs a baseline"), "{err}");
 }
 
-/// A test double: "signs" with a keyed SHA-256 of the payload; a
-/// verifier holding the same key accepts it.
-#[derive(Debug, Clone)]
-struct Keyed(&'static str);
-
-impl Keyed {
-    fn mac(&self, payload: &[u8]) -> Vec<u8> {
-        use sha2::Digest as _;
-        sha2::Sha256::new()
-            .chain_update(self.0.as_bytes())
-            .chain_update(payload)
-            .finalize()
-            .to_vec()
-    }
-}
-
-#[paragon_core::async_trait]
-impl paragon_core::plugin::sign::Signer for Keyed {
-    fn name(&self) -> &str {
-        "keyed"
-    }
-    fn identity(&self) -> String {
-        format!("key:{}", self.0)
-    }
-    async fn sign(
-        &self,
-        payload: &[u8],
-        _: &CallContext,
-    ) -> paragon_core::Result<paragon_core::plugin::sign::Signature> {
-        Ok(paragon_core::plugin::sign::Signature::new(
-            self.mac(payload),
-        ))
-    }
-}
-
-impl paragon_core::plugin::sign::Verifier for Keyed {
-    fn accepted(&self) -> Vec<String> {
-        vec![format!("key:{}", self.0)]
-    }
-    fn verify(
-        &self,
-        payload: &[u8],
-        signature: &paragon_core::plugin::sign::Signature,
-    ) -> Option<String> {
-        (signature.bytes == self.mac(payload)).then(|| format!("key:{}", self.0))
-    }
+/// The keyed test signer and verifier.
+fn keyed(key: &str) -> paragon_core::plugin::sign::testing::KeyedDigest {
+    paragon_core::plugin::sign::testing::KeyedDigest::new(key)
 }
 
 #[tokio::test]
@@ -1049,8 +1006,8 @@ async fn a_signed_image_is_verified_before_it_is_deployed() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let rec = base(&p)
         .environment("dev", p.gitops.clone())
-        .sign_with(Keyed("ci"))
-        .verify_with(Keyed("ci"))
+        .sign_with(keyed("ci"))
+        .verify_with(keyed("ci"))
         .events(tx)
         .build()
         .unwrap()
@@ -1060,8 +1017,11 @@ async fn a_signed_image_is_verified_before_it_is_deployed() {
     let digest = rec.image.clone().unwrap();
     let signed = rec.signed.clone().unwrap();
     assert_eq!(signed.tag, format!("sha256-{}.sig", digest.hex()));
-    assert_eq!((signed.identity.as_str(), signed.signatures), ("key:ci", 1));
-    assert_eq!(rec.verified, Some(vec!["key:ci".to_owned()]));
+    assert_eq!(
+        (signed.identity.as_str(), signed.signatures),
+        ("keyed:ci", 1)
+    );
+    assert_eq!(rec.verified, Some(vec!["keyed:ci".to_owned()]));
     let ctx = CallContext::new();
     assert_eq!(
         p.registry
@@ -1104,7 +1064,7 @@ async fn a_signed_image_is_verified_before_it_is_deployed() {
         &repository,
         &digest,
         paragon_core::pipeline::PREDICATE_SLSA_PROVENANCE,
-        &Keyed("ci"),
+        &keyed("ci"),
         &ctx,
     )
     .await
@@ -1127,7 +1087,7 @@ async fn a_signed_image_is_verified_before_it_is_deployed() {
         &repository,
         &digest,
         paragon_core::pipeline::PREDICATE_VERDICT,
-        &Keyed("ci"),
+        &keyed("ci"),
         &ctx,
     )
     .await
@@ -1148,8 +1108,8 @@ async fn required_attestations_are_checked_before_the_deploy() {
     let p = parts();
     let rec = base(&p)
         .environment("dev", p.gitops.clone())
-        .sign_with(Keyed("ci"))
-        .verify_with(Keyed("ci"))
+        .sign_with(keyed("ci"))
+        .verify_with(keyed("ci"))
         .require_attestations(true)
         .build()
         .unwrap()
@@ -1158,7 +1118,7 @@ async fn required_attestations_are_checked_before_the_deploy() {
     assert!(rec.succeeded(), "{:?}", rec.error);
     // An image signed elsewhere, without attestations: nothing deployed.
     let p = parts();
-    let first = base(&p).sign_with(Keyed("ci")).build().unwrap();
+    let first = base(&p).sign_with(keyed("ci")).build().unwrap();
     let signed = first.run(&CallContext::new()).await;
     assert!(signed.succeeded(), "{:?}", signed.error);
     let digest = signed.image.clone().unwrap();
@@ -1171,7 +1131,7 @@ async fn required_attestations_are_checked_before_the_deploy() {
     let rec = base(&p)
         .overwrite_version(true)
         .environment("dev", p.gitops.clone())
-        .verify_with(Keyed("ci"))
+        .verify_with(keyed("ci"))
         .require_attestations(true)
         .build()
         .unwrap()
@@ -1185,12 +1145,12 @@ async fn required_attestations_are_checked_before_the_deploy() {
 
 #[tokio::test]
 async fn an_image_without_an_accepted_signature_is_not_deployed() {
-    for signer in [None, Some(Keyed("someone-else"))] {
+    for signer in [None, Some(keyed("someone-else"))] {
         let p = parts();
         let mut builder = base(&p)
             .environment("dev", p.gitops.clone())
             .environment("test", p.gitops.clone())
-            .verify_with(Keyed("ci"));
+            .verify_with(keyed("ci"));
         if let Some(s) = signer.clone() {
             builder = builder.sign_with(s);
         }
@@ -1201,7 +1161,7 @@ async fn an_image_without_an_accepted_signature_is_not_deployed() {
         let error = rec.error.clone().unwrap();
         let digest = rec.image.clone().unwrap();
         assert!(
-            error.contains(digest.as_str()) && error.contains("key:ci"),
+            error.contains(digest.as_str()) && error.contains("keyed:ci"),
             "{error}"
         );
         let why = if signer.is_some() {
@@ -1227,7 +1187,7 @@ fn signing_needs_a_registry() {
     let p = parts();
     let err = Pipeline::builder("shop", p.dir.path())
         .builder(MinimalBuilder)
-        .sign_with(Keyed("ci"))
+        .sign_with(keyed("ci"))
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("need a registry"), "{err}");
@@ -1248,7 +1208,7 @@ async fn the_image_sbom_is_attested() {
     ));
     let rec = base(&p)
         .post_build(CannedScanner::new(report))
-        .sign_with(Keyed("ci"))
+        .sign_with(keyed("ci"))
         .build()
         .unwrap()
         .run(&CallContext::new())
@@ -1263,7 +1223,7 @@ async fn the_image_sbom_is_attested() {
         &repo("shop/app"),
         rec.image.as_ref().unwrap(),
         paragon_core::pipeline::PREDICATE_CYCLONEDX,
-        &Keyed("ci"),
+        &keyed("ci"),
         &CallContext::new(),
     )
     .await

@@ -587,3 +587,70 @@ async fn bad_files_and_paths_are_typed_errors() {
     );
     assert_eq!(remote.commits("main"), 1);
 }
+
+/// A target that requires a signature writes a signed release and refuses
+/// an unsigned one, one signed by another key, and one without a digest,
+/// leaving the branch as it was.
+#[tokio::test]
+async fn a_target_requiring_a_signature_writes_only_verified_releases() {
+    use paragon_core::plugin::build::testing::minimal_image;
+    use paragon_core::plugin::sign::testing::KeyedDigest;
+    use paragon_core::{MemoryRegistry, Registry};
+    let remote = Remote::new();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = MemoryRegistry::new();
+    let repository: paragon_core::Repository = "shop/app".parse().unwrap();
+    let ctx = CallContext::new();
+    let push = |seed: &str| minimal_image(&dir.path().join(seed), seed).unwrap();
+    let (signed, unsigned, other) = (push("signed"), push("unsigned"), push("other"));
+    for image in [&signed, &unsigned, &other] {
+        registry.push(image, &repository, &[], &ctx).await.unwrap();
+    }
+    let name = "harbor.example/shop/app";
+    let sign = |image: &paragon_core::BuiltImage, key: &str| {
+        let (registry, repository, digest) =
+            (registry.clone(), repository.clone(), image.digest.clone());
+        let key = KeyedDigest::new(key);
+        async move {
+            paragon_core::plugin::sign::cosign::sign(
+                &registry,
+                &repository,
+                &digest,
+                name,
+                &key,
+                &CallContext::new(),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    sign(&signed, "ci").await;
+    sign(&other, "someone-else").await;
+    let target = helm(&remote).require_signature(
+        registry.clone(),
+        repository.clone(),
+        KeyedDigest::new("ci"),
+    );
+    let release = |image: &paragon_core::BuiltImage, tag: &str| {
+        Release::new("shop", "dev", name, tag).with_digest(image.digest.clone())
+    };
+    let before = remote.commits("main");
+    for (r, why) in [
+        (release(&unsigned, "2.0.0"), "has no signature"),
+        (release(&other, "2.0.1"), "not made by an accepted key"),
+        (
+            Release::new("shop", "dev", name, "2.0.2"),
+            "names no digest",
+        ),
+    ] {
+        let err = target.deploy(&r, &ctx).await.unwrap_err().to_string();
+        assert!(err.contains(why) && err.contains("keyed:ci"), "{err}");
+    }
+    assert_eq!(remote.commits("main"), before);
+    let deployed = target
+        .deploy(&release(&signed, "2.1.0"), &ctx)
+        .await
+        .unwrap();
+    assert!(deployed.change().is_some());
+    assert_eq!(remote.commits("main"), before + 1);
+}

@@ -82,3 +82,61 @@ pub trait Verifier: fmt::Debug + Send + Sync + 'static {
     /// `None` when none did.
     fn verify(&self, payload: &[u8], signature: &Signature) -> Option<String>;
 }
+
+/// A signer and verifier for tests, with no cryptography: see
+/// [`KeyedDigest`](testing::KeyedDigest).
+pub mod testing {
+    use async_trait::async_trait;
+    use sha2::{Digest as _, Sha256};
+
+    use super::{Signature, Signer, Verifier};
+    use crate::error::Result;
+    use crate::plugin::context::CallContext;
+
+    /// Signs with the SHA-256 of a shared key and the payload, and
+    /// verifies signatures made with the same key: a test double that
+    /// stands in for a real key pair (it proves nothing to anyone who
+    /// does not hold the key). Its identity is `keyed:<key>`.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct KeyedDigest(pub String);
+
+    impl KeyedDigest {
+        /// A signer and verifier with `key`.
+        pub fn new(key: impl Into<String>) -> KeyedDigest {
+            KeyedDigest(key.into())
+        }
+
+        fn mac(&self, payload: &[u8]) -> Vec<u8> {
+            Sha256::new()
+                .chain_update(self.0.as_bytes())
+                .chain_update(payload)
+                .finalize()
+                .to_vec()
+        }
+    }
+
+    #[async_trait]
+    impl Signer for KeyedDigest {
+        fn name(&self) -> &str {
+            "keyed-digest"
+        }
+
+        fn identity(&self) -> String {
+            format!("keyed:{}", self.0)
+        }
+
+        async fn sign(&self, payload: &[u8], _ctx: &CallContext) -> Result<Signature> {
+            Ok(Signature::new(self.mac(payload)))
+        }
+    }
+
+    impl Verifier for KeyedDigest {
+        fn accepted(&self) -> Vec<String> {
+            vec![self.identity()]
+        }
+
+        fn verify(&self, payload: &[u8], signature: &Signature) -> Option<String> {
+            (signature.bytes == self.mac(payload)).then(|| self.identity())
+        }
+    }
+}
