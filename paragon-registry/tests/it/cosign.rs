@@ -442,3 +442,39 @@ async fn attestations_are_dsse_envelopes_that_verify_independently() {
     .to_string();
     assert!(err.contains("its subject is another image"), "{err}");
 }
+
+/// A signature manifest naming a payload the registry does not hold is an
+/// error naming the blob, never a pass (on the layout registry, where the
+/// blob can be taken away under the manifest).
+#[tokio::test]
+async fn a_signature_whose_payload_is_missing_is_an_error() {
+    use paragon_core::plugin::sign::Verifier as _;
+    let dir = tempfile::tempdir().unwrap();
+    let r = paragon_registry::LayoutRegistry::new(dir.path().join("registry"));
+    let ctx = CallContext::new();
+    let repository = repo("shop/app");
+    let image = minimal_image(&dir.path().join("image"), "missing").unwrap();
+    r.push(&image, &repository, &tags(&["1.0.0"]), &ctx)
+        .await
+        .unwrap();
+    let signer = CosignKeySigner::generate();
+    cosign::sign(&r, &repository, &image.digest, "shop/app", &signer, &ctx)
+        .await
+        .unwrap();
+    let payload = cosign::payload("shop/app", &image.digest, &Default::default());
+    let blob = dir
+        .path()
+        .join("registry/blobs/sha256")
+        .join(Digest::of(&payload).hex());
+    std::fs::remove_file(&blob).unwrap();
+    let verifier = CosignKeyVerifier::from_pem(&signer.public_key_pem()).unwrap();
+    assert_eq!(verifier.accepted(), [signer.identity()]);
+    let err = cosign::verify(&r, &repository, &image.digest, &verifier, &ctx)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(Digest::of(&payload).as_str()) && err.contains("missing"),
+        "{err}"
+    );
+}
