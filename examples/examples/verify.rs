@@ -3,8 +3,15 @@
 //!
 //! ```text
 //! cargo run -p examples --example verify -- --registry URL --image REPO@sha256:… --key cosign.pub [--key other.pub]
+//!     [--attestation slsaprovenance1|cyclonedx|vuln]…
 //! cargo run -p examples --example verify -- --layout DIR --image REPO@sha256:… --key cosign.pub
 //! ```
+//!
+//! Each `--attestation` also requires a valid attestation of that kind
+//! signed by an accepted key: `slsaprovenance1` (SLSA provenance v1),
+//! `cyclonedx` (a CycloneDX SBOM), `vuln` (the scan verdict, Paragon's
+//! `https://paragon.dev/attestation/verdict/v1`; it must say the gate
+//! passed).
 //!
 //! With `--registry` (`http://127.0.0.1:5000`, `registry.example.com`), the
 //! credentials come from `PARAGON_REGISTRY_USERNAME` and
@@ -32,10 +39,27 @@ struct Args {
     repository: Repository,
     digest: Digest,
     keys: Vec<PathBuf>,
+    attestations: Vec<&'static str>,
+}
+
+/// The predicate type an `--attestation` names.
+fn predicate_type(kind: &str) -> Result<&'static str, String> {
+    use paragon_core::pipeline::{
+        PREDICATE_CYCLONEDX, PREDICATE_SLSA_PROVENANCE, PREDICATE_VERDICT,
+    };
+    match kind {
+        "slsaprovenance1" => Ok(PREDICATE_SLSA_PROVENANCE),
+        "cyclonedx" => Ok(PREDICATE_CYCLONEDX),
+        "vuln" => Ok(PREDICATE_VERDICT),
+        other => Err(format!(
+            "unknown --attestation `{other}` (slsaprovenance1, cyclonedx or vuln)"
+        )),
+    }
 }
 
 fn args() -> Result<Args, String> {
     let (mut registry, mut layout, mut image, mut keys) = (None, None, None, Vec::new());
+    let mut attestations = Vec::new();
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = || {
@@ -47,6 +71,7 @@ fn args() -> Result<Args, String> {
             "--layout" => layout = Some(PathBuf::from(value()?)),
             "--image" => image = Some(value()?),
             "--key" => keys.push(PathBuf::from(value()?)),
+            "--attestation" => attestations.push(predicate_type(&value()?)?),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
@@ -66,6 +91,7 @@ fn args() -> Result<Args, String> {
             .parse()
             .map_err(|e: paragon_core::Error| e.to_string())?,
         keys,
+        attestations,
     })
 }
 
@@ -76,19 +102,53 @@ async fn run(args: Args) -> Result<bool, String> {
     examples::print_warnings();
     let ctx = CallContext::new();
     examples::cancel_on_signals(&ctx)?;
-    match cosign::verify(
+    let verified = cosign::verify(
         registry.as_ref(),
         &args.repository,
         &args.digest,
         &verifier,
         &ctx,
     )
-    .await
-    {
-        Ok(v) => {
-            println!("verified: {}@{}", args.repository, v.digest);
-            println!("keys: {}", v.identities.join(", "));
-            println!("identities: {}", v.references.join(", "));
+    .await;
+    let verified = match verified {
+        Ok(v) => v,
+        Err(e @ paragon_core::Error::NotVerified { .. }) => {
+            println!("NOT verified: {e}");
+            return Ok(false);
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    println!("verified: {}@{}", args.repository, verified.digest);
+    println!("keys: {}", verified.identities.join(", "));
+    println!("identities: {}", verified.references.join(", "));
+    if args.attestations.is_empty() {
+        return Ok(true);
+    }
+    let found = cosign::verify_all_attestations(
+        registry.as_ref(),
+        &args.repository,
+        &args.digest,
+        &args.attestations,
+        &verifier,
+        &ctx,
+    )
+    .await;
+    match found {
+        Ok(found) => {
+            for (predicate_type, attestations) in &found {
+                let passed = predicate_type != paragon_core::pipeline::PREDICATE_VERDICT
+                    || attestations
+                        .iter()
+                        .any(|a| a.predicate["verdict"]["passed"] == true);
+                if !passed {
+                    println!("NOT verified: no {predicate_type} attestation says the gate passed");
+                    return Ok(false);
+                }
+                println!(
+                    "attestation: {predicate_type} ({} verified)",
+                    attestations.len()
+                );
+            }
             Ok(true)
         }
         Err(e @ paragon_core::Error::NotVerified { .. }) => {

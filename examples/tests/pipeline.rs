@@ -409,6 +409,35 @@ fn the_main_job_runs_on_embedded_defaults() {
             && stdout.contains("attestation: https://paragon.dev/attestation/verdict/v1"),
         "{stdout}"
     );
+    // The verify example accepts the image with the kept key, its
+    // provenance and its verdict; there is no SBOM without syft.
+    let digest = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("digest: "))
+        .unwrap();
+    let verify = |kinds: &[&str]| {
+        let mut cmd = Command::new(example("verify"));
+        cmd.current_dir(dir.path())
+            .args(["--image", &format!("paragon/demo@{digest}")])
+            .args(["--key", "target/paragon-cosign/cosign.pub"]);
+        for k in kinds {
+            cmd.args(["--attestation", k]);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.code(), text(&out).0)
+    };
+    let (code, out) = verify(&["slsaprovenance1", "vuln"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("attestation: https://slsa.dev/provenance/v1 (1 verified)"),
+        "{out}"
+    );
+    let (code, out) = verify(&["cyclonedx"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("no `https://cyclonedx.org/bom` attestation"),
+        "{out}"
+    );
     // Run again, it releases the next patch version, with the same key.
     let first_key = std::fs::read(key.join("cosign.key")).unwrap();
     let (stdout, _) = run();

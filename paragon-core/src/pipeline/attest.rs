@@ -17,7 +17,8 @@ pub const PREDICATE_SLSA_PROVENANCE: &str = "https://slsa.dev/provenance/v1";
 /// The predicate type of Paragon's verdict attestation. Its predicate:
 ///
 /// ```json
-/// { "scanners": [{ "name": "trivy", "stage": "post_build_scan", "findings": 3 }],
+/// { "scanners": [{ "name": "trivy", "version": "0.59.1", "stage": "post_build_scan",
+///                  "findings": 3, "error": null }],
 ///   "summary": { … the run record's summary … },
 ///   "policy": { "digest": { "sha256": "<hex of the policy as JSON>" } },
 ///   "verdict": { … the gate's verdict … } }
@@ -129,7 +130,15 @@ pub(crate) fn verdict(config: &PipelineBuilder, record: &RunRecord) -> Value {
     let scanners: Vec<Value> = record
         .scanners
         .iter()
-        .map(|s| json!({ "name": s.scanner, "stage": s.stage, "findings": s.findings, "error": s.error }))
+        .map(|s| {
+            json!({
+                "name": s.scanner,
+                "version": s.version,
+                "stage": s.stage,
+                "findings": s.findings,
+                "error": s.error,
+            })
+        })
         .collect();
     json!({
         "scanners": scanners,

@@ -1077,9 +1077,9 @@ impl Run<'_> {
         result: &Result<ScanReport>,
         took: Duration,
     ) {
-        let (findings, error) = match result {
-            Ok(rep) => (Some(rep.findings.len()), None),
-            Err(e) => (None, Some(e.to_string())),
+        let (findings, error, version) = match result {
+            Ok(rep) => (Some(rep.findings.len()), None, rep.scanner.version.clone()),
+            Err(e) => (None, Some(e.to_string()), None),
         };
         let scanner = slot.scanner.name().to_owned();
         self.emit(Event::ScannerFinished {
@@ -1092,6 +1092,7 @@ impl Run<'_> {
         self.record.scanners.push(ScannerRecord {
             stage,
             scanner,
+            version,
             findings,
             error,
             optional: slot.optional,

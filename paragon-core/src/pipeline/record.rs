@@ -201,6 +201,9 @@ pub struct ScannerRecord {
     pub stage: Stage,
     /// The scanner.
     pub scanner: String,
+    /// Its version, when its report says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Its findings, when it succeeded.
     pub findings: Option<usize>,
     /// Its error.

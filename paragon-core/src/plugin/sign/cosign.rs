@@ -17,9 +17,18 @@
 //! `dev.cosignproject.cosign/signature` annotation; a keyless signer's
 //! certificate and chain go in `dev.sigstore.cosign/certificate` and
 //! `dev.sigstore.cosign/chain`. Signing again adds a layer to the
-//! manifest; the signatures already there stay. The keys are the
-//! [`Signer`]'s and [`Verifier`]'s business (`paragon_registry::cosign`,
-//! feature `cosign`, has ECDSA P-256 keys).
+//! manifest; the signatures already there stay.
+//!
+//! An attestation ([`attest`], [`attest_all`]) is an in-toto Statement v1
+//! about the image in a DSSE envelope (media type
+//! `application/vnd.dsse.envelope.v1+json`) whose signature covers DSSE's
+//! pre-authentication encoding ([`pae`]); it is a layer of the manifest
+//! tagged `sha256-<hex>.att`, annotated with its `predicateType`.
+//! [`verify_attestations`] checks the envelope's signature, the
+//! statement's type, predicate type and subject.
+//!
+//! The keys are the [`Signer`]'s and [`Verifier`]'s business
+//! (`paragon_registry::cosign`, feature `cosign`, has ECDSA P-256 keys).
 
 use std::collections::BTreeMap;
 
