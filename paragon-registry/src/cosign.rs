@@ -45,6 +45,7 @@ use base64::Engine as _;
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{SigningKey, VerifyingKey};
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey, LineEnding};
+use paragon_core::plugin::secrets::SecretSource;
 use paragon_core::plugin::sign::{Signature, Signer, Verifier};
 use paragon_core::{CallContext, Result, Secret};
 use serde::Deserialize;
@@ -176,6 +177,33 @@ impl CosignKeySigner {
             source,
         })?;
         CosignKeySigner::from_pem(&text, password, &path.display().to_string())
+    }
+
+    /// A key from a PEM file whose password is the secret `password` of
+    /// `secrets` (the pipeline's [`SecretSource`]: the environment, Vault).
+    /// The password is asked for only when the key is encrypted.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_file`](Self::from_file), and the secret source's errors.
+    pub async fn from_file_with_secret(
+        path: &Path,
+        secrets: &dyn SecretSource,
+        password: &str,
+        ctx: &CallContext,
+    ) -> Result<CosignKeySigner> {
+        let text = std::fs::read_to_string(path).map_err(|source| paragon_core::Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let what = path.display().to_string();
+        let (label, _) = pem_block(&text, &what)?;
+        let secret = if label.starts_with("ENCRYPTED") {
+            Some(secrets.secret(password, ctx).await?)
+        } else {
+            None
+        };
+        CosignKeySigner::from_pem(&text, secret.as_ref(), &what)
     }
 
     /// The private key as unencrypted PKCS#8 PEM.

@@ -250,6 +250,54 @@ fn encrypted_keys_need_their_password() {
         .unwrap_err()
         .to_string();
     assert!(none.contains("no password"), "{none}");
+    // The password from a secret source, asked for only when the key
+    // is encrypted.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let ctx = CallContext::new();
+    let source = OneSecret(Secret::new("s3cret"));
+    let from_source = rt
+        .block_on(CosignKeySigner::from_file_with_secret(
+            &key,
+            &source,
+            "cosign#password",
+            &ctx,
+        ))
+        .unwrap();
+    assert_eq!(from_source.identity(), signer.identity());
+    let plain = dir.path().join("plain.key");
+    std::fs::write(&plain, signer.private_key_pem().expose()).unwrap();
+    let refusing = OneSecret(Secret::new(""));
+    let again = rt
+        .block_on(CosignKeySigner::from_file_with_secret(
+            &plain, &refusing, "unused", &ctx,
+        ))
+        .unwrap();
+    assert_eq!(again.identity(), signer.identity());
+}
+
+/// A secret source holding one secret, named `cosign#password`; any other
+/// name is an error.
+#[derive(Debug)]
+struct OneSecret(Secret);
+
+#[paragon_core::async_trait]
+impl paragon_core::plugin::secrets::SecretSource for OneSecret {
+    fn name(&self) -> &str {
+        "one"
+    }
+    async fn secret(&self, name: &str, _: &CallContext) -> paragon_core::Result<Secret> {
+        if name == "cosign#password" {
+            Ok(self.0.clone())
+        } else {
+            Err(paragon_core::Error::Secret {
+                store: "one".into(),
+                name: name.into(),
+                message: "no such secret".into(),
+            })
+        }
+    }
 }
 
 #[test]
