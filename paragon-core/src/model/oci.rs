@@ -484,13 +484,11 @@ impl OciLayout {
     /// bytes are never all in memory) and returns its path and size: for
     /// uploads of layers that may be gigabytes.
     pub fn verified_blob_file(&self, digest: &Digest) -> Result<(PathBuf, u64)> {
-        use sha2::Digest as _;
         let path = self.blob_path(digest);
-        let mut hasher = Sha256::new();
-        let size = fs::File::open(&path)
-            .and_then(|mut file| std::io::copy(&mut file, &mut hasher))
-            .map_err(|e| blob_read_error(&path, digest, &e))?;
-        check_digest(&path, digest, || Digest::from_sha256(&hasher.finalize()))?;
+        let read = |e: std::io::Error| blob_read_error(&path, digest, &e);
+        let size = fs::metadata(&path).map_err(read)?.len();
+        let actual = streamed_digest(&path, None).map_err(read)?;
+        check_digest(&path, digest, || actual)?;
         Ok((path, size))
     }
 

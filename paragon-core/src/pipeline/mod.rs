@@ -1339,10 +1339,7 @@ impl Run<'_> {
                 Outcome::Failed
             };
             for env in &p.environments {
-                let mut skipped = DeploymentRecord::new(&env.name, env.target.name());
-                skipped.outcome = Outcome::Skipped;
-                skipped.error = Some(why.clone());
-                self.record.deployments.push(skipped);
+                self.skip_environment(env, why.clone());
             }
             return self.finish(Stage::Deploy, began, outcome, Some(why));
         }
@@ -1351,10 +1348,7 @@ impl Run<'_> {
         let mut failed: Option<String> = None;
         for env in &p.environments {
             if let Some(why) = &failed {
-                let mut skipped = DeploymentRecord::new(&env.name, env.target.name());
-                skipped.outcome = Outcome::Skipped;
-                skipped.error = Some(format!("not promoted: {why}"));
-                self.record.deployments.push(skipped);
+                self.skip_environment(env, format!("not promoted: {why}"));
                 continue;
             }
             let release = Release::new(&p.application, &env.name, &image_repository, &version)
@@ -1369,6 +1363,14 @@ impl Run<'_> {
             (Some(_), false) => Outcome::Failed,
         };
         self.finish(Stage::Deploy, began, outcome, failed);
+    }
+
+    /// Records `env` as not deployed, for `why`.
+    fn skip_environment(&mut self, env: &EnvironmentSlot, why: String) {
+        let mut skipped = DeploymentRecord::new(&env.name, env.target.name());
+        skipped.outcome = Outcome::Skipped;
+        skipped.error = Some(why);
+        self.record.deployments.push(skipped);
     }
 
     /// Closes the record (its time, every known credential redacted) and

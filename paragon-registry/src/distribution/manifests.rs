@@ -35,11 +35,7 @@ impl DistributionRegistry {
             )
             .await?;
         let res = self.expect_success(res, op).await?;
-        let content_type = res
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|h| h.to_str().ok())
-            .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned());
+        let content_type = content_type(&res);
         let body = res.bytes().await.map_err(|e| self.request_error(op, e))?;
         Ok((body, content_type))
     }
@@ -192,6 +188,14 @@ impl DistributionRegistry {
 }
 
 pub(super) const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// The answer's `Content-Type`, without its parameters.
+pub(super) fn content_type(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned())
+}
 
 pub(super) fn is_manifest(media_type: &str) -> bool {
     matches!(

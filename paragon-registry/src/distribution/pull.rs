@@ -13,14 +13,14 @@ use paragon_core::model::oci::{
 use paragon_core::plugin::build::BuiltImage;
 use paragon_core::plugin::registry::Reference;
 use paragon_core::{CallContext, Error, ErrorKind, Result};
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::ACCEPT;
 use reqwest::{Method, StatusCode};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::auth::{scope, Access};
 use super::blobs::UPLOAD_RATE_FLOOR;
-use super::manifests::ACCEPT_MANIFESTS;
+use super::manifests::{content_type, ACCEPT_MANIFESTS};
 use super::DistributionRegistry;
 
 /// The largest manifest read: the distribution spec lets registries refuse
@@ -149,11 +149,7 @@ impl DistributionRegistry {
                     return Ok(None);
                 }
                 let res = self.expect_success(res, &op).await?;
-                let content_type = res
-                    .headers()
-                    .get(CONTENT_TYPE)
-                    .and_then(|h| h.to_str().ok())
-                    .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned());
+                let content_type = content_type(&res);
                 if res
                     .content_length()
                     .is_some_and(|n| n > MAX_MANIFEST as u64)
