@@ -31,7 +31,10 @@
 //! `--overwrite-version`; a version another run takes while this one
 //! builds fails this one before it pushes. After a failed or cancelled
 //! push, the summary names the tags the registry was seen to hold.
-//! The pushed image is signed as cosign signs it (`sha256-<hex>.sig` in
+//! The image's SBOM (from syft) is attached to the pushed image as an OCI
+//! 1.1 artifact that refers to it (listed by the registry's referrers API,
+//! or under the `sha256-<hex>` referrers tag where there is none). The
+//! pushed image is signed as cosign signs it (`sha256-<hex>.sig` in
 //! the same repository), its SLSA provenance and scan verdict attested
 //! (`sha256-<hex>.att`), and the signature and both attestations verified
 //! before any environment is updated. The key is `--sign-key FILE` (PKCS#8, SEC1 or cosign's
@@ -286,6 +289,11 @@ fn progress(e: &Event) {
             commit,
         } => eprintln!("  {environment}: rolled back by {commit}"),
         Event::Warning { message } => eprintln!("  warning: {message}"),
+        Event::Attached {
+            artifact_type,
+            manifest,
+            ..
+        } => eprintln!("  attached {artifact_type} as {manifest}"),
         Event::Signed { tag, identity, .. } => eprintln!("  signed as {tag} by {identity}"),
         Event::Attested { predicate_type, .. } => eprintln!("  attested {predicate_type}"),
         Event::Verified { identities, .. } => {
@@ -312,6 +320,15 @@ fn summary(rec: &RunRecord) {
         println!("registry: {} ({})", p.registry, p.repository);
     } else if let Some(d) = &rec.image {
         println!("digest: {d} (not pushed)");
+    }
+    for r in &rec.referrers {
+        match &r.referrers_tag {
+            Some(tag) => println!(
+                "referrer: {} {} (listed under tag {tag})",
+                r.artifact_type, r.manifest
+            ),
+            None => println!("referrer: {} {}", r.artifact_type, r.manifest),
+        }
     }
     if let Some(s) = &rec.signed {
         println!(

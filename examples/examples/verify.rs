@@ -17,7 +17,9 @@
 //! credentials come from `PARAGON_REGISTRY_USERNAME` and
 //! `PARAGON_REGISTRY_PASSWORD` (anonymous when unset); `--layout` reads an
 //! OCI layout registry (default `target/paragon-registry`). Prints the
-//! keys whose signatures verified and the identities the signatures name;
+//! keys whose signatures verified, the identities the signatures name and
+//! the artifacts that refer to the image (OCI 1.1 referrers, its SBOM;
+//! listed, not verified);
 //! exit status 1 when the image is not verified (no signature, another
 //! key's, a payload naming another image), naming what failed and the
 //! accepted keys; 2 on any other error.
@@ -121,6 +123,19 @@ async fn run(args: Args) -> Result<bool, String> {
     println!("verified: {}@{}", args.repository, verified.digest);
     println!("keys: {}", verified.identities.join(", "));
     println!("identities: {}", verified.references.join(", "));
+    // What refers to the image (its SBOM): listed, not verified.
+    match registry
+        .referrers(&args.repository, &args.digest, None, &ctx)
+        .await
+    {
+        Ok(listed) => {
+            for d in listed {
+                let kind = d.artifact_type.as_deref().unwrap_or("(no artifact type)");
+                println!("referrer (unsigned): {kind} {}", d.digest);
+            }
+        }
+        Err(e) => eprintln!("warning: cannot list the image's referrers: {e}"),
+    }
     if args.attestations.is_empty() {
         return Ok(true);
     }

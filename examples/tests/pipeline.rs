@@ -212,6 +212,35 @@ fn a_clean_app_goes_all_the_way() {
     assert_eq!(rec["outcome"], "succeeded");
     assert_eq!(rec["pushed"]["digest"], digest.as_str());
     assert_eq!(rec["deployments"][0]["commit"], commit);
+    // syft's SBOM is attached as an artifact referring to the image; the
+    // CNCF registry has no referrers API, so skopeo finds the list under
+    // the referrers tag.
+    let referrer = &rec["referrers"][0];
+    assert_eq!(referrer["artifact_type"], "application/vnd.cyclonedx+json");
+    let tag = digest.replace("sha256:", "sha256-");
+    assert_eq!(referrer["referrers_tag"], tag.as_str());
+    let list = registry
+        .raw(&skopeo, &format!("shop/web:{tag}"))
+        .unwrap_or_else(|| panic!("no referrers list under {tag}"));
+    assert_eq!(list["manifests"][0]["digest"], referrer["manifest"]);
+    let artifact = registry
+        .raw(
+            &skopeo,
+            &format!("shop/web@{}", referrer["manifest"].as_str().unwrap()),
+        )
+        .unwrap();
+    assert_eq!(artifact["subject"]["digest"], digest.as_str());
+    assert_eq!(
+        artifact["layers"][0]["mediaType"],
+        "application/vnd.cyclonedx+json"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "referrer: application/vnd.cyclonedx+json {} (listed under tag {tag})",
+            referrer["manifest"].as_str().unwrap()
+        )),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -496,13 +525,36 @@ fn the_main_job_runs_the_scanners_it_finds() {
         "trivy (post_build_scan)",
         "syft (pre_build_scan)",
         "syft (post_build_scan)",
-        // syft's SBOM of the image is attested with the rest.
+        // syft's SBOM of the image is attested with the rest, and
+        // attached as an artifact referring to it.
         "attestation: https://cyclonedx.org/bom (sha256-",
+        "referrer: application/vnd.cyclonedx+json sha256:",
     ] {
         assert!(stdout.contains(line), "{line}: {stdout}\n{stderr}");
     }
     assert!(!stderr.contains("not installed"), "{stderr}");
     assert!(stdout.contains("tags: 0.0.1, latest\n"), "{stdout}");
+    // The verify example lists it among the image's referrers.
+    let digest = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("digest: "))
+        .unwrap();
+    let out = Command::new(example("verify"))
+        .current_dir(dir.path())
+        .args(["--image", &format!("paragon/demo@{digest}")])
+        .args(["--key", "target/paragon-cosign/cosign.pub"])
+        .args(["--attestation", "cyclonedx"])
+        .output()
+        .unwrap();
+    let (out, err) = text(&out);
+    assert!(
+        out.contains("referrer (unsigned): application/vnd.cyclonedx+json sha256:"),
+        "{out}\n{err}"
+    );
+    assert!(
+        out.contains("attestation: https://cyclonedx.org/bom (1 verified)"),
+        "{out}\n{err}"
+    );
 }
 
 #[test]

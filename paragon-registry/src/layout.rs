@@ -28,9 +28,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use paragon_core::model::oci::{Descriptor, MEDIA_TYPE_INDEX};
 use paragon_core::model::oci::{Digest, OciLayout};
 use paragon_core::plugin::build::BuiltImage;
-use paragon_core::plugin::registry::{Pushed, Reference, Registry, Repository, Tag};
+use paragon_core::plugin::registry::referrers::{of_type, referrer_of};
+use paragon_core::plugin::registry::{referrers_tag, Pushed, Reference, Registry, Repository, Tag};
 use paragon_core::{CallContext, Error, ErrorKind, Result};
 use tokio::sync::Mutex;
 
@@ -201,6 +203,14 @@ impl Registry for LayoutRegistry {
             for t in &tags {
                 target.set_ref(&ref_name(&repository, t), &image.descriptor())?;
             }
+            let root_bytes = target.read_blob(&image.digest)?;
+            if let Some((subject, referrer)) =
+                referrer_of(&root_bytes, &image.media_type, &image.digest)?
+            {
+                let tag = referrers_tag(&subject);
+                target.add_to_index(&ref_name(&repository, tag.as_str()), &referrer)?;
+                pushed.referrers_tag = Some(tag.to_string());
+            }
             Ok(pushed)
         })
         .await
@@ -323,5 +333,38 @@ impl Registry for LayoutRegistry {
             paragon_core::plugin::build::BuiltImage::from_layout(&into, Some(&name)).map(Some)
         })
         .await
+    }
+
+    /// From the index the layout keeps under the referrers tag schema
+    /// (`repository:sha256-<hex>`), which [`push`](Registry::push) of a
+    /// manifest with a subject maintains.
+    async fn referrers(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<Vec<Descriptor>> {
+        layout_cancelled(ctx)?;
+        let Some(layout) = self.open()? else {
+            return Ok(Vec::new());
+        };
+        let tag = referrers_tag(digest);
+        let Some(listed) = layout.resolve(&ref_name(repository.as_str(), tag.as_str()))? else {
+            return Ok(Vec::new());
+        };
+        if listed.media_type != MEDIA_TYPE_INDEX {
+            // The distribution spec: a referrers tag that holds no index
+            // means no referrers.
+            tracing::warn!(
+                layout = %self.location(), %repository, tag = %tag, media_type = %listed.media_type,
+                "the referrers tag names no image index; no referrers listed"
+            );
+            return Ok(Vec::new());
+        }
+        Ok(of_type(
+            layout.image_index(&listed.digest)?.manifests,
+            artifact_type,
+        ))
     }
 }

@@ -215,16 +215,14 @@ fn build_blocking(
         annotations
             .entry("org.opencontainers.image.created".into())
             .or_insert_with(|| created.clone());
-        let manifest = ImageManifest {
-            schema_version: 2,
-            media_type: Some(MEDIA_TYPE_MANIFEST.into()),
-            config: Descriptor::new(MEDIA_TYPE_CONFIG, config_digest, config_size),
-            layers: base_layers
+        let mut manifest = ImageManifest::new(
+            Descriptor::new(MEDIA_TYPE_CONFIG, config_digest, config_size),
+            base_layers
                 .into_iter()
                 .chain(built.iter().map(|l| l.descriptor.clone()))
                 .collect(),
-            annotations,
-        };
+        );
+        manifest.annotations = annotations;
         let (digest, size) = layout.write_blob(&to_canonical_json(&manifest))?;
         let mut d = Descriptor::new(MEDIA_TYPE_MANIFEST, digest, size);
         d.platform = Some(platform.clone());
@@ -236,10 +234,9 @@ fn build_blocking(
         d
     } else {
         let index = ImageIndex {
-            schema_version: 2,
-            media_type: Some(MEDIA_TYPE_INDEX.into()),
             manifests,
             annotations: spec.annotations.clone(),
+            ..ImageIndex::default()
         };
         let (digest, size) = layout.write_blob(&to_canonical_json(&index))?;
         Descriptor::new(MEDIA_TYPE_INDEX, digest, size)

@@ -13,8 +13,12 @@
 //! components), SLSA provenance and verdict (`cosign::attest_all`), then
 //! verifies the signature (`cosign::verify`) and the provenance and
 //! verdict (`cosign::verify_all_attestations`), as a signing and verifying
-//! pipeline does. Prints the
-//! median and worst of each step. Needs `docker-registry` on `PATH`.
+//! pipeline does; it also attaches the SBOM as an OCI 1.1 artifact
+//! (`referrers::attach`: docker-registry has no referrers API, so the
+//! `sha256-<hex>` referrers tag is updated, with the tag-settle wait,
+//! `--settle MS`, default the registry's 1 s) and lists the referrers.
+//! Prints the median and worst of each step. Needs `docker-registry` on
+//! `PATH`.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -22,6 +26,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use paragon_core::plugin::build::{BuildSpec, Builder};
+use paragon_core::plugin::registry::referrers::{self, Artifact, ARTIFACT_TYPE_CYCLONEDX};
 use paragon_core::plugin::registry::{Registry, Repository, Tag};
 use paragon_core::CallContext;
 use paragon_registry::cosign::{self, CosignKeySigner, CosignKeyVerifier};
@@ -96,11 +101,17 @@ fn report(name: &str, mut times: Vec<Duration>) {
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let mut rounds = 20usize;
+    let mut settle = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match (a.as_str(), it.next()) {
             ("--rounds", Some(n)) => rounds = n.parse().map_err(|_| format!("--rounds `{n}`"))?,
-            _ => return Err("usage: sign_verify [--rounds N]".into()),
+            ("--settle", Some(n)) => {
+                settle = Some(Duration::from_millis(
+                    n.parse().map_err(|_| format!("--settle `{n}`"))?,
+                ))
+            }
+            _ => return Err("usage: sign_verify [--rounds N] [--settle MS]".into()),
         }
     }
     let err = |e: paragon_core::Error| e.to_string();
@@ -116,11 +127,15 @@ async fn main() -> Result<(), String> {
         .map_err(err)?;
     let port = free_port()?;
     let _server = start(dir.path(), port)?;
-    let registry = DistributionRegistry::new(&format!("127.0.0.1:{port}")).map_err(err)?;
+    let mut registry = DistributionRegistry::new(&format!("127.0.0.1:{port}")).map_err(err)?;
+    if let Some(settle) = settle {
+        registry = registry.with_tag_settle(settle);
+    }
     let signer = CosignKeySigner::generate();
     let verifier = CosignKeyVerifier::from_pem(&signer.public_key_pem()).map_err(err)?;
     let tag = Tag::new("1.0.0").map_err(err)?;
     let (mut push, mut sign, mut verify) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut attach, mut list) = (Vec::new(), Vec::new());
     let components: Vec<serde_json::Value> = (0..50)
         .map(|i| serde_json::json!({ "type": "library", "name": format!("lib{i}"), "version": "1.0.0", "purl": format!("pkg:npm/lib{i}@1.0.0") }))
         .collect();
@@ -147,6 +162,29 @@ async fn main() -> Result<(), String> {
             .await
             .map_err(err)?;
         push.push(started.elapsed());
+        let started = Instant::now();
+        let artifact = Artifact::new(ARTIFACT_TYPE_CYCLONEDX, image.descriptor()).with_blob(
+            ARTIFACT_TYPE_CYCLONEDX,
+            serde_json::to_vec(&sbom).map_err(|e| e.to_string())?,
+        );
+        referrers::attach(&registry, &repository, &artifact, &ctx)
+            .await
+            .map_err(err)?;
+        attach.push(started.elapsed());
+        let started = Instant::now();
+        let listed = registry
+            .referrers(
+                &repository,
+                &image.digest,
+                Some(ARTIFACT_TYPE_CYCLONEDX),
+                &ctx,
+            )
+            .await
+            .map_err(err)?;
+        if listed.len() != 1 {
+            return Err(format!("{} referrers listed, not 1", listed.len()));
+        }
+        list.push(started.elapsed());
         let name = format!("127.0.0.1:{port}/{repository}");
         let started = Instant::now();
         cosign::sign(&registry, &repository, &image.digest, &name, &signer, &ctx)
@@ -189,6 +227,11 @@ async fn main() -> Result<(), String> {
         image.digest
     );
     report("push", push);
+    report(
+        "attach the SBOM (referrers tag, with the settle wait)",
+        attach,
+    );
+    report("list the referrers", list);
     report("sign + 3 attestations (added to the push)", sign);
     report(
         "verify the signature, provenance and verdict (before a deploy)",

@@ -190,6 +190,17 @@ impl TestRegistry {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
         v["Digest"].as_str().map(str::to_owned)
     }
+
+    /// `skopeo inspect --raw`: the manifest `reference` names, as JSON.
+    pub(crate) fn raw(&self, skopeo: &Path, reference: &str) -> Option<serde_json::Value> {
+        let o = Command::new(skopeo)
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("--creds={}:{}", self.user, self.password))
+            .arg(format!("docker://{}/{reference}", self.addr))
+            .output()
+            .unwrap();
+        serde_json::from_slice(&o.stdout).ok()
+    }
 }
 
 impl Drop for TestRegistry {

@@ -242,6 +242,9 @@ pub mod registry {
         /// `pull` copies an image into a layout; without it, `pull`
         /// answers [`Error::Unsupported`].
         pub pull: bool,
+        /// `referrers` lists the manifests whose subject is an image;
+        /// without it, `referrers` answers [`Error::Unsupported`].
+        pub referrers: bool,
     }
 
     impl Capabilities {
@@ -252,7 +255,15 @@ pub mod registry {
                 delete_tags: true,
                 create_tags: true,
                 pull: true,
+                referrers: true,
             }
+        }
+
+        /// Sets whether referrers are listed.
+        #[must_use]
+        pub const fn referrers(mut self, yes: bool) -> Capabilities {
+            self.referrers = yes;
+            self
         }
 
         /// Sets whether images can be pulled.
@@ -666,6 +677,147 @@ pub mod registry {
         assert!(err.is_cancelled(), "{name}: cancelled pull: {err}");
     }
 
+    /// Artifacts pushed with an image as their subject are listed among
+    /// its referrers with their artifact types and annotations, filtered by
+    /// type when asked, each once however often it is pushed, and none lost
+    /// when several are pushed at once; the image and its tags are left as
+    /// they were; an image without any has none; a cancelled listing is
+    /// [`Error::Cancelled`]. Without the capability, `referrers` is
+    /// [`Error::Unsupported`].
+    pub async fn lists_referrers(
+        r: &dyn Registry,
+        scratch: &Path,
+        repository: &str,
+        capabilities: Capabilities,
+    ) {
+        use crate::plugin::registry::referrers::{attach, Artifact, ARTIFACT_TYPE_CYCLONEDX};
+        let repository = &repo(repository);
+        let name = r.name().to_owned();
+        let ctx = CallContext::new();
+        let a = image(scratch, "referred");
+        r.push(&a, repository, &tags(&["1.0.0"]), &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: push failed: {e}"));
+        if !capabilities.referrers {
+            let err = r
+                .referrers(repository, &a.digest, None, &ctx)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, Error::Unsupported { .. }), "{name}: {err}");
+            return;
+        }
+        async fn listed(
+            r: &dyn Registry,
+            repository: &Repository,
+            digest: crate::model::oci::Digest,
+            of: Option<&str>,
+        ) -> Vec<crate::model::oci::Descriptor> {
+            r.referrers(repository, &digest, of, &CallContext::new())
+                .await
+                .unwrap_or_else(|e| panic!("{}: referrers of {digest}: {e}", r.name()))
+        }
+        let list = |digest, of| listed(r, repository, digest, of);
+        assert!(
+            list(a.digest.clone(), None).await.is_empty(),
+            "{name}: none yet"
+        );
+        let sbom = Artifact::new(ARTIFACT_TYPE_CYCLONEDX, a.descriptor())
+            .with_blob(
+                ARTIFACT_TYPE_CYCLONEDX,
+                br#"{"bomFormat":"CycloneDX","specVersion":"1.5"}"#.to_vec(),
+            )
+            .with_annotation("org.opencontainers.image.created", "2000-01-01T00:00:00Z");
+        let other = Artifact::new("application/vnd.example.report", a.descriptor());
+        let attached = attach(r, repository, &sbom, &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: attach failed: {e}"));
+        attach(r, repository, &other, &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: attach failed: {e}"));
+        attach(r, repository, &sbom, &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: attach again failed: {e}"));
+        let all = list(a.digest.clone(), None).await;
+        assert_eq!(all.len(), 2, "{name}: {all:?}");
+        let found = all
+            .iter()
+            .find(|d| d.digest == attached.digest)
+            .unwrap_or_else(|| panic!("{name}: the SBOM is not listed: {all:?}"));
+        assert_eq!(
+            found.artifact_type.as_deref(),
+            Some(ARTIFACT_TYPE_CYCLONEDX)
+        );
+        assert_eq!(
+            found
+                .annotations
+                .get("org.opencontainers.image.created")
+                .map(String::as_str),
+            Some("2000-01-01T00:00:00Z"),
+            "{name}: annotations are copied into the list"
+        );
+        assert!(all
+            .iter()
+            .any(|d| d.artifact_type.as_deref() == Some("application/vnd.example.report")));
+        let only = list(a.digest.clone(), Some(ARTIFACT_TYPE_CYCLONEDX)).await;
+        assert_eq!(only.len(), 1, "{name}: filtered: {only:?}");
+        assert_eq!(only[0].digest, attached.digest);
+        assert!(list(a.digest.clone(), Some("application/x-none"))
+            .await
+            .is_empty());
+        assert_eq!(
+            r.resolve(repository, &tag("1.0.0"), &ctx)
+                .await
+                .ok()
+                .flatten(),
+            Some(a.digest.clone()),
+            "{name}: the image's tag is untouched"
+        );
+        if capabilities.pull {
+            let into = scratch.join(format!("referrer-{name}"));
+            let pulled = r
+                .pull(
+                    repository,
+                    &Reference::Digest(attached.digest.clone()),
+                    &into,
+                    &ctx,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{name}: pull of the SBOM: {e}"))
+                .unwrap_or_else(|| panic!("{name}: the SBOM cannot be pulled by digest"));
+            let manifest = OciLayout::open(&into)
+                .and_then(|l| l.manifest(&pulled.digest))
+                .expect("the pulled SBOM's manifest");
+            assert_eq!(manifest.subject.map(|s| s.digest), Some(a.digest.clone()));
+        }
+        // Writers at once on one image: none loses its entry.
+        let b = image(scratch, "referred-at-once");
+        r.push(&b, repository, &[], &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: push failed: {e}"));
+        let artifacts: Vec<Artifact> = (0..3)
+            .map(|i| Artifact::new(format!("application/vnd.example.part{i}"), b.descriptor()))
+            .collect();
+        let results = futures_util::future::join_all(
+            artifacts.iter().map(|x| attach(r, repository, x, &ctx)),
+        )
+        .await;
+        for result in results {
+            result.unwrap_or_else(|e| panic!("{name}: concurrent attach failed: {e}"));
+        }
+        let listed = list(b.digest.clone(), None).await;
+        assert_eq!(listed.len(), 3, "{name}: concurrent writers: {listed:?}");
+        assert!(list(crate::model::oci::Digest::of(b"no such image"), None)
+            .await
+            .is_empty());
+        let cancelled = CallContext::new();
+        cancelled.cancel.cancel();
+        let err = r
+            .referrers(repository, &a.digest, None, &cancelled)
+            .await
+            .unwrap_err();
+        assert!(err.is_cancelled(), "{name}: cancelled referrers: {err}");
+    }
+
     /// Every check, each on its own repository under `repository`.
     pub async fn all(
         r: &dyn Registry,
@@ -685,6 +837,7 @@ pub mod registry {
         one_of_concurrent_creators_wins(r, scratch, &format!("{repository}/race"), capabilities)
             .await;
         pulls_what_was_pushed(r, scratch, &format!("{repository}/pull"), capabilities).await;
+        lists_referrers(r, scratch, &format!("{repository}/referrers"), capabilities).await;
     }
 }
 

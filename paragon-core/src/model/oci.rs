@@ -50,6 +50,11 @@ pub const MEDIA_TYPE_DOCKER_LIST: &str =
     "application/vnd.docker.distribution.manifest.list.v2+json";
 /// The annotation naming a manifest in a layout's `index.json`.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// `application/vnd.oci.empty.v1+json`: the config of an artifact that has
+/// none (OCI image spec 1.1).
+pub const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// The content of the empty descriptor: `{}`.
+pub const EMPTY_JSON: &[u8] = b"{}";
 
 /// A content digest, `sha256:` and 64 lowercase hex digits.
 ///
@@ -233,6 +238,9 @@ pub struct Descriptor {
     /// The platform (in an index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
+    /// The type of the artifact it describes (in a referrers list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
 }
 
 impl Descriptor {
@@ -244,7 +252,18 @@ impl Descriptor {
             size,
             annotations: BTreeMap::new(),
             platform: None,
+            artifact_type: None,
         }
+    }
+
+    /// The empty descriptor (`{}`, [`MEDIA_TYPE_EMPTY`]): the config of an
+    /// artifact that has none.
+    pub fn empty() -> Descriptor {
+        Descriptor::new(
+            MEDIA_TYPE_EMPTY,
+            Digest::of(EMPTY_JSON),
+            EMPTY_JSON.len() as u64,
+        )
     }
 
     /// Its `org.opencontainers.image.ref.name` annotation.
@@ -269,13 +288,35 @@ pub struct ImageManifest {
     /// The manifest's media type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    /// The type of artifact it holds, when it is not an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     /// The config blob.
     pub config: Descriptor,
     /// The layers, base first.
     pub layers: Vec<Descriptor>,
+    /// The manifest this one refers to (an SBOM's image, say): it is listed
+    /// among that manifest's referrers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
     /// Annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+}
+
+impl ImageManifest {
+    /// An OCI image manifest of `config` and `layers`, without annotations.
+    pub fn new(config: Descriptor, layers: Vec<Descriptor>) -> ImageManifest {
+        ImageManifest {
+            schema_version: 2,
+            media_type: Some(MEDIA_TYPE_MANIFEST.into()),
+            artifact_type: None,
+            config,
+            layers,
+            subject: None,
+            annotations: BTreeMap::new(),
+        }
+    }
 }
 
 /// An image index (multi-platform image, or a layout's `index.json`).
@@ -287,8 +328,14 @@ pub struct ImageIndex {
     /// The index's media type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    /// The type of artifact it holds, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     /// The manifests.
     pub manifests: Vec<Descriptor>,
+    /// The manifest this index refers to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
     /// Annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
@@ -299,7 +346,9 @@ impl Default for ImageIndex {
         ImageIndex {
             schema_version: 2,
             media_type: Some(MEDIA_TYPE_INDEX.into()),
+            artifact_type: None,
             manifests: Vec::new(),
+            subject: None,
             annotations: BTreeMap::new(),
         }
     }
@@ -639,6 +688,40 @@ impl OciLayout {
             return Ok(false);
         }
         self.name(ref_name, descriptor)?;
+        Ok(true)
+    }
+
+    /// Adds `referrer` to the image index named `ref_name` (made when
+    /// absent), atomically against every other writer of the layout: true
+    /// when it was added, false when the index listed it already. This is
+    /// how a layout keeps a referrers list under the referrers tag schema.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Layout`] when `ref_name` names something other than an OCI
+    /// image index (which is left as it is), or the layout cannot be
+    /// written.
+    pub fn add_to_index(&self, ref_name: &str, referrer: &Descriptor) -> Result<bool> {
+        let _lock = self.lock_index()?;
+        let mut index = match self.resolve(ref_name)? {
+            None => ImageIndex::default(),
+            Some(d) if d.media_type == MEDIA_TYPE_INDEX => self.image_index(&d.digest)?,
+            Some(d) => {
+                return Err(Error::Layout {
+                    path: self.root.clone(),
+                    message: format!(
+                    "`{ref_name}` names a {}, not an image index of referrers; it is left as it is",
+                    d.media_type
+                ),
+                })
+            }
+        };
+        if index.manifests.iter().any(|d| d.digest == referrer.digest) {
+            return Ok(false);
+        }
+        index.manifests.push(referrer.clone());
+        let (digest, size) = self.write_blob(&to_canonical_json(&index))?;
+        self.name(ref_name, &Descriptor::new(MEDIA_TYPE_INDEX, digest, size))?;
         Ok(true)
     }
 

@@ -58,7 +58,7 @@ mod attest;
 pub use attest::{BUILD_TYPE, PREDICATE_CYCLONEDX, PREDICATE_SLSA_PROVENANCE, PREDICATE_VERDICT};
 pub use record::{
     AttestationRecord, CheckRecord, DeploymentRecord, Event, Metrics, Outcome, PushRecord,
-    RunRecord, ScannerRecord, SignatureRecord, Stage, StageRecord,
+    ReferrerRecord, RunRecord, ScannerRecord, SignatureRecord, Stage, StageRecord,
 };
 
 use crate::error::{Error, Result};
@@ -197,6 +197,7 @@ pub struct PipelineBuilder {
     signer: Option<Arc<dyn crate::plugin::sign::Signer>>,
     verifier: Option<Arc<dyn crate::plugin::sign::Verifier>>,
     require_attestations: bool,
+    attach_sbom: Option<bool>,
 }
 
 impl PipelineBuilder {
@@ -226,6 +227,17 @@ impl PipelineBuilder {
     /// an accepted key (a signing pipeline makes both).
     pub fn require_attestations(mut self, yes: bool) -> Self {
         self.require_attestations = yes;
+        self
+    }
+
+    /// Attaches the image's CycloneDX SBOM (from a post-build scanner) to
+    /// the pushed image as an OCI 1.1 artifact whose subject is the image
+    /// ([`referrers`](crate::plugin::registry::referrers)), right after
+    /// the push: registries list it among the image's referrers. On by
+    /// default when the pipeline signs; a failed attachment fails the push
+    /// stage.
+    pub fn attach_sbom(mut self, yes: bool) -> Self {
+        self.attach_sbom = Some(yes);
         self
     }
 
@@ -757,6 +769,12 @@ impl Run<'_> {
             });
         }
         if complete {
+            if let Err(e) = self.attach_sbom(registry, repo, img).await {
+                let outcome = Run::outcome_of(&e);
+                let detail = format!("attaching the SBOM to {}: {e}", img.digest);
+                self.finish(Stage::Push, began, outcome, Some(detail));
+                return None;
+            }
             if let Some(signer) = &self.config.signer {
                 if let Err(e) = self
                     .sign(registry, repo, &img.digest, signer.as_ref())
@@ -784,6 +802,48 @@ impl Run<'_> {
                 .unwrap_or_default();
             format!("{registry}/{repo}")
         })
+    }
+
+    /// Attaches the image's SBOM to the pushed image, when asked to and
+    /// there is one, and records it.
+    async fn attach_sbom(
+        &mut self,
+        registry: &dyn Registry,
+        repo: &Repository,
+        img: &BuiltImage,
+    ) -> Result<()> {
+        let p = self.config;
+        let Some(sbom) = &self.image_sbom else {
+            return Ok(());
+        };
+        if !p.attach_sbom.unwrap_or(p.signer.is_some()) {
+            return Ok(());
+        }
+        use crate::plugin::registry::referrers::{attach, Artifact, ARTIFACT_TYPE_CYCLONEDX};
+        let artifact = Artifact::new(ARTIFACT_TYPE_CYCLONEDX, img.descriptor())
+            .with_blob(
+                ARTIFACT_TYPE_CYCLONEDX,
+                serde_json::to_vec(sbom).expect("a JSON value serializes"),
+            )
+            .with_annotation(
+                "org.opencontainers.image.created",
+                attest::rfc3339(time::OffsetDateTime::now_utc()),
+            );
+        let ctx = self.step_ctx();
+        let attached = self
+            .step("attach SBOM", attach(registry, repo, &artifact, &ctx))
+            .await?;
+        self.emit(Event::Attached {
+            digest: img.digest.clone(),
+            artifact_type: attached.artifact_type.clone(),
+            manifest: attached.digest.clone(),
+        });
+        self.record.referrers.push(ReferrerRecord {
+            artifact_type: attached.artifact_type,
+            manifest: attached.digest,
+            referrers_tag: attached.pushed.referrers_tag,
+        });
+        Ok(())
     }
 
     /// Signs the pushed image and records the signature.
@@ -830,7 +890,7 @@ impl Run<'_> {
                 attest::verdict(self.config, &self.record),
             ),
         ];
-        if let Some(sbom) = self.image_sbom.take() {
+        if let Some(sbom) = self.image_sbom.clone() {
             predicates.insert(0, (attest::PREDICATE_CYCLONEDX, sbom));
         }
         let predicates: Vec<(&str, &serde_json::Value)> =
@@ -1132,6 +1192,7 @@ impl Pipeline {
             signer: None,
             verifier: None,
             require_attestations: false,
+            attach_sbom: None,
         }
     }
 
@@ -1186,6 +1247,7 @@ impl<'a> Run<'a> {
                 image: None,
                 pushed: None,
                 signed: None,
+                referrers: Vec::new(),
                 attestations: Vec::new(),
                 verified: None,
                 deployments: Vec::new(),

@@ -123,6 +123,15 @@ pub enum Event {
         /// The tags.
         tags: Vec<String>,
     },
+    /// An artifact referring to the pushed image (its SBOM) was attached.
+    Attached {
+        /// The image's digest.
+        digest: Digest,
+        /// The artifact's type.
+        artifact_type: String,
+        /// The artifact manifest's digest.
+        manifest: Digest,
+    },
     /// The pushed image was signed.
     Signed {
         /// The image's digest.
@@ -245,6 +254,21 @@ pub struct AttestationRecord {
     pub manifest: Digest,
 }
 
+/// An artifact the pipeline attached to the pushed image (OCI 1.1
+/// referrers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ReferrerRecord {
+    /// Its artifact type (`application/vnd.cyclonedx+json`).
+    pub artifact_type: String,
+    /// Its manifest's digest.
+    pub manifest: Digest,
+    /// The tag of the referrers list it was added to, on a registry
+    /// without the referrers API (`sha256-<hex>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrers_tag: Option<String>,
+}
+
 /// A signature the pipeline made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -357,6 +381,9 @@ pub struct RunRecord {
     pub image: Option<Digest>,
     /// The push.
     pub pushed: Option<PushRecord>,
+    /// The artifacts attached to the pushed image (its SBOM).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<ReferrerRecord>,
     /// The signature made after the push, when the pipeline signs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed: Option<SignatureRecord>,

@@ -475,13 +475,10 @@ pub mod testing {
             "rootfs": { "type": "layers", "diff_ids": [] },
         });
         let (config_digest, config_size) = layout.write_blob(&to_canonical_json(&config))?;
-        let manifest = ImageManifest {
-            schema_version: 2,
-            media_type: Some(MEDIA_TYPE_MANIFEST.into()),
-            config: Descriptor::new(MEDIA_TYPE_CONFIG, config_digest, config_size),
-            layers: Vec::new(),
-            annotations: Default::default(),
-        };
+        let manifest = ImageManifest::new(
+            Descriptor::new(MEDIA_TYPE_CONFIG, config_digest, config_size),
+            Vec::new(),
+        );
         let (digest, size) = layout.write_blob(&to_canonical_json(&manifest))?;
         layout.set_ref(name, &Descriptor::new(MEDIA_TYPE_MANIFEST, digest, size))?;
         BuiltImage::from_layout(dir, Some(name))

@@ -1230,4 +1230,74 @@ async fn the_image_sbom_is_attested() {
     .unwrap();
     let wanted: serde_json::Value = serde_json::from_str(document).unwrap();
     assert_eq!(found[0].predicate, wanted);
+
+    // The SBOM is also attached as an OCI 1.1 artifact referring to the
+    // image, and recorded.
+    use paragon_core::plugin::registry::referrers::ARTIFACT_TYPE_CYCLONEDX;
+    let image = rec.image.clone().unwrap();
+    let listed = p
+        .registry
+        .referrers(
+            &repo("shop/app"),
+            &image,
+            Some(ARTIFACT_TYPE_CYCLONEDX),
+            &CallContext::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(rec.referrers.len(), 1);
+    assert_eq!(rec.referrers[0].manifest, listed[0].digest);
+    assert_eq!(rec.referrers[0].artifact_type, ARTIFACT_TYPE_CYCLONEDX);
+    let dir = tempfile::tempdir().unwrap();
+    let pulled = p
+        .registry
+        .pull(
+            &repo("shop/app"),
+            &paragon_core::plugin::registry::Reference::Digest(listed[0].digest.clone()),
+            dir.path(),
+            &CallContext::new(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let layout = paragon_core::OciLayout::open(dir.path()).unwrap();
+    let manifest = layout.manifest(&pulled.digest).unwrap();
+    let attached: serde_json::Value =
+        serde_json::from_slice(&layout.read_blob(&manifest.layers[0].digest).unwrap()).unwrap();
+    assert_eq!(attached, wanted, "the attached SBOM is the scanner's");
+}
+
+#[tokio::test]
+async fn the_sbom_is_attached_only_when_asked_without_signing() {
+    use paragon_core::model::scan_report::{Sbom, SbomFormat};
+    let document = r#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[]}"#;
+    let mut report = ScanReport::new(ScannerInfo::new("syft", None::<String>));
+    report.sbom = Some(Sbom::new(
+        SbomFormat::CycloneDx,
+        Some("1.5".into()),
+        bytes::Bytes::from(document),
+    ));
+    for attach in [None, Some(true), Some(false)] {
+        let p = parts();
+        let mut builder = base(&p).post_build(CannedScanner::new(report.clone()));
+        if let Some(yes) = attach {
+            builder = builder.attach_sbom(yes);
+        }
+        let rec = builder.build().unwrap().run(&CallContext::new()).await;
+        assert!(rec.succeeded(), "{:?}", rec.error);
+        let listed = p
+            .registry
+            .referrers(
+                &repo("shop/app"),
+                rec.image.as_ref().unwrap(),
+                None,
+                &CallContext::new(),
+            )
+            .await
+            .unwrap();
+        let want = usize::from(attach == Some(true));
+        assert_eq!(listed.len(), want, "attach_sbom({attach:?})");
+        assert_eq!(rec.referrers.len(), want, "attach_sbom({attach:?})");
+    }
 }

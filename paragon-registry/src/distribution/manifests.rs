@@ -8,7 +8,7 @@ use paragon_core::model::oci::{
 };
 use paragon_core::plugin::registry::{Repository, Tag};
 use paragon_core::{CallContext, Error, Result};
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{CONTENT_TYPE, IF_MATCH};
 use reqwest::{Method, StatusCode};
 
 use super::auth::{scope, Access};
@@ -78,7 +78,8 @@ impl DistributionRegistry {
         }
     }
 
-    /// `PUT …/manifests/<reference>` (a tag or a digest).
+    /// `PUT …/manifests/<reference>` (a tag or a digest): the answer's
+    /// headers.
     pub(super) async fn put_manifest(
         &self,
         repository: &str,
@@ -86,7 +87,23 @@ impl DistributionRegistry {
         body: &Bytes,
         media_type: &str,
         ctx: &CallContext,
-    ) -> Result<()> {
+    ) -> Result<reqwest::header::HeaderMap> {
+        let put = self.put_manifest_if(repository, reference, body, media_type, None, ctx);
+        Ok(put.await?.unwrap_or_default())
+    }
+
+    /// [`put_manifest`](Self::put_manifest) with `If-Match: etag` when one
+    /// is given: `None` when the registry refused the write because the
+    /// manifest under `reference` changed (412).
+    pub(super) async fn put_manifest_if(
+        &self,
+        repository: &str,
+        reference: &str,
+        body: &Bytes,
+        media_type: &str,
+        etag: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<Option<reqwest::header::HeaderMap>> {
         let op = format!("put manifest {repository}:{reference}");
         if reqwest::header::HeaderValue::from_str(media_type).is_err() {
             return Err(Error::Layout {
@@ -96,7 +113,10 @@ impl DistributionRegistry {
         }
         let url = format!("{}/v2/{repository}/manifests/{reference}", self.base());
         let scopes = [scope(repository, Access::Push)];
-        let headers = [(CONTENT_TYPE, media_type)];
+        let mut headers = vec![(CONTENT_TYPE, media_type)];
+        if let Some(etag) = etag {
+            headers.push((IF_MATCH, etag));
+        }
         self.retrying(&op, ctx, || async {
             let res = self
                 .execute(
@@ -109,7 +129,12 @@ impl DistributionRegistry {
                     None,
                 )
                 .await?;
-            self.expect_success(res, &op).await.map(drop)
+            if etag.is_some() && res.status() == StatusCode::PRECONDITION_FAILED {
+                return Ok(None);
+            }
+            self.expect_success(res, &op)
+                .await
+                .map(|res| Some(res.headers().clone()))
         })
         .await
     }
@@ -157,6 +182,7 @@ impl DistributionRegistry {
             .unwrap_or_else(|| MEDIA_TYPE_MANIFEST.to_owned());
         self.put_manifest(repository, tag, &body, &media_type, ctx)
             .await
+            .map(drop)
     }
 
     /// Checks that `tag` resolves to `digest` in `repository`.

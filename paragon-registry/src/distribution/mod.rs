@@ -10,6 +10,17 @@
 //! manifest PUT, so `latest` moves on registries (Harbor) whose tag API
 //! refuses existing tags.
 //!
+//! Referrers (OCI 1.1): a manifest pushed with a `subject` (an SBOM
+//! [`Artifact`](paragon_core::plugin::registry::Artifact)) is listed by
+//! the registry when it answers the PUT with `OCI-Subject`; otherwise the
+//! push adds it to the image index under the `sha256-<hex>` referrers tag,
+//! read again after the [tag-settle wait](DistributionRegistry::with_tag_settle)
+//! and written again when another writer's list replaced it, with
+//! `If-Match` where the registry gives an `ETag`. A tag holding anything
+//! but an index is never written over. `referrers` asks
+//! `GET /v2/<name>/referrers/<digest>` (every page), and reads the
+//! referrers tag when that answers 404.
+//!
 //! Transient failures (no answer, 5xx, 429) are retried with exponential
 //! backoff, a bounded number of times; 401/403/404 never are. Plain http is
 //! used for loopback hosts by default and for other hosts only with
@@ -48,6 +59,7 @@ mod blobs;
 mod errors;
 mod manifests;
 mod pull;
+mod referrers;
 mod requests;
 mod tags;
 
@@ -68,6 +80,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use paragon_core::model::oci::{Digest, OciLayout};
 use paragon_core::plugin::build::BuiltImage;
+use paragon_core::plugin::registry::referrers::referrer_of;
 use paragon_core::plugin::registry::{Pushed, Reference, Registry, Repository, Tag};
 use paragon_core::retry::RetryPolicy;
 use paragon_core::transport::{is_loopback, require_https_beyond_loopback};
@@ -272,7 +285,9 @@ impl DistributionRegistry {
     }
 
     /// How long [`create_tag`](Registry::create_tag) waits between its
-    /// write and the check of who holds the tag (default 1 s).
+    /// write and the check of who holds the tag, and a referrers-tag update
+    /// between its write and the check that its entry stayed (default
+    /// 1 s).
     ///
     /// The distribution API has no write-if-absent, so `create_tag` checks
     /// the tag is absent, writes it, waits this long and reads it back:
@@ -336,22 +351,35 @@ impl Registry for DistributionRegistry {
                 .await?;
         }
         let body = Bytes::from(layout.read_blob(&image.digest)?);
+        let mut answered = reqwest::header::HeaderMap::new();
         if tags.is_empty() {
-            self.put_manifest(
-                repository,
-                image.digest.as_str(),
-                &body,
-                &image.media_type,
-                ctx,
-            )
-            .await?;
+            answered = self
+                .put_manifest(
+                    repository,
+                    image.digest.as_str(),
+                    &body,
+                    &image.media_type,
+                    ctx,
+                )
+                .await?;
         }
         for t in tags {
-            self.put_manifest(repository, t, &body, &image.media_type, ctx)
+            answered = self
+                .put_manifest(repository, t, &body, &image.media_type, ctx)
                 .await?;
         }
         for t in tags {
             self.verify_tag(repository, t, &image.digest, ctx).await?;
+        }
+        // A manifest with a subject: listed by the registry when it says
+        // so (`OCI-Subject`), else added to the referrers tag's list.
+        if let Some((subject, referrer)) = referrer_of(&body, &image.media_type, &image.digest)? {
+            if !referrers::took_subject(&answered, &subject) {
+                pushed.referrers_tag = Some(
+                    self.add_referrer(repository, &subject, &referrer, ctx)
+                        .await?,
+                );
+            }
         }
         tracing::info!(tags = ?tags, uploaded = pushed.uploaded, skipped = pushed.skipped, "pushed");
         Ok(pushed)
@@ -459,6 +487,30 @@ impl Registry for DistributionRegistry {
         self.bounded(
             ctx,
             self.pull_into(repository.as_str(), reference, into, ctx),
+        )
+        .await
+    }
+
+    /// From `GET /v2/<name>/referrers/<digest>` (every page, following
+    /// `Link`), or, when the registry answers it with 404, from the index
+    /// under the referrers tag. A referrers API answer that is not an image
+    /// index is an error naming the host; a referrers tag that holds
+    /// something else means no referrers (as the distribution spec says),
+    /// with a warning.
+    #[tracing::instrument(name = "referrers", skip_all, fields(registry = %self.host, %repository, %digest))]
+    async fn referrers(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<Vec<paragon_core::model::oci::Descriptor>> {
+        if ctx.cancel.is_cancelled() {
+            return Err(self.cancelled());
+        }
+        self.bounded(
+            ctx,
+            self.list_referrers(repository.as_str(), digest, artifact_type, ctx),
         )
         .await
     }

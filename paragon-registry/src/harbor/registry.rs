@@ -167,4 +167,18 @@ impl Registry for HarborRegistry {
             .pull(repository, reference, into, ctx)
             .await
     }
+
+    /// Through Harbor's distribution endpoint: its referrers API where it
+    /// serves one (OCI distribution spec 1.1), else the referrers tag.
+    async fn referrers(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<Vec<paragon_core::model::oci::Descriptor>> {
+        self.distribution
+            .referrers(repository, digest, artifact_type, ctx)
+            .await
+    }
 }

@@ -6,6 +6,14 @@
 //! the registry, as Harbor's core does. Like Harbor, it keeps tags in its
 //! own database: a deleted tag is gone from the listing and from
 //! `/v2/…/manifests/<tag>` although distribution 2.8 cannot delete one tag.
+//!
+//! It serves the referrers API as the OCI distribution spec 1.1 has it
+//! (as Harbor does): a manifest pushed with a `subject` is answered with
+//! `OCI-Subject` and listed by `GET /v2/<name>/referrers/<digest>`, an
+//! image index of descriptors with the manifest's `artifactType` (its
+//! config's media type when it has none) and annotations, filtered by
+//! `?artifactType=` with `OCI-Filters-Applied`, two per page linked by
+//! `Link: <…>; rel="next"`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -27,6 +35,10 @@ struct State {
     projects: BTreeSet<String>,
     /// (repository, tag) pairs deleted through the API.
     deleted: BTreeSet<(String, String)>,
+    /// The referrers of each (repository, subject digest).
+    referrers: BTreeMap<(String, String), Vec<serde_json::Value>>,
+    /// Requests to the referrers API.
+    pub(crate) referrers_requests: usize,
 }
 
 #[derive(Clone)]
@@ -44,6 +56,7 @@ struct Fake {
 /// A running fake Harbor; its URL serves both APIs.
 pub(crate) struct FakeHarbor {
     pub(crate) url: String,
+    state: Arc<Mutex<State>>,
 }
 
 impl FakeHarbor {
@@ -52,8 +65,9 @@ impl FakeHarbor {
     pub(crate) async fn start(registry: &str) -> FakeHarbor {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let origin = format!("http://{}", listener.local_addr().unwrap());
+        let state: Arc<Mutex<State>> = Arc::default();
         let fake = Fake {
-            state: Arc::default(),
+            state: state.clone(),
             tagging: Arc::default(),
             registry: format!("http://{registry}"),
             origin: origin.clone(),
@@ -64,8 +78,37 @@ impl FakeHarbor {
             async move { fake.handle(req).await }
         });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        FakeHarbor { url: origin }
+        FakeHarbor { url: origin, state }
     }
+
+    /// How many requests the referrers API has answered.
+    pub(crate) fn referrers_requests(&self) -> usize {
+        self.state.lock().unwrap().referrers_requests
+    }
+}
+
+/// The referrers list entry of a pushed manifest with a subject, as the
+/// distribution spec has it, and its subject's digest.
+fn referrer(body: &[u8], content_type: &str) -> Option<(String, serde_json::Value)> {
+    use sha2::Digest as _;
+    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let subject = doc["subject"]["digest"].as_str()?.to_owned();
+    let mut entry = json!({
+        "mediaType": doc["mediaType"].as_str().unwrap_or(content_type),
+        "digest": format!("sha256:{:x}", sha2::Sha256::digest(body)),
+        "size": body.len(),
+    });
+    let artifact_type = doc["artifactType"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .or(doc["config"]["mediaType"].as_str());
+    if let Some(t) = artifact_type {
+        entry["artifactType"] = json!(t);
+    }
+    if let Some(a) = doc.get("annotations") {
+        entry["annotations"] = a.clone();
+    }
+    Some((subject, entry))
 }
 
 fn harbor_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -108,6 +151,16 @@ impl Fake {
         let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
         let path = parts.uri.path().to_owned();
         let query = parts.uri.query().unwrap_or("").to_owned();
+        if let Some((repository, digest)) = path
+            .strip_prefix("/v2/")
+            .and_then(|p| p.rsplit_once("/referrers/"))
+            .filter(|(_, digest)| digest.starts_with("sha256:") && !digest.contains('/'))
+        {
+            if !self.admin(&parts.headers) {
+                return harbor_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "unauthorized");
+            }
+            return self.referrers(repository, digest, &query);
+        }
         if path.starts_with("/v2/") || path == "/v2" {
             return self
                 .distribution(parts.method, &path, &query, parts.headers, body)
@@ -174,6 +227,45 @@ impl Fake {
             }
             _ => harbor_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route"),
         }
+    }
+
+    /// `GET /v2/<repository>/referrers/<digest>`.
+    fn referrers(&self, repository: &str, digest: &str, query: &str) -> Response {
+        let mut s = self.state.lock().unwrap();
+        s.referrers_requests += 1;
+        let wanted = param(query, "artifactType").map(decode);
+        let all = s
+            .referrers
+            .get(&(repository.to_owned(), digest.to_owned()))
+            .cloned()
+            .unwrap_or_default();
+        let listed: Vec<_> = all
+            .into_iter()
+            .filter(|d| wanted.as_deref().is_none_or(|w| d["artifactType"] == w))
+            .collect();
+        let page: usize = param(query, "page")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        let chunk: Vec<_> = listed.iter().skip(page * 2).take(2).cloned().collect();
+        let mut out = Response::builder()
+            .status(200)
+            .header("content-type", "application/vnd.oci.image.index.v1+json");
+        if wanted.is_some() {
+            out = out.header("oci-filters-applied", "artifactType");
+        }
+        if listed.len() > (page + 1) * 2 {
+            let mut next = format!("/v2/{repository}/referrers/{digest}?page={}", page + 1);
+            if let Some(w) = param(query, "artifactType") {
+                next.push_str(&format!("&artifactType={w}"));
+            }
+            out = out.header("link", format!("<{next}>; rel=\"next\""));
+        }
+        let body = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": chunk,
+        });
+        out.body(Body::from(body.to_string())).unwrap()
     }
 
     fn admin(&self, headers: &HeaderMap) -> bool {
@@ -360,6 +452,15 @@ impl Fake {
             .and_then(|p| p.rsplit_once("/manifests/"))
             .filter(|(_, r)| !r.starts_with("sha256:"))
             .map(|(repo, tag)| (repo.to_owned(), tag.to_owned()));
+        let manifest_repo = path
+            .strip_prefix("/v2/")
+            .and_then(|p| p.rsplit_once("/manifests/"))
+            .map(|(repo, _)| repo.to_owned());
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         if let Some(key) = &tag_ref {
             let deleted = self.state.lock().unwrap().deleted.contains(key);
             if deleted && (method == Method::GET || method == Method::HEAD) {
@@ -371,7 +472,7 @@ impl Fake {
         } else {
             format!("{}{path}?{query}", self.registry)
         };
-        let mut req = self.http.request(method.clone(), url).body(body);
+        let mut req = self.http.request(method.clone(), url).body(body.clone());
         for (k, v) in &headers {
             if !matches!(k.as_str(), "host" | "content-length" | "connection") {
                 req = req.header(k, v);
@@ -379,12 +480,26 @@ impl Fake {
         }
         let res = req.send().await.unwrap();
         let status = res.status();
+        let mut took_subject = None;
         if method == Method::PUT && status.is_success() {
+            let mut s = self.state.lock().unwrap();
             if let Some(key) = tag_ref {
-                self.state.lock().unwrap().deleted.remove(&key);
+                s.deleted.remove(&key);
+            }
+            if let (Some(repo), Some((subject, entry))) =
+                (manifest_repo, referrer(&body, &content_type))
+            {
+                let listed = s.referrers.entry((repo, subject.clone())).or_default();
+                if !listed.iter().any(|d| d["digest"] == entry["digest"]) {
+                    listed.push(entry);
+                }
+                took_subject = Some(subject);
             }
         }
         let mut out = Response::builder().status(status);
+        if let Some(subject) = took_subject {
+            out = out.header("oci-subject", subject);
+        }
         for (k, v) in res.headers() {
             if k == "location" {
                 let moved = v.to_str().unwrap().replace(&self.registry, &self.origin);

@@ -11,4 +11,5 @@ mod faults;
 mod harbor;
 mod harbor_fake;
 mod layout;
+mod referrers;
 mod support;

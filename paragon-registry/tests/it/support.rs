@@ -159,6 +159,13 @@ pub(crate) fn client(addr: &str) -> paragon_registry::DistributionRegistry {
 /// `skopeo inspect` of `addr/repo:tag`: the manifest digest, or `None`
 /// when skopeo says the tag is not there.
 pub(crate) fn skopeo_digest(addr: &str, reference: &str) -> Option<String> {
+    // --raw prints the manifest exactly as stored: its digest is the sha256.
+    skopeo_raw(addr, reference).map(|m| paragon_core::model::oci::Digest::of(&m).to_string())
+}
+
+/// `skopeo inspect --raw` of `addr/reference`: the manifest as the
+/// registry stores it, or `None` when skopeo says it is not there.
+pub(crate) fn skopeo_raw(addr: &str, reference: &str) -> Option<Vec<u8>> {
     let skopeo = tool("skopeo", "skopeo");
     let out = Command::new(skopeo)
         .args(["inspect", "--tls-verify=false", "--raw"])
@@ -166,11 +173,7 @@ pub(crate) fn skopeo_digest(addr: &str, reference: &str) -> Option<String> {
         .arg(format!("docker://{addr}/{reference}"))
         .output()
         .unwrap();
-    if !out.status.success() {
-        return None;
-    }
-    // --raw prints the manifest exactly as stored: its digest is the sha256.
-    Some(paragon_core::model::oci::Digest::of(&out.stdout).to_string())
+    out.status.success().then_some(out.stdout)
 }
 
 /// Whether `skopeo copy` of `addr/reference` into a directory succeeds:

@@ -236,13 +236,10 @@ fn signature_manifest(layout: &OciLayout, layers: Vec<Descriptor>) -> Result<Ima
         "rootfs": { "type": "layers", "diff_ids": diff_ids },
     });
     let (config_digest, config_size) = layout.write_blob(&to_canonical_json(&config))?;
-    Ok(ImageManifest {
-        schema_version: 2,
-        media_type: Some(MEDIA_TYPE_MANIFEST.into()),
-        config: Descriptor::new(MEDIA_TYPE_CONFIG, config_digest, config_size),
+    Ok(ImageManifest::new(
+        Descriptor::new(MEDIA_TYPE_CONFIG, config_digest, config_size),
         layers,
-        annotations: BTreeMap::new(),
-    })
+    ))
 }
 
 fn scratch() -> Result<tempfile::TempDir> {

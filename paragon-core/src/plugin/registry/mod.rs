@@ -24,18 +24,22 @@
 //! # }
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::oci::{Digest, OciLayout};
+use crate::model::oci::{Descriptor, Digest};
 use crate::plugin::build::BuiltImage;
 use crate::plugin::context::CallContext;
+
+mod memory;
+pub mod referrers;
+
+pub use memory::MemoryRegistry;
+pub use referrers::{attach, referrers_tag, Artifact, Attached};
 
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +57,11 @@ pub struct Pushed {
     pub uploaded: usize,
     /// Blobs the registry already had (or mounted from another repository).
     pub skipped: usize,
+    /// For a manifest with a `subject`, on a registry without the referrers
+    /// API: the tag of the referrers list this push added it to
+    /// ([`referrers_tag`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrers_tag: Option<String>,
 }
 
 impl Pushed {
@@ -65,6 +74,7 @@ impl Pushed {
             tags,
             uploaded: 0,
             skipped: 0,
+            referrers_tag: None,
         }
     }
 
@@ -95,7 +105,10 @@ impl Pushed {
 ///   creating no tag), and bound every call by the context's timeout where
 ///   it sets one;
 /// - report refused credentials as [`Error::Unauthorized`] naming the
-///   host, never the credentials.
+///   host, never the credentials;
+/// - list a pushed manifest that has a `subject` among that subject's
+///   [`referrers`](Registry::referrers), keeping the others listed, where
+///   it lists referrers at all.
 ///
 /// Deleting a single tag is a capability some registries lack; those
 /// answer [`Error::Unsupported`]. `paragon_core::conformance::registry`
@@ -182,6 +195,27 @@ pub trait Registry: fmt::Debug + Send + Sync + 'static {
         Err(Error::Unsupported {
             component: self.name().to_owned(),
             operation: "pulling an image".into(),
+        })
+    }
+
+    /// The manifests of `repository` whose `subject` is `digest`: its
+    /// referrers (OCI distribution spec 1.1), each with its artifact type
+    /// and annotations; only those of `artifact_type` when one is given.
+    /// Empty when there are none. A registry that serves the referrers API
+    /// answers from it; one that does not keeps the list as an index under
+    /// [`referrers_tag`], which [`push`](Registry::push) maintains. The
+    /// default is [`Error::Unsupported`].
+    async fn referrers(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<Vec<Descriptor>> {
+        let _ = (repository, digest, artifact_type, ctx);
+        Err(Error::Unsupported {
+            component: self.name().to_owned(),
+            operation: "listing referrers".into(),
         })
     }
 }
@@ -297,10 +331,19 @@ macro_rules! forward_registry {
             ) -> Result<Option<BuiltImage>> {
                 (**self).pull(repository, reference, into, ctx).await
             }
+            async fn referrers(
+                &self,
+                repository: &Repository,
+                digest: &Digest,
+                artifact_type: Option<&str>,
+                ctx: &CallContext,
+            ) -> Result<Vec<Descriptor>> {
+                (**self).referrers(repository, digest, artifact_type, ctx).await
+            }
         }
     )+};
 }
-forward_registry!(Box<T>, Arc<T>, &'static T);
+forward_registry!(Box<T>, std::sync::Arc<T>, &'static T);
 
 /// A repository name, valid under the distribution spec's grammar
 /// (`shop/app`: lowercase path components of `[a-z0-9]` joined by `.`,
@@ -498,205 +541,6 @@ fn repository_problem(name: &str) -> Option<String> {
             "`{name}` is not a valid repository name (lowercase letters and digits, separated by `.`, `_`, `-` or `/`)"
         )
     })
-}
-
-/// A registry in memory: an implementation of [`Registry`] for engine tests
-/// (a pipeline test pushes here and asserts what landed).
-///
-/// A push checks that the image's layout holds every blob it names, as a
-/// real registry would refuse a manifest with missing blobs.
-#[derive(Debug, Default, Clone)]
-pub struct MemoryRegistry {
-    repos: Arc<Mutex<BTreeMap<String, Repo>>>,
-}
-
-#[derive(Debug, Default)]
-struct Repo {
-    tags: BTreeMap<String, Digest>,
-    manifests: BTreeSet<Digest>,
-    /// Each pushed root, with what a pull gives back.
-    images: BTreeMap<Digest, Stored>,
-}
-
-/// A pushed manifest's descriptor and the bytes of every blob it needs
-/// (itself included).
-#[derive(Debug, Clone)]
-struct Stored {
-    root: crate::model::oci::Descriptor,
-    blobs: Vec<Arc<[u8]>>,
-}
-
-impl MemoryRegistry {
-    /// An empty registry.
-    pub fn new() -> MemoryRegistry {
-        MemoryRegistry::default()
-    }
-
-    /// How many distinct manifests `repository` holds.
-    pub fn manifest_count(&self, repository: &str) -> usize {
-        self.lock().get(repository).map_or(0, |r| r.manifests.len())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Repo>> {
-        self.repos.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-#[async_trait]
-impl Registry for MemoryRegistry {
-    fn name(&self) -> &str {
-        "memory"
-    }
-
-    fn location(&self) -> String {
-        "memory".into()
-    }
-
-    async fn push(
-        &self,
-        image: &BuiltImage,
-        repository: &Repository,
-        tags: &[Tag],
-        ctx: &CallContext,
-    ) -> Result<Pushed> {
-        if ctx.cancel.is_cancelled() {
-            return Err(Error::Cancelled {
-                tool: "memory registry".into(),
-            });
-        }
-        let layout = OciLayout::open(&image.layout)?;
-        let blobs = layout.closure(&image.descriptor())?;
-        let mut content = Vec::with_capacity(blobs.len());
-        for b in &blobs {
-            content.push(Arc::from(layout.read_blob(&b.digest)?));
-        }
-        let mut repos = self.lock();
-        let repo = repos.entry(repository.to_string()).or_default();
-        repo.manifests.insert(image.digest.clone());
-        repo.images.insert(
-            image.digest.clone(),
-            Stored {
-                root: image.descriptor(),
-                blobs: content,
-            },
-        );
-        for t in tags {
-            repo.tags.insert(t.to_string(), image.digest.clone());
-        }
-        let names = tags.iter().map(Tag::to_string).collect();
-        let mut pushed = Pushed::new("memory", repository.as_str(), image.digest.clone(), names);
-        pushed.uploaded = blobs.len();
-        Ok(pushed)
-    }
-
-    async fn resolve(
-        &self,
-        repository: &Repository,
-        tag: &Tag,
-        ctx: &CallContext,
-    ) -> Result<Option<Digest>> {
-        memory_cancelled(ctx)?;
-        Ok(self
-            .lock()
-            .get(repository.as_str())
-            .and_then(|r| r.tags.get(tag.as_str()).cloned()))
-    }
-
-    async fn list_tags(&self, repository: &Repository, ctx: &CallContext) -> Result<Vec<String>> {
-        memory_cancelled(ctx)?;
-        Ok(self
-            .lock()
-            .get(repository.as_str())
-            .map(|r| r.tags.keys().cloned().collect())
-            .unwrap_or_default())
-    }
-
-    async fn create_tag(
-        &self,
-        repository: &Repository,
-        tag: &Tag,
-        digest: &Digest,
-        ctx: &CallContext,
-    ) -> Result<bool> {
-        memory_cancelled(ctx)?;
-        let mut repos = self.lock();
-        let repo = repos.entry(repository.to_string()).or_default();
-        if !repo.manifests.contains(digest) {
-            return Err(Error::Registry {
-                host: "memory".into(),
-                operation: format!("tag {repository}:{tag}"),
-                message: format!("{digest} was not pushed to {repository}"),
-                kind: crate::ErrorKind::NotFound,
-            });
-        }
-        if repo.tags.contains_key(tag.as_str()) {
-            return Ok(false);
-        }
-        repo.tags.insert(tag.to_string(), digest.clone());
-        Ok(true)
-    }
-
-    async fn delete_tag(
-        &self,
-        repository: &Repository,
-        tag: &Tag,
-        ctx: &CallContext,
-    ) -> Result<()> {
-        memory_cancelled(ctx)?;
-        let mut repos = self.lock();
-        match repos
-            .get_mut(repository.as_str())
-            .and_then(|r| r.tags.remove(tag.as_str()))
-        {
-            Some(_) => Ok(()),
-            None => Err(Error::Registry {
-                host: "memory".into(),
-                operation: format!("delete tag {repository}:{tag}"),
-                message: "no such tag".into(),
-                kind: crate::ErrorKind::NotFound,
-            }),
-        }
-    }
-
-    async fn pull(
-        &self,
-        repository: &Repository,
-        reference: &Reference,
-        into: &Path,
-        ctx: &CallContext,
-    ) -> Result<Option<BuiltImage>> {
-        memory_cancelled(ctx)?;
-        let found = {
-            let repos = self.lock();
-            repos.get(repository.as_str()).and_then(|r| {
-                let digest = match reference {
-                    Reference::Tag(t) => r.tags.get(t.as_str())?,
-                    Reference::Digest(d) => d,
-                };
-                r.images.get(digest).cloned()
-            })
-        };
-        let Some(stored) = found else {
-            return Ok(None);
-        };
-        let layout = OciLayout::create(into)?;
-        for bytes in &stored.blobs {
-            layout.write_blob(bytes)?;
-        }
-        let name = reference.to_string();
-        layout.set_ref(&name, &stored.root)?;
-        BuiltImage::from_layout(into, Some(&name)).map(Some)
-    }
-}
-
-/// [`Error::Cancelled`] of the memory registry once `ctx` is cancelled.
-fn memory_cancelled(ctx: &CallContext) -> Result<()> {
-    if ctx.cancel.is_cancelled() {
-        return Err(Error::Cancelled {
-            tool: "memory registry".into(),
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,315 @@
+//! Referrers (OCI distribution spec 1.1): listed through the referrers API
+//! where the registry serves it, else through the referrers tag schema,
+//! which a push of a manifest with a subject keeps up to date.
+
+use bytes::Bytes;
+use paragon_core::model::oci::{
+    to_canonical_json, Descriptor, Digest, ImageIndex, MEDIA_TYPE_INDEX,
+};
+use paragon_core::plugin::registry::referrers::{add_to_list, of_type, parse_list};
+use paragon_core::plugin::registry::referrers_tag;
+use paragon_core::{CallContext, ErrorKind, Result};
+use reqwest::header::{HeaderMap, HeaderName, ACCEPT, ETAG, LINK};
+use reqwest::{Method, StatusCode};
+
+use super::auth::{scope, Access};
+use super::manifests::{content_type, ACCEPT_MANIFESTS};
+use super::tags::next_link;
+use super::DistributionRegistry;
+
+/// The largest referrers list read (a manifest's limit).
+const MAX_LIST: usize = 4 << 20;
+/// The most pages of a referrers list followed.
+const MAX_PAGES: usize = 1_000;
+/// How many times a referrers list is written again after another
+/// writer's list replaced it.
+const MAX_REWRITES: usize = 8;
+
+/// A document fetched with its `ETag`.
+struct Document {
+    bytes: Bytes,
+    content_type: Option<String>,
+    etag: Option<String>,
+    link: Option<String>,
+}
+
+impl DistributionRegistry {
+    /// `GET url` for `repository` with `accept`, retried; `None` on 404.
+    async fn get_document(
+        &self,
+        op: &str,
+        url: &str,
+        accept: &str,
+        repository: &str,
+        ctx: &CallContext,
+    ) -> Result<Option<Document>> {
+        let scopes = [scope(repository, Access::Pull)];
+        let headers: [(HeaderName, &str); 1] = [(ACCEPT, accept)];
+        self.retrying(op, ctx, || async {
+            let res = self
+                .execute(op, Method::GET, url, &headers, None, &scopes, None)
+                .await?;
+            if res.status() == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            let res = self.expect_success(res, op).await?;
+            if res.content_length().is_some_and(|n| n > MAX_LIST as u64) {
+                return Err(self.too_long(op));
+            }
+            let header = |h: &HeaderMap, name: HeaderName| {
+                h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+            };
+            let etag = header(res.headers(), ETAG);
+            let link = header(res.headers(), LINK);
+            let content_type = content_type(&res);
+            let bytes = res.bytes().await.map_err(|e| self.request_error(op, e))?;
+            if bytes.len() > MAX_LIST {
+                return Err(self.too_long(op));
+            }
+            Ok(Some(Document {
+                bytes,
+                content_type,
+                etag,
+                link,
+            }))
+        })
+        .await
+    }
+
+    fn too_long(&self, op: &str) -> paragon_core::Error {
+        self.registry_error(
+            op,
+            None,
+            format!("the referrers list is larger than {MAX_LIST} bytes"),
+            false,
+        )
+    }
+
+    /// See [`Registry::referrers`](paragon_core::plugin::registry::Registry::referrers):
+    /// the referrers API, page by page; on its 404, the referrers tag.
+    pub(super) async fn list_referrers(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<Vec<Descriptor>> {
+        let op = format!("list referrers of {repository}@{digest}");
+        let mut url = format!("{}/v2/{repository}/referrers/{digest}", self.base());
+        if let Some(t) = artifact_type {
+            let t = percent_encoding::utf8_percent_encode(t, percent_encoding::NON_ALPHANUMERIC);
+            url = format!("{url}?artifactType={t}");
+        }
+        let mut listed = Vec::new();
+        for page in 0.. {
+            if page == MAX_PAGES {
+                return Err(self.registry_error(
+                    &op,
+                    None,
+                    format!("the referrers list did not end after {MAX_PAGES} pages"),
+                    false,
+                ));
+            }
+            let found = self
+                .get_document(&op, &url, MEDIA_TYPE_INDEX, repository, ctx)
+                .await?;
+            let Some(doc) = found else {
+                if page == 0 {
+                    return self
+                        .referrers_from_tag(repository, digest, artifact_type, ctx)
+                        .await;
+                }
+                return Err(self.registry_error(
+                    &op,
+                    Some(404),
+                    format!("page {} of the referrers list is gone", page + 1),
+                    false,
+                ));
+            };
+            let index = parse_list(&doc.bytes, doc.content_type.as_deref()).map_err(|what| {
+                self.registry_error(
+                    &op,
+                    Some(200),
+                    format!("the referrers API answered {what}"),
+                    false,
+                )
+            })?;
+            // Whether the registry filtered (`OCI-Filters-Applied`) or
+            // not, the list is filtered here.
+            listed.extend(index.manifests);
+            match doc.link.as_deref().and_then(next_link) {
+                None => break,
+                Some(next) if next.starts_with('/') => url = format!("{}{next}", self.base()),
+                Some(next) if next.starts_with(&format!("{}/", self.base())) => url = next,
+                Some(next) => {
+                    return Err(self.registry_error(
+                        &op,
+                        Some(200),
+                        format!("the next page of the referrers list is on another host: {next}"),
+                        false,
+                    ))
+                }
+            }
+        }
+        Ok(of_type(listed, artifact_type))
+    }
+
+    /// The referrers list kept under the referrers tag; empty when there is
+    /// none, or (as the distribution spec says) when the tag holds
+    /// something other than an index, which is logged.
+    async fn referrers_from_tag(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+        ctx: &CallContext,
+    ) -> Result<Vec<Descriptor>> {
+        match self.referrers_list(repository, digest, ctx).await? {
+            Listed::Absent => Ok(Vec::new()),
+            Listed::Index { index, .. } => Ok(of_type(index.manifests, artifact_type)),
+            Listed::NotAnIndex(what) => {
+                tracing::warn!(
+                    registry = %self.host, %repository, tag = %referrers_tag(digest), holds = %what,
+                    "the referrers tag holds no image index; no referrers listed"
+                );
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// What the referrers tag of `digest` holds.
+    async fn referrers_list(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        ctx: &CallContext,
+    ) -> Result<Listed> {
+        let tag = referrers_tag(digest);
+        let op = format!("get referrers list {repository}:{tag}");
+        let url = format!("{}/v2/{repository}/manifests/{tag}", self.base());
+        // Every manifest type is accepted, so that a tag holding an image
+        // is seen as one (distribution answers 404 to a GET whose Accept
+        // leaves out the manifest's type).
+        let found = self
+            .get_document(&op, &url, ACCEPT_MANIFESTS, repository, ctx)
+            .await?;
+        let Some(doc) = found else {
+            return Ok(Listed::Absent);
+        };
+        Ok(match parse_list(&doc.bytes, doc.content_type.as_deref()) {
+            Ok(index) => Listed::Index {
+                index: Box::new(index),
+                etag: doc.etag,
+            },
+            Err(what) => Listed::NotAnIndex(what),
+        })
+    }
+
+    /// Adds `referrer` to the list kept under `subject`'s referrers tag,
+    /// for a registry that did not take the subject itself: the tag.
+    ///
+    /// The list is read, extended and written back, with `If-Match` where
+    /// the registry gave an `ETag` (a registry that honours it refuses a
+    /// write over a list that changed since). For those that ignore it,
+    /// the list is read again after the tag-settle wait and written again
+    /// while another writer's list has replaced this one: of writers that
+    /// each write within the wait after their read, none loses its entry.
+    pub(super) async fn add_referrer(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        referrer: &Descriptor,
+        ctx: &CallContext,
+    ) -> Result<String> {
+        let tag = referrers_tag(subject);
+        let op = format!("update referrers list {repository}:{tag}");
+        for _ in 0..MAX_REWRITES {
+            let (mut index, etag) = match self.referrers_list(repository, subject, ctx).await? {
+                Listed::Absent => (ImageIndex::default(), None),
+                Listed::Index { index, etag } => (*index, etag),
+                Listed::NotAnIndex(what) => {
+                    return Err(self.referrers_error(
+                        op,
+                        format!(
+                            "the tag {tag} holds {what}, not a referrers list; it is left as it is and {} is not listed",
+                            referrer.digest
+                        ),
+                        ErrorKind::InvalidInput,
+                    ))
+                }
+            };
+            if !add_to_list(&mut index, referrer) {
+                return Ok(tag.to_string());
+            }
+            let body = Bytes::from(to_canonical_json(&index));
+            let put = self.put_manifest_if(
+                repository,
+                tag.as_str(),
+                &body,
+                MEDIA_TYPE_INDEX,
+                etag.as_deref(),
+                ctx,
+            );
+            if put.await?.is_none() {
+                // The list changed since it was read: read it again.
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settle) => {}
+                _ = ctx.cancel.cancelled() => return Err(self.cancelled()),
+            }
+            match self.referrers_list(repository, subject, ctx).await? {
+                Listed::Index { index, .. }
+                    if index.manifests.iter().any(|d| d.digest == referrer.digest) =>
+                {
+                    return Ok(tag.to_string())
+                }
+                _ => tracing::info!(
+                    registry = %self.host, %repository, tag = %tag,
+                    "another writer replaced the referrers list; adding again"
+                ),
+            }
+        }
+        Err(self.referrers_error(
+            op,
+            format!(
+                "other writers replaced the referrers list {MAX_REWRITES} times; {} is not listed",
+                referrer.digest
+            ),
+            ErrorKind::Conflict,
+        ))
+    }
+
+    fn referrers_error(&self, op: String, message: String, kind: ErrorKind) -> paragon_core::Error {
+        crate::Error::Distribution {
+            host: self.host.clone(),
+            operation: op,
+            status: None,
+            message,
+            kind,
+            retry_after: None,
+            source: None,
+        }
+        .into()
+    }
+}
+
+/// What a referrers tag holds.
+enum Listed {
+    Absent,
+    Index {
+        index: Box<ImageIndex>,
+        etag: Option<String>,
+    },
+    /// Something else, described.
+    NotAnIndex(String),
+}
+
+/// Whether the registry answered a manifest PUT with `OCI-Subject` naming
+/// `subject`: it serves the referrers API and listed the manifest itself.
+pub(super) fn took_subject(headers: &HeaderMap, subject: &Digest) -> bool {
+    headers
+        .get("oci-subject")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == subject.as_str())
+}
