@@ -8,7 +8,7 @@ use std::process::Command;
 
 use paragon_core::plugin::build::testing::minimal_image;
 use paragon_core::plugin::registry::{Reference, Registry};
-use paragon_core::plugin::sign::Signer;
+use paragon_core::plugin::sign::{Signer, Verifier};
 use paragon_core::{CallContext, Digest, Secret};
 use paragon_registry::cosign::{self, CosignKeySigner, CosignKeyVerifier};
 
@@ -525,4 +525,146 @@ async fn a_signature_whose_payload_is_missing_is_an_error() {
         err.contains(Digest::of(&payload).as_str()) && err.contains("missing"),
         "{err}"
     );
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/cosign")
+        .join(name)
+}
+
+/// A signature image laid out as cosign lays it out, holding `payload`
+/// signed `signature` (base64), pushed under `digest`'s `.sig` tag.
+async fn cosign_signature_image(
+    r: &dyn Registry,
+    repository: &paragon_core::Repository,
+    digest: &Digest,
+    payload: &[u8],
+    signature: &str,
+    scratch: &Path,
+) {
+    use paragon_core::model::oci::{to_canonical_json, Descriptor, ImageManifest, OciLayout};
+    let layout = OciLayout::create(scratch).unwrap();
+    let (payload_digest, size) = layout.write_blob(payload).unwrap();
+    let mut layer = Descriptor::new(
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        payload_digest.clone(),
+        size,
+    );
+    layer.annotations.insert(
+        "dev.cosignproject.cosign/signature".into(),
+        signature.trim().into(),
+    );
+    let config = serde_json::json!({
+        "architecture": "", "config": {}, "created": "0001-01-01T00:00:00Z",
+        "history": [{"created": "0001-01-01T00:00:00Z"}], "os": "",
+        "rootfs": {"type": "layers", "diff_ids": [payload_digest.to_string()]},
+    });
+    let (config_digest, config_size) = layout.write_blob(&to_canonical_json(&config)).unwrap();
+    let manifest = ImageManifest::new(
+        Descriptor::new(
+            "application/vnd.oci.image.config.v1+json",
+            config_digest,
+            config_size,
+        ),
+        vec![layer],
+    );
+    let (m, s) = layout.write_blob(&to_canonical_json(&manifest)).unwrap();
+    layout
+        .set_ref(
+            "sig",
+            &Descriptor::new("application/vnd.oci.image.manifest.v1+json", m, s),
+        )
+        .unwrap();
+    let image = paragon_core::BuiltImage::from_layout(scratch, Some("sig")).unwrap();
+    let tag = cosign::signature_tag(digest);
+    r.push(&image, repository, &[tag], &CallContext::new())
+        .await
+        .unwrap();
+}
+
+/// A payload and signature cosign wrote (with a P-256 key, in ratify's
+/// tests) verify with the key's public half, and name the image cosign
+/// signed; a payload changed by one byte, or another key, does not.
+#[tokio::test]
+async fn a_signature_cosign_made_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let payload = std::fs::read(fixture("ratify-payload.json")).unwrap();
+    let signature = std::fs::read_to_string(fixture("ratify-signature.b64")).unwrap();
+    let verifier = CosignKeyVerifier::from_files(&[fixture("ratify-cosign.pub")]).unwrap();
+    let signed: Digest = "sha256:d37ada95d47ad12224c205a938129df7a3e52345828b4fa27b03a98825d1e2e7"
+        .parse()
+        .unwrap();
+    let registry = paragon_core::MemoryRegistry::new();
+    let hello = repo("cosign/hello-world");
+    cosign_signature_image(
+        &registry,
+        &hello,
+        &signed,
+        &payload,
+        &signature,
+        &dir.path().join("good"),
+    )
+    .await;
+    let verified = cosign::verify(&registry, &hello, &signed, &verifier, &CallContext::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        verified.references,
+        ["artifactstest.azurecr.io/4-15-24/cosign/hello-world"]
+    );
+    assert_eq!(verified.identities, verifier.accepted());
+
+    // One byte of the payload changed: the signature no longer holds.
+    let mut tampered = payload.clone();
+    let at = tampered.windows(5).position(|w| w == b"hello").unwrap();
+    tampered[at] = b'j';
+    let other = repo("cosign/other");
+    cosign_signature_image(
+        &registry,
+        &other,
+        &signed,
+        &tampered,
+        &signature,
+        &dir.path().join("tampered"),
+    )
+    .await;
+    let err = cosign::verify(&registry, &other, &signed, &verifier, &CallContext::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, paragon_core::Error::NotVerified { .. }),
+        "{err}"
+    );
+
+    // Another key: refused, naming the key it would accept.
+    let stranger =
+        CosignKeyVerifier::from_pem(&CosignKeySigner::generate().public_key_pem()).unwrap();
+    let err = cosign::verify(&registry, &hello, &signed, &stranger, &CallContext::new())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&stranger.accepted()[0]), "{err}");
+}
+
+/// A key `cosign generate-key-pair` wrote with an empty password (in
+/// sigstore-rs's tests) loads with the empty password, signs, and its
+/// signatures verify; without a password it is refused, saying why.
+#[tokio::test]
+async fn a_key_cosign_generated_loads() {
+    let key = fixture("sigstore-rs-cosign-generated-empty-password.key");
+    let signer = CosignKeySigner::from_file(&key, Some(&Secret::new(""))).unwrap();
+    let verifier = CosignKeyVerifier::from_pem(&signer.public_key_pem()).unwrap();
+    assert_eq!(verifier.accepted(), [signer.identity()]);
+    let registry = paragon_core::MemoryRegistry::new();
+    let (app, digest, ctx) = (repo("shop/app"), Digest::of(b"image"), CallContext::new());
+    cosign::sign(&registry, &app, &digest, "shop/app", &signer, &ctx)
+        .await
+        .unwrap();
+    cosign::verify(&registry, &app, &digest, &verifier, &ctx)
+        .await
+        .unwrap();
+    let err = CosignKeySigner::from_file(&key, None).unwrap_err();
+    assert!(err.to_string().contains("no password"), "{err}");
+    let err = CosignKeySigner::from_file(&key, Some(&Secret::new("guess"))).unwrap_err();
+    assert!(err.to_string().contains("password is wrong"), "{err}");
 }
