@@ -3,9 +3,16 @@
 //!
 //! ```text
 //! cargo run -p examples --example aggregate -- \
-//!     [--policy FILE] [--baseline PREVIOUS.json] [--format json|sarif|markdown|junit|cyclonedx] \
-//!     [--output FILE] [--pretty] [--timings] [--max-report-mib N] REPORT...
+//!     [--policy FILE] [--baseline PREVIOUS.json] \
+//!     [--format json|sarif|markdown|junit|cyclonedx|gitlab-container-scanning|gitlab-dependency-scanning] \
+//!     [--image NAME] [--output FILE] [--pretty] [--timings] [--max-report-mib N] REPORT...
 //! ```
+//!
+//! `gitlab-container-scanning` and `gitlab-dependency-scanning` write
+//! GitLab's security report formats (schema 15.2.1), which a GitLab CI job
+//! publishes with `artifacts: reports: container_scanning` (or
+//! `dependency_scanning`); `--image` names the image scanned on every
+//! container scanning vulnerability.
 //!
 //! `--baseline` compares the merged report with an earlier Paragon JSON
 //! report: each finding is marked new, unchanged or updated, the earlier
@@ -48,10 +55,13 @@ enum OutputFormat {
     Markdown,
     Junit,
     CycloneDx,
+    GitLabContainer,
+    GitLabDependency,
 }
 
 struct Args {
     format: OutputFormat,
+    image: Option<String>,
     output: Option<PathBuf>,
     policy: Option<PathBuf>,
     baseline: Option<PathBuf>,
@@ -67,12 +77,13 @@ const MAX_REPORT_MIB: u64 = 512;
 /// The output buffer: a fleet's report is megabytes, written in few calls.
 const WRITE_BUFFER: usize = 1 << 20;
 
-const USAGE: &str = "usage: aggregate [--policy FILE] [--baseline PREVIOUS.json] [--format json|sarif|markdown|junit|cyclonedx] [--output FILE] [--pretty] [--timings] [--max-report-mib N] REPORT_FILE...";
+const USAGE: &str = "usage: aggregate [--policy FILE] [--baseline PREVIOUS.json] [--format json|sarif|markdown|junit|cyclonedx|gitlab-container-scanning|gitlab-dependency-scanning] [--image NAME] [--output FILE] [--pretty] [--timings] [--max-report-mib N] REPORT_FILE...";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args_os().skip(1);
     let mut out = Args {
         format: OutputFormat::Json,
+        image: None,
         output: None,
         policy: None,
         baseline: None,
@@ -90,12 +101,22 @@ fn parse_args() -> Result<Args, String> {
                     Some("markdown" | "md") => OutputFormat::Markdown,
                     Some("junit") => OutputFormat::Junit,
                     Some("cyclonedx" | "cdx") => OutputFormat::CycloneDx,
+                    Some("gitlab-container-scanning") => OutputFormat::GitLabContainer,
+                    Some("gitlab-dependency-scanning") => OutputFormat::GitLabDependency,
                     other => {
                         return Err(format!(
-                            "unknown --format {other:?} (json, sarif, markdown, junit or cyclonedx)"
+                            "unknown --format {other:?} (json, sarif, markdown, junit, cyclonedx, gitlab-container-scanning or gitlab-dependency-scanning)"
                         ))
                     }
                 }
+            }
+            Some("--image") => {
+                let image = args.next().ok_or("--image needs an image name")?;
+                out.image = Some(
+                    image
+                        .into_string()
+                        .map_err(|_| "--image is not UTF-8".to_owned())?,
+                );
             }
             Some("--policy") => {
                 out.policy = Some(args.next().ok_or("--policy needs a file")?.into());
@@ -260,6 +281,7 @@ fn write_report(
     report: &Report,
     format: OutputFormat,
     pretty: bool,
+    gitlab: &export::GitLabScan,
     mut out: impl Write,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut text = match format {
@@ -271,6 +293,8 @@ fn write_report(
         OutputFormat::Markdown => report.to_markdown(DEFAULT_TOP),
         OutputFormat::Junit => export::to_junit(report),
         OutputFormat::CycloneDx => export::to_cyclonedx(report)?,
+        OutputFormat::GitLabContainer => export::to_gitlab_container_scanning(report, gitlab)?,
+        OutputFormat::GitLabDependency => export::to_gitlab_dependency_scanning(report, gitlab)?,
     };
     if !text.ends_with('\n') {
         text.push('\n');
@@ -330,6 +354,7 @@ fn main() -> ExitCode {
         }
     };
     let start = Instant::now();
+    let started_at = time::OffsetDateTime::now_utc();
     let Some(mut report) = read_reports(&args.files, &args.limits) else {
         return ExitCode::from(2);
     };
@@ -374,6 +399,10 @@ fn main() -> ExitCode {
         None => true,
     };
     let gated = start.elapsed();
+    let mut gitlab = export::GitLabScan::new(started_at, time::OffsetDateTime::now_utc());
+    if let Some(image) = &args.image {
+        gitlab = gitlab.with_image(image.clone());
+    }
     let written = match &args.output {
         Some(path) => std::fs::File::create(path)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
@@ -382,6 +411,7 @@ fn main() -> ExitCode {
                     &report,
                     args.format,
                     args.pretty,
+                    &gitlab,
                     BufWriter::with_capacity(WRITE_BUFFER, f),
                 )
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))
@@ -390,6 +420,7 @@ fn main() -> ExitCode {
             &report,
             args.format,
             args.pretty,
+            &gitlab,
             BufWriter::with_capacity(WRITE_BUFFER, std::io::stdout().lock()),
         )
         .map_err(|e| format!("cannot write to standard output: {e}")),

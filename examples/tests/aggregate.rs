@@ -331,6 +331,43 @@ fn every_output_format() {
             .as_str(),
         "pkg:pypi/django@3.2.9"
     );
+    // GitLab's container and dependency scanning formats, valid against
+    // GitLab's published schemas.
+    for (format, schema) in [
+        ("gitlab-container-scanning", "container-scanning"),
+        ("gitlab-dependency-scanning", "dependency-scanning"),
+    ] {
+        let out = run_with(&[
+            "--format",
+            format,
+            "--image",
+            "registry.example.com/shop/web:1.4.0",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../paragon-core/tests/fixtures/gitlab")
+            .join(format!("{schema}-report-format-15.2.1.json"));
+        let schema: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{format}: {errors:#?}");
+        let vulns = doc["vulnerabilities"].as_array().unwrap();
+        assert!(!vulns.is_empty(), "{format}");
+        if format == "gitlab-container-scanning" {
+            assert!(vulns
+                .iter()
+                .all(|v| v["location"]["image"] == "registry.example.com/shop/web:1.4.0"));
+        }
+    }
+    let out = run_with(&["--format", "gitlab"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gitlab-container-scanning"));
 }
 
 /// A report cut short never turns a failing gate into a passing one: the

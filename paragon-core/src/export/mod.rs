@@ -1,4 +1,5 @@
-//! Report exports: SARIF 2.1.0, JUnit XML, CycloneDX 1.5 JSON (the JSON
+//! Report exports: SARIF 2.1.0, JUnit XML, CycloneDX 1.5 JSON, GitLab's
+//! container and dependency scanning reports (the JSON
 //! form and Markdown are methods of [`Report`](crate::Report) itself).
 //!
 //! | format | function | for |
@@ -6,16 +7,20 @@
 //! | SARIF 2.1.0 | [`to_sarif`] | code scanning UIs (GitHub, GitLab, Azure DevOps) |
 //! | JUnit XML | [`to_junit`] | CI test result views (Jenkins, GitLab) |
 //! | CycloneDX 1.5 JSON | [`to_cyclonedx`] | SBOM and vulnerability exchange (Dependency-Track) |
+//! | GitLab container scanning | [`to_gitlab_container_scanning`] | GitLab's vulnerability report and merge-request widget (`reports: container_scanning`) |
+//! | GitLab dependency scanning | [`to_gitlab_dependency_scanning`] | the same, for dependencies in manifests (`reports: dependency_scanning`) |
 //!
 //! Each takes the merged [`Report`](crate::Report); when it carries a
 //! [`Verdict`](crate::Verdict), failing and suppressed findings are marked.
 
 mod cyclonedx;
+pub mod gitlab;
 mod junit;
 pub mod markdown;
 mod sarif;
 
 pub use cyclonedx::to_cyclonedx;
+pub use gitlab::{to_gitlab_container_scanning, to_gitlab_dependency_scanning, GitLabScan};
 pub use junit::to_junit;
 pub use sarif::to_sarif;
 

@@ -398,3 +398,148 @@ fn exports_show_the_comparison_with_the_baseline() {
     let back = Report::from_json(report.to_json().unwrap().as_bytes()).unwrap();
     assert_eq!(back, report);
 }
+
+/// GitLab's published schema (`tests/fixtures/gitlab`, see its README).
+fn gitlab_schema(kind: &str) -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/gitlab")
+        .join(format!("{kind}-report-format-15.2.1.json"));
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+/// Validation errors of `doc` against GitLab's schema for `kind`.
+fn gitlab_errors(kind: &str, doc: &serde_json::Value) -> Vec<String> {
+    let validator = jsonschema::validator_for(&gitlab_schema(kind)).unwrap();
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn gitlab_reports_validate_against_gitlabs_schemas() {
+    use paragon_core::export::gitlab::{
+        to_gitlab_container_scanning, to_gitlab_dependency_scanning, GitLabScan,
+    };
+    let report = sample();
+    let start = time::macros::datetime!(2024-05-01 10:00:00 UTC);
+    let end = time::macros::datetime!(2024-05-01 10:02:30 UTC);
+    let scan = GitLabScan::new(start, end);
+
+    let cs: serde_json::Value =
+        serde_json::from_str(&to_gitlab_container_scanning(&report, &scan).unwrap()).unwrap();
+    assert_eq!(
+        gitlab_errors("container-scanning", &cs),
+        Vec::<String>::new()
+    );
+    assert_eq!(cs["scan"]["type"], "container_scanning");
+    assert_eq!(cs["scan"]["start_time"], "2024-05-01T10:00:00");
+    assert_eq!(cs["scan"]["end_time"], "2024-05-01T10:02:30");
+    assert_eq!(cs["scan"]["scanner"]["id"], "paragon-merge");
+    let vulns = cs["vulnerabilities"].as_array().unwrap();
+    // django merged (trivy + grype) is one; lodash is suppressed by the
+    // policy; the two secrets are not vulnerabilities.
+    assert_eq!(vulns.len(), 1, "{cs:#}");
+    let django = &vulns[0];
+    assert_eq!(django["severity"], "High");
+    assert_eq!(django["solution"], "Upgrade django to 3.2.10");
+    assert_eq!(
+        django["location"]["dependency"]["package"]["name"],
+        "django"
+    );
+    assert_eq!(django["location"]["dependency"]["version"], "3.2.9");
+    let ids: Vec<&str> = django["identifiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids[0], "CVE-2021-44420", "the primary identifier first");
+    assert!(
+        ids.contains(&"GHSA-v6rh-hp5x-86rv") && ids.contains(&"290"),
+        "{ids:?}"
+    );
+    assert_eq!(
+        django["cvss_vectors"][0]["vector"],
+        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:L/A:L"
+    );
+    let merged = report
+        .findings
+        .iter()
+        .find(|f| f.id == "CVE-2021-44420")
+        .unwrap();
+    assert_eq!(
+        django["id"],
+        merged.fingerprint(),
+        "the id is the stable fingerprint"
+    );
+    let messages: Vec<&str> = cs["scan"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("1 finding(s) suppressed"))
+            && messages
+                .iter()
+                .any(|m| m.starts_with("2 finding(s) that are not vulnerabilities")),
+        "{messages:?}"
+    );
+
+    // Dependency scanning: located in the manifest the finding names.
+    let ds: serde_json::Value =
+        serde_json::from_str(&to_gitlab_dependency_scanning(&report, &scan).unwrap()).unwrap();
+    assert_eq!(
+        gitlab_errors("dependency-scanning", &ds),
+        Vec::<String>::new()
+    );
+    assert_eq!(ds["scan"]["type"], "dependency_scanning");
+    let file = ds["vulnerabilities"][0]["location"]["file"]
+        .as_str()
+        .unwrap();
+    assert!(
+        ["requirements.txt", "/app/METADATA"].contains(&file),
+        "a file the finding names: {file}"
+    );
+
+    // The same export with a named image and operating system.
+    let named = GitLabScan::new(start, end)
+        .with_image("registry.example.com/shop/app:1.4.0")
+        .with_operating_system("debian 12.5");
+    let cs: serde_json::Value =
+        serde_json::from_str(&to_gitlab_container_scanning(&report, &named).unwrap()).unwrap();
+    assert_eq!(
+        gitlab_errors("container-scanning", &cs),
+        Vec::<String>::new()
+    );
+    let location = &cs["vulnerabilities"][0]["location"];
+    assert_eq!(location["image"], "registry.example.com/shop/app:1.4.0");
+    assert_eq!(location["operating_system"], "debian 12.5");
+}
+
+#[test]
+fn the_gitlab_schemas_refuse_what_they_should() {
+    // The validator is not lenient: a report missing what the schema
+    // requires, or with a value it does not allow, has errors.
+    let start = time::macros::datetime!(2024-05-01 10:00:00 UTC);
+    let scan = paragon_core::export::GitLabScan::new(start, start);
+    let good: serde_json::Value = serde_json::from_str(
+        &paragon_core::export::to_gitlab_container_scanning(&sample(), &scan).unwrap(),
+    )
+    .unwrap();
+    let mut no_image = good.clone();
+    no_image["vulnerabilities"][0]["location"]
+        .as_object_mut()
+        .unwrap()
+        .remove("image");
+    assert!(!gitlab_errors("container-scanning", &no_image).is_empty());
+    let mut bad_severity = good.clone();
+    bad_severity["vulnerabilities"][0]["severity"] = "high".into();
+    assert!(!gitlab_errors("container-scanning", &bad_severity).is_empty());
+    let mut bad_time = good;
+    bad_time["scan"]["start_time"] = "2024-05-01T10:00:00Z".into();
+    assert!(!gitlab_errors("container-scanning", &bad_time).is_empty());
+}

@@ -8,6 +8,7 @@ mod defectdojo;
 #[cfg(feature = "dependency-track")]
 mod dependency_track;
 mod fixtures;
+mod gitlab;
 mod merge;
 mod real_tools;
 mod rego;
