@@ -341,6 +341,18 @@ pub struct ImageIndex {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl ImageIndex {
+    /// Lists `manifest` unless a manifest of its digest is listed already
+    /// (as a referrers list keeps each referrer once): true when added.
+    pub fn add_manifest(&mut self, manifest: &Descriptor) -> bool {
+        if self.manifests.iter().any(|d| d.digest == manifest.digest) {
+            return false;
+        }
+        self.manifests.push(manifest.clone());
+        true
+    }
+}
+
 impl Default for ImageIndex {
     fn default() -> ImageIndex {
         ImageIndex {
@@ -716,10 +728,9 @@ impl OciLayout {
                 })
             }
         };
-        if index.manifests.iter().any(|d| d.digest == referrer.digest) {
+        if !index.add_manifest(referrer) {
             return Ok(false);
         }
-        index.manifests.push(referrer.clone());
         let (digest, size) = self.write_blob(&to_canonical_json(&index))?;
         self.name(ref_name, &Descriptor::new(MEDIA_TYPE_INDEX, digest, size))?;
         Ok(true)

@@ -8,14 +8,86 @@ use paragon_core::model::oci::{
 };
 use paragon_core::plugin::registry::{Repository, Tag};
 use paragon_core::{CallContext, Error, Result};
-use reqwest::header::{CONTENT_TYPE, IF_MATCH};
+use reqwest::header::{HeaderName, ACCEPT, CONTENT_TYPE, ETAG, IF_MATCH, LINK};
 use reqwest::{Method, StatusCode};
 
 use super::auth::{scope, Access};
 use super::blobs::Payload;
 use super::DistributionRegistry;
 
+/// The largest manifest (or index, or referrers list) read: the
+/// distribution spec lets registries refuse manifests over 4 MiB.
+pub(super) const MAX_MANIFEST: usize = 4 << 20;
+
+/// A manifest, index or referrers list as the registry answered it.
+pub(super) struct Document {
+    pub(super) bytes: Bytes,
+    /// The answer's `Content-Type`, without parameters.
+    pub(super) content_type: Option<String>,
+    /// Its `ETag`, for a conditional write of the same reference.
+    pub(super) etag: Option<String>,
+    /// Its `Link` header (the next page of a list).
+    pub(super) link: Option<String>,
+}
+
 impl DistributionRegistry {
+    /// `GET url` (a manifest or a referrers list of `repository`) with
+    /// `accept`, retried; `None` on 404. An answer over [`MAX_MANIFEST`]
+    /// is an error.
+    pub(super) async fn get_document(
+        &self,
+        op: &str,
+        url: &str,
+        accept: &str,
+        repository: &str,
+        ctx: &CallContext,
+    ) -> Result<Option<Document>> {
+        let scopes = [scope(repository, Access::Pull)];
+        let headers: [(HeaderName, &str); 1] = [(ACCEPT, accept)];
+        let too_large = || {
+            self.registry_error(
+                op,
+                None,
+                format!("the manifest is larger than {MAX_MANIFEST} bytes"),
+                false,
+            )
+        };
+        self.retrying(op, ctx, || async {
+            let res = self
+                .execute(op, Method::GET, url, &headers, None, &scopes, None)
+                .await?;
+            if res.status() == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            let res = self.expect_success(res, op).await?;
+            if res
+                .content_length()
+                .is_some_and(|n| n > MAX_MANIFEST as u64)
+            {
+                return Err(too_large());
+            }
+            let header = |name: HeaderName| {
+                res.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let (etag, link) = (header(ETAG), header(LINK));
+            let content_type = content_type(&res);
+            let bytes = res.bytes().await.map_err(|e| self.request_error(op, e))?;
+            if bytes.len() > MAX_MANIFEST {
+                return Err(too_large());
+            }
+            Ok(Some(Document {
+                bytes,
+                content_type,
+                etag,
+                link,
+            }))
+        })
+        .await
+    }
+
     /// `GET …/manifests/<digest>`: the manifest's bytes and media type.
     pub(super) async fn get_manifest(
         &self,

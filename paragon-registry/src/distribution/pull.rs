@@ -13,19 +13,15 @@ use paragon_core::model::oci::{
 use paragon_core::plugin::build::BuiltImage;
 use paragon_core::plugin::registry::Reference;
 use paragon_core::{CallContext, Error, ErrorKind, Result};
-use reqwest::header::ACCEPT;
 use reqwest::{Method, StatusCode};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::auth::{scope, Access};
 use super::blobs::UPLOAD_RATE_FLOOR;
-use super::manifests::{content_type, ACCEPT_MANIFESTS};
+use super::manifests::ACCEPT_MANIFESTS;
 use super::DistributionRegistry;
 
-/// The largest manifest read: the distribution spec lets registries refuse
-/// manifests over 4 MiB.
-const MAX_MANIFEST: usize = 4 << 20;
 /// How deep indexes may nest.
 const MAX_DEPTH: usize = 4;
 
@@ -138,51 +134,21 @@ impl DistributionRegistry {
     ) -> Result<Option<Fetched>> {
         let op = format!("get manifest {repository}:{reference}");
         let url = format!("{}/v2/{repository}/manifests/{reference}", self.base());
-        let scopes = [scope(repository, Access::Pull)];
-        let headers = [(ACCEPT, ACCEPT_MANIFESTS)];
-        let answer = self
-            .retrying(&op, ctx, || async {
-                let res = self
-                    .execute(&op, Method::GET, &url, &headers, None, &scopes, None)
-                    .await?;
-                if res.status() == StatusCode::NOT_FOUND {
-                    return Ok(None);
-                }
-                let res = self.expect_success(res, &op).await?;
-                let content_type = content_type(&res);
-                if res
-                    .content_length()
-                    .is_some_and(|n| n > MAX_MANIFEST as u64)
-                {
-                    return Err(self.too_large(&op));
-                }
-                let body = res.bytes().await.map_err(|e| self.request_error(&op, e))?;
-                Ok(Some((body, content_type)))
-            })
-            .await?;
-        let Some((bytes, content_type)) = answer else {
+        let Some(doc) = self
+            .get_document(&op, &url, ACCEPT_MANIFESTS, repository, ctx)
+            .await?
+        else {
             return Ok(None);
         };
-        if bytes.len() > MAX_MANIFEST {
-            return Err(self.too_large(&op));
-        }
+        let media_type = media_type_of(&doc.bytes, doc.content_type.as_deref());
+        let bytes = doc.bytes;
         let digest = Digest::of(&bytes);
-        let media_type = media_type_of(&bytes, content_type.as_deref());
         let descriptor = Descriptor::new(media_type, digest.clone(), bytes.len() as u64);
         Ok(Some(Fetched {
             bytes,
             digest,
             descriptor,
         }))
-    }
-
-    fn too_large(&self, op: &str) -> Error {
-        self.registry_error(
-            op,
-            None,
-            format!("the manifest is larger than {MAX_MANIFEST} bytes"),
-            false,
-        )
     }
 
     /// `GET …/blobs/<digest>` streamed into the layout, retried, checked

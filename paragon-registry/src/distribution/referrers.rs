@@ -6,85 +6,22 @@ use bytes::Bytes;
 use paragon_core::model::oci::{
     to_canonical_json, Descriptor, Digest, ImageIndex, MEDIA_TYPE_INDEX,
 };
-use paragon_core::plugin::registry::referrers::{add_to_list, of_type, parse_list};
+use paragon_core::plugin::registry::referrers::{of_type, parse_list};
 use paragon_core::plugin::registry::referrers_tag;
 use paragon_core::{CallContext, ErrorKind, Result};
-use reqwest::header::{HeaderMap, HeaderName, ACCEPT, ETAG, LINK};
-use reqwest::{Method, StatusCode};
+use reqwest::header::HeaderMap;
 
-use super::auth::{scope, Access};
-use super::manifests::{content_type, ACCEPT_MANIFESTS};
+use super::manifests::ACCEPT_MANIFESTS;
 use super::tags::next_link;
 use super::DistributionRegistry;
 
-/// The largest referrers list read (a manifest's limit).
-const MAX_LIST: usize = 4 << 20;
 /// The most pages of a referrers list followed.
 const MAX_PAGES: usize = 1_000;
 /// How many times a referrers list is written again after another
 /// writer's list replaced it.
 const MAX_REWRITES: usize = 8;
 
-/// A document fetched with its `ETag`.
-struct Document {
-    bytes: Bytes,
-    content_type: Option<String>,
-    etag: Option<String>,
-    link: Option<String>,
-}
-
 impl DistributionRegistry {
-    /// `GET url` for `repository` with `accept`, retried; `None` on 404.
-    async fn get_document(
-        &self,
-        op: &str,
-        url: &str,
-        accept: &str,
-        repository: &str,
-        ctx: &CallContext,
-    ) -> Result<Option<Document>> {
-        let scopes = [scope(repository, Access::Pull)];
-        let headers: [(HeaderName, &str); 1] = [(ACCEPT, accept)];
-        self.retrying(op, ctx, || async {
-            let res = self
-                .execute(op, Method::GET, url, &headers, None, &scopes, None)
-                .await?;
-            if res.status() == StatusCode::NOT_FOUND {
-                return Ok(None);
-            }
-            let res = self.expect_success(res, op).await?;
-            if res.content_length().is_some_and(|n| n > MAX_LIST as u64) {
-                return Err(self.too_long(op));
-            }
-            let header = |h: &HeaderMap, name: HeaderName| {
-                h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-            };
-            let etag = header(res.headers(), ETAG);
-            let link = header(res.headers(), LINK);
-            let content_type = content_type(&res);
-            let bytes = res.bytes().await.map_err(|e| self.request_error(op, e))?;
-            if bytes.len() > MAX_LIST {
-                return Err(self.too_long(op));
-            }
-            Ok(Some(Document {
-                bytes,
-                content_type,
-                etag,
-                link,
-            }))
-        })
-        .await
-    }
-
-    fn too_long(&self, op: &str) -> paragon_core::Error {
-        self.registry_error(
-            op,
-            None,
-            format!("the referrers list is larger than {MAX_LIST} bytes"),
-            false,
-        )
-    }
-
     /// See [`Registry::referrers`](paragon_core::plugin::registry::Registry::referrers):
     /// the referrers API, page by page; on its 404, the referrers tag.
     pub(super) async fn list_referrers(
@@ -238,7 +175,7 @@ impl DistributionRegistry {
                     ))
                 }
             };
-            if !add_to_list(&mut index, referrer) {
+            if !index.add_manifest(referrer) {
                 return Ok(tag.to_string());
             }
             let body = Bytes::from(to_canonical_json(&index));

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::{Pushed, Reference, Registry, Repository, Tag};
 use crate::error::{Error, Result};
-use crate::model::oci::{Descriptor, Digest, OciLayout};
+use crate::model::oci::{Descriptor, Digest, ImageIndex, OciLayout};
 use crate::plugin::build::BuiltImage;
 use crate::plugin::context::CallContext;
 
@@ -28,8 +28,8 @@ struct Repo {
     manifests: BTreeSet<Digest>,
     /// Each pushed root, with what a pull gives back.
     images: BTreeMap<Digest, Stored>,
-    /// The referrers of each subject, in the order they were pushed.
-    referrers: BTreeMap<Digest, Vec<Descriptor>>,
+    /// The referrers list of each subject, in the order they were pushed.
+    referrers: BTreeMap<Digest, ImageIndex>,
 }
 
 /// A pushed manifest's descriptor and the bytes of every blob it needs
@@ -84,13 +84,16 @@ impl Registry for MemoryRegistry {
         for b in &blobs {
             content.push(Arc::from(layout.read_blob(&b.digest)?));
         }
-        let root = layout.read_blob(&image.digest)?;
-        let referrer = super::referrers::referrer_of(&root, &image.media_type, &image.digest)?;
+        // The closure ends with the root manifest itself.
+        let root = content.last().expect("a closure holds its root");
+        let referrer = super::referrers::referrer_of(root, &image.media_type, &image.digest)?;
         let mut repos = self.lock();
         let repo = repos.entry(repository.to_string()).or_default();
         if let Some((subject, descriptor)) = referrer {
-            let listed = repo.referrers.entry(subject).or_default();
-            super::referrers::add_to_list_of(listed, &descriptor);
+            repo.referrers
+                .entry(subject)
+                .or_default()
+                .add_manifest(&descriptor);
         }
         repo.manifests.insert(image.digest.clone());
         repo.images.insert(
@@ -220,7 +223,7 @@ impl Registry for MemoryRegistry {
         let listed = self
             .lock()
             .get(repository.as_str())
-            .and_then(|r| r.referrers.get(digest).cloned())
+            .and_then(|r| r.referrers.get(digest).map(|l| l.manifests.clone()))
             .unwrap_or_default();
         Ok(super::referrers::of_type(listed, artifact_type))
     }

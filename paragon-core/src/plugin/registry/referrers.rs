@@ -270,22 +270,6 @@ pub async fn attach(
     })
 }
 
-/// Adds `referrer` to the referrers list `index` (when absent): true when
-/// it was added. The list is the image index a registry without the
-/// referrers API keeps under [`referrers_tag`].
-pub fn add_to_list(index: &mut crate::model::oci::ImageIndex, referrer: &Descriptor) -> bool {
-    add_to_list_of(&mut index.manifests, referrer)
-}
-
-/// [`add_to_list`] on the descriptors themselves.
-pub fn add_to_list_of(listed: &mut Vec<Descriptor>, referrer: &Descriptor) -> bool {
-    if listed.iter().any(|d| d.digest == referrer.digest) {
-        return false;
-    }
-    listed.push(referrer.clone());
-    true
-}
-
 /// Reads a referrers list: `bytes` must be an OCI image index (the
 /// `mediaType` says so, or is absent and the `Content-Type` does).
 ///
