@@ -769,22 +769,10 @@ impl Run<'_> {
             });
         }
         if complete {
-            if let Err(e) = self.attach_sbom(registry, repo, img).await {
-                let outcome = Run::outcome_of(&e);
-                let detail = format!("attaching the SBOM to {}: {e}", img.digest);
-                self.finish(Stage::Push, began, outcome, Some(detail));
+            if let Err(detail) = self.attach_and_sign(registry, repo, img).await {
+                let outcome = Run::outcome_of(&detail.1);
+                self.finish(Stage::Push, began, outcome, Some(detail.0));
                 return None;
-            }
-            if let Some(signer) = &self.config.signer {
-                if let Err(e) = self
-                    .sign(registry, repo, &img.digest, signer.as_ref())
-                    .await
-                {
-                    let outcome = Run::outcome_of(&e);
-                    let detail = format!("signing {}: {e}", img.digest);
-                    self.finish(Stage::Push, began, outcome, Some(detail));
-                    return None;
-                }
             }
         }
         self.finish(Stage::Push, began, outcome, detail);
@@ -804,22 +792,130 @@ impl Run<'_> {
         })
     }
 
-    /// Attaches the image's SBOM to the pushed image, when asked to and
-    /// there is one, and records it.
-    async fn attach_sbom(
+    /// Attaches the image's SBOM, signs the image and attests it, as
+    /// configured, all at once (each may wait for the registry's
+    /// tag-settle time, so they wait together), and records what was
+    /// written, even when another of them failed. What failed and its
+    /// error, when one did.
+    async fn attach_and_sign(
         &mut self,
         registry: &dyn Registry,
         repo: &Repository,
         img: &BuiltImage,
-    ) -> Result<()> {
-        let p = self.config;
-        let Some(sbom) = &self.image_sbom else {
-            return Ok(());
+    ) -> std::result::Result<(), (String, Error)> {
+        use crate::plugin::registry::referrers::attach;
+        use crate::plugin::sign::cosign;
+        let artifact = self.sbom_artifact(img);
+        let signer = self.config.signer.as_deref();
+        let predicates = match signer {
+            Some(_) => self.predicates().await,
+            None => Vec::new(),
         };
-        if !p.attach_sbom.unwrap_or(p.signer.is_some()) {
-            return Ok(());
+        let predicates: Vec<(&str, &serde_json::Value)> =
+            predicates.iter().map(|(t, p)| (*t, p)).collect();
+        let name = self.image_name();
+        let digest = &img.digest;
+        let ctx = self.step_ctx();
+        let attaching = async {
+            match &artifact {
+                Some(a) => self
+                    .step("attach SBOM", attach(registry, repo, a, &ctx))
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        };
+        let signing = async {
+            match signer {
+                Some(s) => self
+                    .step("sign", cosign::sign(registry, repo, digest, &name, s, &ctx))
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        };
+        let attesting = async {
+            match signer {
+                Some(s) => {
+                    let attest =
+                        cosign::attest_all(registry, repo, digest, &name, &predicates, s, &ctx);
+                    self.step("attest", attest).await.map(Some)
+                }
+                None => Ok(None),
+            }
+        };
+        let (attached, signed, attested) = tokio::join!(attaching, signing, attesting);
+        let mut failed = None;
+        match attached {
+            Ok(Some(attached)) => {
+                self.emit(Event::Attached {
+                    digest: digest.clone(),
+                    artifact_type: attached.artifact_type.clone(),
+                    manifest: attached.digest.clone(),
+                });
+                self.record.referrers.push(ReferrerRecord {
+                    artifact_type: attached.artifact_type,
+                    manifest: attached.digest,
+                    referrers_tag: attached.pushed.referrers_tag,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => failed = Some((format!("attaching the SBOM to {digest}: {e}"), e)),
         }
-        use crate::plugin::registry::referrers::{attach, Artifact, ARTIFACT_TYPE_CYCLONEDX};
+        match signed {
+            Ok(Some(signed)) => {
+                self.emit(Event::Signed {
+                    digest: digest.clone(),
+                    tag: signed.tag.clone(),
+                    identity: signed.identity.clone(),
+                });
+                self.record.signed = Some(SignatureRecord {
+                    tag: signed.tag,
+                    manifest: signed.manifest,
+                    identity: signed.identity,
+                    signatures: signed.signatures,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failed = failed.or_else(|| Some((format!("signing {digest}: {e}"), e)));
+            }
+        }
+        match attested {
+            Ok(Some(attested)) => {
+                for predicate_type in attested.predicate_types {
+                    self.emit(Event::Attested {
+                        digest: digest.clone(),
+                        predicate_type: predicate_type.clone(),
+                        tag: attested.tag.clone(),
+                    });
+                    self.record.attestations.push(AttestationRecord {
+                        predicate_type,
+                        tag: attested.tag.clone(),
+                        manifest: attested.manifest.clone(),
+                    });
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failed = failed.or_else(|| Some((format!("attesting {digest}: {e}"), e)));
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// The image's SBOM as an artifact to attach, when asked to and there
+    /// is one (by default when the pipeline signs).
+    fn sbom_artifact(
+        &self,
+        img: &BuiltImage,
+    ) -> Option<crate::plugin::registry::referrers::Artifact> {
+        use crate::plugin::registry::referrers::{Artifact, ARTIFACT_TYPE_CYCLONEDX};
+        let p = self.config;
+        let sbom = self.image_sbom.as_ref()?;
+        if !p.attach_sbom.unwrap_or(p.signer.is_some()) {
+            return None;
+        }
         let artifact = Artifact::new(ARTIFACT_TYPE_CYCLONEDX, img.descriptor())
             .with_blob(
                 ARTIFACT_TYPE_CYCLONEDX,
@@ -829,50 +925,12 @@ impl Run<'_> {
                 "org.opencontainers.image.created",
                 attest::rfc3339(time::OffsetDateTime::now_utc()),
             );
-        let ctx = self.step_ctx();
-        let attached = self
-            .step("attach SBOM", attach(registry, repo, &artifact, &ctx))
-            .await?;
-        self.emit(Event::Attached {
-            digest: img.digest.clone(),
-            artifact_type: attached.artifact_type.clone(),
-            manifest: attached.digest.clone(),
-        });
-        self.record.referrers.push(ReferrerRecord {
-            artifact_type: attached.artifact_type,
-            manifest: attached.digest,
-            referrers_tag: attached.pushed.referrers_tag,
-        });
-        Ok(())
+        Some(artifact)
     }
 
-    /// Signs the pushed image and records the signature.
-    async fn sign(
-        &mut self,
-        registry: &dyn Registry,
-        repo: &Repository,
-        digest: &Digest,
-        signer: &dyn crate::plugin::sign::Signer,
-    ) -> Result<()> {
-        let ctx = self.step_ctx();
-        let name = self.image_name();
-        let signed = self
-            .step(
-                "sign",
-                crate::plugin::sign::cosign::sign(registry, repo, digest, &name, signer, &ctx),
-            )
-            .await?;
-        self.emit(Event::Signed {
-            digest: digest.clone(),
-            tag: signed.tag.clone(),
-            identity: signed.identity.clone(),
-        });
-        self.record.signed = Some(SignatureRecord {
-            tag: signed.tag,
-            manifest: signed.manifest,
-            identity: signed.identity,
-            signatures: signed.signatures,
-        });
+    /// The predicates the pipeline attests: the image's SBOM (when there
+    /// is one), SLSA provenance and the scan verdict.
+    async fn predicates(&self) -> Vec<(&'static str, serde_json::Value)> {
         let source = attest::SourceRevision::of(&self.config.source).await;
         let mut predicates = vec![
             (
@@ -893,31 +951,7 @@ impl Run<'_> {
         if let Some(sbom) = self.image_sbom.clone() {
             predicates.insert(0, (attest::PREDICATE_CYCLONEDX, sbom));
         }
-        let predicates: Vec<(&str, &serde_json::Value)> =
-            predicates.iter().map(|(t, p)| (*t, p)).collect();
-        let attest = crate::plugin::sign::cosign::attest_all(
-            registry,
-            repo,
-            digest,
-            &name,
-            &predicates,
-            signer,
-            &ctx,
-        );
-        let attested = self.step("attest", attest).await?;
-        for predicate_type in attested.predicate_types {
-            self.emit(Event::Attested {
-                digest: digest.clone(),
-                predicate_type: predicate_type.clone(),
-                tag: attested.tag.clone(),
-            });
-            self.record.attestations.push(AttestationRecord {
-                predicate_type,
-                tag: attested.tag.clone(),
-                manifest: attested.manifest.clone(),
-            });
-        }
-        Ok(())
+        predicates
     }
 
     /// Checks the pushed image's signature before anything is deployed;

@@ -995,6 +995,18 @@ async fn a_baseline_lets_the_gate_fail_only_on_new_findings() {
     assert!(err.to_string().contains("needs a baseline"), "{err}");
 }
 
+/// A syft report carrying `document` as the image's CycloneDX SBOM.
+fn syft_with_sbom(document: &'static str) -> ScanReport {
+    use paragon_core::model::scan_report::{Sbom, SbomFormat};
+    let mut report = ScanReport::new(ScannerInfo::new("syft", None::<String>));
+    report.sbom = Some(Sbom::new(
+        SbomFormat::CycloneDx,
+        Some("1.5".into()),
+        bytes::Bytes::from(document),
+    ));
+    report
+}
+
 /// The keyed test signer and verifier.
 fn keyed(key: &str) -> paragon_core::plugin::sign::testing::KeyedDigest {
     paragon_core::plugin::sign::testing::KeyedDigest::new(key)
@@ -1197,15 +1209,9 @@ fn signing_needs_a_registry() {
 /// the provenance and the verdict.
 #[tokio::test]
 async fn the_image_sbom_is_attested() {
-    use paragon_core::model::scan_report::{Sbom, SbomFormat};
     let p = parts();
     let document = r#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{"type":"library","name":"left-pad","version":"1.3.0"}]}"#;
-    let mut report = ScanReport::new(ScannerInfo::new("syft", None::<String>));
-    report.sbom = Some(Sbom::new(
-        SbomFormat::CycloneDx,
-        Some("1.5".into()),
-        bytes::Bytes::from(document),
-    ));
+    let report = syft_with_sbom(document);
     let rec = base(&p)
         .post_build(CannedScanner::new(report))
         .sign_with(keyed("ci"))
@@ -1270,14 +1276,8 @@ async fn the_image_sbom_is_attested() {
 
 #[tokio::test]
 async fn the_sbom_is_attached_only_when_asked_without_signing() {
-    use paragon_core::model::scan_report::{Sbom, SbomFormat};
     let document = r#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[]}"#;
-    let mut report = ScanReport::new(ScannerInfo::new("syft", None::<String>));
-    report.sbom = Some(Sbom::new(
-        SbomFormat::CycloneDx,
-        Some("1.5".into()),
-        bytes::Bytes::from(document),
-    ));
+    let report = syft_with_sbom(document);
     for attach in [None, Some(true), Some(false)] {
         let p = parts();
         let mut builder = base(&p).post_build(CannedScanner::new(report.clone()));
@@ -1300,4 +1300,63 @@ async fn the_sbom_is_attached_only_when_asked_without_signing() {
         assert_eq!(listed.len(), want, "attach_sbom({attach:?})");
         assert_eq!(rec.referrers.len(), want, "attach_sbom({attach:?})");
     }
+}
+
+/// A memory registry that refuses every manifest with a `subject` (an
+/// OCI 1.1 artifact), as a registry that knows nothing of them might.
+fn no_artifacts(registry: MemoryRegistry) -> paragon_core::plugin::registry::testing::Intercepted {
+    use paragon_core::plugin::registry::testing::{Intercept, Intercepted};
+    Intercepted::new(registry, |image, _| {
+        let layout = paragon_core::OciLayout::open(&image.layout).unwrap();
+        if layout.manifest(&image.digest).unwrap().subject.is_some() {
+            Intercept::Refuse(Error::Unsupported {
+                component: "no-artifacts".into(),
+                operation: "manifests with a subject".into(),
+            })
+        } else {
+            Intercept::Pass
+        }
+    })
+}
+
+/// The SBOM attach, the signature and the attestations are written at
+/// once: when the attach fails, the run fails naming it, and the record
+/// still lists the signature and attestations that were written.
+#[tokio::test]
+async fn a_failed_sbom_attach_fails_the_push_and_records_what_was_signed() {
+    let p = parts();
+    let document = r#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[]}"#;
+    let report = syft_with_sbom(document);
+    let rec = base(&p)
+        .registry(no_artifacts(p.registry.clone()), "shop/app")
+        .post_build(CannedScanner::new(report))
+        .sign_with(keyed("ci"))
+        .environment("dev", p.gitops.clone())
+        .build()
+        .unwrap()
+        .run(&CallContext::new())
+        .await;
+    assert!(!rec.succeeded());
+    assert_eq!(stage(&rec, Stage::Push), Outcome::Failed);
+    let detail = rec
+        .stages
+        .iter()
+        .find(|s| s.stage == Stage::Push)
+        .and_then(|s| s.detail.clone())
+        .unwrap();
+    assert!(detail.contains("attaching the SBOM"), "{detail}");
+    assert!(detail.contains("manifests with a subject"), "{detail}");
+    assert!(rec.referrers.is_empty());
+    let signed = rec.signed.clone().expect("the signature was written");
+    let ctx = CallContext::new();
+    assert_eq!(
+        p.registry
+            .resolve(&repo("shop/app"), &tag(&signed.tag), &ctx)
+            .await
+            .unwrap(),
+        Some(signed.manifest),
+        "the record names the signature the registry holds"
+    );
+    assert_eq!(rec.attestations.len(), 3, "{:?}", rec.attestations);
+    assert!(rec.deployments.is_empty(), "nothing deployed");
 }

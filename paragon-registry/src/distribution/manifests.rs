@@ -7,7 +7,7 @@ use paragon_core::model::oci::{
     MEDIA_TYPE_MANIFEST,
 };
 use paragon_core::plugin::registry::{Repository, Tag};
-use paragon_core::{CallContext, Error, Result};
+use paragon_core::{CallContext, Error, ErrorKind, Result};
 use reqwest::header::{HeaderName, ACCEPT, CONTENT_TYPE, ETAG, IF_MATCH, LINK};
 use reqwest::{Method, StatusCode};
 
@@ -257,7 +257,9 @@ impl DistributionRegistry {
             .map(drop)
     }
 
-    /// Checks that `tag` resolves to `digest` in `repository`.
+    /// Checks that `tag` resolves to `digest` in `repository`: a
+    /// [`Conflict`](ErrorKind::Conflict) when another writer's manifest
+    /// is there instead.
     pub(super) async fn verify_tag(
         &self,
         repository: &str,
@@ -270,18 +272,21 @@ impl DistributionRegistry {
                 self.head_manifest(repository, tag)
             })
             .await?;
-        if held.as_ref() == Some(digest) {
-            return Ok(());
+        let (what, kind) = match held {
+            Some(held) if held == *digest => return Ok(()),
+            Some(held) => (held.to_string(), ErrorKind::Conflict),
+            None => ("nothing".to_owned(), ErrorKind::Other),
+        };
+        Err(crate::Error::Distribution {
+            host: self.host.clone(),
+            operation: format!("verify {repository}:{tag}"),
+            status: None,
+            message: format!("the registry holds {what} under the tag, not the pushed {digest}"),
+            kind,
+            retry_after: None,
+            source: None,
         }
-        Err(self.registry_error(
-            format!("verify {repository}:{tag}"),
-            None,
-            format!(
-                "the registry holds {} under the tag, not the pushed {digest}",
-                held.map_or("nothing".into(), |d| d.to_string())
-            ),
-            false,
-        ))
+        .into())
     }
 }
 

@@ -17,7 +17,9 @@
 //! read again after the [tag-settle wait](DistributionRegistry::with_tag_settle)
 //! and written again when another writer's list replaced it, with
 //! `If-Match` where the registry gives an `ETag`. A tag holding anything
-//! but an index is never written over. `referrers` asks
+//! but an index is never written over. cosign's signature and attestation
+//! images are read back after the same wait by the signing code
+//! ([`tag_settle`](Registry::tag_settle)). `referrers` asks
 //! `GET /v2/<name>/referrers/<digest>` (every page), and reads the
 //! referrers tag when that answers 404.
 //!
@@ -285,9 +287,12 @@ impl DistributionRegistry {
     }
 
     /// How long [`create_tag`](Registry::create_tag) waits between its
-    /// write and the check of who holds the tag, and a referrers-tag update
-    /// between its write and the check that its entry stayed (default
-    /// 1 s).
+    /// write and the check of who holds the tag, a referrers-tag update
+    /// between its write and the check that its entry stayed, and a
+    /// signature or attestation write between its write and the check
+    /// that its layers stayed ([`tag_settle`](Registry::tag_settle);
+    /// default 1 s). Zero gives up these checks: writers racing on one
+    /// tag may then each be told they succeeded while one write was lost.
     ///
     /// The distribution API has no write-if-absent, so `create_tag` checks
     /// the tag is absent, writes it, waits this long and reads it back:
@@ -314,6 +319,12 @@ impl Registry for DistributionRegistry {
 
     fn location(&self) -> String {
         self.host.clone()
+    }
+
+    /// The [tag-settle wait](DistributionRegistry::with_tag_settle): the
+    /// distribution API has no conditional manifest write.
+    fn tag_settle(&self) -> Duration {
+        self.settle
     }
 
     #[tracing::instrument(name = "push", skip_all, fields(registry = %self.host, %repository, digest = %image.digest))]

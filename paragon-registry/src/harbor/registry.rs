@@ -99,6 +99,12 @@ impl Registry for HarborRegistry {
         self.api.host().to_owned()
     }
 
+    /// Harbor writes manifests through its distribution endpoint, which has
+    /// no conditional write: the distribution adapter's tag-settle wait.
+    fn tag_settle(&self) -> std::time::Duration {
+        self.distribution.tag_settle()
+    }
+
     async fn push(
         &self,
         image: &BuiltImage,

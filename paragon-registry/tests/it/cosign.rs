@@ -668,3 +668,185 @@ async fn a_key_cosign_generated_loads() {
     let err = CosignKeySigner::from_file(&key, Some(&Secret::new("guess"))).unwrap_err();
     assert!(err.to_string().contains("password is wrong"), "{err}");
 }
+
+/// Signers racing on one image against the real registry (no conditional
+/// write): each reads the signature image back after the settle wait and
+/// writes again when another signer's image replaced its own, so every
+/// signature and every attestation is kept and verifies.
+#[ignore = "needs docker-registry and htpasswd"]
+#[tokio::test]
+async fn signers_racing_on_one_image_each_keep_their_signature() {
+    let registry = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let r = client(&registry.addr).with_tag_settle(std::time::Duration::from_millis(300));
+    let ctx = CallContext::new();
+    let repository = repo("shop/app");
+    let image = minimal_image(&dir.path().join("image"), "raced").unwrap();
+    r.push(&image, &repository, &tags(&["1.0.0"]), &ctx)
+        .await
+        .unwrap();
+    let signers: Vec<CosignKeySigner> = (0..5).map(|_| CosignKeySigner::generate()).collect();
+    let identity = format!("{}/shop/app", registry.addr);
+    let signing = signers
+        .iter()
+        .map(|s| cosign::sign(&r, &repository, &image.digest, &identity, s, &ctx));
+    for signed in futures_util::future::join_all(signing).await {
+        assert!(signed.unwrap().signatures >= 1);
+    }
+    let predicate = serde_json::json!({ "scanner": "raced" });
+    let predicates = [("https://example.test/race", &predicate)];
+    let (r_, repository_, digest, identity_, ctx_) =
+        (&r, &repository, &image.digest, &identity, &ctx);
+    let predicates_ = &predicates;
+    let attesting = signers.iter().take(3).map(|s| async move {
+        cosign::attest_all(r_, repository_, digest, identity_, predicates_, s, ctx_).await
+    });
+    for attested in futures_util::future::join_all(attesting).await {
+        attested.unwrap();
+    }
+
+    let pems: String = signers.iter().map(|s| s.public_key_pem()).collect();
+    let all = CosignKeyVerifier::from_pem(&pems).unwrap();
+    let verified = cosign::verify(&r, &repository, &image.digest, &all, &ctx)
+        .await
+        .unwrap();
+    let mut want: Vec<String> = signers.iter().map(|s| s.identity()).collect();
+    let mut got = verified.identities.clone();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "no signer lost its signature");
+    let raw = crate::support::skopeo_raw(
+        &registry.addr,
+        &format!("shop/app:{}", cosign::signature_tag(&image.digest)),
+    )
+    .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(
+        manifest["layers"].as_array().unwrap().len(),
+        5,
+        "{manifest}"
+    );
+    let raw = crate::support::skopeo_raw(
+        &registry.addr,
+        &format!("shop/app:{}", cosign::attestation_tag(&image.digest)),
+    )
+    .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(
+        manifest["layers"].as_array().unwrap().len(),
+        3,
+        "{manifest}"
+    );
+}
+
+/// A registry where another writer replaces the signature image right
+/// after each of the first `rivals` writes of this one, with `rival`, an
+/// image it read before: what a racing signer does to the tag.
+fn replaced(
+    rival: paragon_core::plugin::build::BuiltImage,
+    rivals: usize,
+) -> paragon_core::plugin::registry::testing::Intercepted {
+    use paragon_core::plugin::registry::testing::{Intercept, Intercepted};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let left = AtomicUsize::new(rivals);
+    let inner = paragon_core::plugin::registry::MemoryRegistry::new();
+    Intercepted::new(inner, move |_, tags| {
+        let racing = tags.iter().any(|t| t.as_str().ends_with(".sig"));
+        let rival_writes = racing
+            && left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if rival_writes {
+            Intercept::ReplaceWith(rival.clone())
+        } else {
+            Intercept::Pass
+        }
+    })
+}
+
+/// The rival's signature image for `image`, as another signer wrote it:
+/// pulled into `into`.
+async fn rival_signature(
+    image: &paragon_core::plugin::build::BuiltImage,
+    into: &Path,
+) -> (paragon_core::plugin::build::BuiltImage, CosignKeySigner) {
+    let elsewhere = paragon_core::plugin::registry::MemoryRegistry::new();
+    let (repository, ctx) = (repo("shop/app"), CallContext::new());
+    let rival = CosignKeySigner::generate();
+    cosign::sign(
+        &elsewhere,
+        &repository,
+        &image.digest,
+        "shop/app",
+        &rival,
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let tag = cosign::signature_tag(&image.digest);
+    let pulled = elsewhere
+        .pull(&repository, &Reference::Tag(tag), into, &ctx)
+        .await
+        .unwrap()
+        .unwrap();
+    (pulled, rival)
+}
+
+#[tokio::test]
+async fn a_signature_another_signer_wrote_over_is_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = minimal_image(&dir.path().join("image"), "app").unwrap();
+    let (rival_image, rival) = rival_signature(&image, &dir.path().join("rival")).await;
+    let r = replaced(rival_image, 2);
+    let (repository, ctx) = (repo("shop/app"), CallContext::new());
+    r.push(&image, &repository, &tags(&["1.0.0"]), &ctx)
+        .await
+        .unwrap();
+    let signer = CosignKeySigner::generate();
+    let (signed, logs) = crate::support::logs_of(cosign::sign(
+        &r,
+        &repository,
+        &image.digest,
+        "shop/app",
+        &signer,
+        &ctx,
+    ))
+    .await;
+    let signed = signed.unwrap();
+    assert_eq!(signed.signatures, 2, "the rival's and this one");
+    assert!(logs.contains("another writer replaced"), "{logs}");
+    let both =
+        CosignKeyVerifier::from_pem(&(signer.public_key_pem() + &rival.public_key_pem())).unwrap();
+    let verified = cosign::verify(&r, &repository, &image.digest, &both, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(verified.identities.len(), 2, "{verified:?}");
+    assert_eq!(
+        r.resolve(&repository, &cosign::signature_tag(&image.digest), &ctx)
+            .await
+            .unwrap(),
+        Some(signed.manifest),
+        "the manifest reported is the one the tag names"
+    );
+}
+
+#[tokio::test]
+async fn a_signature_replaced_at_every_write_is_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = minimal_image(&dir.path().join("image"), "app").unwrap();
+    let (rival_image, _) = rival_signature(&image, &dir.path().join("rival")).await;
+    let r = replaced(rival_image, usize::MAX);
+    let (repository, ctx) = (repo("shop/app"), CallContext::new());
+    r.push(&image, &repository, &tags(&["1.0.0"]), &ctx)
+        .await
+        .unwrap();
+    let signer = CosignKeySigner::generate();
+    let err = cosign::sign(&r, &repository, &image.digest, "shop/app", &signer, &ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), paragon_core::ErrorKind::Conflict, "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("intercepted.test"), "{text}");
+    assert!(text.contains(".sig"), "{text}");
+    assert!(text.contains("8 times"), "{text}");
+}

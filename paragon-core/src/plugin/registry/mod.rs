@@ -37,6 +37,7 @@ use crate::plugin::context::CallContext;
 
 mod memory;
 pub mod referrers;
+pub mod testing;
 
 pub use memory::MemoryRegistry;
 pub use referrers::{attach, referrers_tag, Artifact, Attached};
@@ -121,6 +122,18 @@ pub trait Registry: fmt::Debug + Send + Sync + 'static {
 
     /// Where it stores (host and port, or a path), for messages and records.
     fn location(&self) -> String;
+
+    /// How long after a manifest is written under a tag another writer,
+    /// having read the tag before that write, may still write over it:
+    /// the wait after which reading the tag back shows whose write
+    /// stayed. Code that reads, extends and writes back a tag others
+    /// extend too (cosign's `.sig` and `.att` images) waits this long
+    /// and reads again. The default is zero, for registries whose tag
+    /// writes are seen at once; over the bare OCI distribution API it is
+    /// the adapter's tag-settle wait.
+    fn tag_settle(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 
     /// Pushes `image` to `repository` and points every tag at it.
     async fn push(
@@ -284,6 +297,9 @@ macro_rules! forward_registry {
             }
             fn location(&self) -> String {
                 (**self).location()
+            }
+            fn tag_settle(&self) -> std::time::Duration {
+                (**self).tag_settle()
             }
             async fn push(
                 &self,

@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::oci::{
     to_canonical_json, Descriptor, Digest, ImageManifest, OciLayout, MEDIA_TYPE_CONFIG,
     MEDIA_TYPE_MANIFEST,
@@ -105,8 +105,10 @@ pub struct Signed {
 /// twice is stored once). `identity` is the image's repository as
 /// clients pull it (`critical.identity.docker-reference`).
 ///
-/// Two signers racing on one image may lose one signature (cosign's
-/// layout has no conditional write); sign again to add it.
+/// Signers racing on one image each keep their signature: the
+/// signature image is read back after the registry's [tag-settle
+/// time](Registry::tag_settle) and written again while this signature is
+/// missing ([`Error::Conflict`] when other writers keep replacing it).
 ///
 /// # Errors
 ///
@@ -183,9 +185,22 @@ struct Layer<'a> {
     annotations: BTreeMap<String, String>,
 }
 
+/// How many times [`append`] writes again after other writers replaced
+/// its layers, before it gives up with [`Error::Conflict`].
+const MAX_REWRITES: usize = 8;
+
 /// Adds `new` layers to the image tagged `tag` (made when absent), keeping
 /// the layers there (the same layer twice is kept once), and pushes it
-/// under `tag`: the new manifest's digest and its number of layers.
+/// under `tag`: the digest of the manifest the tag then names and its
+/// number of layers.
+///
+/// cosign's layout has no conditional write, so two writers that read
+/// the tag together each write back their own list. After its write,
+/// this one waits the registry's [tag-settle
+/// time](Registry::tag_settle), reads the tag again, and writes again
+/// while its layers are missing: of writers that each write within that
+/// wait after their read, none loses its layers. Nothing is written when
+/// the tag already holds every new layer.
 async fn append(
     registry: &dyn Registry,
     repository: &Repository,
@@ -194,33 +209,69 @@ async fn append(
     ctx: &CallContext,
 ) -> Result<(Digest, usize)> {
     let scratch = scratch()?;
-    let dir = scratch.path().join("image");
-    let existing = registry
-        .pull(repository, &Reference::Tag(tag.clone()), &dir, ctx)
-        .await?;
-    let layout = OciLayout::create(&dir)?;
-    let mut layers = match &existing {
-        Some(image) => layout.manifest(&image.digest)?.layers,
-        None => Vec::new(),
-    };
-    for layer in new {
-        let (body_digest, size) = layout.write_blob(layer.body)?;
-        let mut descriptor = Descriptor::new(layer.media_type, body_digest, size);
-        descriptor.annotations = layer.annotations;
-        if !layers.contains(&descriptor) {
-            layers.push(descriptor);
+    let mut wrote = false;
+    for round in 0..=MAX_REWRITES {
+        let dir = scratch.path().join(format!("image-{round}"));
+        let existing = registry
+            .pull(repository, &Reference::Tag(tag.clone()), &dir, ctx)
+            .await?;
+        let layout = OciLayout::create(&dir)?;
+        let (mut layers, held) = match &existing {
+            Some(image) => (layout.manifest(&image.digest)?.layers, Some(&image.digest)),
+            None => (Vec::new(), None),
+        };
+        let mut missing = 0;
+        for layer in &new {
+            let (body_digest, size) = layout.write_blob(layer.body)?;
+            let mut descriptor = Descriptor::new(layer.media_type, body_digest, size);
+            descriptor.annotations = layer.annotations.clone();
+            if !layers.contains(&descriptor) {
+                layers.push(descriptor);
+                missing += 1;
+            }
+        }
+        if let (0, Some(held)) = (missing, held) {
+            return Ok((held.clone(), layers.len()));
+        }
+        if round == MAX_REWRITES {
+            break;
+        }
+        if wrote {
+            tracing::info!(
+                registry = %registry.location(), %repository, tag = %tag,
+                "another writer replaced the layers written here; writing them again"
+            );
+        }
+        let manifest = signature_manifest(&layout, layers)?;
+        let (manifest_digest, manifest_size) = layout.write_blob(&to_canonical_json(&manifest))?;
+        let root = Descriptor::new(MEDIA_TYPE_MANIFEST, manifest_digest, manifest_size);
+        layout.set_ref("image", &root)?;
+        let image = BuiltImage::from_layout(&dir, Some("image"))?;
+        match registry
+            .push(&image, repository, std::slice::from_ref(tag), ctx)
+            .await
+        {
+            Ok(_) => {}
+            // Another writer's image is under the tag already: read it again.
+            Err(e) if e.kind() == ErrorKind::Conflict => {}
+            Err(e) => return Err(e),
+        }
+        wrote = true;
+        // A writer that read the tag before this write may still write
+        // over it: read it back once such a write has landed.
+        tokio::select! {
+            _ = tokio::time::sleep(registry.tag_settle()) => {}
+            _ = ctx.cancel.cancelled() => {
+                return Err(Error::Cancelled { tool: format!("{} at {}", registry.name(), registry.location()) });
+            }
         }
     }
-    let manifest = signature_manifest(&layout, layers)?;
-    let count = manifest.layers.len();
-    let (manifest_digest, manifest_size) = layout.write_blob(&to_canonical_json(&manifest))?;
-    let root = Descriptor::new(MEDIA_TYPE_MANIFEST, manifest_digest.clone(), manifest_size);
-    layout.set_ref("image", &root)?;
-    let image = BuiltImage::from_layout(&dir, Some("image"))?;
-    registry
-        .push(&image, repository, std::slice::from_ref(tag), ctx)
-        .await?;
-    Ok((manifest_digest, count))
+    Err(Error::Conflict {
+        target: format!("registry {}", registry.location()),
+        message: format!(
+            "other writers replaced {repository}:{tag} {MAX_REWRITES} times; the layers written here are not in it"
+        ),
+    })
 }
 
 /// The manifest of a signature image: cosign's config (its layers'
