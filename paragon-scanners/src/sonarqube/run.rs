@@ -51,6 +51,7 @@ pub struct SonarQube {
     poll: Duration,
     page_size: u32,
     timeout: Duration,
+    request_timeout: Duration,
     retry: RetryPolicy,
     client: reqwest::Client,
 }
@@ -78,6 +79,7 @@ pub struct SonarQubeBuilder {
     poll: Option<Duration>,
     page_size: Option<u32>,
     timeout: Option<Duration>,
+    request_timeout: Option<Duration>,
     retry: Option<RetryPolicy>,
     allow_http: bool,
 }
@@ -173,6 +175,13 @@ impl SonarQubeBuilder {
         self
     }
 
+    /// How long one API request may take, its answer read whole, before
+    /// it counts as no answer (and is retried). Default: 30 s.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
     /// How the API's answers are retried after no answer, a 429 or a 5xx
     /// (every call is a read). Default: [`RetryPolicy::default`].
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -187,7 +196,7 @@ impl SonarQubeBuilder {
     /// [`CoreError::InvalidConfig`] for a missing or invalid URL, plain http
     /// to a host other than this machine without
     /// [`allow_http`](Self::allow_http), a missing token, a page size
-    /// outside 1–500, or a zero timeout.
+    /// outside 1–500, or a zero timeout or request timeout.
     pub fn build(self) -> Result<SonarQube, CoreError> {
         let invalid = |message: String| CoreError::InvalidConfig {
             component: SCANNER.to_owned(),
@@ -209,6 +218,8 @@ impl SonarQubeBuilder {
             )));
         }
         let timeout = crate::runner::timeout(SCANNER, self.timeout, Duration::from_secs(600))?;
+        let request_timeout =
+            crate::runner::timeout(SCANNER, self.request_timeout, Duration::from_secs(30))?;
         let client = crate::http::client(SCANNER)?;
         Ok(SonarQube {
             url,
@@ -221,6 +232,7 @@ impl SonarQubeBuilder {
             poll: self.poll.unwrap_or(Duration::from_secs(2)),
             page_size,
             timeout,
+            request_timeout,
             retry: self.retry.unwrap_or_default(),
             client,
         })
@@ -309,19 +321,24 @@ impl SonarQube {
             message,
             source: None,
         };
+        let late = |e: &reqwest::Error| {
+            e.is_timeout()
+                .then(|| format!("no whole answer within {:?}", self.request_timeout))
+        };
         let response = self
             .client
             .get(url)
+            .timeout(self.request_timeout)
             .basic_auth(self.token.expose(), Some(""))
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| http(0, format!("no answer: {e}")))?;
+            .map_err(|e| http(0, late(&e).unwrap_or_else(|| format!("no answer: {e}"))))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http(status.as_u16(), format!("the answer broke off: {e}")))?;
+        let body = response.bytes().await.map_err(|e| {
+            let message = late(&e).unwrap_or_else(|| format!("the answer broke off: {e}"));
+            http(status.as_u16(), message)
+        })?;
         if status.is_success() {
             return Ok(body.to_vec());
         }

@@ -189,6 +189,10 @@ fn project(task: &str) -> tempfile::TempDir {
 }
 
 fn sonar(addr: SocketAddr, token: &str) -> SonarQube {
+    sonar_builder(addr, token).build().unwrap()
+}
+
+fn sonar_builder(addr: SocketAddr, token: &str) -> paragon_scanners::sonarqube::SonarQubeBuilder {
     SonarQube::builder()
         .with_url(format!("http://{addr}/sonar"))
         .with_token(Secret::new(token))
@@ -199,8 +203,6 @@ fn sonar(addr: SocketAddr, token: &str) -> SonarQube {
             Duration::from_millis(10),
             Duration::from_millis(10),
         ))
-        .build()
-        .unwrap()
 }
 
 #[tokio::test]
@@ -385,4 +387,36 @@ async fn sonarqube_api_faults_are_errors_naming_it() {
     for (fault, e) in errors {
         assert!(!format!("{e} {e:?}").contains(TOKEN), "{fault:?}: {e:?}");
     }
+}
+
+/// With no timeout from the caller and the scan's own at its default
+/// (10 min), a server that never answers is bounded by the request
+/// timeout of each attempt, and the error says so.
+#[tokio::test]
+async fn a_silent_server_is_bounded_by_the_request_timeout() {
+    use paragon_core::conformance::faults::{Fault, FaultProxy, Rule};
+    let (addr, _) = serve(false).await;
+    let proxy = FaultProxy::start(Some(&addr.to_string()));
+    proxy.add(Rule::new(Fault::Silent));
+    let via: SocketAddr = proxy.address().parse().unwrap();
+    let s = sonar_builder(via, TOKEN)
+        .with_request_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let dir = project("AYtask3");
+    let target = ScanTarget::Directory(dir.path().to_owned());
+    let began = std::time::Instant::now();
+    let err = s.scan(&target, &CallContext::new()).await.unwrap_err();
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        began.elapsed()
+    );
+    let text = err.to_string();
+    assert!(text.contains("no whole answer within 300ms"), "{text}");
+    assert!(text.contains(&via.to_string()), "{text}");
+    assert!(!format!("{err} {err:?}").contains(TOKEN), "{err:?}");
+    let zero = sonar_builder(via, TOKEN).with_request_timeout(Duration::ZERO);
+    let err = zero.build().unwrap_err().to_string();
+    assert!(err.contains("longer than zero"), "{err}");
 }
