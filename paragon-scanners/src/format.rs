@@ -80,7 +80,7 @@ impl Format {
             Format::CycloneDxJson | Format::CycloneDxXml => "cyclonedx",
             Format::SpdxJson | Format::SpdxTagValue => "spdx",
             Format::SyftJson => "syft",
-            Format::SonarQubeJson => "sonarqube",
+            Format::SonarQubeJson => "sonarqube-report",
             Format::Sarif => "sarif",
         }
     }
@@ -129,7 +129,7 @@ impl Format {
             feature = "cyclonedx",
             feature = "spdx",
             feature = "syft",
-            feature = "sonarqube",
+            feature = "sonarqube-report",
             feature = "sarif"
         )),
         allow(unused_variables)
@@ -159,7 +159,7 @@ impl Format {
             Format::SpdxTagValue => crate::spdx::parse_tag_value(bytes),
             #[cfg(feature = "syft")]
             Format::SyftJson => crate::syft::parse(bytes),
-            #[cfg(feature = "sonarqube")]
+            #[cfg(feature = "sonarqube-report")]
             Format::SonarQubeJson => crate::sonarqube::parse(bytes),
             #[cfg(feature = "sarif")]
             Format::Sarif => crate::sarif::parse(bytes),

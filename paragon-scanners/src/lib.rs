@@ -13,7 +13,7 @@
 //! | CycloneDX JSON 1.2–1.7, XML 1.0–1.6 | [`cyclonedx`] | `cyclonedx` | one per `vulnerabilities[].affects[]`; components → SBOM |
 //! | SPDX 2.x JSON and tag-value | [`spdx`] | `spdx` | `SECURITY advisory` refs; packages → SBOM |
 //! | Syft JSON | [`syft`] | `syft` | none; artifacts → SBOM |
-//! | SonarQube issues/hotspots API pages, `sonar-report` | [`sonarqube`] | `sonarqube` | weaknesses |
+//! | SonarQube issues/hotspots API pages, `sonar-report` | [`sonarqube`] | `sonarqube-report` (in `sonarqube`) | weaknesses |
 //! | SARIF 2.1.0 | [`sarif`] | `sarif` | every result, as a weakness |
 //!
 //! The format features are on by default. A detected format whose feature
@@ -102,7 +102,7 @@ pub mod dependency_check;
 pub mod grype;
 #[cfg(feature = "sarif")]
 pub mod sarif;
-#[cfg(feature = "sonarqube")]
+#[cfg(feature = "sonarqube-report")]
 pub mod sonarqube;
 #[cfg(feature = "spdx")]
 pub mod spdx;

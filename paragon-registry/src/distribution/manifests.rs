@@ -3,10 +3,11 @@
 
 use bytes::Bytes;
 use paragon_core::model::oci::{
-    Digest, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_INDEX,
-    MEDIA_TYPE_MANIFEST,
+    Descriptor, Digest, OciLayout, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST,
+    MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
 };
-use paragon_core::plugin::registry::{Repository, Tag};
+use paragon_core::plugin::build::BuiltImage;
+use paragon_core::plugin::registry::{Pushed, Repository, Tag};
 use paragon_core::{CallContext, Error, ErrorKind, Result};
 use reqwest::header::{HeaderName, ACCEPT, CONTENT_TYPE, ETAG, IF_MATCH, LINK};
 use reqwest::{Method, StatusCode};
@@ -308,4 +309,72 @@ pub(super) fn is_manifest(media_type: &str) -> bool {
             | MEDIA_TYPE_DOCKER_MANIFEST
             | MEDIA_TYPE_DOCKER_LIST
     )
+}
+
+/// How many times a push sends the blobs again when the registry answers
+/// a manifest with `MANIFEST_BLOB_UNKNOWN`.
+pub(super) const BLOB_UNKNOWN_RETRIES: usize = 2;
+
+/// Whether `e` is the registry refusing a manifest because a blob it names
+/// is unknown (`MANIFEST_BLOB_UNKNOWN`, a 400 with the distribution spec's
+/// error code).
+pub(super) fn blob_unknown(e: &paragon_core::Error) -> bool {
+    matches!(
+        e.downcast_ref::<crate::Error>(),
+        Some(crate::Error::Distribution { status: Some(400), message, .. })
+            if message.contains("MANIFEST_BLOB_UNKNOWN")
+    )
+}
+
+impl DistributionRegistry {
+    /// Sends `image`'s blobs (those the registry lacks), then its child
+    /// manifests by digest, then the root (`body`) under each tag, or by
+    /// digest when there is none: no tag can name an image whose parts
+    /// are missing. The headers of the last manifest answer.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn put_image(
+        &self,
+        layout: &OciLayout,
+        closure: &[Descriptor],
+        image: &BuiltImage,
+        body: &Bytes,
+        repository: &str,
+        tags: &[String],
+        pushed: &mut Pushed,
+        ctx: &CallContext,
+    ) -> Result<reqwest::header::HeaderMap> {
+        for blob in closure.iter().filter(|d| !is_manifest(&d.media_type)) {
+            if self.push_one_blob(layout, repository, blob, ctx).await? {
+                pushed.uploaded += 1;
+            } else {
+                pushed.skipped += 1;
+            }
+        }
+        for m in closure
+            .iter()
+            .filter(|d| is_manifest(&d.media_type) && d.digest != image.digest)
+        {
+            let child = Bytes::from(layout.read_blob(&m.digest)?);
+            self.put_manifest(repository, m.digest.as_str(), &child, &m.media_type, ctx)
+                .await?;
+        }
+        if tags.is_empty() {
+            return self
+                .put_manifest(
+                    repository,
+                    image.digest.as_str(),
+                    body,
+                    &image.media_type,
+                    ctx,
+                )
+                .await;
+        }
+        let mut answered = reqwest::header::HeaderMap::new();
+        for t in tags {
+            answered = self
+                .put_manifest(repository, t, body, &image.media_type, ctx)
+                .await?;
+        }
+        Ok(answered)
+    }
 }

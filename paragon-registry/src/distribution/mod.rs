@@ -93,7 +93,7 @@ use crate::credentials::Credentials;
 
 use auth::{Access, Token};
 use blobs::MIN_CHUNK;
-use manifests::is_manifest;
+use manifests::{blob_unknown, BLOB_UNKNOWN_RETRIES};
 
 /// A registry speaking the OCI distribution API (see the [module docs](self)).
 #[derive(Clone)]
@@ -344,41 +344,38 @@ impl Registry for DistributionRegistry {
         let layout = OciLayout::open(&image.layout)?;
         let closure = layout.closure(&image.descriptor())?;
         let mut pushed = Pushed::new(&self.host, repository, image.digest.clone(), tags.to_vec());
-        // Blobs first, then child manifests by digest, then the root under
-        // each tag: no tag can name an image whose parts are missing.
-        for blob in closure.iter().filter(|d| !is_manifest(&d.media_type)) {
-            if self.push_one_blob(&layout, repository, blob, ctx).await? {
-                pushed.uploaded += 1;
-            } else {
-                pushed.skipped += 1;
-            }
-        }
-        for m in closure
-            .iter()
-            .filter(|d| is_manifest(&d.media_type) && d.digest != image.digest)
-        {
-            let body = Bytes::from(layout.read_blob(&m.digest)?);
-            self.put_manifest(repository, m.digest.as_str(), &body, &m.media_type, ctx)
-                .await?;
-        }
         let body = Bytes::from(layout.read_blob(&image.digest)?);
-        let mut answered = reqwest::header::HeaderMap::new();
-        if tags.is_empty() {
-            answered = self
-                .put_manifest(
-                    repository,
-                    image.digest.as_str(),
+        let mut attempt = 0;
+        let answered = loop {
+            let skipped = pushed.skipped;
+            let put = self
+                .put_image(
+                    &layout,
+                    &closure,
+                    image,
                     &body,
-                    &image.media_type,
+                    repository,
+                    tags,
+                    &mut pushed,
                     ctx,
                 )
-                .await?;
-        }
-        for t in tags {
-            answered = self
-                .put_manifest(repository, t, &body, &image.media_type, ctx)
-                .await?;
-        }
+                .await;
+            if attempt > 0 {
+                // What a retry found there, this push had sent or counted.
+                pushed.skipped = skipped;
+            }
+            match put {
+                // The registry lost a blob it had taken, or read it while a
+                // concurrent upload of the same blob rewrote it (the CNCF
+                // registry's filesystem storage rewrites a blob's link in
+                // place): the blobs are checked and sent again.
+                Err(e) if attempt < BLOB_UNKNOWN_RETRIES && blob_unknown(&e) => {
+                    attempt += 1;
+                    tracing::info!(registry = %self.host, %repository, error = %e, "the registry did not find a blob of the manifest; sending the blobs again");
+                }
+                other => break other?,
+            }
+        };
         for t in tags {
             self.verify_tag(repository, t, &image.digest, ctx).await?;
         }

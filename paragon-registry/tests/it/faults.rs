@@ -517,3 +517,51 @@ async fn a_version_reserved_under_faults_is_reserved_once() {
         .await
         .unwrap());
 }
+
+/// The distribution spec's answer to a manifest naming a blob the
+/// registry does not hold, as the CNCF registry gives it when it reads a
+/// blob's link while a concurrent upload of the same blob rewrites it.
+fn blob_unknown() -> Fault {
+    Fault::Answer {
+        status: 400,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: br#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:e8af923825e67a8cf71c33d4edf0bb30aa0b461a12ffbbe90e5f223cddcb2f41"}]}"#.to_vec(),
+    }
+}
+
+#[ignore = "needs docker-registry, htpasswd and skopeo"]
+#[tokio::test]
+async fn a_manifest_whose_blob_the_registry_lost_is_sent_again_after_the_blobs() {
+    let rig = rig().await;
+    rig.proxy.add(
+        Rule::new(blob_unknown())
+            .method("PUT")
+            .path_contains("/manifests/")
+            .times(1),
+    );
+    let (result, logs) = support::logs_of(rig.push(&rig.client())).await;
+    assert!(result.is_ok(), "{result:?}");
+    rig.assert_truthful(&result);
+    assert!(logs.contains("sending the blobs again"), "{logs}");
+    // The blobs were checked again before the manifest was sent again,
+    // and counted once.
+    let heads = rig.count("HEAD", "/blobs/");
+    let pushed = result.as_ref().unwrap();
+    assert_eq!(pushed.uploaded + pushed.skipped, 2, "{pushed:?}");
+    assert_eq!(heads, 2 * 2, "{pushed:?}");
+
+    // A registry that keeps saying so: an error naming the code, after
+    // two more tries, and no tag.
+    let again = self::rig().await;
+    again.proxy.add(
+        Rule::new(blob_unknown())
+            .method("PUT")
+            .path_contains("/manifests/"),
+    );
+    let result = again.push(&again.client()).await;
+    let err = result.as_ref().unwrap_err().to_string();
+    assert!(err.contains("MANIFEST_BLOB_UNKNOWN"), "{err}");
+    assert_eq!(again.count("PUT", "/manifests/"), 3);
+    let state = again.assert_truthful(&result);
+    assert!(state.iter().all(|(_, held)| held.is_none()), "{state:?}");
+}

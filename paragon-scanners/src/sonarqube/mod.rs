@@ -1,6 +1,8 @@
 //! SonarQube (<https://www.sonarsource.com/products/sonarqube/>): issue and
-//! hotspot JSON parsers, and [`SonarQube`], the scanner that reads an
-//! analysis' results from SonarQube's web API.
+//! hotspot JSON parsers (feature `sonarqube-report`), and [`SonarQube`],
+//! the scanner that reads an analysis' results from SonarQube's web API
+//! (feature `sonarqube`, which includes the parsers and brings the HTTP
+//! client).
 //!
 //! Reads what SonarQube's web API answers and what is exported from it:
 //!
@@ -25,9 +27,11 @@
 //! the CWE and the score (which that plugin reports as CVSS v3).
 
 mod parse;
+#[cfg(feature = "sonarqube")]
 mod run;
 
 pub use parse::{parse, severity};
+#[cfg(feature = "sonarqube")]
 pub use run::{SonarQube, SonarQubeBuilder};
 
 /// The scanner name SonarQube's findings carry.

@@ -54,7 +54,8 @@ pub struct Pushed {
     pub digest: Digest,
     /// The tags now pointing at it.
     pub tags: Vec<String>,
-    /// Blobs uploaded.
+    /// Blob uploads (a blob sent again, after the registry lost it, counts
+    /// again).
     pub uploaded: usize,
     /// Blobs the registry already had (or mounted from another repository).
     pub skipped: usize,
