@@ -803,18 +803,10 @@ async fn a_signature_another_signer_wrote_over_is_written_again() {
         .await
         .unwrap();
     let signer = CosignKeySigner::generate();
-    let (signed, logs) = crate::support::logs_of(cosign::sign(
-        &r,
-        &repository,
-        &image.digest,
-        "shop/app",
-        &signer,
-        &ctx,
-    ))
-    .await;
-    let signed = signed.unwrap();
+    let signed = cosign::sign(&r, &repository, &image.digest, "shop/app", &signer, &ctx)
+        .await
+        .unwrap();
     assert_eq!(signed.signatures, 2, "the rival's and this one");
-    assert!(logs.contains("another writer replaced"), "{logs}");
     let both =
         CosignKeyVerifier::from_pem(&(signer.public_key_pem() + &rival.public_key_pem())).unwrap();
     let verified = cosign::verify(&r, &repository, &image.digest, &both, &ctx)

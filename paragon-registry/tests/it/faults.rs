@@ -539,10 +539,9 @@ async fn a_manifest_whose_blob_the_registry_lost_is_sent_again_after_the_blobs()
             .path_contains("/manifests/")
             .times(1),
     );
-    let (result, logs) = support::logs_of(rig.push(&rig.client())).await;
+    let result = rig.push(&rig.client()).await;
     assert!(result.is_ok(), "{result:?}");
     rig.assert_truthful(&result);
-    assert!(logs.contains("sending the blobs again"), "{logs}");
     // The blobs were checked again before the manifest was sent again,
     // and counted once.
     let heads = rig.count("HEAD", "/blobs/");
