@@ -22,6 +22,27 @@ impl DistributionRegistry {
     }
 
     /// A [`Distribution`](crate::Error::Distribution) error of
+    /// `operation` on this registry that no HTTP status explains (what the
+    /// registry holds is not what the protocol allows): of `kind`.
+    pub(super) fn protocol_error(
+        &self,
+        operation: impl Into<String>,
+        message: String,
+        kind: ErrorKind,
+    ) -> Error {
+        crate::Error::Distribution {
+            host: self.host.clone(),
+            operation: operation.into(),
+            status: None,
+            message,
+            kind,
+            retry_after: None,
+            source: None,
+        }
+        .into()
+    }
+
+    /// A [`Distribution`](crate::Error::Distribution) error of
     /// `operation` on this registry: retryable (no answer, a 5xx or a 429)
     /// or of the kind its status says.
     pub(super) fn registry_error(

@@ -278,16 +278,11 @@ impl DistributionRegistry {
             Some(held) => (held.to_string(), ErrorKind::Conflict),
             None => ("nothing".to_owned(), ErrorKind::Other),
         };
-        Err(crate::Error::Distribution {
-            host: self.host.clone(),
-            operation: format!("verify {repository}:{tag}"),
-            status: None,
-            message: format!("the registry holds {what} under the tag, not the pushed {digest}"),
+        Err(self.protocol_error(
+            format!("verify {repository}:{tag}"),
+            format!("the registry holds {what} under the tag, not the pushed {digest}"),
             kind,
-            retry_after: None,
-            source: None,
-        }
-        .into())
+        ))
     }
 }
 
@@ -330,7 +325,9 @@ impl DistributionRegistry {
     /// Sends `image`'s blobs (those the registry lacks), then its child
     /// manifests by digest, then the root (`body`) under each tag, or by
     /// digest when there is none: no tag can name an image whose parts
-    /// are missing. The headers of the last manifest answer.
+    /// are missing. Counts the uploads in `pushed`, and on the first
+    /// `attempt` the blobs the registry had. The headers of the last
+    /// manifest answer.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn put_image(
         &self,
@@ -341,12 +338,15 @@ impl DistributionRegistry {
         repository: &str,
         tags: &[String],
         pushed: &mut Pushed,
+        attempt: usize,
         ctx: &CallContext,
     ) -> Result<reqwest::header::HeaderMap> {
         for blob in closure.iter().filter(|d| !is_manifest(&d.media_type)) {
             if self.push_one_blob(layout, repository, blob, ctx).await? {
                 pushed.uploaded += 1;
-            } else {
+            } else if attempt == 0 {
+                // On a later attempt, what is there this push sent or
+                // counted already.
                 pushed.skipped += 1;
             }
         }

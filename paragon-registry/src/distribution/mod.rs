@@ -347,7 +347,6 @@ impl Registry for DistributionRegistry {
         let body = Bytes::from(layout.read_blob(&image.digest)?);
         let mut attempt = 0;
         let answered = loop {
-            let skipped = pushed.skipped;
             let put = self
                 .put_image(
                     &layout,
@@ -357,13 +356,10 @@ impl Registry for DistributionRegistry {
                     repository,
                     tags,
                     &mut pushed,
+                    attempt,
                     ctx,
                 )
                 .await;
-            if attempt > 0 {
-                // What a retry found there, this push had sent or counted.
-                pushed.skipped = skipped;
-            }
             match put {
                 // The registry lost a blob it had taken, or read it while a
                 // concurrent upload of the same blob rewrote it (the CNCF

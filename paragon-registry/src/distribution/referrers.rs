@@ -165,7 +165,7 @@ impl DistributionRegistry {
                 Listed::Absent => (ImageIndex::default(), None),
                 Listed::Index { index, etag } => (*index, etag),
                 Listed::NotAnIndex(what) => {
-                    return Err(self.referrers_error(
+                    return Err(self.protocol_error(
                         op,
                         format!(
                             "the tag {tag} holds {what}, not a referrers list; it is left as it is and {} is not listed",
@@ -207,7 +207,7 @@ impl DistributionRegistry {
                 ),
             }
         }
-        Err(self.referrers_error(
+        Err(self.protocol_error(
             op,
             format!(
                 "other writers replaced the referrers list {MAX_REWRITES} times; {} is not listed",
@@ -215,19 +215,6 @@ impl DistributionRegistry {
             ),
             ErrorKind::Conflict,
         ))
-    }
-
-    fn referrers_error(&self, op: String, message: String, kind: ErrorKind) -> paragon_core::Error {
-        crate::Error::Distribution {
-            host: self.host.clone(),
-            operation: op,
-            status: None,
-            message,
-            kind,
-            retry_after: None,
-            source: None,
-        }
-        .into()
     }
 }
 
