@@ -3,9 +3,12 @@
 //!
 //! Every repository shares the layout's blobs; a tag is a manifest entry in
 //! `index.json` whose `org.opencontainers.image.ref.name` annotation is
-//! `repository:tag`. Pushes from one process are serialized; the index is
-//! replaced atomically (written aside, then renamed), so a reader never
-//! sees a half-written index.
+//! `repository:tag`. Pushes from one process are serialized, and every
+//! change of the index holds a file lock on the layout, so writers in
+//! other processes lose none of each other's tags; [`Registry::push_if`]
+//! moves a tag only from the image the caller read. The index is replaced
+//! atomically (written aside, then renamed), so a reader never sees a
+//! half-written index.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -32,7 +35,9 @@ use paragon_core::model::oci::{Descriptor, MEDIA_TYPE_INDEX};
 use paragon_core::model::oci::{Digest, OciLayout};
 use paragon_core::plugin::build::BuiltImage;
 use paragon_core::plugin::registry::referrers::{of_type, referrer_of};
-use paragon_core::plugin::registry::{referrers_tag, Pushed, Reference, Registry, Repository, Tag};
+use paragon_core::plugin::registry::{
+    referrers_tag, tag_moved, Pushed, Reference, Registry, Repository, Tag,
+};
 use paragon_core::{CallContext, Error, ErrorKind, Result};
 use tokio::sync::Mutex;
 
@@ -130,6 +135,82 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 impl LayoutRegistry {
+    /// Copies `image` into the layout and points `tags` at it; with
+    /// `expected`, the one tag only if it names that image now (`None`: no
+    /// image), checked and moved under the index lock.
+    async fn store(
+        &self,
+        image: &BuiltImage,
+        repository: &Repository,
+        tags: &[Tag],
+        expected: Option<Option<&Digest>>,
+        ctx: &CallContext,
+    ) -> Result<Pushed> {
+        let _guard = self.lock.lock().await;
+        layout_cancelled(ctx)?;
+        let location = self.location();
+        let root = self.root.clone();
+        let image = image.clone();
+        let repository = repository.clone();
+        let tags = tags.to_vec();
+        let expected = expected.map(|e| e.cloned());
+        let cancel = ctx.cancel.clone();
+        blocking(move || {
+            let source = OciLayout::open(&image.layout)?;
+            let blobs = source.closure(&image.descriptor())?;
+            let target = OciLayout::create(&root)?;
+            let names: Vec<String> = tags.iter().map(Tag::to_string).collect();
+            let mut pushed = Pushed::new(
+                &root.display().to_string(),
+                repository.as_str(),
+                image.digest.clone(),
+                names,
+            );
+            for blob in &blobs {
+                if cancel.is_cancelled() {
+                    return Err(Error::Cancelled {
+                        tool: "oci-layout registry".into(),
+                    });
+                }
+                if target.has_blob(&blob.digest) {
+                    pushed.skipped += 1;
+                } else {
+                    target.copy_blob_from(&source, &blob.digest)?;
+                    pushed.uploaded += 1;
+                }
+            }
+            for t in &tags {
+                let name = ref_name(repository.as_str(), t.as_str());
+                match &expected {
+                    None => target.set_ref(&name, &image.descriptor())?,
+                    Some(expected) => {
+                        if let Err(found) =
+                            target.swap_ref(&name, expected.as_ref(), &image.descriptor())?
+                        {
+                            return Err(tag_moved(
+                                &location,
+                                &repository,
+                                t,
+                                expected.as_ref(),
+                                found.as_ref(),
+                            ));
+                        }
+                    }
+                }
+            }
+            let root_bytes = target.read_blob(&image.digest)?;
+            if let Some((subject, referrer)) =
+                referrer_of(&root_bytes, &image.media_type, &image.digest)?
+            {
+                let tag = referrers_tag(&subject);
+                target.add_to_index(&ref_name(repository.as_str(), tag.as_str()), &referrer)?;
+                pushed.referrers_tag = Some(tag.to_string());
+            }
+            Ok(pushed)
+        })
+        .await
+    }
+
     fn not_pushed(&self, repository: &str, tag: &str, digest: &Digest) -> Error {
         Error::Registry {
             host: self.location(),
@@ -167,52 +248,26 @@ impl Registry for LayoutRegistry {
         tags: &[Tag],
         ctx: &CallContext,
     ) -> Result<Pushed> {
-        let repository = repository.as_str();
-        let tags: Vec<String> = tags.iter().map(Tag::to_string).collect();
-        let tags = tags.as_slice();
-        let _guard = self.lock.lock().await;
-        layout_cancelled(ctx)?;
-        let root = self.root.clone();
-        let image = image.clone();
-        let repository = repository.to_owned();
-        let tags = tags.to_vec();
-        let cancel = ctx.cancel.clone();
-        blocking(move || {
-            let source = OciLayout::open(&image.layout)?;
-            let blobs = source.closure(&image.descriptor())?;
-            let target = OciLayout::create(&root)?;
-            let mut pushed = Pushed::new(
-                &root.display().to_string(),
-                &repository,
-                image.digest.clone(),
-                tags.clone(),
-            );
-            for blob in &blobs {
-                if cancel.is_cancelled() {
-                    return Err(Error::Cancelled {
-                        tool: "oci-layout registry".into(),
-                    });
-                }
-                if target.has_blob(&blob.digest) {
-                    pushed.skipped += 1;
-                } else {
-                    target.copy_blob_from(&source, &blob.digest)?;
-                    pushed.uploaded += 1;
-                }
-            }
-            for t in &tags {
-                target.set_ref(&ref_name(&repository, t), &image.descriptor())?;
-            }
-            let root_bytes = target.read_blob(&image.digest)?;
-            if let Some((subject, referrer)) =
-                referrer_of(&root_bytes, &image.media_type, &image.digest)?
-            {
-                let tag = referrers_tag(&subject);
-                target.add_to_index(&ref_name(&repository, tag.as_str()), &referrer)?;
-                pushed.referrers_tag = Some(tag.to_string());
-            }
-            Ok(pushed)
-        })
+        self.store(image, repository, tags, None, ctx).await
+    }
+
+    /// Atomic against every writer of the layout, in this process or
+    /// another (the layout's index lock).
+    async fn push_if(
+        &self,
+        image: &BuiltImage,
+        repository: &Repository,
+        tag: &Tag,
+        expected: Option<&Digest>,
+        ctx: &CallContext,
+    ) -> Result<Pushed> {
+        self.store(
+            image,
+            repository,
+            std::slice::from_ref(tag),
+            Some(expected),
+            ctx,
+        )
         .await
     }
 

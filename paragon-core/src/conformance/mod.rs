@@ -245,18 +245,31 @@ pub mod registry {
         /// `referrers` lists the manifests whose subject is an image;
         /// without it, `referrers` answers [`Error::Unsupported`].
         pub referrers: bool,
+        /// `push_if` moves a tag only from the image the caller names;
+        /// without it, `push_if` answers [`Error::Unsupported`] and
+        /// writes nothing.
+        pub conditional_pushes: bool,
     }
 
     impl Capabilities {
-        /// Everything optional: tags can be deleted, and created only when
-        /// absent.
+        /// Everything optional: tags can be deleted, created only when
+        /// absent and moved only from a given image; images pulled;
+        /// referrers listed.
         pub const fn full() -> Capabilities {
             Capabilities {
                 delete_tags: true,
                 create_tags: true,
                 pull: true,
                 referrers: true,
+                conditional_pushes: true,
             }
+        }
+
+        /// Sets whether tags can be moved only from a given image.
+        #[must_use]
+        pub const fn conditional_pushes(mut self, yes: bool) -> Capabilities {
+            self.conditional_pushes = yes;
+            self
         }
 
         /// Sets whether referrers are listed.
@@ -561,6 +574,77 @@ pub mod registry {
         );
     }
 
+    /// With the capability, `push_if` creates an absent tag when asked to
+    /// find none, moves a tag from the image it names, and leaves a tag
+    /// alone ([`Error::Conflict`]) when it names another image or when it
+    /// was expected absent; without it, `push_if` is
+    /// [`Error::Unsupported`] and creates no tag.
+    pub async fn pushes_only_over_what_was_read(
+        r: &dyn Registry,
+        scratch: &Path,
+        repository: &str,
+        capabilities: Capabilities,
+    ) {
+        let repository = &repo(repository);
+        let name = r.name().to_owned();
+        let ctx = CallContext::new();
+        let (a, b, c) = (
+            image(scratch, "swap-a"),
+            image(scratch, "swap-b"),
+            image(scratch, "swap-c"),
+        );
+        let t = tag("sha256-swapped.sig");
+        let first = r.push_if(&a, repository, &t, None, &ctx).await;
+        if !capabilities.conditional_pushes {
+            match first {
+                Err(Error::Unsupported { .. }) => {}
+                other => panic!("{name}: claims no conditional pushes, push_if gave {other:?}"),
+            }
+            assert_eq!(
+                r.resolve(repository, &t, &ctx).await.unwrap(),
+                None,
+                "{name}: an unsupported push_if created the tag"
+            );
+            return;
+        }
+        first.unwrap_or_else(|e| panic!("{name}: push_if over no tag failed: {e}"));
+        let held = || async {
+            r.resolve(repository, &t, &CallContext::new())
+                .await
+                .unwrap()
+        };
+        assert_eq!(
+            held().await,
+            Some(a.digest.clone()),
+            "{name}: push_if made no tag"
+        );
+        for (expected, what) in [(None, "no image"), (Some(&b.digest), "another image")] {
+            let err = r
+                .push_if(&c, repository, &t, expected, &ctx)
+                .await
+                .expect_err("the tag names another image");
+            assert_eq!(
+                err.kind(),
+                crate::ErrorKind::Conflict,
+                "{name}: push_if expecting {what}: {err}"
+            );
+            assert!(err.to_string().contains(t.as_str()), "{name}: {err}");
+            assert_eq!(
+                held().await,
+                Some(a.digest.clone()),
+                "{name}: the tag moved"
+            );
+        }
+        r.push_if(&b, repository, &t, Some(&a.digest), &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: push_if from the image held failed: {e}"));
+        assert_eq!(
+            held().await,
+            Some(b.digest.clone()),
+            "{name}: the tag did not move"
+        );
+    }
+
     /// With the capability, eight concurrent `create_tag` calls for one
     /// absent tag, each with its own image, give exactly one `true`, and
     /// the tag names that caller's image.
@@ -835,6 +919,8 @@ pub mod registry {
         creates_tags_only_when_absent(r, scratch, &format!("{repository}/create"), capabilities)
             .await;
         one_of_concurrent_creators_wins(r, scratch, &format!("{repository}/race"), capabilities)
+            .await;
+        pushes_only_over_what_was_read(r, scratch, &format!("{repository}/swap"), capabilities)
             .await;
         pulls_what_was_pushed(r, scratch, &format!("{repository}/pull"), capabilities).await;
         lists_referrers(r, scratch, &format!("{repository}/referrers"), capabilities).await;

@@ -703,6 +703,26 @@ impl OciLayout {
         Ok(true)
     }
 
+    /// Points `ref_name` at `descriptor` only while it names the manifest
+    /// `expected` (`None`: no manifest), atomically against every other
+    /// writer of the layout: `Ok(Ok(()))` when this call moved it,
+    /// `Ok(Err(found))` with the digest it names (`None`: none) when that
+    /// is something else, which is left as it is.
+    pub fn swap_ref(
+        &self,
+        ref_name: &str,
+        expected: Option<&Digest>,
+        descriptor: &Descriptor,
+    ) -> Result<std::result::Result<(), Option<Digest>>> {
+        let _lock = self.lock_index()?;
+        let found = self.resolve(ref_name)?.map(|d| d.digest);
+        if found.as_ref() != expected {
+            return Ok(Err(found));
+        }
+        self.name(ref_name, descriptor)?;
+        Ok(Ok(()))
+    }
+
     /// Adds `referrer` to the image index named `ref_name` (made when
     /// absent), atomically against every other writer of the layout: true
     /// when it was added, false when the index listed it already. This is

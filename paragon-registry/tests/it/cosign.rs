@@ -842,3 +842,42 @@ async fn a_signature_replaced_at_every_write_is_a_conflict() {
     assert!(text.contains(".sig"), "{text}");
     assert!(text.contains("8 times"), "{text}");
 }
+
+/// Signers racing on one image in an OCI layout, through two registries
+/// on the same directory as two processes would be (each with its own
+/// in-process lock; only the layout's index lock is shared): the tag
+/// moves only from the image each signer read, so none loses its
+/// signature though the layout's tag-settle wait is zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signers_racing_on_a_layout_each_keep_their_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("registry");
+    let (a, b) = (
+        paragon_registry::LayoutRegistry::new(&root),
+        paragon_registry::LayoutRegistry::new(&root),
+    );
+    let ctx = CallContext::new();
+    let repository = repo("shop/app");
+    let image = minimal_image(&dir.path().join("image"), "raced").unwrap();
+    a.push(&image, &repository, &tags(&["1.0.0"]), &ctx)
+        .await
+        .unwrap();
+    let signers: Vec<CosignKeySigner> = (0..8).map(|_| CosignKeySigner::generate()).collect();
+    let signing = signers.iter().enumerate().map(|(i, s)| {
+        let r: &dyn Registry = if i % 2 == 0 { &a } else { &b };
+        cosign::sign(r, &repository, &image.digest, "shop/app", s, &ctx)
+    });
+    for signed in futures_util::future::join_all(signing).await {
+        signed.unwrap();
+    }
+    let pems: String = signers.iter().map(|s| s.public_key_pem()).collect();
+    let all = CosignKeyVerifier::from_pem(&pems).unwrap();
+    let verified = cosign::verify(&a, &repository, &image.digest, &all, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        verified.identities.len(),
+        signers.len(),
+        "no signer lost its signature: {verified:?}"
+    );
+}

@@ -54,30 +54,19 @@ impl MemoryRegistry {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Repo>> {
         self.repos.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-#[async_trait]
-impl Registry for MemoryRegistry {
-    fn name(&self) -> &str {
-        "memory"
-    }
-
-    fn location(&self) -> String {
-        "memory".into()
-    }
-
-    async fn push(
+    /// Stores `image` in `repository` and points `tags` at it; with
+    /// `expected`, only if the one tag names that image now (`None`: no
+    /// image), checked under the same lock.
+    fn store(
         &self,
         image: &BuiltImage,
         repository: &Repository,
         tags: &[Tag],
+        expected: Option<Option<&Digest>>,
         ctx: &CallContext,
     ) -> Result<Pushed> {
-        if ctx.cancel.is_cancelled() {
-            return Err(Error::Cancelled {
-                tool: "memory registry".into(),
-            });
-        }
+        memory_cancelled(ctx)?;
         let layout = OciLayout::open(&image.layout)?;
         let blobs = layout.closure(&image.descriptor())?;
         let mut content = Vec::with_capacity(blobs.len());
@@ -89,6 +78,14 @@ impl Registry for MemoryRegistry {
         let referrer = super::referrers::referrer_of(root, &image.media_type, &image.digest)?;
         let mut repos = self.lock();
         let repo = repos.entry(repository.to_string()).or_default();
+        if let Some(expected) = expected {
+            for t in tags {
+                let found = repo.tags.get(t.as_str());
+                if found != expected {
+                    return Err(super::tag_moved("memory", repository, t, expected, found));
+                }
+            }
+        }
         if let Some((subject, descriptor)) = referrer {
             repo.referrers
                 .entry(subject)
@@ -110,6 +107,45 @@ impl Registry for MemoryRegistry {
         let mut pushed = Pushed::new("memory", repository.as_str(), image.digest.clone(), names);
         pushed.uploaded = blobs.len();
         Ok(pushed)
+    }
+}
+
+#[async_trait]
+impl Registry for MemoryRegistry {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    fn location(&self) -> String {
+        "memory".into()
+    }
+
+    async fn push(
+        &self,
+        image: &BuiltImage,
+        repository: &Repository,
+        tags: &[Tag],
+        ctx: &CallContext,
+    ) -> Result<Pushed> {
+        self.store(image, repository, tags, None, ctx)
+    }
+
+    /// Atomic: the tag is checked and moved under the registry's lock.
+    async fn push_if(
+        &self,
+        image: &BuiltImage,
+        repository: &Repository,
+        tag: &Tag,
+        expected: Option<&Digest>,
+        ctx: &CallContext,
+    ) -> Result<Pushed> {
+        self.store(
+            image,
+            repository,
+            std::slice::from_ref(tag),
+            Some(expected),
+            ctx,
+        )
     }
 
     async fn resolve(

@@ -129,9 +129,10 @@ pub trait Registry: fmt::Debug + Send + Sync + 'static {
     /// the wait after which reading the tag back shows whose write
     /// stayed. Code that reads, extends and writes back a tag others
     /// extend too (cosign's `.sig` and `.att` images) waits this long
-    /// and reads again. The default is zero, for registries whose tag
-    /// writes are seen at once; over the bare OCI distribution API it is
-    /// the adapter's tag-settle wait.
+    /// and reads again where [`push_if`](Registry::push_if) is
+    /// unsupported. The default is zero, for registries whose tag writes
+    /// are seen at once; over the bare OCI distribution API it is the
+    /// adapter's tag-settle wait.
     fn tag_settle(&self) -> std::time::Duration {
         std::time::Duration::ZERO
     }
@@ -188,6 +189,37 @@ pub trait Registry: fmt::Debug + Send + Sync + 'static {
         Err(Error::Unsupported {
             component: self.name().to_owned(),
             operation: "creating a tag only when it is absent".into(),
+        })
+    }
+
+    /// Pushes `image` to `repository` and points `tag` at it only if the
+    /// tag names `expected` at that moment (`None`: only if there is no
+    /// such tag), atomically against every other writer: a compare and
+    /// swap of the tag, as `object_store`'s `PutMode::Update`. A writer
+    /// that reads a tag, extends what it names and writes it back (cosign's
+    /// signature and attestation images) keeps every other writer's
+    /// addition this way, with no wait.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Conflict`] naming the tag when it names something else
+    /// (the image's blobs may be stored; the tag does not move), and the
+    /// errors of [`push`](Registry::push). [`Error::Unsupported`], having
+    /// written nothing, where the registry cannot write conditionally: the
+    /// default, and the bare OCI distribution API, which has no such
+    /// write.
+    async fn push_if(
+        &self,
+        image: &BuiltImage,
+        repository: &Repository,
+        tag: &Tag,
+        expected: Option<&Digest>,
+        ctx: &CallContext,
+    ) -> Result<Pushed> {
+        let _ = (image, repository, tag, expected, ctx);
+        Err(Error::Unsupported {
+            component: self.name().to_owned(),
+            operation: "pushing under a tag only while it names a given image".into(),
         })
     }
 
@@ -339,6 +371,16 @@ macro_rules! forward_registry {
             ) -> Result<bool> {
                 (**self).create_tag(repository, tag, digest, ctx).await
             }
+            async fn push_if(
+                &self,
+                image: &BuiltImage,
+                repository: &Repository,
+                tag: &Tag,
+                expected: Option<&Digest>,
+                ctx: &CallContext,
+            ) -> Result<Pushed> {
+                (**self).push_if(image, repository, tag, expected, ctx).await
+            }
             async fn pull(
                 &self,
                 repository: &Repository,
@@ -479,6 +521,26 @@ impl Tag {
     /// `latest`.
     pub fn latest() -> Tag {
         Tag("latest".into())
+    }
+}
+
+/// The [`Error::Conflict`] of a [`Registry::push_if`] that found `tag`
+/// naming `found` where it expected `expected` (`None`: no image).
+pub fn tag_moved(
+    location: &str,
+    repository: &Repository,
+    tag: &Tag,
+    expected: Option<&Digest>,
+    found: Option<&Digest>,
+) -> Error {
+    let name = |d: Option<&Digest>| d.map_or_else(|| "no image".to_owned(), Digest::to_string);
+    Error::Conflict {
+        target: format!("registry {location}"),
+        message: format!(
+            "{repository}:{tag} names {} where {} was expected; it was left as it is",
+            name(found),
+            name(expected)
+        ),
     }
 }
 

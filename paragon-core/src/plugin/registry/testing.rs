@@ -29,7 +29,10 @@ type Hook = dyn Fn(&BuiltImage, &[Tag]) -> Intercept + Send + Sync;
 /// A [`MemoryRegistry`] whose pushes pass a hook first, which lets them
 /// through, refuses them, or has another writer replace what they wrote:
 /// for tests of what a caller does when a registry fails or races.
-/// Everything else is the memory registry's.
+/// Like the OCI distribution API, it cannot write conditionally
+/// ([`Registry::push_if`] is [`Error::Unsupported`]), so a racing writer's
+/// replacement is seen only by reading back. Everything else is the
+/// memory registry's.
 ///
 /// ```
 /// use paragon_core::plugin::registry::testing::{Intercept, Intercepted};

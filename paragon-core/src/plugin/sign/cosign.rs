@@ -106,7 +106,9 @@ pub struct Signed {
 /// clients pull it (`critical.identity.docker-reference`).
 ///
 /// Signers racing on one image each keep their signature: the
-/// signature image is read back after the registry's [tag-settle
+/// signature image is written only over the one this signer read where
+/// the registry writes conditionally ([`Registry::push_if`]), and
+/// elsewhere read back after the registry's [tag-settle
 /// time](Registry::tag_settle) and written again while this signature is
 /// missing ([`Error::Conflict`] when other writers keep replacing it).
 ///
@@ -189,18 +191,28 @@ struct Layer<'a> {
 /// its layers, before it gives up with [`Error::Conflict`].
 const MAX_REWRITES: usize = 8;
 
+/// How many times [`append`] reads the tag again after a conditional
+/// write found that another writer had moved it, before it gives up with
+/// [`Error::Conflict`]. Each such round lost to a writer whose layers are
+/// now in, so this bounds the writers racing on one image, not the time.
+const MAX_SWAPS: usize = 64;
+
 /// Adds `new` layers to the image tagged `tag` (made when absent), keeping
 /// the layers there (the same layer twice is kept once), and pushes it
 /// under `tag`: the digest of the manifest the tag then names and its
-/// number of layers.
+/// number of layers. Nothing is written when the tag already holds every
+/// new layer.
 ///
-/// cosign's layout has no conditional write, so two writers that read
-/// the tag together each write back their own list. After its write,
-/// this one waits the registry's [tag-settle
-/// time](Registry::tag_settle), reads the tag again, and writes again
-/// while its layers are missing: of writers that each write within that
-/// wait after their read, none loses its layers. Nothing is written when
-/// the tag already holds every new layer.
+/// Two writers that read the tag together each write back their own
+/// list. Where the registry writes conditionally
+/// ([`Registry::push_if`]: an OCI layout, memory), the write moves the tag
+/// only from the image this one read, and a writer that finds it moved
+/// reads again. Where it cannot (the OCI distribution API), cosign's
+/// layout has no conditional write: after its write, this one waits the
+/// registry's [tag-settle time](Registry::tag_settle), reads the tag
+/// again, and writes again while its layers are missing, so that of
+/// writers that each write within that wait after their read, none loses
+/// its layers.
 async fn append(
     registry: &dyn Registry,
     repository: &Repository,
@@ -209,8 +221,10 @@ async fn append(
     ctx: &CallContext,
 ) -> Result<(Digest, usize)> {
     let scratch = scratch()?;
-    let mut wrote = false;
-    for round in 0..=MAX_REWRITES {
+    let mut conditional = true;
+    // Unconditional writes made, and conditional ones refused.
+    let (mut writes, mut swaps) = (0, 0);
+    for round in 0.. {
         let dir = scratch.path().join(format!("image-{round}"));
         let existing = registry
             .pull(repository, &Reference::Tag(tag.clone()), &dir, ctx)
@@ -233,20 +247,36 @@ async fn append(
         if let (0, Some(held)) = (missing, held) {
             return Ok((held.clone(), layers.len()));
         }
-        if round == MAX_REWRITES {
+        if writes == MAX_REWRITES || swaps == MAX_SWAPS {
             break;
         }
-        if wrote {
-            tracing::info!(
-                registry = %registry.location(), %repository, tag = %tag,
-                "another writer replaced the layers written here; writing them again"
-            );
-        }
+        let count = layers.len();
         let manifest = signature_manifest(&layout, layers)?;
         let (manifest_digest, manifest_size) = layout.write_blob(&to_canonical_json(&manifest))?;
         let root = Descriptor::new(MEDIA_TYPE_MANIFEST, manifest_digest, manifest_size);
         layout.set_ref("image", &root)?;
         let image = BuiltImage::from_layout(&dir, Some("image"))?;
+        if conditional {
+            match registry.push_if(&image, repository, tag, held, ctx).await {
+                Ok(_) => return Ok((image.digest, count)),
+                Err(e) if e.kind() == ErrorKind::Conflict => {
+                    swaps += 1;
+                    tracing::debug!(
+                        registry = %registry.location(), %repository, tag = %tag,
+                        "another writer moved the tag since it was read; reading it again"
+                    );
+                    continue;
+                }
+                Err(e) if e.kind() == ErrorKind::Unsupported => conditional = false,
+                Err(e) => return Err(e),
+            }
+        }
+        if writes > 0 {
+            tracing::info!(
+                registry = %registry.location(), %repository, tag = %tag,
+                "another writer replaced the layers written here; writing them again"
+            );
+        }
         match registry
             .push(&image, repository, std::slice::from_ref(tag), ctx)
             .await
@@ -256,7 +286,7 @@ async fn append(
             Err(e) if e.kind() == ErrorKind::Conflict => {}
             Err(e) => return Err(e),
         }
-        wrote = true;
+        writes += 1;
         // A writer that read the tag before this write may still write
         // over it: read it back once such a write has landed.
         tokio::select! {
@@ -266,10 +296,11 @@ async fn append(
             }
         }
     }
+    let times = if conditional { swaps } else { writes };
     Err(Error::Conflict {
         target: format!("registry {}", registry.location()),
         message: format!(
-            "other writers replaced {repository}:{tag} {MAX_REWRITES} times; the layers written here are not in it"
+            "other writers replaced {repository}:{tag} {times} times; the layers written here are not in it"
         ),
     })
 }
