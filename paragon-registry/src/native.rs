@@ -146,7 +146,17 @@ impl Builder for NativeBuilder {
         let cancel = ctx.cancel.child_token();
         let job = {
             let cancel = cancel.clone();
-            tokio::task::spawn_blocking(move || build_blocking(&spec, epoch, &compressor, &cancel))
+            // The caller's subscriber and span go with the work to the
+            // blocking thread, so its log lines reach where the caller's do.
+            let (dispatch, span) = (
+                tracing::dispatcher::get_default(Clone::clone),
+                tracing::Span::current(),
+            );
+            tokio::task::spawn_blocking(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    span.in_scope(|| build_blocking(&spec, epoch, &compressor, &cancel))
+                })
+            })
         };
         let limit = ctx.timeout.or(self.timeout);
         let joined = match limit {

@@ -52,6 +52,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
+use tracing::instrument::WithSubscriber as _;
 use tracing::Instrument as _;
 
 mod attest;
@@ -1150,7 +1151,9 @@ impl Run<'_> {
                     let r = ctx.run(&name, scanner.scan(&target, &ctx)).await;
                     (i, r, t0.elapsed())
                 }
-                .instrument(tool_span),
+                .instrument(tool_span)
+                // A caller's scoped subscriber hears the scanners too.
+                .with_current_subscriber(),
             );
         }
         let mut results: Vec<Option<(Result<ScanReport>, Duration)>> =

@@ -64,6 +64,69 @@ impl paragon_core::Scanner for Failing {
     }
 }
 
+/// A scanner that logs a line of its own while it scans, then answers as
+/// the canned scanner it wraps.
+#[derive(Debug)]
+struct Talking(CannedScanner);
+
+#[paragon_core::async_trait]
+impl paragon_core::Scanner for Talking {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn targets(&self) -> &[paragon_core::TargetKind] {
+        self.0.targets()
+    }
+    async fn scan(
+        &self,
+        target: &paragon_core::ScanTarget,
+        ctx: &CallContext,
+    ) -> paragon_core::Result<ScanReport> {
+        tracing::info!("the talking scanner is at work");
+        self.0.scan(target, ctx).await
+    }
+}
+
+/// The scanners run on tasks of their own; a subscriber the caller set
+/// for the run (not the process-wide one) still hears what they log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_subscriber_hears_the_scanners() {
+    use std::io::Write;
+    use tracing::instrument::WithSubscriber as _;
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let p = parts();
+    let pipeline = base(&p)
+        .pre_build(Talking(scanner("sast", vec![])))
+        .build()
+        .unwrap();
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let rec = pipeline
+        .run(&CallContext::new())
+        .with_subscriber(subscriber)
+        .await;
+    assert!(rec.succeeded(), "{rec:#?}");
+    let logs = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    assert!(
+        logs.contains("the talking scanner is at work"),
+        "the scanner's line is missing:\n{logs}"
+    );
+}
+
 struct Parts {
     registry: MemoryRegistry,
     gitops: MemoryGitOps,

@@ -75,6 +75,29 @@ async fn native_builds_are_reproducible() {
     assert_ne!(five.digest, one.digest);
 }
 
+/// The native builder works on a blocking thread; what it logs there
+/// reaches the subscriber the caller set, inside the caller's span.
+#[tokio::test]
+async fn native_build_logs_reach_the_callers_subscriber() {
+    let src = tempfile::tempdir().unwrap();
+    demo_app(src.path(), "1.0.0");
+    let out = tempfile::tempdir().unwrap();
+    let spec = BuildSpec::new(src.path(), out.path()).with_ref_name("1.0.0");
+    let (built, logs) = crate::support::logs_of(async {
+        let (builder, ctx) = (NativeBuilder::new(), CallContext::new());
+        let span = tracing::info_span!("release", app = "shop");
+        tracing::Instrument::instrument(builder.build(&spec, &ctx), span).await
+    })
+    .await;
+    let built = built.unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("image built"))
+        .unwrap_or_else(|| panic!("no build line:\n{logs}"));
+    assert!(line.contains(built.digest.as_str()), "{line}");
+    assert!(line.contains("release{app=\"shop\"}"), "{line}");
+}
+
 #[tokio::test]
 async fn native_layers_hold_files_modes_owners_and_symlinks() {
     let src = tempfile::tempdir().unwrap();

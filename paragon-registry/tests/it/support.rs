@@ -257,6 +257,15 @@ pub(crate) async fn logs_of<T>(fut: impl std::future::Future<Output = T>) -> (T,
             Ok(())
         }
     }
+    // tracing-core keeps one interest per callsite for every dispatcher
+    // registered. While a single one is registered it asks only the
+    // calling thread's default instead: a callsite first hit by a
+    // concurrent test, or a rebuild made on a thread outside this capture,
+    // would then be "never" for it. A second dispatcher that lives as long
+    // as the process keeps it asking every registered one.
+    static KEEP_ASKING_ALL: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    KEEP_ASKING_ALL
+        .get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::new()));
     let buffer = Buffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -265,9 +274,6 @@ pub(crate) async fn logs_of<T>(fut: impl std::future::Future<Output = T>) -> (T,
         .with_writer(move || writer.clone())
         .finish();
     let dispatch = tracing::Dispatch::new(subscriber);
-    // Callsites first hit by a concurrent test, while no subscriber wanted
-    // them, may have cached "never": ask again now that this one exists.
-    tracing::callsite::rebuild_interest_cache();
     let out = fut.with_subscriber(dispatch).await;
     let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
     (out, text)
