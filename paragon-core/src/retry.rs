@@ -8,8 +8,10 @@
 //! for more than `max_retry_after`. [`RetryPolicy::run`] retries the
 //! errors that are [retryable](crate::Error::is_retryable);
 //! [`Backoff::pause`] serves loops that decide for themselves (a rejected
-//! git push is redone on the new head). Every wait ends early with
-//! [`Error::Cancelled`] when the context is cancelled.
+//! git push is redone on the new head). [`poll`] looks at a remote job
+//! (an analysis, an upload being processed, a sync) at a fixed interval
+//! until it is over. Every wait ends early with [`Error::Cancelled`] when
+//! the context is cancelled.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -230,6 +232,60 @@ impl Backoff {
     }
 }
 
+/// What one look at a remote job found (see [`poll`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Polled<T> {
+    /// The job is over: what it gave.
+    Done(T),
+    /// The job is still going; what it said of itself
+    /// (`OutOfSync, Progressing`), which a timeout names; empty when it
+    /// said nothing worth naming.
+    Waiting(String),
+}
+
+/// Looks at a remote job every `every` (a SonarQube analysis, an upload
+/// Dependency-Track or GitHub is processing, an Argo CD sync) until `look`
+/// finds it over, and gives what it found.
+///
+/// # Errors
+///
+/// `look`'s errors, at once; [`Error::TimedOut`] naming `what` and what
+/// the job last said when the next look would come after `limit`;
+/// [`Error::Cancelled`] naming `what` when `ctx` is cancelled during a
+/// wait.
+pub async fn poll<T, F, Fut>(
+    ctx: &CallContext,
+    what: &str,
+    every: Duration,
+    limit: Option<Duration>,
+    mut look: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Polled<T>>>,
+{
+    let began = tokio::time::Instant::now();
+    loop {
+        let said = match look().await? {
+            Polled::Done(found) => return Ok(found),
+            Polled::Waiting(said) => said,
+        };
+        if let Some(limit) = limit.filter(|l| began.elapsed() + every > *l) {
+            tracing::warn!(job = %what, last = %said, after_ms = limit.as_millis() as u64, "gave up waiting");
+            let tool = if said.is_empty() {
+                what.to_owned()
+            } else {
+                format!("{what} (last: {said})")
+            };
+            return Err(Error::TimedOut { tool, after: limit });
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = ctx.cancel.cancelled() => return Err(Error::Cancelled { tool: what.into() }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +399,85 @@ mod tests {
             .unwrap_err();
         assert!(matches!(lasting, Error::Pipeline { .. }));
         assert_eq!(calls, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_looks_until_the_job_is_over() {
+        let mut looks = 0;
+        let began = tokio::time::Instant::now();
+        let found = poll(
+            &CallContext::new(),
+            "analysis 7",
+            Duration::from_secs(2),
+            Some(Duration::from_secs(60)),
+            || {
+                looks += 1;
+                let now = if looks < 3 {
+                    Polled::Waiting("PENDING".into())
+                } else {
+                    Polled::Done("AX-1")
+                };
+                async move { Ok(now) }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!((found, looks), ("AX-1", 3));
+        assert_eq!(began.elapsed(), Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_ends_before_its_limit_naming_the_last_state() {
+        let mut looks = 0;
+        let err = poll(
+            &CallContext::new(),
+            "argocd wait for shop",
+            Duration::from_secs(2),
+            Some(Duration::from_secs(5)),
+            || {
+                looks += 1;
+                async { Ok(Polled::<()>::Waiting("OutOfSync, Progressing".into())) }
+            },
+        )
+        .await
+        .unwrap_err();
+        // Looks at 0 s, 2 s and 4 s; a fourth, at 6 s, would be late.
+        assert_eq!(looks, 3);
+        assert!(
+            matches!(&err, Error::TimedOut { tool, after }
+                if tool == "argocd wait for shop (last: OutOfSync, Progressing)"
+                    && *after == Duration::from_secs(5)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_stops_at_an_error_or_a_cancellation() {
+        let err = poll(
+            &CallContext::new(),
+            "upload 3",
+            Duration::from_secs(1),
+            None,
+            || async { Err::<Polled<()>, _>(busy()) },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, Error::Registry { .. }), "{err:?}");
+        let ctx = CallContext::new();
+        let cancel = ctx.cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            cancel.cancel();
+        });
+        let err = poll(&ctx, "upload 3", Duration::from_secs(10), None, || async {
+            Ok(Polled::<()>::Waiting(String::new()))
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::Cancelled { ref tool } if tool == "upload 3"),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

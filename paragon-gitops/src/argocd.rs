@@ -7,9 +7,9 @@
 //! or a project role).
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use paragon_core::retry::RetryPolicy;
+use paragon_core::retry::{poll, Polled, RetryPolicy};
 use paragon_core::transport::require_https_beyond_loopback;
 use paragon_core::{CallContext, Error, Result, Secret};
 use serde::Deserialize;
@@ -306,11 +306,11 @@ impl ArgoCd {
         timeout: Duration,
         ctx: &CallContext,
     ) -> Result<AppStatus> {
-        let started = Instant::now();
-        loop {
+        let job = format!("argocd wait for {app}");
+        poll(ctx, &job, self.poll, Some(timeout), || async {
             let s = self.status(app, true, ctx).await?;
             if s.is_ready(revision) {
-                return Ok(s);
+                return Ok(Polled::Done(s));
             }
             if matches!(s.operation.as_deref(), Some("Failed" | "Error")) {
                 return Err(Error::ToolFailed {
@@ -319,18 +319,9 @@ impl ArgoCd {
                     stderr_tail: s.message.clone().unwrap_or_default(),
                 });
             }
-            if started.elapsed() + self.poll > timeout {
-                tracing::warn!(%app, sync = %s.sync, health = %s.health, "argocd wait timed out");
-                return Err(Error::TimedOut {
-                    tool: format!("argocd wait for {app} (last: {}, {})", s.sync, s.health),
-                    after: timeout,
-                });
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(self.poll) => {}
-                _ = ctx.cancel.cancelled() => return Err(Error::Cancelled { tool: format!("argocd wait for {app}") }),
-            }
-        }
+            Ok(Polled::Waiting(format!("{}, {}", s.sync, s.health)))
+        })
+        .await
     }
 }
 

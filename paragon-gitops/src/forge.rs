@@ -53,7 +53,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use paragon_core::retry::RetryPolicy;
+use paragon_core::retry::{poll, Polled, RetryPolicy};
 use paragon_core::transport::require_https_beyond_loopback;
 use paragon_core::{CallContext, Error, Result, Secret};
 use reqwest::Method;
@@ -954,8 +954,8 @@ impl CodeScanning {
             id,
         ];
         let url = self.api.url(&segments, &[]);
-        let began = tokio::time::Instant::now();
-        loop {
+        let job = format!("github code scanning of upload {id}");
+        poll(ctx, &job, self.poll, Some(limit), || async {
             let (status, answer) = self.api.call(Method::GET, url.clone(), None, ctx).await?;
             if !(200..300).contains(&status) {
                 return Err(self.api.failed(&Method::GET, &url, status, said(&answer)));
@@ -965,27 +965,15 @@ impl CodeScanning {
                 self.api.failed(&Method::GET, &url, status, what)
             })?;
             match s.processing_status.as_str() {
-                "complete" => return Ok(s.analyses_url),
-                "failed" => {
-                    return Err(Error::ToolFailed {
-                        tool: format!("github code scanning of upload {id}"),
-                        status: "processing failed".into(),
-                        stderr_tail: s.errors.unwrap_or_default().join("; "),
-                    })
-                }
-                _ => {}
+                "complete" => Ok(Polled::Done(s.analyses_url)),
+                "failed" => Err(Error::ToolFailed {
+                    tool: job.clone(),
+                    status: "processing failed".into(),
+                    stderr_tail: s.errors.unwrap_or_default().join("; "),
+                }),
+                other => Ok(Polled::Waiting(other.to_owned())),
             }
-            if began.elapsed() + self.poll > limit {
-                return Err(Error::TimedOut {
-                    tool: format!("github code scanning of upload {id}"),
-                    after: limit,
-                });
-            }
-            ctx.run(&format!("github {}", self.api.host()), async {
-                tokio::time::sleep(self.poll).await;
-                Ok(())
-            })
-            .await?;
-        }
+        })
+        .await
     }
 }

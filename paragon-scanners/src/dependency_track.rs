@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use paragon_core::gate::policy::SuppressedBy;
-use paragon_core::retry::RetryPolicy;
+use paragon_core::retry::{poll, Polled, RetryPolicy};
 use paragon_core::{CallContext, Error as CoreError, Report, Secret};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -247,9 +247,9 @@ impl DependencyTrack {
             })?
             .pop_if_empty()
             .push(token);
-        let began = tokio::time::Instant::now();
-        loop {
-            let what = format!("{SERVICE} {}", self.url.host_str().unwrap_or_default());
+        let what = format!("{SERVICE} {}", self.url.host_str().unwrap_or_default());
+        let job = format!("{SERVICE} processing of upload {token}");
+        poll(ctx, &job, self.poll, Some(limit), || async {
             let body = self
                 .retry
                 .run(ctx, &what, |_| self.get_once(&url, ctx))
@@ -262,21 +262,13 @@ impl DependencyTrack {
                     format!("not a token's processing status: {e}"),
                 )
             })?;
-            if !answer.processing {
-                return Ok(());
-            }
-            if began.elapsed() + self.poll > limit {
-                return Err(CoreError::TimedOut {
-                    tool: format!("{SERVICE} processing of upload {token}"),
-                    after: limit,
-                });
-            }
-            ctx.run(&what, async {
-                tokio::time::sleep(self.poll).await;
-                Ok(())
+            Ok(if answer.processing {
+                Polled::Waiting(String::new())
+            } else {
+                Polled::Done(())
             })
-            .await?;
-        }
+        })
+        .await
     }
 
     fn join(&self, path: &str) -> Result<Url, CoreError> {

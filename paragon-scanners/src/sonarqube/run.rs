@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use paragon_core::plugin::scan::check_target;
-use paragon_core::retry::RetryPolicy;
+use paragon_core::retry::{poll, Polled, RetryPolicy};
 use paragon_core::tool::{self, ToolCommand};
 use paragon_core::{
     async_trait, CallContext, Error as CoreError, QualityGate, ScanReport, ScanTarget, Scanner,
@@ -365,25 +365,24 @@ impl SonarQube {
         id: &str,
         ctx: &CallContext,
     ) -> Result<Option<String>, CoreError> {
-        loop {
+        // Bounded by the scan's own limit, which wraps the whole run.
+        poll(ctx, SCANNER, self.poll, None, || async {
             let bytes = self.get("api/ce/task", &[("id", id.to_owned())]).await?;
             let task: CeTaskResponse = self.json("api/ce/task", &bytes)?;
             match task.task.status.as_str() {
-                "SUCCESS" => return Ok(task.task.analysis_id),
-                "FAILED" | "CANCELED" => {
-                    return Err(CoreError::ToolFailed {
-                        tool: SCANNER.to_owned(),
-                        status: format!("analysis task {id} {}", task.task.status),
-                        stderr_tail: task.task.error_message.unwrap_or_default(),
-                    })
+                "SUCCESS" => Ok(Polled::Done(task.task.analysis_id)),
+                "FAILED" | "CANCELED" => Err(CoreError::ToolFailed {
+                    tool: SCANNER.to_owned(),
+                    status: format!("analysis task {id} {}", task.task.status),
+                    stderr_tail: task.task.error_message.unwrap_or_default(),
+                }),
+                other => {
+                    tracing::debug!(task = id, status = other, "waiting for the analysis");
+                    Ok(Polled::Waiting(other.to_owned()))
                 }
-                other => tracing::debug!(task = id, status = other, "waiting for the analysis"),
             }
-            tokio::select! {
-                _ = tokio::time::sleep(self.poll) => {}
-                _ = ctx.cancel.cancelled() => return Err(CoreError::Cancelled { tool: SCANNER.to_owned() }),
-            }
-        }
+        })
+        .await
     }
 
     /// Every page of a search; `narrow` is a filter to split by when the
