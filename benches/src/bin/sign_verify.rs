@@ -2,7 +2,7 @@
 //! deploy, against a local `docker-registry`.
 //!
 //! ```text
-//! cargo run --release -p benches --bin sign_verify -- [--rounds 20]
+//! cargo run --release -p benches --bin sign_verify -- [--rounds 20] [--settle MS] [--registry distribution|layout]
 //! ```
 //!
 //! Builds a small app natively (the main job's kind of image) once, starts
@@ -20,8 +20,11 @@
 //! `sha256-<hex>` referrers tag is updated, with the tag-settle wait) and
 //! lists the referrers. `--settle MS` sets the tag-settle wait (default
 //! the registry's 1 s; 0 gives up the read-back, as cosign does).
-//! Prints the median and worst of each step. Needs `docker-registry` on
-//! `PATH`.
+//! `--registry layout` runs the same rounds on an OCI layout registry
+//! (the main job's embedded default), which moves the signature and
+//! attestation tags by compare and swap (`Registry::push_if`) and has no
+//! wait. Prints the median and worst of each step. Needs
+//! `docker-registry` on `PATH` (not for `--registry layout`).
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -33,7 +36,7 @@ use paragon_core::plugin::registry::referrers::{self, Artifact, ARTIFACT_TYPE_CY
 use paragon_core::plugin::registry::{Registry, Repository, Tag};
 use paragon_core::CallContext;
 use paragon_registry::cosign::{self, CosignKeySigner, CosignKeyVerifier};
-use paragon_registry::{DistributionRegistry, NativeBuilder};
+use paragon_registry::{DistributionRegistry, LayoutRegistry, NativeBuilder};
 
 fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
@@ -105,6 +108,7 @@ fn report(name: &str, mut times: Vec<Duration>) {
 async fn main() -> Result<(), String> {
     let mut rounds = 20usize;
     let mut settle = None;
+    let mut layout = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match (a.as_str(), it.next()) {
@@ -114,7 +118,13 @@ async fn main() -> Result<(), String> {
                     n.parse().map_err(|_| format!("--settle `{n}`"))?,
                 ))
             }
-            _ => return Err("usage: sign_verify [--rounds N] [--settle MS]".into()),
+            ("--registry", Some(kind)) if kind == "layout" || kind == "distribution" => {
+                layout = kind == "layout";
+            }
+            _ => return Err(
+                "usage: sign_verify [--rounds N] [--settle MS] [--registry distribution|layout]"
+                    .into(),
+            ),
         }
     }
     let err = |e: paragon_core::Error| e.to_string();
@@ -128,12 +138,21 @@ async fn main() -> Result<(), String> {
         )
         .await
         .map_err(err)?;
-    let port = free_port()?;
-    let _server = start(dir.path(), port)?;
-    let mut registry = DistributionRegistry::new(&format!("127.0.0.1:{port}")).map_err(err)?;
-    if let Some(settle) = settle {
-        registry = registry.with_tag_settle(settle);
-    }
+    let (registry, _server, host): (Box<dyn Registry>, _, String) = if layout {
+        let root = dir.path().join("registry");
+        let host = format!("an OCI layout at {}", root.display());
+        (Box::new(LayoutRegistry::new(root)), None, host)
+    } else {
+        let port = free_port()?;
+        let server = start(dir.path(), port)?;
+        let mut registry = DistributionRegistry::new(&format!("127.0.0.1:{port}")).map_err(err)?;
+        if let Some(settle) = settle {
+            registry = registry.with_tag_settle(settle);
+        }
+        let host = format!("docker-registry on 127.0.0.1:{port}");
+        (Box::new(registry), Some(server), host)
+    };
+    let registry = registry.as_ref();
     let signer = CosignKeySigner::generate();
     let verifier = CosignKeyVerifier::from_pem(&signer.public_key_pem()).map_err(err)?;
     let tag = Tag::new("1.0.0").map_err(err)?;
@@ -170,7 +189,7 @@ async fn main() -> Result<(), String> {
             ARTIFACT_TYPE_CYCLONEDX,
             serde_json::to_vec(&sbom).map_err(|e| e.to_string())?,
         );
-        referrers::attach(&registry, &repository, &artifact, &ctx)
+        referrers::attach(registry, &repository, &artifact, &ctx)
             .await
             .map_err(err)?;
         attach.push(started.elapsed());
@@ -188,14 +207,14 @@ async fn main() -> Result<(), String> {
             return Err(format!("{} referrers listed, not 1", listed.len()));
         }
         list.push(started.elapsed());
-        let name = format!("127.0.0.1:{port}/{repository}");
+        let name = format!("{}/{repository}", registry.location());
         let started = Instant::now();
         // As the pipeline does: the signature and the attestations at
         // once, each read back after the tag-settle wait.
         let (signed, attested) = tokio::join!(
-            cosign::sign(&registry, &repository, &image.digest, &name, &signer, &ctx),
+            cosign::sign(registry, &repository, &image.digest, &name, &signer, &ctx),
             cosign::attest_all(
-                &registry,
+                registry,
                 &repository,
                 &image.digest,
                 &name,
@@ -208,7 +227,7 @@ async fn main() -> Result<(), String> {
         attested.map_err(err)?;
         sign.push(started.elapsed());
         let started = Instant::now();
-        cosign::verify(&registry, &repository, &image.digest, &verifier, &ctx)
+        cosign::verify(registry, &repository, &image.digest, &verifier, &ctx)
             .await
             .map_err(err)?;
         let types = [
@@ -216,7 +235,7 @@ async fn main() -> Result<(), String> {
             paragon_core::pipeline::PREDICATE_VERDICT,
         ];
         cosign::verify_all_attestations(
-            &registry,
+            registry,
             &repository,
             &image.digest,
             &types,
@@ -227,13 +246,14 @@ async fn main() -> Result<(), String> {
         .map_err(err)?;
         verify.push(started.elapsed());
     }
-    println!(
-        "{rounds} rounds against docker-registry on 127.0.0.1:{port}, image {}",
-        image.digest
-    );
+    println!("{rounds} rounds against {host}, image {}", image.digest);
     report("push", push);
     report(
-        "attach the SBOM (referrers tag, with the settle wait)",
+        if layout {
+            "attach the SBOM (referrers tag, under the index lock)"
+        } else {
+            "attach the SBOM (referrers tag, with the settle wait)"
+        },
         attach,
     );
     report("list the referrers", list);
