@@ -6,6 +6,7 @@
 //!     [--registry URL | --layout DIR] [--repository NAME]
 //!     [--gitops-repo URL] [--env dev[,test,…]] [--check CMD] [--rollback] [--pin-digest]
 //!     [--overwrite-version] [--record FILE] [--sign-key FILE] [--verify-key FILE]
+//!     [--signature-format tagged|bundles|both]
 //! ```
 //!
 //! Without arguments it writes a small demo app, builds it natively into an
@@ -42,7 +43,10 @@
 //! the first run and kept in `target/paragon-cosign/cosign.key` (its public
 //! half in `cosign.pub` beside it, both printed); `--verify-key FILE`
 //! names the public key(s) accepted before deploying (default: the
-//! signing key's). `--pin-digest` also writes `image.digest`; `--record FILE` writes the
+//! signing key's). `--signature-format bundles` writes the signature and
+//! attestations as cosign 3 does instead, Sigstore bundles attached as
+//! referrers (`both` writes both; verification reads either).
+//! `--pin-digest` also writes `image.digest`; `--record FILE` writes the
 //! run record as JSON. Ctrl-C or SIGTERM cancels the run (running tools are
 //! stopped).
 //!
@@ -56,7 +60,7 @@ use std::time::Duration;
 use paragon_core::pipeline::{Event, Outcome, Pipeline, RunRecord, Stage, VersionStrategy};
 use paragon_core::plugin::build::{BuildSpec, ImageConfig};
 use paragon_core::plugin::check::CommandCheck;
-use paragon_core::plugin::sign::Signer as _;
+use paragon_core::plugin::sign::{SignatureFormat, Signer as _};
 use paragon_core::{CallContext, Policy, Severity};
 use paragon_gitops::{GitOps, HelmValues};
 use paragon_registry::cosign::{CosignKeySigner, CosignKeyVerifier};
@@ -64,7 +68,7 @@ use paragon_registry::NativeBuilder;
 use paragon_scanners::syft::Syft;
 use paragon_scanners::trivy::Trivy;
 
-const USAGE: &str = "usage: pipeline [--source DIR] [--policy FILE] [--version X.Y.Z] [--registry URL | --layout DIR] [--repository NAME] [--gitops-repo URL] [--env dev[,test]] [--check CMD] [--rollback] [--pin-digest] [--overwrite-version] [--record FILE] [--sign-key FILE] [--verify-key FILE]";
+const USAGE: &str = "usage: pipeline [--source DIR] [--policy FILE] [--version X.Y.Z] [--registry URL | --layout DIR] [--repository NAME] [--gitops-repo URL] [--env dev[,test]] [--check CMD] [--rollback] [--pin-digest] [--overwrite-version] [--record FILE] [--sign-key FILE] [--verify-key FILE] [--signature-format tagged|bundles|both]";
 
 const APP: &str = "demo";
 
@@ -84,6 +88,7 @@ struct Args {
     record: Option<PathBuf>,
     sign_key: Option<PathBuf>,
     verify_key: Option<PathBuf>,
+    signature_format: SignatureFormat,
 }
 
 fn args() -> Result<Args, String> {
@@ -103,6 +108,7 @@ fn args() -> Result<Args, String> {
         record: None,
         sign_key: None,
         verify_key: None,
+        signature_format: SignatureFormat::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -126,6 +132,9 @@ fn args() -> Result<Args, String> {
             "--record" => a.record = Some(value()?.into()),
             "--sign-key" => a.sign_key = Some(value()?.into()),
             "--verify-key" => a.verify_key = Some(value()?.into()),
+            "--signature-format" => {
+                a.signature_format = value()?.parse().map_err(|e| format!("{e}\n{USAGE}"))?
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
@@ -513,6 +522,7 @@ async fn run(a: Args) -> Result<RunRecord, String> {
     let (signer, verifier) = signing(&a)?;
     let pipeline = b
         .sign_with(signer)
+        .signature_format(a.signature_format)
         .verify_with(verifier)
         .require_attestations(true)
         .build()

@@ -475,6 +475,59 @@ fn the_main_job_runs_on_embedded_defaults() {
     assert_eq!(std::fs::read(key.join("cosign.key")).unwrap(), first_key);
 }
 
+/// `--signature-format bundles`: the main job signs and attests as
+/// cosign 3 does, three Sigstore bundles attached as referrers and no
+/// `.sig` image, verifies them before it deploys, and the verify example
+/// accepts them.
+#[test]
+fn the_main_job_signs_with_cosign_3_bundles() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = path_without(&["trivy", "syft"]);
+    let (stdout, _) = main_job(dir.path(), |cmd| {
+        cmd.env_remove("PARAGON_TRIVY")
+            .env_remove("PARAGON_SYFT")
+            .env("PATH", &path)
+            .args(["--signature-format", "bundles"]);
+    });
+    let bundles = stdout
+        .lines()
+        .filter(|l| {
+            l.starts_with("referrer: application/vnd.dev.sigstore.bundle.v0.3+json sha256:")
+        })
+        .count();
+    assert_eq!(bundles, 3, "{stdout}");
+    assert!(!stdout.contains("\nsignature: "), "{stdout}");
+    assert!(stdout.contains("\nverified: SHA256:"), "{stdout}");
+    assert!(stdout.contains("commit dev: "), "{stdout}");
+    let digest = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("digest: "))
+        .unwrap();
+    let out = Command::new(example("verify"))
+        .current_dir(dir.path())
+        .args(["--image", &format!("paragon/demo@{digest}")])
+        .args(["--key", "target/paragon-cosign/cosign.pub"])
+        .args(["--attestation", "slsaprovenance1", "--attestation", "vuln"])
+        .output()
+        .unwrap();
+    let (verified, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{verified}\n{stderr}");
+    assert!(
+        verified.contains("attestation: https://slsa.dev/provenance/v1 (1 verified)"),
+        "{verified}"
+    );
+    // A format the job does not know is refused before anything runs.
+    let out = Command::new(example("pipeline"))
+        .current_dir(dir.path())
+        .args(["--signature-format", "sigstore"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out)
+        .1
+        .contains("`sigstore` is none of tagged, bundles, both"));
+}
+
 /// A public key that did not sign: the image is pushed and signed, but
 /// no environment is updated, and the error names the image and the key
 /// that would have been accepted.

@@ -2,7 +2,8 @@
 //! deploy, against a local `docker-registry`.
 //!
 //! ```text
-//! cargo run --release -p benches --bin sign_verify -- [--rounds 20] [--settle MS] [--registry distribution|layout]
+//! cargo run --release -p benches --bin sign_verify -- [--rounds 20] [--settle MS]
+//!     [--registry distribution|layout] [--format tagged|bundles]
 //! ```
 //!
 //! Builds a small app natively (the main job's kind of image) once, starts
@@ -23,7 +24,9 @@
 //! `--registry layout` runs the same rounds on an OCI layout registry
 //! (the main job's embedded default), which moves the signature and
 //! attestation tags by compare and swap (`Registry::push_if`) and has no
-//! wait. Prints the median and worst of each step. Needs
+//! wait. `--format bundles` signs and attests as cosign 3 does instead:
+//! four Sigstore bundles attached as referrers, at once. Prints the
+//! median and worst of each step. Needs
 //! `docker-registry` on `PATH` (not for `--registry layout`).
 
 use std::net::TcpListener;
@@ -34,6 +37,7 @@ use std::time::{Duration, Instant};
 use paragon_core::plugin::build::{BuildSpec, Builder};
 use paragon_core::plugin::registry::referrers::{self, Artifact, ARTIFACT_TYPE_CYCLONEDX};
 use paragon_core::plugin::registry::{Registry, Repository, Tag};
+use paragon_core::plugin::sign::{bundle, SignatureFormat};
 use paragon_core::CallContext;
 use paragon_registry::cosign::{self, CosignKeySigner, CosignKeyVerifier};
 use paragon_registry::{DistributionRegistry, LayoutRegistry, NativeBuilder};
@@ -109,6 +113,7 @@ async fn main() -> Result<(), String> {
     let mut rounds = 20usize;
     let mut settle = None;
     let mut layout = false;
+    let mut format = SignatureFormat::Tagged;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match (a.as_str(), it.next()) {
@@ -120,6 +125,9 @@ async fn main() -> Result<(), String> {
             }
             ("--registry", Some(kind)) if kind == "layout" || kind == "distribution" => {
                 layout = kind == "layout";
+            }
+            ("--format", Some(f)) => {
+                format = f.parse().map_err(|e: paragon_core::Error| e.to_string())?
             }
             _ => return Err(
                 "usage: sign_verify [--rounds N] [--settle MS] [--registry distribution|layout]"
@@ -211,20 +219,27 @@ async fn main() -> Result<(), String> {
         let started = Instant::now();
         // As the pipeline does: the signature and the attestations at
         // once, each read back after the tag-settle wait.
-        let (signed, attested) = tokio::join!(
-            cosign::sign(registry, &repository, &image.digest, &name, &signer, &ctx),
-            cosign::attest_all(
-                registry,
-                &repository,
-                &image.digest,
-                &name,
-                &predicates,
-                &signer,
-                &ctx,
-            )
-        );
-        signed.map_err(err)?;
-        attested.map_err(err)?;
+        if format.bundles() {
+            let subject = image.descriptor();
+            bundle::sign_and_attest(registry, &repository, &subject, &predicates, &signer, &ctx)
+                .await
+                .map_err(err)?;
+        } else {
+            let (signed, attested) = tokio::join!(
+                cosign::sign(registry, &repository, &image.digest, &name, &signer, &ctx),
+                cosign::attest_all(
+                    registry,
+                    &repository,
+                    &image.digest,
+                    &name,
+                    &predicates,
+                    &signer,
+                    &ctx,
+                )
+            );
+            signed.map_err(err)?;
+            attested.map_err(err)?;
+        }
         sign.push(started.elapsed());
         let started = Instant::now();
         cosign::verify(registry, &repository, &image.digest, &verifier, &ctx)

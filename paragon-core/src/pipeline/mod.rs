@@ -199,6 +199,7 @@ pub struct PipelineBuilder {
     verifier: Option<Arc<dyn crate::plugin::sign::Verifier>>,
     require_attestations: bool,
     attach_sbom: Option<bool>,
+    signature_format: crate::plugin::sign::SignatureFormat,
 }
 
 impl PipelineBuilder {
@@ -239,6 +240,17 @@ impl PipelineBuilder {
     /// stage.
     pub fn attach_sbom(mut self, yes: bool) -> Self {
         self.attach_sbom = Some(yes);
+        self
+    }
+
+    /// Where [`sign_with`](Self::sign_with)'s signature and attestations
+    /// go: cosign 2's `.sig` and `.att` images (the default, which every
+    /// cosign verifies), cosign 3's Sigstore bundles attached as
+    /// referrers (one manifest each, listed in the run record's
+    /// `referrers`), or both. Verification before a deploy accepts
+    /// either.
+    pub fn signature_format(mut self, format: crate::plugin::sign::SignatureFormat) -> Self {
+        self.signature_format = format;
         self
     }
 
@@ -826,8 +838,10 @@ impl Run<'_> {
                 None => Ok(None),
             }
         };
+        let format = self.config.signature_format;
+        let tagged = signer.filter(|_| format.tagged());
         let signing = async {
-            match signer {
+            match tagged {
                 Some(s) => self
                     .step("sign", cosign::sign(registry, repo, digest, &name, s, &ctx))
                     .await
@@ -836,7 +850,7 @@ impl Run<'_> {
             }
         };
         let attesting = async {
-            match signer {
+            match tagged {
                 Some(s) => {
                     let attest =
                         cosign::attest_all(registry, repo, digest, &name, &predicates, s, &ctx);
@@ -845,21 +859,48 @@ impl Run<'_> {
                 None => Ok(None),
             }
         };
-        let (attached, signed, attested) = tokio::join!(attaching, signing, attesting);
+        let subject = img.descriptor();
+        let bundling = async {
+            match signer.filter(|_| format.bundles()) {
+                Some(s) => {
+                    let write = crate::plugin::sign::bundle::sign_and_attest(
+                        registry,
+                        repo,
+                        &subject,
+                        &predicates,
+                        s,
+                        &ctx,
+                    );
+                    self.step("sign and attest (bundles)", write).await
+                }
+                None => Ok(Vec::new()),
+            }
+        };
+        let (sbom, signed, attested, bundles) =
+            tokio::join!(attaching, signing, attesting, bundling);
+        let written = Written {
+            sbom,
+            signed,
+            attested,
+            bundles,
+        };
+        self.record_written(digest, written).map_or(Ok(()), Err)
+    }
+
+    /// Records and announces what [`attach_and_sign`](Self::attach_and_sign)
+    /// wrote (the SBOM, the signature, the attestations, the bundles),
+    /// each that was written even when another failed: the first failure,
+    /// when one did.
+    fn record_written(&mut self, digest: &Digest, written: Written) -> Option<(String, Error)> {
+        let Written {
+            sbom: attached,
+            signed,
+            attested,
+            bundles: bundled,
+        } = written;
         let mut failed = None;
         match attached {
-            Ok(Some(attached)) => {
-                self.emit(Event::Attached {
-                    digest: digest.clone(),
-                    artifact_type: attached.artifact_type.clone(),
-                    manifest: attached.digest.clone(),
-                });
-                self.record.referrers.push(ReferrerRecord {
-                    artifact_type: attached.artifact_type,
-                    manifest: attached.digest,
-                    referrers_tag: attached.pushed.referrers_tag,
-                });
-            }
+            Ok(Some(attached)) => self.record_referrer(digest, attached),
             Ok(None) => {}
             Err(e) => failed = Some((format!("attaching the SBOM to {digest}: {e}"), e)),
         }
@@ -902,7 +943,36 @@ impl Run<'_> {
                 failed = failed.or_else(|| Some((format!("attesting {digest}: {e}"), e)));
             }
         }
-        failed.map_or(Ok(()), Err)
+        match bundled {
+            Ok(bundles) => {
+                for attached in bundles {
+                    self.record_referrer(digest, attached);
+                }
+            }
+            Err(e) => {
+                failed = failed
+                    .or_else(|| Some((format!("signing {digest} (Sigstore bundles): {e}"), e)));
+            }
+        }
+        failed
+    }
+
+    /// Records and announces an artifact attached to the image `digest`.
+    fn record_referrer(
+        &mut self,
+        digest: &Digest,
+        attached: crate::plugin::registry::referrers::Attached,
+    ) {
+        self.emit(Event::Attached {
+            digest: digest.clone(),
+            artifact_type: attached.artifact_type.clone(),
+            manifest: attached.digest.clone(),
+        });
+        self.record.referrers.push(ReferrerRecord {
+            artifact_type: attached.artifact_type,
+            manifest: attached.digest,
+            referrers_tag: attached.pushed.referrers_tag,
+        });
     }
 
     /// The image's SBOM as an artifact to attach, when asked to and there
@@ -1230,6 +1300,7 @@ impl Pipeline {
             verifier: None,
             require_attestations: false,
             attach_sbom: None,
+            signature_format: crate::plugin::sign::SignatureFormat::default(),
         }
     }
 
@@ -1693,4 +1764,13 @@ impl Run<'_> {
             }
         }
     }
+}
+
+/// What the push stage's attachment, signing and attesting gave, each on
+/// its own (see `Run::attach_and_sign`).
+struct Written {
+    sbom: Result<Option<crate::plugin::registry::referrers::Attached>>,
+    signed: Result<Option<crate::plugin::sign::cosign::Signed>>,
+    attested: Result<Option<crate::plugin::sign::cosign::Attested>>,
+    bundles: Result<Vec<crate::plugin::registry::referrers::Attached>>,
 }

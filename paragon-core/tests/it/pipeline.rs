@@ -1177,6 +1177,89 @@ async fn a_signed_image_is_verified_before_it_is_deployed() {
     );
 }
 
+/// cosign 3's format: the signature and each attestation are Sigstore
+/// bundles attached as referrers, listed in the record; no `.sig` or
+/// `.att` image is written, and verification before the deploy (with
+/// the attestations required) reads the bundles. With both formats, both
+/// are written.
+#[tokio::test]
+async fn bundles_are_written_recorded_and_verified_before_the_deploy() {
+    use paragon_core::plugin::sign::{bundle, cosign, SignatureFormat};
+    let p = parts();
+    let rec = base(&p)
+        .environment("dev", p.gitops.clone())
+        .sign_with(keyed("ci"))
+        .verify_with(keyed("ci"))
+        .require_attestations(true)
+        .signature_format(SignatureFormat::Bundles)
+        .build()
+        .unwrap()
+        .run(&CallContext::new())
+        .await;
+    assert!(rec.succeeded(), "{:?}", rec.error);
+    assert_eq!(rec.verified, Some(vec!["keyed:ci".to_owned()]));
+    assert!(
+        rec.signed.is_none() && rec.attestations.is_empty(),
+        "{rec:#?}"
+    );
+    let digest = rec.image.clone().unwrap();
+    let (ctx, repository) = (CallContext::new(), repo("shop/app"));
+    let bundles: Vec<_> = rec
+        .referrers
+        .iter()
+        .filter(|r| r.artifact_type == bundle::MEDIA_TYPE_BUNDLE)
+        .collect();
+    let listed = p
+        .registry
+        .referrers(&repository, &digest, Some(bundle::MEDIA_TYPE_BUNDLE), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(bundles.len(), 3, "a signature, provenance and the verdict");
+    assert_eq!(listed.len(), 3);
+    for b in &bundles {
+        assert!(listed.iter().any(|l| l.digest == b.manifest), "{b:?}");
+    }
+    let types: Vec<&str> = listed
+        .iter()
+        .map(|l| l.annotations[bundle::ANNOTATION_PREDICATE_TYPE].as_str())
+        .collect();
+    for t in [
+        bundle::PREDICATE_COSIGN_SIGN,
+        paragon_core::pipeline::PREDICATE_SLSA_PROVENANCE,
+        paragon_core::pipeline::PREDICATE_VERDICT,
+    ] {
+        assert!(types.contains(&t), "{types:?}");
+    }
+    let sig_tag = cosign::signature_tag(&digest);
+    assert_eq!(
+        p.registry
+            .resolve(&repository, &sig_tag, &ctx)
+            .await
+            .unwrap(),
+        None,
+        "no .sig image"
+    );
+
+    let p = parts();
+    let rec = base(&p)
+        .environment("dev", p.gitops.clone())
+        .sign_with(keyed("ci"))
+        .signature_format(SignatureFormat::Both)
+        .build()
+        .unwrap()
+        .run(&CallContext::new())
+        .await;
+    assert!(rec.succeeded(), "{:?}", rec.error);
+    assert!(rec.signed.is_some());
+    assert_eq!(rec.attestations.len(), 2);
+    let bundles = rec
+        .referrers
+        .iter()
+        .filter(|r| r.artifact_type == bundle::MEDIA_TYPE_BUNDLE)
+        .count();
+    assert_eq!(bundles, 3);
+}
+
 #[tokio::test]
 async fn required_attestations_are_checked_before_the_deploy() {
     // A signing pipeline makes them: the deploy goes ahead.

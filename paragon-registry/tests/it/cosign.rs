@@ -881,3 +881,141 @@ async fn signers_racing_on_a_layout_each_keep_their_signature() {
         "no signer lost its signature: {verified:?}"
     );
 }
+
+/// cosign 3's layout on the real registry (no referrers API: the
+/// referrers tag): skopeo sees the bundle manifest in the referrers
+/// index with cosign's annotations; Python checks the envelope's
+/// signature and the key hint; a bundle Python made from the
+/// specification alone (the statement `cosign sign` makes, signed by
+/// Python's own key) verifies with `CosignKeyVerifier`.
+#[ignore = "needs docker-registry, htpasswd, skopeo and python3 with cryptography"]
+#[tokio::test]
+async fn cosign_3_bundles_are_laid_out_as_specified_and_verify_independently() {
+    use paragon_core::plugin::registry::referrers::{self, Artifact};
+    use paragon_core::plugin::sign::bundle;
+    let registry = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let r = client(&registry.addr);
+    let ctx = CallContext::new();
+    let repository = repo("shop/app");
+    let image = minimal_image(&dir.path().join("image"), "bundled").unwrap();
+    r.push(&image, &repository, &tags(&["1.0.0"]), &ctx)
+        .await
+        .unwrap();
+    let signer = CosignKeySigner::generate();
+    let public = dir.path().join("cosign.pub");
+    std::fs::write(&public, signer.public_key_pem()).unwrap();
+    let attached = bundle::sign(&r, &repository, &image.descriptor(), &signer, &ctx)
+        .await
+        .unwrap();
+
+    // The referrers index under `sha256-<hex>`, as skopeo reads it.
+    let index: serde_json::Value = serde_json::from_slice(
+        &crate::support::skopeo_raw(
+            &registry.addr,
+            &format!("shop/app:sha256-{}", image.digest.hex()),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let entry = &index["manifests"][0];
+    assert_eq!(entry["digest"], attached.digest.as_str(), "{index}");
+    assert_eq!(entry["artifactType"], bundle::MEDIA_TYPE_BUNDLE);
+    assert_eq!(
+        entry["annotations"][bundle::ANNOTATION_CONTENT],
+        "dsse-envelope"
+    );
+    assert_eq!(
+        entry["annotations"][bundle::ANNOTATION_PREDICATE_TYPE],
+        bundle::PREDICATE_COSIGN_SIGN
+    );
+    // The bundle manifest and its one layer.
+    let copy = dir.path().join("skopeo");
+    let manifest = skopeo_dir(
+        &registry.addr,
+        &format!("shop/app@{}", attached.digest),
+        &copy,
+    );
+    assert_eq!(manifest["artifactType"], bundle::MEDIA_TYPE_BUNDLE);
+    assert_eq!(manifest["subject"]["digest"], image.digest.as_str());
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.empty.v1+json"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1);
+    assert_eq!(layers[0]["mediaType"], bundle::MEDIA_TYPE_BUNDLE);
+    let blob: Digest = layers[0]["digest"].as_str().unwrap().parse().unwrap();
+    let bundled: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(copy.join(blob.hex())).unwrap()).unwrap();
+    assert_eq!(bundled["mediaType"], bundle::MEDIA_TYPE_BUNDLE);
+    let envelope = dir.path().join("envelope.json");
+    std::fs::write(&envelope, bundled["dsseEnvelope"].to_string()).unwrap();
+    let subject = python_verifies_dsse(&public, &envelope);
+    assert_eq!(subject.as_deref(), Some(image.digest.hex()));
+    let hint = python(
+        r#"
+import base64, hashlib, sys
+from cryptography.hazmat.primitives import serialization
+key = serialization.load_pem_public_key(open(sys.argv[1], "rb").read())
+der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+print(base64.b64encode(hashlib.sha256(der).digest()).decode())
+"#,
+        &[public.as_os_str()],
+    );
+    assert_eq!(
+        bundled["verificationMaterial"]["publicKey"]["hint"],
+        hint.trim()
+    );
+    let verifier = CosignKeyVerifier::from_pem(&signer.public_key_pem()).unwrap();
+    let verified = cosign::verify(&r, &repository, &image.digest, &verifier, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(verified.identities, [signer.identity()]);
+
+    // A bundle made by Python alone, attached as cosign 3 attaches it.
+    let made = dir.path().join("python");
+    let script = r#"
+import base64, json, sys
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+digest, out = sys.argv[1], sys.argv[2]
+key = ec.generate_private_key(ec.SECP256R1())
+statement = {"_type": "https://in-toto.io/Statement/v1",
+             "subject": [{"digest": {"sha256": digest}}],
+             "predicateType": "https://sigstore.dev/cosign/sign/v1", "predicate": {}}
+body = json.dumps(statement, separators=(",", ":")).encode()
+ptype = b"application/vnd.in-toto+json"
+pae = b"DSSEv1 %d %s %d %s" % (len(ptype), ptype, len(body), body)
+sig = key.sign(pae, ec.ECDSA(hashes.SHA256()))
+bundle = {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+          "verificationMaterial": {"publicKey": {"hint": ""}},
+          "dsseEnvelope": {"payload": base64.b64encode(body).decode(),
+                           "payloadType": ptype.decode(),
+                           "signatures": [{"sig": base64.b64encode(sig).decode(), "keyid": ""}]}}
+open(out + ".json", "w").write(json.dumps(bundle))
+open(out + ".pub", "wb").write(key.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+"#;
+    python(script, &[image.digest.hex().as_ref(), made.as_os_str()]);
+    let artifact = Artifact::new(bundle::MEDIA_TYPE_BUNDLE, image.descriptor())
+        .with_blob(
+            bundle::MEDIA_TYPE_BUNDLE,
+            std::fs::read(made.with_extension("json")).unwrap(),
+        )
+        .with_annotation(bundle::ANNOTATION_CONTENT, "dsse-envelope")
+        .with_annotation(
+            bundle::ANNOTATION_PREDICATE_TYPE,
+            bundle::PREDICATE_COSIGN_SIGN,
+        );
+    referrers::attach(&r, &repository, &artifact, &ctx)
+        .await
+        .unwrap();
+    let theirs =
+        CosignKeyVerifier::from_pem(&std::fs::read_to_string(made.with_extension("pub")).unwrap())
+            .unwrap();
+    let verified = cosign::verify(&r, &repository, &image.digest, &theirs, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(verified.identities, theirs.accepted());
+}

@@ -45,7 +45,7 @@ use crate::plugin::context::CallContext;
 use crate::plugin::registry::{Reference, Registry, Repository, Tag};
 use crate::plugin::sign::{Signature, Signer, Verifier};
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+pub(crate) const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// The media type of cosign's simple-signing payload.
 pub const MEDIA_TYPE_SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -370,30 +370,40 @@ pub async fn verify(
         tag: signature_tag(digest),
         kind: "signature",
     };
-    let (found, failures) = checked
+    let legacy = checked
         .layers(
             ctx,
             |_| true,
             |layout, layer| check_layer(layout, layer, digest, verifier),
         )
         .await?;
-    if found.is_empty() {
-        return Err(checked.not_verified(if failures.is_empty() {
-            format!("{} holds no signature", checked.tag)
-        } else {
-            failures.join("; ")
-        }));
+    let tagged = legacy.is_some();
+    let (legacy, mut failures) = legacy.unwrap_or_default();
+    let bundles = super::bundle::check(
+        registry,
+        repository,
+        digest,
+        &[super::bundle::PREDICATE_COSIGN_SIGN],
+        verifier,
+        ctx,
+    )
+    .await?;
+    failures.extend(bundles.failures);
+    if legacy.is_empty() && bundles.found.is_empty() {
+        return Err(checked.nothing(tagged, failures));
     }
     let mut verified = Verified {
         digest: digest.clone(),
         identities: Vec::new(),
         references: Vec::new(),
     };
-    for (identity, reference) in found {
+    let bundled = bundles.found.into_iter().map(|(_, v)| (v.identity, None));
+    let legacy = legacy.into_iter().map(|(i, r)| (i, Some(r)));
+    for (identity, reference) in legacy.chain(bundled) {
         if !verified.identities.contains(&identity) {
             verified.identities.push(identity);
         }
-        if !verified.references.contains(&reference) {
+        if let Some(reference) = reference.filter(|r| !verified.references.contains(r)) {
             verified.references.push(reference);
         }
     }
@@ -413,14 +423,14 @@ struct Checked<'a> {
 
 impl Checked<'_> {
     /// Pulls the image tagged `tag` and checks each layer `wanted`
-    /// selects: what the checks gave, and why each failed check failed.
-    /// [`Error::NotVerified`] when there is no such image.
+    /// selects: what the checks gave, and why each failed check failed;
+    /// `None` when there is no such image.
     async fn layers<T>(
         &self,
         ctx: &CallContext,
         wanted: impl Fn(&Descriptor) -> bool,
         check: impl Fn(&OciLayout, &Descriptor) -> std::result::Result<T, String>,
-    ) -> Result<(Vec<T>, Vec<String>)> {
+    ) -> Result<Option<(Vec<T>, Vec<String>)>> {
         let scratch = scratch()?;
         let dir = scratch.path().join("image");
         let reference = Reference::Tag(self.tag.clone());
@@ -429,7 +439,7 @@ impl Checked<'_> {
             .pull(self.repository, &reference, &dir, ctx)
             .await?
         else {
-            return Err(self.not_verified(format!("it has no {} (no tag {})", self.kind, self.tag)));
+            return Ok(None);
         };
         let layout = OciLayout::open(&dir)?;
         let manifest = layout.manifest(&image.digest)?;
@@ -443,7 +453,21 @@ impl Checked<'_> {
                 Err(why) => failures.push(format!("{} {}: {why}", self.kind, i + 1)),
             }
         }
-        Ok((found, failures))
+        Ok(Some((found, failures)))
+    }
+
+    /// Why nothing verified: the failures, or what is missing.
+    fn nothing(&self, tagged: bool, failures: Vec<String>) -> Error {
+        self.not_verified(if !failures.is_empty() {
+            failures.join("; ")
+        } else if tagged {
+            format!("{} holds no {}", self.tag, self.kind)
+        } else {
+            format!(
+                "it has no {} (no tag {}, and no such Sigstore bundle among its referrers)",
+                self.kind, self.tag
+            )
+        })
     }
 
     fn not_verified(&self, reason: String) -> Error {
@@ -731,7 +755,7 @@ pub async fn verify_all_attestations(
             .cloned()
             .unwrap_or_default()
     };
-    let (found, failures) = checked
+    let legacy = checked
         .layers(
             ctx,
             |layer| predicate_types.contains(&type_of(layer).as_str()),
@@ -743,6 +767,15 @@ pub async fn verify_all_attestations(
             },
         )
         .await?;
+    let tagged = legacy.is_some();
+    let (mut found, mut failures) = legacy.unwrap_or_default();
+    let bundles =
+        super::bundle::check(registry, repository, digest, predicate_types, verifier, ctx).await?;
+    found.extend(bundles.found);
+    failures.extend(bundles.failures);
+    if !tagged && found.is_empty() && failures.is_empty() && !predicate_types.is_empty() {
+        return Err(checked.nothing(tagged, failures));
+    }
     let mut out = Vec::with_capacity(predicate_types.len());
     let mut missing = Vec::new();
     for t in predicate_types {
@@ -781,6 +814,34 @@ fn check_attestation(
     predicate_type: &str,
     verifier: &dyn Verifier,
 ) -> std::result::Result<VerifiedAttestation, String> {
+    if layer.media_type != MEDIA_TYPE_DSSE {
+        return Err(format!(
+            "media type `{}` is not a DSSE envelope",
+            layer.media_type
+        ));
+    }
+    let bytes = layout
+        .read_blob(&layer.digest)
+        .map_err(|e| format!("its envelope cannot be read: {e}"))?;
+    let (found, verified) =
+        check_envelope(&bytes, digest, None, verifier).map_err(|(_, why)| why)?;
+    if found != predicate_type {
+        return Err(format!("its statement's predicate type is `{found}`"));
+    }
+    Ok(verified)
+}
+
+/// A DSSE envelope of an in-toto statement about `digest`: the statement's
+/// predicate type, who signed it and its predicate, or why it does not
+/// count (with the predicate type when the statement was read).
+/// `certificate` is the signing certificate a bundle carries.
+pub(crate) fn check_envelope(
+    bytes: &[u8],
+    digest: &Digest,
+    certificate: Option<String>,
+    verifier: &dyn Verifier,
+) -> std::result::Result<(String, VerifiedAttestation), (Option<String>, String)> {
+    let early = |why: String| (None, why);
     #[derive(Deserialize)]
     struct Envelope {
         #[serde(rename = "payloadType")]
@@ -806,50 +867,47 @@ fn check_attestation(
     struct Subject {
         digest: BTreeMap<String, String>,
     }
-    if layer.media_type != MEDIA_TYPE_DSSE {
-        return Err(format!(
-            "media type `{}` is not a DSSE envelope",
-            layer.media_type
-        ));
-    }
-    let bytes = layout
-        .read_blob(&layer.digest)
-        .map_err(|e| format!("its envelope cannot be read: {e}"))?;
     let envelope: Envelope =
-        serde_json::from_slice(&bytes).map_err(|e| format!("not a DSSE envelope: {e}"))?;
+        serde_json::from_slice(bytes).map_err(|e| early(format!("not a DSSE envelope: {e}")))?;
     let body = B64
         .decode(envelope.payload.trim())
-        .map_err(|e| format!("its payload is not base64: {e}"))?;
+        .map_err(|e| early(format!("its payload is not base64: {e}")))?;
     let signed = pae(&envelope.payload_type, &body);
     let identity = envelope
         .signatures
         .iter()
         .filter_map(|s| B64.decode(s.sig.trim()).ok())
-        .find_map(|sig| verifier.verify(&signed, &Signature::new(sig)))
-        .ok_or("not signed by an accepted key")?;
+        .find_map(|sig| {
+            verifier.verify(
+                &signed,
+                &super::bundle::signature(sig, certificate.as_ref()),
+            )
+        })
+        .ok_or_else(|| early("not signed by an accepted key".into()))?;
     if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
-        return Err(format!("its payload type is `{}`", envelope.payload_type));
+        return Err(early(format!(
+            "its payload type is `{}`",
+            envelope.payload_type
+        )));
     }
     let statement: Statement = serde_json::from_slice(&body)
-        .map_err(|e| format!("its payload is not an in-toto statement: {e}"))?;
+        .map_err(|e| early(format!("its payload is not an in-toto statement: {e}")))?;
+    let late = |why: String| (Some(statement.predicate_type.clone()), why);
     if statement.kind != STATEMENT_TYPE {
-        return Err(format!("its statement type is `{}`", statement.kind));
-    }
-    if statement.predicate_type != predicate_type {
-        return Err(format!(
-            "its statement's predicate type is `{}`",
-            statement.predicate_type
-        ));
+        return Err(late(format!("its statement type is `{}`", statement.kind)));
     }
     let names_digest = statement
         .subject
         .iter()
         .any(|s| s.digest.get(digest.algorithm()).map(String::as_str) == Some(digest.hex()));
     if !names_digest {
-        return Err("its subject is another image".into());
+        return Err(late("its subject is another image".into()));
     }
-    Ok(VerifiedAttestation {
-        identity,
-        predicate: statement.predicate,
-    })
+    Ok((
+        statement.predicate_type,
+        VerifiedAttestation {
+            identity,
+            predicate: statement.predicate,
+        },
+    ))
 }

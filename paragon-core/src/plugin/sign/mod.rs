@@ -4,14 +4,17 @@
 //!
 //! A [`Signer`] signs bytes and says who it is; a [`Verifier`] says which
 //! of the identities it accepts made a signature. Where the signature and
-//! its payload are stored on a registry is [`cosign`]'s: the layout cosign
-//! writes. Key-based adapters are in `paragon_registry::cosign` (feature
+//! its payload are stored on a registry is [`cosign`]'s (cosign 2's
+//! `.sig` and `.att` images) or [`bundle`]'s (cosign 3's Sigstore bundles
+//! as referrers), as [`SignatureFormat`] chooses; verification reads
+//! both. Key-based adapters are in `paragon_registry::cosign` (feature
 //! `cosign`).
 
 use std::fmt;
 
 use async_trait::async_trait;
 
+pub mod bundle;
 pub mod cosign;
 
 use crate::error::Result;
@@ -55,6 +58,50 @@ impl fmt::Debug for Signature {
             .field("bytes", &format_args!("{} bytes", self.bytes.len()))
             .field("certificate", &self.certificate.is_some())
             .finish()
+    }
+}
+
+/// Where a signer's signatures and attestations are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SignatureFormat {
+    /// cosign 2's layout, which every cosign release verifies: the
+    /// `sha256-<hex>.sig` and `.att` images ([`cosign`]).
+    #[default]
+    Tagged,
+    /// cosign 3's default: Sigstore bundles attached as OCI 1.1 referrers
+    /// ([`bundle`]).
+    Bundles,
+    /// Both layouts.
+    Both,
+}
+
+impl SignatureFormat {
+    /// Whether `.sig` and `.att` images are written.
+    pub fn tagged(self) -> bool {
+        matches!(self, SignatureFormat::Tagged | SignatureFormat::Both)
+    }
+
+    /// Whether Sigstore bundles are attached.
+    pub fn bundles(self) -> bool {
+        matches!(self, SignatureFormat::Bundles | SignatureFormat::Both)
+    }
+}
+
+impl std::str::FromStr for SignatureFormat {
+    type Err = crate::Error;
+
+    /// `tagged`, `bundles` or `both`.
+    fn from_str(s: &str) -> Result<SignatureFormat> {
+        match s {
+            "tagged" => Ok(SignatureFormat::Tagged),
+            "bundles" => Ok(SignatureFormat::Bundles),
+            "both" => Ok(SignatureFormat::Both),
+            other => Err(crate::Error::InvalidConfig {
+                component: "signature format".into(),
+                message: format!("`{other}` is none of tagged, bundles, both"),
+            }),
+        }
     }
 }
 
