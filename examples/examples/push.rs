@@ -12,6 +12,9 @@
 //! `--sign-key FILE` signs the pushed image as `cosign sign --key` does
 //! (the key in PKCS#8, SEC1 or cosign's encrypted format, its password in
 //! `COSIGN_PASSWORD`); the key is read before anything is built.
+//! `--signature-format bundles` signs as cosign 3 does instead (a
+//! Sigstore bundle attached as a referrer), `both` both ways; the default
+//! is `tagged` (`sha256-<hex>.sig`).
 //! `--compression gzip[:LEVEL]|zstd[:LEVEL]|none` sets how the layer is
 //! compressed (default `gzip:6`), `--threads N` how many threads compress
 //! it (default: one per core); the digest depends on the first, never on
@@ -34,6 +37,7 @@ use std::process::ExitCode;
 
 use paragon_core::plugin::build::{BaseImage, BuildSpec, Builder, ImageConfig};
 use paragon_core::plugin::registry::{Registry, Repository, Tag};
+use paragon_core::plugin::sign::{bundle, SignatureFormat, Signer as _};
 use paragon_core::CallContext;
 use paragon_core::Secret;
 use paragon_registry::cosign::{self, CosignKeySigner};
@@ -42,7 +46,7 @@ use paragon_registry::{LayerCompression, NativeBuilder};
 const USAGE: &str =
     "usage: push --context DIR [--registry URL | --layout DIR] --repository NAME --tag X.Y.Z \
      [--base DIR [--base-ref NAME]] [--compression gzip[:LEVEL]|zstd[:LEVEL]|none] [--threads N] \
-     [--sign-key FILE]";
+     [--sign-key FILE [--signature-format tagged|bundles|both]]";
 
 struct Args {
     context: PathBuf,
@@ -53,6 +57,7 @@ struct Args {
     builder: NativeBuilder,
     base: Option<BaseImage>,
     sign_key: Option<PathBuf>,
+    format: SignatureFormat,
 }
 
 fn args() -> Result<Args, String> {
@@ -61,6 +66,7 @@ fn args() -> Result<Args, String> {
         (None, None, None, None, None);
     let mut builder = NativeBuilder::new();
     let (mut base, mut base_ref, mut sign_key) = (None, None, None);
+    let mut format = None;
     while let Some(a) = it.next() {
         let mut value = || {
             it.next()
@@ -75,6 +81,13 @@ fn args() -> Result<Args, String> {
             "--base" => base = Some(PathBuf::from(value()?)),
             "--base-ref" => base_ref = Some(value()?),
             "--sign-key" => sign_key = Some(PathBuf::from(value()?)),
+            "--signature-format" => {
+                format = Some(
+                    value()?
+                        .parse::<SignatureFormat>()
+                        .map_err(|e| format!("{e}\n{USAGE}"))?,
+                )
+            }
             "--compression" => {
                 builder = builder.with_compression(value()?.parse::<LayerCompression>()?)
             }
@@ -104,6 +117,10 @@ fn args() -> Result<Args, String> {
             (Some(layout), ref_name) => Some(BaseImage { layout, ref_name }),
             (None, Some(_)) => return Err(format!("--base-ref needs --base\n{USAGE}")),
             (None, None) => None,
+        },
+        format: match (&sign_key, format) {
+            (None, Some(_)) => return Err(format!("--signature-format needs --sign-key\n{USAGE}")),
+            (_, format) => format.unwrap_or_default(),
         },
         sign_key,
     })
@@ -165,7 +182,12 @@ async fn run(args: Args) -> Result<(), String> {
     );
     println!("digest: {}", pushed.digest);
     println!("tags: {}", pushed.tags.join(", "));
-    if let Some(signer) = &signer {
+    let Some(signer) = &signer else {
+        return Ok(());
+    };
+    let failed =
+        |e: paragon_core::Error| format!("the image was pushed, but signing it failed: {e}");
+    if args.format.tagged() {
         let name = examples::image_name(args.registry.as_deref(), args.repository.as_str());
         let signed = cosign::sign(
             registry.as_ref(),
@@ -176,8 +198,19 @@ async fn run(args: Args) -> Result<(), String> {
             &ctx,
         )
         .await
-        .map_err(|e| format!("the image was pushed, but signing it failed: {e}"))?;
+        .map_err(failed)?;
         println!("signature: {} (by {})", signed.tag, signed.identity);
+    }
+    if args.format.bundles() {
+        let subject = image.descriptor();
+        let attached = bundle::sign(registry.as_ref(), &args.repository, &subject, signer, &ctx)
+            .await
+            .map_err(failed)?;
+        println!(
+            "signature: Sigstore bundle {} (by {})",
+            attached.digest,
+            signer.identity()
+        );
     }
     Ok(())
 }

@@ -304,6 +304,31 @@ fn a_signed_push_verifies_with_its_key_only() {
         stdout.contains("not made by an accepted key") && stdout.contains(&stranger.identity()),
         "{stdout}"
     );
+    // cosign 3's layout: a bundle referrer, which `verify` accepts too.
+    let digest = push_to_layout(
+        src.path(),
+        &layout,
+        "3.0.2",
+        &[
+            "--sign-key",
+            key.to_str().unwrap(),
+            "--signature-format",
+            "bundles",
+        ],
+    );
+    let ok = Command::new(example("verify"))
+        .args(["--layout", layout.to_str().unwrap()])
+        .args(["--image", &format!("shop/web@{digest}")])
+        .args(["--key", public.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&signer.identity())
+            && stdout.contains("application/vnd.dev.sigstore.bundle.v0.3+json"),
+        "{stdout}"
+    );
     let bad_key = Command::new(example("push"))
         .args(["--context", src.path().to_str().unwrap()])
         .args(["--repository", "shop/web", "--tag", "3.0.1"])
