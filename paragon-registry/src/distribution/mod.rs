@@ -16,8 +16,9 @@
 //! push adds it to the image index under the `sha256-<hex>` referrers tag,
 //! read again after the [tag-settle wait](DistributionRegistry::with_tag_settle)
 //! and written again when another writer's list replaced it, with
-//! `If-Match` where the registry gives an `ETag`. A tag holding anything
-//! but an index is never written over. cosign's signature and attestation
+//! `If-Match` where the registry gives an `ETag`; additions made at once
+//! through one registry value (or its clones) share one write and one
+//! wait. A tag holding anything but an index is never written over. cosign's signature and attestation
 //! images are read back after the same wait by the signing code
 //! ([`tag_settle`](Registry::tag_settle)). `referrers` asks
 //! `GET /v2/<name>/referrers/<digest>` (every page), and reads the
@@ -115,6 +116,9 @@ pub struct DistributionRegistry {
     /// Tokens from the registry's token service, by the scopes they cover
     /// (space-separated).
     tokens: Arc<Mutex<HashMap<String, Token>>>,
+    /// The referrers lists this value is writing, by `repository:tag`:
+    /// concurrent additions to one list are written together.
+    lists: Arc<Mutex<HashMap<String, Arc<referrers::ListWriter>>>>,
 }
 
 impl fmt::Debug for DistributionRegistry {
@@ -209,6 +213,7 @@ impl DistributionRegistry {
             settle: Duration::from_secs(1),
             http: reqwest::Client::new(),
             tokens: Arc::default(),
+            lists: Arc::default(),
         };
         registry.rebuild()?;
         Ok(registry)

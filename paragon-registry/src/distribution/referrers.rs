@@ -2,6 +2,8 @@
 //! where the registry serves it, else through the referrers tag schema,
 //! which a push of a manifest with a subject keeps up to date.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use paragon_core::model::oci::{
     to_canonical_json, Descriptor, Digest, ImageIndex, MEDIA_TYPE_INDEX,
@@ -151,6 +153,11 @@ impl DistributionRegistry {
     /// the list is read again after the tag-settle wait and written again
     /// while another writer's list has replaced this one: of writers that
     /// each write within the wait after their read, none loses its entry.
+    ///
+    /// Calls on one list through this value take turns, and each turn
+    /// writes every entry waiting then: entries added at once share one
+    /// write and one wait, and a call whose entry an earlier turn wrote
+    /// and read back returns without a request.
     pub(super) async fn add_referrer(
         &self,
         repository: &str,
@@ -158,6 +165,48 @@ impl DistributionRegistry {
         referrer: &Descriptor,
         ctx: &CallContext,
     ) -> Result<String> {
+        let tag = referrers_tag(subject);
+        let writer = self.list_writer(repository, tag.as_str());
+        writer.wait(referrer);
+        let turn = tokio::select! {
+            turn = writer.turn.lock() => turn,
+            _ = ctx.cancel.cancelled() => {
+                writer.forget(&referrer.digest);
+                return Err(self.cancelled());
+            }
+        };
+        if writer.is_listed(&referrer.digest) {
+            return Ok(tag.to_string());
+        }
+        let written = self
+            .write_waiting(repository, subject, &writer, &referrer.digest, ctx)
+            .await;
+        drop(turn);
+        if written.is_err() {
+            writer.forget(&referrer.digest);
+        }
+        written.map(|()| tag.to_string())
+    }
+
+    /// The writer of the list `repository:tag`.
+    fn list_writer(&self, repository: &str, tag: &str) -> Arc<ListWriter> {
+        let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+        lists
+            .entry(format!("{repository}:{tag}"))
+            .or_default()
+            .clone()
+    }
+
+    /// One turn of [`add_referrer`](Self::add_referrer): adds every entry
+    /// waiting to the list until `mine` is read back in it.
+    async fn write_waiting(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        writer: &ListWriter,
+        mine: &Digest,
+        ctx: &CallContext,
+    ) -> Result<()> {
         let tag = referrers_tag(subject);
         let op = format!("update referrers list {repository}:{tag}");
         for _ in 0..MAX_REWRITES {
@@ -168,15 +217,21 @@ impl DistributionRegistry {
                     return Err(self.protocol_error(
                         op,
                         format!(
-                            "the tag {tag} holds {what}, not a referrers list; it is left as it is and {} is not listed",
-                            referrer.digest
+                            "the tag {tag} holds {what}, not a referrers list; it is left as it is and {mine} is not listed"
                         ),
                         ErrorKind::InvalidInput,
                     ))
                 }
             };
-            if !index.add_manifest(referrer) {
-                return Ok(tag.to_string());
+            let batch = writer.waiting();
+            let mut added = false;
+            for entry in &batch {
+                added |= index.add_manifest(entry);
+            }
+            if !added {
+                // Every waiting entry is listed already.
+                writer.listed(&batch);
+                return Ok(());
             }
             let body = Bytes::from(to_canonical_json(&index));
             let put = self.put_manifest_if(
@@ -195,26 +250,81 @@ impl DistributionRegistry {
                 _ = tokio::time::sleep(self.settle) => {}
                 _ = ctx.cancel.cancelled() => return Err(self.cancelled()),
             }
-            match self.referrers_list(repository, subject, ctx).await? {
-                Listed::Index { index, .. }
-                    if index.manifests.iter().any(|d| d.digest == referrer.digest) =>
-                {
-                    return Ok(tag.to_string())
+            if let Listed::Index { index, .. } =
+                self.referrers_list(repository, subject, ctx).await?
+            {
+                let kept: Vec<Descriptor> = batch
+                    .into_iter()
+                    .filter(|b| index.manifests.iter().any(|d| d.digest == b.digest))
+                    .collect();
+                writer.listed(&kept);
+                if writer.is_listed(mine) {
+                    return Ok(());
                 }
-                _ => tracing::info!(
-                    registry = %self.host, %repository, tag = %tag,
-                    "another writer replaced the referrers list; adding again"
-                ),
             }
+            tracing::info!(
+                registry = %self.host, %repository, tag = %tag,
+                "another writer replaced the referrers list; adding again"
+            );
         }
         Err(self.protocol_error(
             op,
             format!(
-                "other writers replaced the referrers list {MAX_REWRITES} times; {} is not listed",
-                referrer.digest
+                "other writers replaced the referrers list {MAX_REWRITES} times; {mine} is not listed"
             ),
             ErrorKind::Conflict,
         ))
+    }
+}
+
+/// The additions to one referrers list through one registry value: the
+/// entries waiting to be written, those written and read back, and the
+/// turn to write.
+#[derive(Debug, Default)]
+pub(crate) struct ListWriter {
+    turn: tokio::sync::Mutex<()>,
+    entries: std::sync::Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    waiting: Vec<Descriptor>,
+    listed: std::collections::HashSet<Digest>,
+}
+
+impl ListWriter {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `entry` waits to be written.
+    fn wait(&self, entry: &Descriptor) {
+        let mut e = self.entries();
+        e.listed.remove(&entry.digest);
+        e.waiting.push(entry.clone());
+    }
+
+    /// The entries waiting now.
+    fn waiting(&self) -> Vec<Descriptor> {
+        self.entries().waiting.clone()
+    }
+
+    /// These entries were read back in the list.
+    fn listed(&self, entries: &[Descriptor]) {
+        let mut e = self.entries();
+        for entry in entries {
+            e.waiting.retain(|w| w.digest != entry.digest);
+            e.listed.insert(entry.digest.clone());
+        }
+    }
+
+    fn is_listed(&self, digest: &Digest) -> bool {
+        self.entries().listed.contains(digest)
+    }
+
+    /// A call gave up on `digest`: it waits no more.
+    fn forget(&self, digest: &Digest) {
+        self.entries().waiting.retain(|w| &w.digest != digest);
     }
 }
 

@@ -445,3 +445,52 @@ async fn a_list_changed_since_it_was_read_is_read_again_where_the_registry_says_
         .collect();
     assert_eq!(listed, [first.digest, other.digest, sbom.digest]);
 }
+
+/// Six artifacts attached at once to one image through one registry
+/// value take turns on the referrers list, and a turn writes every entry
+/// waiting then: with the first read of the list held back until all six
+/// wait, the list is written once, read back once after the wait, and
+/// lists all six; every call returns only then.
+#[ignore = "needs docker-registry and htpasswd"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_attached_at_once_share_one_write_of_the_list() {
+    use paragon_core::conformance::faults::{Fault, FaultProxy, Rule};
+    let registry = TestRegistry::start();
+    let proxy = FaultProxy::start(Some(&registry.addr));
+    let dir = tempfile::tempdir().unwrap();
+    let image = minimal_image(&dir.path().join("image"), "shared").unwrap();
+    let r = client(proxy.address()).with_tag_settle(Duration::from_millis(300));
+    let (app, ctx) = (repo("shop/app"), CallContext::new());
+    r.push(&image, &app, &tags(&["1.0.0"]), &ctx).await.unwrap();
+    let list = format!("/manifests/{}", referrers_tag(&image.digest));
+    proxy.add(
+        Rule::new(Fault::Delay(Duration::from_millis(800)))
+            .method("GET")
+            .path_contains(&list)
+            .times(1),
+    );
+    let artifacts: Vec<Artifact> = (0..6)
+        .map(|i| {
+            Artifact::new("application/vnd.example.test+json", image.descriptor()).with_blob(
+                "application/vnd.example.test+json",
+                format!("{i}").into_bytes(),
+            )
+        })
+        .collect();
+    let attaching = artifacts.iter().map(|a| attach(&r, &app, a, &ctx));
+    let attached: Vec<_> = futures_util::future::join_all(attaching)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let listed = r.referrers(&app, &image.digest, None, &ctx).await.unwrap();
+    assert_eq!(listed.len(), 6, "{listed:?}");
+    for a in &attached {
+        assert!(listed.iter().any(|d| d.digest == a.digest));
+    }
+    assert_eq!(
+        proxy.seen_matching("PUT", &list).len(),
+        1,
+        "one write of the list"
+    );
+}
