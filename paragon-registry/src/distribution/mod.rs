@@ -16,9 +16,11 @@
 //! push adds it to the image index under the `sha256-<hex>` referrers tag,
 //! read again after the [tag-settle wait](DistributionRegistry::with_tag_settle)
 //! and written again when another writer's list replaced it, with
-//! `If-Match` where the registry gives an `ETag`; additions made at once
+//! `If-Match` where the registry gives an `ETag`; pushes made at once
 //! through one registry value (or its clones) share one write and one
-//! wait. A tag holding anything but an index is never written over. cosign's signature and attestation
+//! wait (a write waits, up to the settle wait, for the pushes of the same
+//! list that began before it). A tag holding anything but an index is
+//! never written over. cosign's signature and attestation
 //! images are read back after the same wait by the signing code
 //! ([`tag_settle`](Registry::tag_settle)). `referrers` asks
 //! `GET /v2/<name>/referrers/<digest>` (every page), and reads the
@@ -84,7 +86,7 @@ use bytes::Bytes;
 use paragon_core::model::oci::{Digest, OciLayout};
 use paragon_core::plugin::build::BuiltImage;
 use paragon_core::plugin::registry::referrers::referrer_of;
-use paragon_core::plugin::registry::{Pushed, Reference, Registry, Repository, Tag};
+use paragon_core::plugin::registry::{referrers_tag, Pushed, Reference, Registry, Repository, Tag};
 use paragon_core::retry::RetryPolicy;
 use paragon_core::transport::{is_loopback, require_https_beyond_loopback};
 use paragon_core::{CallContext, Error, Result};
@@ -350,6 +352,14 @@ impl Registry for DistributionRegistry {
         let closure = layout.closure(&image.descriptor())?;
         let mut pushed = Pushed::new(&self.host, repository, image.digest.clone(), tags.to_vec());
         let body = Bytes::from(layout.read_blob(&image.digest)?);
+        // A manifest with a subject may be added to a referrers list after
+        // its upload: it is announced now, so that a turn on that list
+        // which starts meanwhile waits for it and writes it too.
+        let referrer = referrer_of(&body, &image.media_type, &image.digest)?;
+        let coming = referrer.as_ref().map(|(subject, _)| {
+            self.list_writer(repository, referrers_tag(subject).as_str())
+                .expect()
+        });
         let mut attempt = 0;
         let answered = loop {
             let put = self
@@ -382,10 +392,10 @@ impl Registry for DistributionRegistry {
         }
         // A manifest with a subject: listed by the registry when it says
         // so (`OCI-Subject`), else added to the referrers tag's list.
-        if let Some((subject, referrer)) = referrer_of(&body, &image.media_type, &image.digest)? {
+        if let (Some((subject, referrer)), Some(coming)) = (referrer, coming) {
             if !referrers::took_subject(&answered, &subject) {
                 pushed.referrers_tag = Some(
-                    self.add_referrer(repository, &subject, &referrer, ctx)
+                    self.add_referrer(repository, &subject, &referrer, coming, ctx)
                         .await?,
                 );
             }

@@ -157,17 +157,21 @@ impl DistributionRegistry {
     /// Calls on one list through this value take turns, and each turn
     /// writes every entry waiting then: entries added at once share one
     /// write and one wait, and a call whose entry an earlier turn wrote
-    /// and read back returns without a request.
+    /// and read back returns without a request. A turn first waits, up to
+    /// the tag-settle wait, for the entries announced ([`ListWriter::expect`])
+    /// by pushes still uploading, so that artifacts pushed at once are
+    /// written in one turn.
     pub(super) async fn add_referrer(
         &self,
         repository: &str,
         subject: &Digest,
         referrer: &Descriptor,
+        coming: Coming,
         ctx: &CallContext,
     ) -> Result<String> {
         let tag = referrers_tag(subject);
         let writer = self.list_writer(repository, tag.as_str());
-        writer.wait(referrer);
+        coming.arrive(referrer);
         let turn = tokio::select! {
             turn = writer.turn.lock() => turn,
             _ = ctx.cancel.cancelled() => {
@@ -175,6 +179,15 @@ impl DistributionRegistry {
                 return Err(self.cancelled());
             }
         };
+        if !writer.is_listed(&referrer.digest) {
+            tokio::select! {
+                () = writer.gather(self.settle) => {}
+                _ = ctx.cancel.cancelled() => {
+                    writer.forget(&referrer.digest);
+                    return Err(self.cancelled());
+                }
+            }
+        }
         if writer.is_listed(&referrer.digest) {
             return Ok(tag.to_string());
         }
@@ -189,7 +202,7 @@ impl DistributionRegistry {
     }
 
     /// The writer of the list `repository:tag`.
-    fn list_writer(&self, repository: &str, tag: &str) -> Arc<ListWriter> {
+    pub(super) fn list_writer(&self, repository: &str, tag: &str) -> Arc<ListWriter> {
         let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
         lists
             .entry(format!("{repository}:{tag}"))
@@ -278,18 +291,49 @@ impl DistributionRegistry {
 }
 
 /// The additions to one referrers list through one registry value: the
-/// entries waiting to be written, those written and read back, and the
-/// turn to write.
+/// entries announced and not yet arrived, those waiting to be written,
+/// those written and read back, and the turn to write.
 #[derive(Debug, Default)]
 pub(crate) struct ListWriter {
     turn: tokio::sync::Mutex<()>,
     entries: std::sync::Mutex<Entries>,
+    /// Told when an announced entry arrives or is given up.
+    arrived: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
 struct Entries {
+    /// Entries announced whose push has not reached the list yet.
+    coming: usize,
     waiting: Vec<Descriptor>,
     listed: std::collections::HashSet<Digest>,
+}
+
+/// An entry announced to a [`ListWriter`]: it [`arrive`](Coming::arrive)s
+/// to be written, or, dropped (the push failed, was cancelled, or the
+/// registry listed the manifest itself), is no longer waited for.
+#[derive(Debug)]
+pub(crate) struct Coming {
+    writer: Arc<ListWriter>,
+}
+
+impl Coming {
+    /// The announced entry is `entry`, and waits to be written.
+    fn arrive(self, entry: &Descriptor) {
+        let mut e = self.writer.entries();
+        e.listed.remove(&entry.digest);
+        e.waiting.push(entry.clone());
+        // `drop` counts it off and tells the turn holder.
+    }
+}
+
+impl Drop for Coming {
+    fn drop(&mut self) {
+        let mut e = self.writer.entries();
+        e.coming = e.coming.saturating_sub(1);
+        drop(e);
+        self.writer.arrived.notify_waiters();
+    }
 }
 
 impl ListWriter {
@@ -297,11 +341,29 @@ impl ListWriter {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `entry` waits to be written.
-    fn wait(&self, entry: &Descriptor) {
-        let mut e = self.entries();
-        e.listed.remove(&entry.digest);
-        e.waiting.push(entry.clone());
+    /// An entry is on its way: a push of a manifest with this list's
+    /// subject has begun.
+    pub(crate) fn expect(self: Arc<Self>) -> Coming {
+        self.entries().coming += 1;
+        Coming { writer: self }
+    }
+
+    /// Waits until no announced entry is still on its way, or `limit` has
+    /// passed.
+    async fn gather(&self, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            // Registered before the count is read, so no arrival is missed.
+            arrived.as_mut().enable();
+            if self.entries().coming == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// The entries waiting now.

@@ -9,7 +9,9 @@ use axum::http::Uri;
 use axum::response::Response;
 use paragon_core::model::oci::{Digest, ImageIndex, ImageManifest};
 use paragon_core::plugin::build::testing::minimal_image;
-use paragon_core::plugin::registry::referrers::{attach, Artifact, ARTIFACT_TYPE_CYCLONEDX};
+use paragon_core::plugin::registry::referrers::{
+    attach, Artifact, Attached, ARTIFACT_TYPE_CYCLONEDX,
+};
 use paragon_core::plugin::registry::{referrers_tag, Registry};
 use paragon_core::{CallContext, Error, ErrorKind, Secret};
 use paragon_registry::{DistributionRegistry, HarborRegistry};
@@ -446,15 +448,15 @@ async fn a_list_changed_since_it_was_read_is_read_again_where_the_registry_says_
     assert_eq!(listed, [first.digest, other.digest, sbom.digest]);
 }
 
-/// Six artifacts attached at once to one image through one registry
-/// value take turns on the referrers list, and a turn writes every entry
-/// waiting then: with the first read of the list held back until all six
-/// wait, the list is written once, read back once after the wait, and
-/// lists all six; every call returns only then.
-#[ignore = "needs docker-registry and htpasswd"]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn artifacts_attached_at_once_share_one_write_of_the_list() {
-    use paragon_core::conformance::faults::{Fault, FaultProxy, Rule};
+/// Six artifacts (blobs `0` to `5`) attached at once to one image through
+/// one registry value with a 300 ms settle wait, the registry behind the
+/// fault proxy given `rules` (`list` is the path part of the referrers
+/// list's manifest): each artifact with the time its attach returned,
+/// and the number of writes of the list. Every artifact is listed.
+async fn six_at_once(
+    rules: impl FnOnce(&str) -> Vec<paragon_core::conformance::faults::Rule>,
+) -> (Vec<(Attached, std::time::Instant)>, usize) {
+    use paragon_core::conformance::faults::FaultProxy;
     let registry = TestRegistry::start();
     let proxy = FaultProxy::start(Some(&registry.addr));
     let dir = tempfile::tempdir().unwrap();
@@ -463,12 +465,9 @@ async fn artifacts_attached_at_once_share_one_write_of_the_list() {
     let (app, ctx) = (repo("shop/app"), CallContext::new());
     r.push(&image, &app, &tags(&["1.0.0"]), &ctx).await.unwrap();
     let list = format!("/manifests/{}", referrers_tag(&image.digest));
-    proxy.add(
-        Rule::new(Fault::Delay(Duration::from_millis(800)))
-            .method("GET")
-            .path_contains(&list)
-            .times(1),
-    );
+    for rule in rules(&list) {
+        proxy.add(rule);
+    }
     let artifacts: Vec<Artifact> = (0..6)
         .map(|i| {
             Artifact::new("application/vnd.example.test+json", image.descriptor()).with_blob(
@@ -477,20 +476,70 @@ async fn artifacts_attached_at_once_share_one_write_of_the_list() {
             )
         })
         .collect();
-    let attaching = artifacts.iter().map(|a| attach(&r, &app, a, &ctx));
-    let attached: Vec<_> = futures_util::future::join_all(attaching)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let attaching = artifacts.iter().map(|a| async {
+        let attached = attach(&r, &app, a, &ctx).await.unwrap();
+        (attached, std::time::Instant::now())
+    });
+    let attached = futures_util::future::join_all(attaching).await;
     let listed = r.referrers(&app, &image.digest, None, &ctx).await.unwrap();
     assert_eq!(listed.len(), 6, "{listed:?}");
-    for a in &attached {
+    for (a, _) in &attached {
         assert!(listed.iter().any(|d| d.digest == a.digest));
     }
-    assert_eq!(
-        proxy.seen_matching("PUT", &list).len(),
-        1,
-        "one write of the list"
-    );
+    (attached, proxy.seen_matching("PUT", &list).len())
+}
+
+/// Attached at once through one registry value, artifacts take turns on
+/// the referrers list, and a turn writes every entry waiting then: with
+/// the first read of the list held back until all six wait, the list is
+/// written once.
+#[ignore = "needs docker-registry and htpasswd"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_attached_at_once_share_one_write_of_the_list() {
+    use paragon_core::conformance::faults::{Fault, Rule};
+    let (_, writes) = six_at_once(|list| {
+        vec![Rule::new(Fault::Delay(Duration::from_millis(800)))
+            .method("GET")
+            .path_contains(list)
+            .times(1)]
+    })
+    .await;
+    assert_eq!(writes, 1, "one write of the list");
+}
+
+/// Nothing held back: a turn waits for the artifacts whose pushes began
+/// before it, so the six are written in one turn all the same.
+#[ignore = "needs docker-registry and htpasswd"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_pushed_at_once_are_written_in_one_turn() {
+    let (_, writes) = six_at_once(|_| Vec::new()).await;
+    assert_eq!(writes, 1, "one write of the list");
+}
+
+/// A turn waits for an artifact still uploading no longer than the
+/// settle wait: with one artifact's blob check held back 3 s, the other
+/// five are written and returned before it arrives, and it is written in
+/// a turn of its own.
+#[ignore = "needs docker-registry and htpasswd"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_artifact_holds_a_turn_no_longer_than_the_settle_wait() {
+    use paragon_core::conformance::faults::{Fault, Rule};
+    let slow = Digest::of(b"5").to_string();
+    let (attached, writes) = six_at_once(|_| {
+        vec![Rule::new(Fault::Delay(Duration::from_secs(3)))
+            .method("HEAD")
+            .path_contains(&slow)
+            .times(1)]
+    })
+    .await;
+    assert_eq!(writes, 2, "the five, then the slow one");
+    let last = attached[5].1;
+    for (a, done) in &attached[..5] {
+        assert!(
+            last.duration_since(*done) > Duration::from_millis(1500),
+            "{} returned {:?} before the slow one",
+            a.digest,
+            last.duration_since(*done)
+        );
+    }
 }

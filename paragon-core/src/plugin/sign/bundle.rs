@@ -45,6 +45,7 @@
 //! ```
 
 use base64::Engine as _;
+use futures_util::StreamExt as _;
 use serde::Deserialize;
 
 use super::cosign::{pae, IN_TOTO_PAYLOAD_TYPE, STATEMENT_TYPE};
@@ -207,6 +208,9 @@ fn pem_body(pem: &str) -> String {
         .collect()
 }
 
+/// How many bundles one check pulls at once.
+const PULLS_AT_ONCE: usize = 8;
+
 /// What the image's bundles of the wanted predicate types gave: each
 /// valid one's predicate type, signer and predicate, and why each other
 /// one failed (`bundle N (`type`): why`).
@@ -245,16 +249,27 @@ pub(crate) async fn check(
             path: std::env::temp_dir(),
             source,
         })?;
+    // The list names each bundle's predicate type; the others are not
+    // fetched. The rest are pulled at once, and checked in list order.
+    let mut pulls = Vec::new();
     for (i, referrer) in listed.iter().enumerate() {
-        // The list names each bundle's predicate type; the others are
-        // not fetched.
         let said = referrer.annotations.get(ANNOTATION_PREDICATE_TYPE);
         if said.is_some_and(|t| !predicate_types.contains(&t.as_str())) {
             continue;
         }
         let dir = scratch.path().join(format!("bundle-{i}"));
-        let reference = Reference::Digest(referrer.digest.clone());
-        let Some(image) = registry.pull(repository, &reference, &dir, ctx).await? else {
+        pulls.push(async move {
+            let reference = Reference::Digest(referrer.digest.clone());
+            let pulled = registry.pull(repository, &reference, &dir, ctx).await;
+            (i, referrer, dir, pulled)
+        });
+    }
+    let pulled: Vec<_> = futures_util::stream::iter(pulls)
+        .buffered(PULLS_AT_ONCE)
+        .collect()
+        .await;
+    for (i, referrer, dir, pulled) in pulled {
+        let Some(image) = pulled? else {
             checked.failures.push(format!(
                 "bundle {} ({}): the registry lists it but does not hold it",
                 i + 1,

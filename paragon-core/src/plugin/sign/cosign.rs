@@ -370,15 +370,12 @@ pub async fn verify(
         tag: signature_tag(digest),
         kind: "signature",
     };
-    let legacy = checked
-        .layers(
-            ctx,
-            |_| true,
-            |layout, layer| check_layer(layout, layer, digest, verifier),
-        )
-        .await?;
-    let tagged = legacy.is_some();
-    let (legacy, mut failures) = legacy.unwrap_or_default();
+    // The signature image and the bundles are read at once.
+    let legacy = checked.layers(
+        ctx,
+        |_| true,
+        |layout, layer| check_layer(layout, layer, digest, verifier),
+    );
     let bundles = super::bundle::check(
         registry,
         repository,
@@ -386,8 +383,11 @@ pub async fn verify(
         &[super::bundle::PREDICATE_COSIGN_SIGN],
         verifier,
         ctx,
-    )
-    .await?;
+    );
+    let (legacy, bundles) = futures_util::future::join(legacy, bundles).await;
+    let (legacy, bundles) = (legacy?, bundles?);
+    let tagged = legacy.is_some();
+    let (legacy, mut failures) = legacy.unwrap_or_default();
     failures.extend(bundles.failures);
     if legacy.is_empty() && bundles.found.is_empty() {
         return Err(checked.nothing(tagged, failures));
@@ -755,22 +755,23 @@ pub async fn verify_all_attestations(
             .cloned()
             .unwrap_or_default()
     };
-    let legacy = checked
-        .layers(
-            ctx,
-            |layer| predicate_types.contains(&type_of(layer).as_str()),
-            |layout, layer| {
-                let t = type_of(layer);
-                check_attestation(layout, layer, digest, &t, verifier)
-                    .map(|v| (t.clone(), v))
-                    .map_err(|why| format!("(`{t}`) {why}"))
-            },
-        )
-        .await?;
+    // The attestation image and the bundles are read at once.
+    let legacy = checked.layers(
+        ctx,
+        |layer| predicate_types.contains(&type_of(layer).as_str()),
+        |layout, layer| {
+            let t = type_of(layer);
+            check_attestation(layout, layer, digest, &t, verifier)
+                .map(|v| (t.clone(), v))
+                .map_err(|why| format!("(`{t}`) {why}"))
+        },
+    );
+    let bundles =
+        super::bundle::check(registry, repository, digest, predicate_types, verifier, ctx);
+    let (legacy, bundles) = futures_util::future::join(legacy, bundles).await;
+    let (legacy, bundles) = (legacy?, bundles?);
     let tagged = legacy.is_some();
     let (mut found, mut failures) = legacy.unwrap_or_default();
-    let bundles =
-        super::bundle::check(registry, repository, digest, predicate_types, verifier, ctx).await?;
     found.extend(bundles.found);
     failures.extend(bundles.failures);
     if !tagged && found.is_empty() && failures.is_empty() && !predicate_types.is_empty() {
