@@ -120,7 +120,7 @@ pub struct DistributionRegistry {
     tokens: Arc<Mutex<HashMap<String, Token>>>,
     /// The referrers lists this value is writing, by `repository:tag`:
     /// concurrent additions to one list are written together.
-    lists: Arc<Mutex<HashMap<String, Arc<referrers::ListWriter>>>>,
+    lists: Arc<referrers::Lists>,
 }
 
 impl fmt::Debug for DistributionRegistry {

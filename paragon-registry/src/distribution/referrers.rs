@@ -2,6 +2,7 @@
 //! where the registry serves it, else through the referrers tag schema,
 //! which a push of a manifest with a subject keeps up to date.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -158,7 +159,7 @@ impl DistributionRegistry {
     /// writes every entry waiting then: entries added at once share one
     /// write and one wait, and a call whose entry an earlier turn wrote
     /// and read back returns without a request. A turn first waits, up to
-    /// the tag-settle wait, for the entries announced ([`ListWriter::expect`])
+    /// the tag-settle wait, for the entries announced ([`Lease::expect`])
     /// by pushes still uploading, so that artifacts pushed at once are
     /// written in one turn.
     pub(super) async fn add_referrer(
@@ -201,13 +202,9 @@ impl DistributionRegistry {
         written.map(|()| tag.to_string())
     }
 
-    /// The writer of the list `repository:tag`.
-    pub(super) fn list_writer(&self, repository: &str, tag: &str) -> Arc<ListWriter> {
-        let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
-        lists
-            .entry(format!("{repository}:{tag}"))
-            .or_default()
-            .clone()
+    /// A hold on the writer of the list `repository:tag`.
+    pub(super) fn list_writer(&self, repository: &str, tag: &str) -> Lease {
+        self.lists.lease(format!("{repository}:{tag}"))
     }
 
     /// One turn of [`add_referrer`](Self::add_referrer): adds every entry
@@ -290,6 +287,68 @@ impl DistributionRegistry {
     }
 }
 
+/// The writers of the referrers lists being added to through one registry
+/// value (and its clones), by `repository:tag`, each with the number of
+/// holds on it: a list's writer lasts while a push or a call holds it.
+#[derive(Debug, Default)]
+pub(crate) struct Lists(std::sync::Mutex<HashMap<String, (Arc<ListWriter>, usize)>>);
+
+impl Lists {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Arc<ListWriter>, usize)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A hold on the writer of the list `key`, made when there is none.
+    fn lease(self: &Arc<Self>, key: String) -> Lease {
+        let mut map = self.map();
+        let (writer, holds) = map.entry(key.clone()).or_default();
+        *holds += 1;
+        Lease {
+            writer: writer.clone(),
+            lists: self.clone(),
+            key,
+        }
+    }
+}
+
+/// A hold on one list's [`ListWriter`]; the last one dropped forgets the
+/// writer.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    writer: Arc<ListWriter>,
+    lists: Arc<Lists>,
+    key: String,
+}
+
+impl std::ops::Deref for Lease {
+    type Target = ListWriter;
+
+    fn deref(&self) -> &ListWriter {
+        &self.writer
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let mut map = self.lists.map();
+        if let Some((_, holds)) = map.get_mut(&self.key) {
+            *holds = holds.saturating_sub(1);
+            if *holds == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl Lease {
+    /// An entry is on its way: a push of a manifest with this list's
+    /// subject has begun.
+    pub(crate) fn expect(self) -> Coming {
+        self.entries().coming += 1;
+        Coming { lease: self }
+    }
+}
+
 /// The additions to one referrers list through one registry value: the
 /// entries announced and not yet arrived, those waiting to be written,
 /// those written and read back, and the turn to write.
@@ -314,13 +373,13 @@ struct Entries {
 /// registry listed the manifest itself), is no longer waited for.
 #[derive(Debug)]
 pub(crate) struct Coming {
-    writer: Arc<ListWriter>,
+    lease: Lease,
 }
 
 impl Coming {
     /// The announced entry is `entry`, and waits to be written.
     fn arrive(self, entry: &Descriptor) {
-        let mut e = self.writer.entries();
+        let mut e = self.lease.entries();
         e.listed.remove(&entry.digest);
         e.waiting.push(entry.clone());
         // `drop` counts it off and tells the turn holder.
@@ -329,23 +388,16 @@ impl Coming {
 
 impl Drop for Coming {
     fn drop(&mut self) {
-        let mut e = self.writer.entries();
+        let mut e = self.lease.entries();
         e.coming = e.coming.saturating_sub(1);
         drop(e);
-        self.writer.arrived.notify_waiters();
+        self.lease.arrived.notify_waiters();
     }
 }
 
 impl ListWriter {
     fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// An entry is on its way: a push of a manifest with this list's
-    /// subject has begun.
-    pub(crate) fn expect(self: Arc<Self>) -> Coming {
-        self.entries().coming += 1;
-        Coming { writer: self }
     }
 
     /// Waits until no announced entry is still on its way, or `limit` has
@@ -408,4 +460,31 @@ pub(super) fn took_subject(headers: &HeaderMap, subject: &Digest) -> bool {
         .get("oci-subject")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim() == subject.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lists_writer_lasts_while_a_push_or_a_call_holds_it() {
+        let lists = Arc::new(Lists::default());
+        let key = || "shop/app:sha256-00".to_owned();
+        let coming = lists.lease(key()).expect();
+        let call = lists.lease(key());
+        let other = lists.lease("shop/app:sha256-11".to_owned());
+        assert!(Arc::ptr_eq(&coming.lease.writer, &call.writer));
+        assert!(!Arc::ptr_eq(&call.writer, &other.writer));
+        assert_eq!(call.entries().coming, 1);
+        drop(other);
+        assert_eq!(lists.map().len(), 1);
+        drop(coming);
+        assert_eq!(call.entries().coming, 0);
+        assert_eq!(lists.map().len(), 1, "the call still holds it");
+        drop(call);
+        assert!(lists.map().is_empty());
+        let again = lists.lease(key());
+        assert_eq!(again.entries().coming, 0);
+        assert_eq!(lists.map()[&key()].1, 1);
+    }
 }
