@@ -48,7 +48,7 @@ use base64::Engine as _;
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
-use super::cosign::{pae, IN_TOTO_PAYLOAD_TYPE, STATEMENT_TYPE};
+use super::cosign::{sign_statement, IN_TOTO_PAYLOAD_TYPE, STATEMENT_TYPE};
 use super::{Signature, Signer, Verifier};
 use crate::error::{ErrorKind, Result};
 use crate::model::oci::{Descriptor, Digest, OciLayout};
@@ -120,10 +120,7 @@ pub async fn attest(
         "predicateType": predicate_type,
         "predicate": predicate,
     });
-    let payload = serde_json::to_vec(&statement).expect("a JSON value serializes");
-    let signature = signer
-        .sign(&pae(IN_TOTO_PAYLOAD_TYPE, &payload), ctx)
-        .await?;
+    let (payload, signature) = sign_statement(&statement, signer, ctx).await?;
     let material = match &signature.certificate {
         Some(pem) => serde_json::json!({ "certificate": { "rawBytes": pem_body(pem) } }),
         None => serde_json::json!({ "publicKey": { "hint": hint(&signer.identity()) } }),
@@ -384,7 +381,7 @@ mod tests {
     use super::*;
     use crate::plugin::build::testing::minimal_image;
     use crate::plugin::build::BuiltImage;
-    use crate::plugin::sign::cosign;
+    use crate::plugin::sign::cosign::{self, pae};
     use crate::plugin::sign::testing::KeyedDigest;
     use crate::{Error, MemoryRegistry};
 

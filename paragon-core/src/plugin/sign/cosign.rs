@@ -571,6 +571,20 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `statement` serialized and signed by `signer` as a DSSE envelope's
+/// payload is (over its [`pae`]): the payload and the signature.
+pub(crate) async fn sign_statement(
+    statement: &serde_json::Value,
+    signer: &dyn Signer,
+    ctx: &CallContext,
+) -> Result<(Vec<u8>, Signature)> {
+    let payload = serde_json::to_vec(statement).expect("a JSON value serializes");
+    let signature = signer
+        .sign(&pae(IN_TOTO_PAYLOAD_TYPE, &payload), ctx)
+        .await?;
+    Ok((payload, signature))
+}
+
 /// An in-toto Statement v1 about the image `name@digest`.
 pub fn statement(
     name: &str,
@@ -643,9 +657,8 @@ pub async fn attest_all(
 ) -> Result<Attested> {
     let mut envelopes = Vec::with_capacity(predicates.len());
     for (predicate_type, predicate) in predicates {
-        let body = serde_json::to_vec(&statement(name, digest, predicate_type, predicate))
-            .expect("a statement serializes");
-        let signature = signer.sign(&pae(IN_TOTO_PAYLOAD_TYPE, &body), ctx).await?;
+        let statement = statement(name, digest, predicate_type, predicate);
+        let (body, signature) = sign_statement(&statement, signer, ctx).await?;
         let envelope = serde_json::json!({
             "payloadType": IN_TOTO_PAYLOAD_TYPE,
             "payload": B64.encode(&body),
